@@ -1,0 +1,135 @@
+"""The chart of accounts, postings, and the trial balance.
+
+Every ledger event carries ``postings``: a list of ``{"account", "amount_fen", "item",
+"person_id"}`` whose amounts sum to zero. Debits are positive, credits negative. Accounts are
+per pooling region (the event's ``region``); fund accounts carry the income or expenditure
+``item`` that the two-line reports group by, and the personal-account fund carries the
+``person_id`` of the sub-ledger.
+
+Normal balances: the bank accounts (assets) are debit balances; the funds and what is owed to
+hospitals are credit balances. A fund's balance in yuan is therefore ``-Σ amount_fen``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# --- bank accounts of the two-line management (两条线): income → fiscal special → expenditure
+BANK_INCOME = "bank.income"  # 收入户存款: where contributions and other income arrive
+BANK_FISCAL_SPECIAL = "bank.fiscal_special"  # 财政专户存款: the social security fiscal special account
+BANK_EXPENDITURE = "bank.expenditure"  # 支出户存款: the only account that pays benefits
+
+# --- the basic medical insurance fund's two parts (credit balances)
+FUND_POOLED = "fund.pooled"  # 统筹基金
+FUND_PERSONAL = "fund.personal"  # 个人账户基金, with one sub-ledger per person (person_id)
+
+# --- liabilities and clearing
+PAYABLE_HOSPITALS = "payable.hospitals"  # 应付医疗机构: settled claims not yet paid out
+CLEARING_RETIREE_CREDIT = "clearing.retiree_credit"  # employer share → retirees' accounts
+
+# --- memo accounts: costs that the fund does not bear, kept so every bill balances in full
+MEMO_PATIENT_OUT_OF_POCKET = "memo.patient_out_of_pocket"  # the patient's own payment
+MEMO_REFERRED_ABOVE_CEILING = "memo.referred_above_ceiling"  # to supplementary insurance
+MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND = "memo.hospital_charges_outside_fund"  # contra of both
+
+CHART_OF_ACCOUNTS: dict[str, str] = {
+    BANK_INCOME: "Income account deposits (收入户), debit balance",
+    BANK_FISCAL_SPECIAL: "Fiscal special account deposits (财政专户), debit balance",
+    BANK_EXPENDITURE: "Expenditure account deposits (支出户), debit balance",
+    FUND_POOLED: "Pooled fund (统筹基金), credit balance",
+    FUND_PERSONAL: "Personal accounts fund (个人账户), credit balance, sub-ledger per person",
+    PAYABLE_HOSPITALS: "Amounts due to hospitals and pharmacies, credit balance",
+    CLEARING_RETIREE_CREDIT: "Clearing: employer share credited to retirees, zero after each save",
+    MEMO_PATIENT_OUT_OF_POCKET: "Memo: the patients' own payments, debit balance",
+    MEMO_REFERRED_ABOVE_CEILING: "Memo: costs above the ceiling, referred, debit balance",
+    MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND: "Memo: contra of the two memo accounts above",
+}
+
+# --- income and expenditure items (收入/支出项目) as in the fund's accounting rules
+INCOME_CONTRIBUTION = "income.contribution"  # 基本医疗保险费收入
+EXPENDITURE_OUTPATIENT = "expenditure.benefit.outpatient"  # personal account: outpatient
+EXPENDITURE_PHARMACY = "expenditure.benefit.pharmacy"  # personal account: pharmacy
+EXPENDITURE_INPATIENT = "expenditure.benefit.inpatient"  # pooled fund: inpatient
+EXPENDITURE_INPATIENT_SELF_PAY = "expenditure.benefit.inpatient_self_pay"  # personal account
+TRANSFER_RETIREE_CREDIT = "transfer.retiree_credit"  # employer share to retirees' accounts
+
+ITEMS: dict[str, str] = {
+    INCOME_CONTRIBUTION: "Contribution income (基本医疗保险费收入)",
+    EXPENDITURE_OUTPATIENT: "Benefit: outpatient, paid by the personal account",
+    EXPENDITURE_PHARMACY: "Benefit: pharmacy purchases, paid by the personal account",
+    EXPENDITURE_INPATIENT: "Benefit: inpatient, paid by the pooled fund",
+    EXPENDITURE_INPATIENT_SELF_PAY: "Benefit: inpatient self-pay part, paid by the personal account",
+    TRANSFER_RETIREE_CREDIT: "Internal: employer share credited to retirees' personal accounts",
+}
+
+FUND_ACCOUNTS = frozenset({FUND_POOLED, FUND_PERSONAL})
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One line of a journal entry. Debit positive, credit negative."""
+
+    account: str
+    amount_fen: int
+    item: str | None = None
+    person_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "amount_fen": self.amount_fen,
+            "item": self.item,
+            "person_id": self.person_id,
+        }
+
+
+def entry(*postings: Posting) -> list[dict[str, Any]]:
+    """A balanced journal entry as stored on an event. Zero lines are dropped."""
+    lines = [posting for posting in postings if posting.amount_fen != 0]
+    total_fen = sum(posting.amount_fen for posting in lines)
+    assert total_fen == 0, f"unbalanced entry: {lines} sums to {total_fen} fen"
+    for posting in lines:
+        assert isinstance(posting.amount_fen, int), posting
+        assert posting.account in CHART_OF_ACCOUNTS, posting.account
+    return [posting.as_dict() for posting in lines]
+
+
+def transfer(debit: str, credit: str, amount_fen: int, **tags: Any) -> tuple[Posting, Posting]:
+    """The two postings that move ``amount_fen`` from ``credit`` to ``debit``.
+
+    ``tags`` (``item``, ``person_id`` and their ``debit_``/``credit_`` variants) label the
+    fund side(s).
+    """
+    item = tags.get("item")
+    person_id = tags.get("person_id")
+    return (
+        Posting(debit, amount_fen, tags.get("debit_item", item), tags.get("debit_person_id", person_id)),
+        Posting(credit, -amount_fen, tags.get("credit_item", item), tags.get("credit_person_id", person_id)),
+    )
+
+
+def trial_balance(postings: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Sum of postings per account. In a sound ledger the sums add up to zero."""
+    totals: dict[str, int] = defaultdict(int)
+    for posting in postings:
+        totals[posting["account"]] += posting["amount_fen"]
+    return dict(sorted(totals.items()))
+
+
+def fund_balance_fen(postings: Iterable[Mapping[str, Any]], account: str) -> int:
+    """Credit balance of a fund or liability account (positive when the fund holds money)."""
+    return -sum(p["amount_fen"] for p in postings if p["account"] == account)
+
+
+def income_and_expenditure(postings: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+    """Totals per (fund account, item) of the fund postings, as positive amounts: income items
+    are the credits to a fund, expenditure items the debits. Never netted: an item's credits
+    and debits are kept apart (a reversal shows as the opposite line, not as a smaller one)."""
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for posting in postings:
+        if posting["account"] in FUND_ACCOUNTS and posting.get("item"):
+            totals[(posting["account"], posting["item"])] += abs(posting["amount_fen"])
+    return dict(sorted(totals.items()))

@@ -1,0 +1,298 @@
+"""Event-sourced aggregates: the region's policy book, personal accounts, pooled funds, and the
+records of remittances and claims that make business ids idempotent.
+
+Every event that moves money carries ``postings`` (see ``ledger.accounts``) that sum to zero,
+and the business ``on`` date it is booked on. An aggregate only ever posts to its own fund
+account: a personal account to ``fund.personal`` (its own sub-ledger), the pooled fund to
+``fund.pooled``. That is how the ledger keeps the two from paying each other's items.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, cast
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from ledger import accounts as acc
+from ledger.errors import (
+    AccountClosed,
+    CeilingExceeded,
+    InsufficientBalance,
+    PolicyError,
+    ScopeViolation,
+)
+from ledger.policy import PolicyVersion, policy_from_stored
+
+ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://fund-ledger.example/ids")
+
+
+def business_id(kind: str, region: str, *parts: str) -> UUID:
+    """Deterministic aggregate id from business ids: the same inputs, the same id, always."""
+    return uuid5(ID_NAMESPACE, "/".join((kind, region, *parts)))
+
+
+Postings = list[dict[str, Any]]
+
+
+def _check_scope(postings: Postings, own_fund: str, other_fund: str, who: dict[str, Any]) -> None:
+    for posting in postings:
+        if posting["account"] == other_fund:
+            raise ScopeViolation(
+                "postings", f"{own_fund} may not post to {other_fund} (不得互相挤占)", **who
+            )
+
+
+class PolicyBook(Aggregate):
+    """A pooling region and the policy versions it adopted, by effective date."""
+
+    class Opened(Aggregate.Created):
+        region: str
+        region_name: str
+
+    def __init__(self, region: str, region_name: str) -> None:
+        self.region = region
+        self.region_name = region_name
+        self.versions: list[dict[str, Any]] = []
+        self._parsed: dict[str, PolicyVersion] = {}
+
+    @staticmethod
+    def id_for(region: str) -> UUID:
+        return business_id("policy-book", region)
+
+    class PolicyAdopted(Aggregate.Event):
+        version: str
+        effective_from: date
+        parameters: dict[str, Any]
+
+        def apply(self, aggregate: Aggregate) -> None:
+            book = cast(PolicyBook, aggregate)
+            book.versions.append({"version": self.version, "effective_from": self.effective_from, "parameters": self.parameters})
+            book.versions.sort(key=lambda v: v["effective_from"])
+
+    def adopt(self, version: PolicyVersion, parameters: dict[str, Any]) -> None:
+        self.trigger_event(self.PolicyAdopted, version=version.version, effective_from=version.effective_from, parameters=parameters)
+
+    def has_version(self, version: str) -> bool:
+        return any(v["version"] == version for v in self.versions)
+
+    def in_force(self, on: date) -> PolicyVersion:
+        """The version in force on ``on``: the latest whose effective date is not after it."""
+        chosen = None
+        for stored in self.versions:
+            if stored["effective_from"] <= on:
+                chosen = stored
+        if chosen is None:
+            raise PolicyError("on", f"no policy of region {self.region} is in force on {on}", region=self.region, on=on)
+        parsed = self.__dict__.setdefault("_parsed", {})
+        if chosen["version"] not in parsed:
+            parsed[chosen["version"]] = policy_from_stored(chosen["parameters"])
+        return cast(PolicyVersion, parsed[chosen["version"]])
+
+
+class PersonalAccount(Aggregate):
+    """An insured person and their personal account (个人账户). Never below zero."""
+
+    class Enrolled(Aggregate.Created):
+        region: str
+        person_id: str
+        category: str
+        birth_date: date
+        employer_id: str
+        enrolled_on: date
+        pension_fen: int
+
+    def __init__(self, region: str, person_id: str, category: str, birth_date: date,
+                 employer_id: str, enrolled_on: date, pension_fen: int) -> None:
+        self.region = region
+        self.person_id = person_id
+        self.category = category
+        self.birth_date = birth_date
+        self.employer_id = employer_id
+        self.enrolled_on = enrolled_on
+        self.pension_fen = pension_fen
+        self.balance_fen = 0
+        self.credited_by_origin_fen: dict[str, int] = {}
+        self.admissions_by_year: dict[str, int] = {}
+        self.pooled_paid_by_year_fen: dict[str, int] = {}
+        self.is_closed = False
+
+    @staticmethod
+    def id_for(region: str, person_id: str) -> UUID:
+        return business_id("personal-account", region, person_id)
+
+    @property
+    def who(self) -> dict[str, Any]:
+        return {"region": self.region, "person_id": self.person_id}
+
+    class MoneyEvent(Aggregate.Event):
+        """An event that moves money in the person's account."""
+
+        region: str
+        on: date
+        origin: str
+        postings: Postings
+
+        def apply(self, aggregate: Aggregate) -> None:
+            account = cast(PersonalAccount, aggregate)
+            delta_fen = acc.fund_balance_fen(self.postings, acc.FUND_PERSONAL)
+            account.balance_fen += delta_fen
+            origins = account.credited_by_origin_fen
+            for origin, amount_fen in self.credits_by_origin(delta_fen).items():
+                origins[origin] = origins.get(origin, 0) + amount_fen
+            self.apply_details(account)
+
+        def credits_by_origin(self, delta_fen: int) -> dict[str, int]:
+            """Where the money credited by this event came from (for the balance by origin)."""
+            return {self.origin: delta_fen} if delta_fen > 0 else {}
+
+        def apply_details(self, account: PersonalAccount) -> None:
+            pass
+
+    class ContributionCredited(MoneyEvent):
+        remittance_id: str
+        period: str
+        employee_fen: int
+        employer_to_personal_fen: int
+        retiree_credit_fen: int
+
+        def credits_by_origin(self, delta_fen: int) -> dict[str, int]:
+            parts = {
+                "employee_share": self.employee_fen,
+                "employer_share": self.employer_to_personal_fen,
+                "retiree_credit": self.retiree_credit_fen,
+            }
+            return {origin: fen for origin, fen in parts.items() if fen}
+
+    class ClaimPaid(MoneyEvent):
+        claim_id: str
+        kind: str
+        account_fen: int
+
+    class InpatientClaimRecorded(MoneyEvent):
+        claim_id: str
+        year: int
+        pooled_fen: int
+        account_fen: int
+
+        def apply_details(self, account: PersonalAccount) -> None:
+            key = str(self.year)
+            account.admissions_by_year[key] = account.admissions_by_year.get(key, 0) + 1
+            account.pooled_paid_by_year_fen[key] = account.pooled_paid_by_year_fen.get(key, 0) + self.pooled_fen
+
+    class CategoryChanged(Aggregate.Event):
+        on: date
+        category: str
+        employer_id: str
+        pension_fen: int
+
+        def apply(self, aggregate: Aggregate) -> None:
+            account = cast(PersonalAccount, aggregate)
+            account.category = self.category
+            account.employer_id = self.employer_id
+            account.pension_fen = self.pension_fen
+
+    def admissions_in(self, year: int) -> int:
+        return self.admissions_by_year.get(str(year), 0)
+
+    def pooled_paid_in(self, year: int) -> int:
+        return self.pooled_paid_by_year_fen.get(str(year), 0)
+
+    def check_open(self) -> None:
+        if self.is_closed:
+            raise AccountClosed("person_id", "the personal account is closed", **self.who)
+
+    def record_money(self, event_class: type[MoneyEvent], postings: Postings, **kwargs: Any) -> None:
+        """Trigger a money event after checking the invariants it must keep."""
+        self.check_open()
+        _check_scope(postings, acc.FUND_PERSONAL, acc.FUND_POOLED, self.who)
+        delta_fen = acc.fund_balance_fen(postings, acc.FUND_PERSONAL)
+        if self.balance_fen + delta_fen < 0:
+            raise InsufficientBalance(
+                "amount_fen", "the personal account may never go below zero",
+                balance_fen=self.balance_fen, change_fen=delta_fen, **self.who,
+            )
+        for posting in postings:
+            if posting["account"] == acc.FUND_PERSONAL and posting["person_id"] != self.person_id:
+                raise ScopeViolation("postings", "posting to another person's account", **self.who)
+        self.trigger_event(event_class, region=self.region, postings=postings, **kwargs)
+
+    def change_category(self, on: date, category: str, employer_id: str, pension_fen: int) -> None:
+        self.check_open()
+        self.trigger_event(self.CategoryChanged, on=on, category=category, employer_id=employer_id, pension_fen=pension_fen)
+
+
+class PooledFund(Aggregate):
+    """A region's pooled fund (统筹基金). One event per remittance, not per line."""
+
+    class Opened(Aggregate.Created):
+        region: str
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.balance_fen = 0
+
+    @staticmethod
+    def id_for(region: str) -> UUID:
+        return business_id("pooled-fund", region)
+
+    class MoneyEvent(Aggregate.Event):
+        region: str
+        on: date
+        postings: Postings
+
+        def apply(self, aggregate: Aggregate) -> None:
+            fund = cast(PooledFund, aggregate)
+            fund.balance_fen += acc.fund_balance_fen(self.postings, acc.FUND_POOLED)
+
+    class ContributionsReceived(MoneyEvent):
+        remittance_id: str
+        period: str
+        pooled_fen: int
+        retiree_credit_fen: int
+
+    class InpatientBenefitPaid(MoneyEvent):
+        claim_id: str
+        person_id: str
+        pooled_fen: int
+
+    def record_money(self, event_class: type[MoneyEvent], postings: Postings, **kwargs: Any) -> None:
+        _check_scope(postings, acc.FUND_POOLED, acc.FUND_PERSONAL, {"region": self.region})
+        self.trigger_event(event_class, region=self.region, postings=postings, **kwargs)
+
+
+class BusinessRecord(Aggregate):
+    """The first outcome of a business id (remittance, claim, ...), kept so that the same id
+    sent again returns it, and the same id with another payload is refused."""
+
+    class Recorded(Aggregate.Created):
+        region: str
+        kind: str
+        business_key: str
+        fingerprint: str
+        on: date
+        outcome: dict[str, Any]
+        postings: Postings
+
+    def __init__(self, region: str, kind: str, business_key: str, fingerprint: str,
+                 on: date, outcome: dict[str, Any], postings: Postings) -> None:
+        self.region = region
+        self.kind = kind
+        self.business_key = business_key
+        self.fingerprint = fingerprint
+        self.on = on
+        self.outcome = outcome
+
+    @staticmethod
+    def id_for(kind: str, region: str, business_key: str) -> UUID:
+        return business_id(kind, region, business_key)
+
+
+def check_ceiling(account: PersonalAccount, year: int, pooled_fen: int, ceiling_fen: int) -> None:
+    """The pooled fund never pays one person more than the annual ceiling."""
+    if account.pooled_paid_in(year) + pooled_fen > ceiling_fen:
+        raise CeilingExceeded(
+            "pooled_fen", "the pooled fund would pay above the annual ceiling",
+            year=year, ceiling_fen=ceiling_fen, already_paid_fen=account.pooled_paid_in(year), **account.who,
+        )

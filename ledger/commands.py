@@ -1,0 +1,162 @@
+"""Use-case inputs (orders to the ledger), checked before anything is computed.
+
+These are plain frozen dataclasses: the edges (Kafka, CLI) validate raw input with their own
+pydantic schemas and build these. The checks here are the domain's own and name the field and
+the reason, whoever the caller is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+from ledger.errors import InvalidInput
+from ledger.rules import CATEGORIES
+
+PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MAX_AMOUNT_FEN = 10**13  # 100 billion yuan: anything above is a typo, not a bill
+MAX_LINES_PER_REMITTANCE = 200_000
+
+
+def check_fen(field: str, value: Any, *, allow_zero: bool = True) -> int:
+    """An amount must be a whole number of fen, not negative, and not absurd."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(field, f"must be a whole number of fen, got {value!r} (a fraction of a fen is refused, not rounded)", value=value)
+    if value < 0:
+        raise InvalidInput(field, f"must not be negative, got {value}", value=value)
+    if value == 0 and not allow_zero:
+        raise InvalidInput(field, "must be more than zero", value=value)
+    if value > MAX_AMOUNT_FEN:
+        raise InvalidInput(field, f"{value} fen is above the limit of {MAX_AMOUNT_FEN}", value=value)
+    return value
+
+
+def check_text(field: str, value: Any, max_length: int = 64) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        raise InvalidInput(field, f"must be a non-empty string of at most {max_length} characters", value=value)
+    return value
+
+
+def check_period(value: Any) -> tuple[int, int]:
+    match = PERIOD_PATTERN.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise InvalidInput("period", f"must be YYYY-MM, got {value!r}", value=value)
+    return int(match.group(1)), int(match.group(2))
+
+
+def fingerprint(command: Any) -> str:
+    """A stable digest of a command's payload: the same payload, the same fingerprint."""
+    payload = json.dumps(asdict(command), sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Enrol:
+    region: str
+    person_id: str
+    category: str
+    birth_date: date
+    employer_id: str
+    enrolled_on: date
+    pension_fen: int = 0
+
+    def check(self) -> None:
+        check_text("region", self.region)
+        check_text("person_id", self.person_id)
+        check_text("employer_id", self.employer_id)
+        if self.category not in CATEGORIES:
+            raise InvalidInput("category", f"unknown category {self.category!r}: one of {', '.join(CATEGORIES)}", value=self.category)
+        if self.birth_date >= self.enrolled_on:
+            raise InvalidInput("birth_date", "must be before the enrolment date", birth_date=self.birth_date)
+        check_fen("pension_fen", self.pension_fen)
+
+
+@dataclass(frozen=True)
+class RemittanceLine:
+    person_id: str
+    wage_base_fen: int | None = None  # None: computed (laid-off base), 0 for retirees
+
+
+@dataclass(frozen=True)
+class PostRemittance:
+    """A monthly remittance from an employer or a re-employment service centre."""
+
+    region: str
+    remittance_id: str
+    payer_kind: str  # "employer" | "reemployment_centre"
+    payer_id: str
+    period: str  # YYYY-MM
+    received_on: date
+    declared_total_fen: int
+    lines: tuple[RemittanceLine, ...]
+
+    def check(self) -> None:
+        check_text("region", self.region)
+        check_text("remittance_id", self.remittance_id)
+        check_text("payer_id", self.payer_id)
+        if self.payer_kind not in ("employer", "reemployment_centre"):
+            raise InvalidInput("payer_kind", "must be 'employer' or 'reemployment_centre'", value=self.payer_kind)
+        check_period(self.period)
+        check_fen("declared_total_fen", self.declared_total_fen)
+        if not self.lines:
+            raise InvalidInput("lines", "a remittance needs at least one line")
+        if len(self.lines) > MAX_LINES_PER_REMITTANCE:
+            raise InvalidInput("lines", f"at most {MAX_LINES_PER_REMITTANCE} lines per remittance", count=len(self.lines))
+        seen: set[str] = set()
+        for index, line in enumerate(self.lines):
+            check_text(f"lines[{index}].person_id", line.person_id)
+            if line.wage_base_fen is not None:
+                check_fen(f"lines[{index}].wage_base_fen", line.wage_base_fen)
+            if line.person_id in seen:
+                raise InvalidInput(f"lines[{index}].person_id", "the same person appears twice in one remittance", person_id=line.person_id)
+            seen.add(line.person_id)
+
+
+@dataclass(frozen=True)
+class PayOutpatient:
+    """An outpatient visit or a pharmacy purchase, paid by the personal account."""
+
+    region: str
+    claim_id: str
+    person_id: str
+    kind: str  # "outpatient" | "pharmacy"
+    on: date
+    amount_fen: int
+
+    def check(self) -> None:
+        check_text("region", self.region)
+        check_text("claim_id", self.claim_id)
+        check_text("person_id", self.person_id)
+        if self.kind not in ("outpatient", "pharmacy"):
+            raise InvalidInput("kind", f"must be 'outpatient' or 'pharmacy', got {self.kind!r}", value=self.kind)
+        check_fen("amount_fen", self.amount_fen, allow_zero=False)
+
+
+@dataclass(frozen=True)
+class SettleInpatient:
+    region: str
+    claim_id: str
+    person_id: str
+    hospital_level: int
+    admitted_on: date
+    discharged_on: date
+    total_cost_fen: int
+    excluded_fen: int = 0  # items outside the fund's catalogue: the patient's
+
+    def check(self) -> None:
+        from ledger.policy import check_hospital_level
+
+        check_text("region", self.region)
+        check_text("claim_id", self.claim_id)
+        check_text("person_id", self.person_id)
+        check_hospital_level(self.hospital_level)
+        check_fen("total_cost_fen", self.total_cost_fen, allow_zero=False)
+        check_fen("excluded_fen", self.excluded_fen)
+        if self.excluded_fen > self.total_cost_fen:
+            raise InvalidInput("excluded_fen", "cannot exceed total_cost_fen", excluded_fen=self.excluded_fen, total_cost_fen=self.total_cost_fen)
+        if self.discharged_on < self.admitted_on:
+            raise InvalidInput("discharged_on", "is before admitted_on", admitted_on=self.admitted_on, discharged_on=self.discharged_on)

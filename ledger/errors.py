@@ -1,0 +1,98 @@
+"""One error hierarchy for everything the ledger refuses.
+
+Every error names the field it is about and the reason, and carries the ids and amounts that
+explain it in ``context``. Entry points (CLI, consumers) render these; they never show a stack
+trace to a user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Base of every refusal. ``code`` is stable and machine-readable."""
+
+    code = "ledger_error"
+
+    def __init__(self, field: str, reason: str, **context: Any) -> None:
+        self.field = field
+        self.reason = reason
+        self.context = context
+        super().__init__(f"{field}: {reason}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "field": self.field,
+            "reason": self.reason,
+            "context": {key: _plain(value) for key, value in self.context.items()},
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)
+
+
+class InvalidInput(LedgerError):
+    """A value that can never be right: negative wage, fraction of a fen, unknown level."""
+
+    code = "invalid_input"
+
+
+class UnknownPerson(LedgerError):
+    code = "unknown_person"
+
+
+class UnknownRegion(LedgerError):
+    code = "unknown_region"
+
+
+class PolicyError(LedgerError):
+    """No policy in force, or a policy that breaks its own rules."""
+
+    code = "policy_error"
+
+
+class DeclaredTotalMismatch(LedgerError):
+    code = "declared_total_mismatch"
+
+
+class DuplicateBusinessId(LedgerError):
+    """The same business id (remittance id, claim id...) was sent with a different payload."""
+
+    code = "duplicate_business_id"
+
+
+class InsufficientBalance(LedgerError):
+    code = "insufficient_balance"
+
+
+class ForbiddenExpenditure(LedgerError):
+    """The fund may not pay this (agency running costs, balancing a government budget...)."""
+
+    code = "forbidden_expenditure"
+
+
+class ScopeViolation(LedgerError):
+    """The pooled fund and the personal accounts may not pay each other's items (不得互相挤占)."""
+
+    code = "scope_violation"
+
+
+class CeilingExceeded(LedgerError):
+    code = "ceiling_exceeded"
+
+
+class AccountClosed(LedgerError):
+    code = "account_closed"
+
+
+class PeriodClosed(LedgerError):
+    code = "period_closed"
+
+
+class TransferMismatch(LedgerError):
+    code = "transfer_mismatch"

@@ -1,0 +1,239 @@
+"""Regional policy as data: effective-dated, validated parameter versions.
+
+A pooling region's rules (contribution rates, account split by age band, retiree credit,
+deductible, co-pay tiers, ceiling) change over time, so they are never constants in code. They
+live in a versioned TOML file (see ``ledger/policies/``), are validated here, and are recorded as
+``PolicyAdopted`` events on the region's policy book when adopted, so a replay uses the policy
+that was in force on each date.
+
+Every parameter cites its source in its description. The shipped defaults follow the seed
+text, Liaoning provincial government, Liao [1999] 14 (cited below as *Liao 1999*), and, where
+it leaves the number to the city, a documented example (Beijing 2001 age bands, the 700/500/
+400/300 yuan repeat-admission deductible).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ledger.errors import InvalidInput, PolicyError
+
+HospitalLevel = Literal[1, 2, 3]
+HOSPITAL_LEVELS: tuple[int, ...] = (1, 2, 3)
+# Level keys in files are strings ("1", "2", "3"): TOML and JSON object keys are strings.
+LevelKey = Literal["1", "2", "3"]
+
+Rate = Annotated[Decimal, Field(ge=Decimal(0), le=Decimal(1))]
+Fen = Annotated[int, Field(ge=0, strict=True)]
+
+STANDARD_EMPLOYER_RATE = Decimal("0.06")
+
+DEFAULT_POLICY_FILE = Path(__file__).parent / "policies" / "liaoning_1999_example.toml"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AgeBandRate(_Frozen):
+    """Share of the wage base credited to the personal account from the employer share, for
+    ages ``min_age <= age < below_age`` (age in whole years on the first day of the period)."""
+
+    min_age: Annotated[int, Field(ge=0, le=150)]
+    below_age: Annotated[int, Field(ge=1, le=200)] | None = None
+    rate: Rate
+
+
+class RetireeCreditBand(_Frozen):
+    min_age: Annotated[int, Field(ge=0, le=150)]
+    below_age: Annotated[int, Field(ge=1, le=200)] | None = None
+    rate: Rate
+
+
+class RetireeCreditRule(_Frozen):
+    """Monthly credit to a retiree's account (retirees pay nothing; Liao 1999 §II(6): the share
+    of the employer contribution credited to retirees' accounts is higher than for employees).
+
+    ``basis``: ``average_monthly_wage`` (rate × previous year's average monthly wage),
+    ``own_pension`` (rate × the retiree's monthly pension) or ``flat`` (``flat_monthly_fen``).
+    """
+
+    basis: Literal["average_monthly_wage", "own_pension", "flat"]
+    bands: list[RetireeCreditBand] = []
+    flat_monthly_fen: Fen = 0
+
+
+class CopayTier(_Frozen):
+    """Patient's share of the cost above the deductible, up to ``up_to_fen`` of that cost
+    (``None``: no upper bound), per hospital level (Liao 1999 §II(4): individuals bear a share
+    between the deductible and the ceiling)."""
+
+    up_to_fen: Fen | None = None
+    patient_rate_by_level: dict[LevelKey, Rate]
+
+
+class ProvincialApproval(_Frozen):
+    """Liao 1999 §II(2): an employer rate above 6% must be reviewed by the provincial labour and
+    finance departments; the ledger keeps the approval's reference."""
+
+    reference: Annotated[str, Field(min_length=1, max_length=200)]
+    approved_on: date
+
+
+class PolicyVersion(_Frozen):
+    """One effective-dated version of a pooling region's parameters."""
+
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    effective_from: date
+    source: Annotated[str, Field(min_length=1, max_length=500)]
+
+    employer_rate: Rate = Field(
+        description="Employer contribution, share of total payroll. Liao 1999 §II(2): about 6%."
+    )
+    employer_rate_approval: ProvincialApproval | None = None
+    employee_rate: Rate = Field(
+        description="Employee contribution, share of own wage. Liao 1999 §II(2): generally 2%."
+    )
+    employer_to_personal_bands: list[AgeBandRate] = Field(
+        description="Employer share credited to personal accounts by age band, as a share of "
+        "the wage base. Liao 1999 §II(3): about 30% of the employer share, by age."
+    )
+    retiree_credit: RetireeCreditRule
+    previous_year_average_annual_wage_fen: Fen = Field(
+        description="Local average annual wage of the previous year: basis of the laid-off "
+        "wage base, the deductible (~10%), the ceiling (~4x) and the retiree credit."
+    )
+    laid_off_wage_base_rate: Rate = Field(
+        description="Liao 1999 §II(6): laid-off workers' contributions are paid by the "
+        "re-employment service centre on 60% of last year's local average wage."
+    )
+    deductible_fen_by_level: dict[LevelKey, list[Fen]] = Field(
+        description="Deductible per admission by hospital level, for the 1st, 2nd, ... "
+        "admission in the year; the last entry applies to all later ones. Liao 1999 §II(4): "
+        "about 10% of the average annual wage, may be lowered for later admissions."
+    )
+    annual_ceiling_fen: Fen = Field(
+        description="Most the pooled fund pays for one person in a calendar year. "
+        "Liao 1999 §II(4): about 4 times the local average annual wage."
+    )
+    copay_tiers: list[CopayTier]
+    retiree_copay_factor: Rate = Field(
+        description="Retirees' co-pay rate = tier rate x this factor (Liao 1999 §II(6): the "
+        "personal burden of retirees is looked after)."
+    )
+    personal_account_pays_inpatient_self_pay: bool = True
+    interest_day_basis: Literal[360, 365] = Field(
+        default=360,
+        description="Days per year when an annual interest rate becomes a daily one "
+        "(Chinese banking practice: 360).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> PolicyVersion:
+        if self.employer_rate > STANDARD_EMPLOYER_RATE and self.employer_rate_approval is None:
+            raise ValueError(
+                f"employer_rate {self.employer_rate} is above 6%: it needs "
+                "employer_rate_approval (Liao 1999 §II(2): provincial review)"
+            )
+        _check_bands(self.employer_to_personal_bands, "employer_to_personal_bands")
+        if self.retiree_credit.basis != "flat":
+            _check_bands(self.retiree_credit.bands, "retiree_credit.bands")
+        for band in self.employer_to_personal_bands:
+            if band.rate > self.employer_rate:
+                raise ValueError("an age band credits more than the whole employer share")
+        for level in HOSPITAL_LEVELS:
+            if not self.deductible_fen_by_level.get(str(level)):  # type: ignore[call-overload]
+                raise ValueError(f"deductible_fen_by_level has no entry for level {level}")
+        if not self.copay_tiers or self.copay_tiers[-1].up_to_fen is not None:
+            raise ValueError("copay_tiers must end with an unbounded tier (up_to_fen absent)")
+        bounds = [tier.up_to_fen for tier in self.copay_tiers[:-1]]
+        if any(b is None for b in bounds) or bounds != sorted(bounds):  # type: ignore[type-var]
+            raise ValueError("copay_tiers must be in increasing order of up_to_fen")
+        for tier in self.copay_tiers:
+            if set(tier.patient_rate_by_level) != {str(level) for level in HOSPITAL_LEVELS}:
+                raise ValueError("each copay tier needs a rate for hospital levels 1, 2 and 3")
+        return self
+
+    def deductible_fen(self, hospital_level: int, admission_number: int) -> int:
+        """Deductible for the ``admission_number``-th admission of the year (1-based)."""
+        amounts = self.deductible_fen_by_level[str(hospital_level)]  # type: ignore[index]
+        return amounts[min(admission_number, len(amounts)) - 1]
+
+    def patient_rate(self, tier: CopayTier, hospital_level: int, is_retiree: bool) -> Decimal:
+        rate = tier.patient_rate_by_level[str(hospital_level)]  # type: ignore[index]
+        return rate * self.retiree_copay_factor if is_retiree else rate
+
+    @property
+    def previous_year_average_monthly_wage_fen(self) -> int:
+        """Average annual wage ÷ 12, rounded half up (the one rounding rule, ledger.money)."""
+        from ledger.money import round_fen
+
+        return round_fen(Decimal(self.previous_year_average_annual_wage_fen) / 12)
+
+
+def _check_bands(bands: list[AgeBandRate] | list[RetireeCreditBand], name: str) -> None:
+    """Bands must start at age 0, touch without gaps or overlaps and end unbounded."""
+    if not bands:
+        raise ValueError(f"{name} is empty")
+    expected_min = 0
+    for index, band in enumerate(bands):
+        if band.min_age != expected_min:
+            raise ValueError(f"{name}[{index}] starts at {band.min_age}, expected {expected_min}")
+        is_last = index == len(bands) - 1
+        if is_last:
+            if band.below_age is not None:
+                raise ValueError(f"{name}: the last band must have no below_age")
+        else:
+            if band.below_age is None or band.below_age <= band.min_age:
+                raise ValueError(f"{name}[{index}] needs below_age above min_age")
+            expected_min = band.below_age
+
+
+def band_rate(bands: list[AgeBandRate] | list[RetireeCreditBand], age_years: int) -> Decimal:
+    for band in bands:
+        if band.min_age <= age_years and (band.below_age is None or age_years < band.below_age):
+            return band.rate
+    raise PolicyError("age_years", f"no band covers age {age_years}", age_years=age_years)
+
+
+class PolicyFile(_Frozen):
+    """A region's policy file: the region, its name and its versions in date order."""
+
+    region: Annotated[str, Field(pattern=r"^[0-9]{6}$")]
+    region_name: Annotated[str, Field(min_length=1, max_length=100)]
+    versions: list[PolicyVersion]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PolicyFile:
+        dates = [version.effective_from for version in self.versions]
+        if not dates or dates != sorted(set(dates)):
+            raise ValueError("versions must be non-empty, with strictly increasing effective_from")
+        return self
+
+
+def load_policy_file(path: Path = DEFAULT_POLICY_FILE) -> PolicyFile:
+    with path.open("rb") as handle:
+        return PolicyFile.model_validate(tomllib.load(handle))
+
+
+def policy_from_stored(parameters: dict[str, object]) -> PolicyVersion:
+    """Rebuild a version from what a ``PolicyAdopted`` event stored (JSON types)."""
+    return PolicyVersion.model_validate(parameters)
+
+
+def policy_to_stored(version: PolicyVersion) -> dict[str, object]:
+    return version.model_dump(mode="json")
+
+
+def check_hospital_level(level: object) -> int:
+    if level not in HOSPITAL_LEVELS or isinstance(level, bool):
+        raise InvalidInput(
+            "hospital_level", f"unknown hospital level {level!r}: must be 1, 2 or 3", value=level
+        )
+    return int(level)  # type: ignore[call-overload]

@@ -1,0 +1,51 @@
+"""Which store the ledger uses, from the environment.
+
+- Nothing configured: the embedded default, a SQLite file (``FUND_LEDGER_SQLITE``, default
+  ``.run/fund-ledger.sqlite`` under the working directory).
+- ``PERSISTENCE_MODULE=eventsourcing.postgres`` with the ``POSTGRES_*`` variables
+  (``POSTGRES_DBNAME``, ``POSTGRES_HOST``, ``POSTGRES_PORT``, ``POSTGRES_USER``,
+  ``POSTGRES_PASSWORD``; ``POSTGRES_LOCK_TIMEOUT`` defaults to 5 s here, never "wait forever"):
+  PostgreSQL, the production store. ``deploy/postgres/env.sh --eventsourcing`` prints them for the
+  local server that ``deploy/postgres/start.sh`` runs.
+- ``PERSISTENCE_MODULE=eventsourcing.popo``: in memory (unit tests).
+
+This module only builds an environment mapping for the ``eventsourcing`` library; the domain
+never sees which store it is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+DEFAULT_SQLITE_PATH = Path(".run") / "fund-ledger.sqlite"
+DEFAULTS = {
+    "POSTGRES_LOCK_TIMEOUT": "5",
+    "POSTGRES_POOL_SIZE": "4",
+    "POSTGRES_MAX_OVERFLOW": "4",
+    "AGGREGATE_CACHE_MAXSIZE": "20000",
+}
+
+
+def ledger_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``eventsourcing`` settings for the ledger, defaulting to the embedded SQLite file."""
+    source = dict(os.environ if environ is None else environ)
+    env = {**DEFAULTS, **source}
+    if not env.get("PERSISTENCE_MODULE"):
+        path = Path(env.get("FUND_LEDGER_SQLITE") or DEFAULT_SQLITE_PATH)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+        env["SQLITE_DBNAME"] = str(path)
+    elif env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite" and not env.get("SQLITE_DBNAME"):
+        env["SQLITE_DBNAME"] = str(Path(env.get("FUND_LEDGER_SQLITE") or DEFAULT_SQLITE_PATH))
+    return env
+
+
+def store_description(env: Mapping[str, str]) -> str:
+    module = env.get("PERSISTENCE_MODULE", "")
+    if module.endswith("sqlite"):
+        return f"SQLite file {env.get('SQLITE_DBNAME')}"
+    if module.endswith("postgres"):
+        return f"PostgreSQL {env.get('POSTGRES_HOST')}:{env.get('POSTGRES_PORT')}/{env.get('POSTGRES_DBNAME')}"
+    return "in memory"
