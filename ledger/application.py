@@ -176,6 +176,19 @@ class Ledger(Application[UUID]):
         unit.add(record)
         return {**outcome, "duplicate": False}
 
+    # ------------------------------------------------------------------ messages (provenance)
+    def seen_message(self, unit: UnitOfWork, source: str, message_id: str, digest: str) -> dict[str, Any] | None:
+        """The first outcome of message ``message_id`` from ``source`` (a producer or topic),
+        or ``None`` if it is new. Raises ``DuplicateBusinessId`` if it came with another payload."""
+        return self._first_outcome(unit, "message", source, message_id, digest, "message_id")
+
+    def record_message(self, unit: UnitOfWork, source: str, message_id: str, digest: str, on: date,
+                       provenance: dict[str, Any], caused: list[tuple[str, int]], outcome: dict[str, Any]) -> None:
+        """Keep where a message came from (e.g. topic, partition, offset) and which events it
+        caused, in the same transaction as those events."""
+        self._record_outcome(unit, "message", source, message_id, digest, on,
+                             {**outcome, "provenance": provenance, "caused": [list(c) for c in caused]})
+
     # ------------------------------------------------------------------ contributions
     def post_remittance(self, command: PostRemittance, unit: UnitOfWork | None = None) -> dict[str, Any]:
         """Post a monthly contribution remittance (Liao 1999 §II(2)-(3), (6)).

@@ -80,6 +80,19 @@ class UnitOfWork:
         finally:
             self._before = None
 
+    def pending_versions(self) -> dict[UUID, int]:
+        """Each aggregate's version now; compare later with ``events_since``."""
+        return {aggregate_id: aggregate.version for aggregate_id, aggregate in self.aggregates.items()}
+
+    def events_since(self, versions: dict[UUID, int]) -> list[tuple[str, int]]:
+        """(aggregate id, version) of every event recorded since ``pending_versions()``."""
+        caused = []
+        for aggregate_id, aggregate in self.aggregates.items():
+            for event in aggregate.pending_events:
+                if event.originator_version > versions.get(aggregate_id, 0):
+                    caused.append((str(aggregate_id), event.originator_version))
+        return caused
+
     @property
     def pending_event_count(self) -> int:
         return sum(len(a.pending_events) for a in self.aggregates.values())
