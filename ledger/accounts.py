@@ -67,6 +67,13 @@ ITEMS: dict[str, str] = {
 
 FUND_ACCOUNTS = frozenset({FUND_POOLED, FUND_PERSONAL})
 
+# Origins of money credited to a personal account (the balance projection splits by these).
+ORIGIN_EMPLOYEE_SHARE = "employee_share"
+ORIGIN_EMPLOYER_SHARE = "employer_share"
+ORIGIN_RETIREE_CREDIT = "retiree_credit"
+ORIGIN_INTEREST = "interest"
+ORIGIN_TRANSFER_IN = "transfer_in"
+
 
 @dataclass(frozen=True)
 class Posting:
@@ -76,14 +83,18 @@ class Posting:
     amount_fen: int
     item: str | None = None
     person_id: str | None = None
+    origin: str | None = None  # credits to a personal account: where the money came from
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        stored: dict[str, Any] = {
             "account": self.account,
             "amount_fen": self.amount_fen,
             "item": self.item,
             "person_id": self.person_id,
         }
+        if self.origin is not None:
+            stored["origin"] = self.origin
+        return stored
 
 
 def entry(*postings: Posting) -> list[dict[str, Any]]:
@@ -107,7 +118,8 @@ def transfer(debit: str, credit: str, amount_fen: int, **tags: Any) -> tuple[Pos
     person_id = tags.get("person_id")
     return (
         Posting(debit, amount_fen, tags.get("debit_item", item), tags.get("debit_person_id", person_id)),
-        Posting(credit, -amount_fen, tags.get("credit_item", item), tags.get("credit_person_id", person_id)),
+        Posting(credit, -amount_fen, tags.get("credit_item", item), tags.get("credit_person_id", person_id),
+                tags.get("origin")),
     )
 
 

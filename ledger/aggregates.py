@@ -144,8 +144,14 @@ class PersonalAccount(Aggregate):
             self.apply_details(account)
 
         def credits_by_origin(self, delta_fen: int) -> dict[str, int]:
-            """Where the money credited by this event came from (for the balance by origin)."""
-            return {self.origin: delta_fen} if delta_fen > 0 else {}
+            """Where the money credited by this event came from: the ``origin`` of its credit
+            postings to the person's account (for the balance by origin)."""
+            origins: dict[str, int] = {}
+            for posting in self.postings:
+                if posting["account"] == acc.FUND_PERSONAL and posting["amount_fen"] < 0:
+                    origin = posting.get("origin") or self.origin
+                    origins[origin] = origins.get(origin, 0) - posting["amount_fen"]
+            return origins
 
         def apply_details(self, account: PersonalAccount) -> None:
             pass
@@ -156,14 +162,6 @@ class PersonalAccount(Aggregate):
         employee_fen: int
         employer_to_personal_fen: int
         retiree_credit_fen: int
-
-        def credits_by_origin(self, delta_fen: int) -> dict[str, int]:
-            parts = {
-                "employee_share": self.employee_fen,
-                "employer_share": self.employer_to_personal_fen,
-                "retiree_credit": self.retiree_credit_fen,
-            }
-            return {origin: fen for origin, fen in parts.items() if fen}
 
     class ClaimPaid(MoneyEvent):
         claim_id: str

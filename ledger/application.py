@@ -273,10 +273,12 @@ class Ledger(Application[UUID]):
     def _credit_line(self, account: PersonalAccount, split: LineSplit, command: PostRemittance, on: date) -> None:
         person = account.person_id
         postings = acc.entry(
-            *acc.transfer(acc.BANK_INCOME, acc.FUND_PERSONAL, split.employee_fen + split.employer_to_personal_fen,
-                          credit_item=acc.INCOME_CONTRIBUTION, credit_person_id=person),
+            *acc.transfer(acc.BANK_INCOME, acc.FUND_PERSONAL, split.employee_fen, credit_item=acc.INCOME_CONTRIBUTION,
+                          credit_person_id=person, origin=acc.ORIGIN_EMPLOYEE_SHARE),
+            *acc.transfer(acc.BANK_INCOME, acc.FUND_PERSONAL, split.employer_to_personal_fen, credit_item=acc.INCOME_CONTRIBUTION,
+                          credit_person_id=person, origin=acc.ORIGIN_EMPLOYER_SHARE),
             *acc.transfer(acc.CLEARING_RETIREE_CREDIT, acc.FUND_PERSONAL, split.retiree_credit_fen,
-                          credit_item=acc.TRANSFER_RETIREE_CREDIT, credit_person_id=person),
+                          credit_item=acc.TRANSFER_RETIREE_CREDIT, credit_person_id=person, origin=acc.ORIGIN_RETIREE_CREDIT),
         )
         account.record_money(
             PersonalAccount.ContributionCredited, postings, on=on, origin="contribution",

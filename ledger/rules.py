@@ -215,3 +215,17 @@ def _cost_covered_by(pooled_left_fen: int, patient_rate: Decimal, band_fen: int)
         return band_fen
     covered_fen = round_fen(Decimal(pooled_left_fen) / (1 - patient_rate))
     return max(pooled_left_fen, min(covered_fen, band_fen))
+
+
+def split_current_and_carried(carried_over_fen: int, current_year_fen: int, change_fen: int) -> tuple[int, int]:
+    """Apply a movement to a personal account held as (carried over, current year) balances.
+
+    Credits add to the current year's money. Payments draw on the money carried over from
+    previous years first, then on the current year's (older money is spent first), so the
+    three-rate interest rule (DOMAIN: current year at the demand rate, carried over at the
+    3-month rate) sees each part's true balance. Returns the new ``(carried, current)``.
+    """
+    if change_fen >= 0:
+        return carried_over_fen, current_year_fen + change_fen
+    from_carried_fen = min(carried_over_fen, -change_fen)
+    return carried_over_fen - from_carried_fen, current_year_fen + change_fen + from_carried_fen
