@@ -160,3 +160,172 @@ class SettleInpatient:
             raise InvalidInput("excluded_fen", "cannot exceed total_cost_fen", excluded_fen=self.excluded_fen, total_cost_fen=self.total_cost_fen)
         if self.discharged_on < self.admitted_on:
             raise InvalidInput("discharged_on", "is before admitted_on", admitted_on=self.admitted_on, discharged_on=self.discharged_on)
+
+
+# --------------------------------------------------------------------------- fund lifecycle
+# Commands of the fund's lifecycle (issue 3). The use case of each is the ``Ledger`` method
+# named in its docstring.
+
+FUNDS = ("pooled", "personal")
+MEMO_FUNDS = ("retired_cadres", "disabled_servicemen", "civil_servant_subsidy", "enterprise_supplementary")
+
+
+@dataclass(frozen=True)
+class ChangeCategory:
+    """``Ledger.change_category``: e.g. an employee retires."""
+
+    region: str
+    person_id: str
+    on: date
+    category: str
+    employer_id: str
+    pension_fen: int = 0
+
+
+@dataclass(frozen=True)
+class RecordDeath:
+    """``Ledger.record_death``: the balance is paid to the heirs and the account closed."""
+
+    region: str
+    person_id: str
+    died_on: date
+    heirs_reference: str
+
+
+@dataclass(frozen=True)
+class TransferOut:
+    """``Ledger.transfer_out``: the whole balance leaves for ``to_region`` (in transit)."""
+
+    region: str
+    transfer_id: str
+    person_id: str
+    to_region: str
+    on: date
+
+
+@dataclass(frozen=True)
+class TransferIn:
+    """``Ledger.transfer_in``: lands a transfer; ``amount_fen`` must match the transfer-out."""
+
+    region: str
+    transfer_id: str
+    person_id: str
+    from_region: str
+    on: date
+    amount_fen: int
+    contribution_months: int
+    category: str = "employee"
+    birth_date: date | None = None
+    employer_id: str = "unknown"
+
+
+@dataclass(frozen=True)
+class SettleCrossRegion:
+    """``Ledger.settle_cross_region``: a person of ``home_region`` treated in ``treating_region``;
+    settled under the home region's policy; the home fund owes the treating region."""
+
+    treating_region: str
+    home_region: str
+    claim_id: str
+    person_id: str
+    hospital_level: int
+    admitted_on: date
+    discharged_on: date
+    total_cost_fen: int
+    excluded_fen: int = 0
+
+
+@dataclass(frozen=True)
+class SettleClearing:
+    """``Ledger.settle_clearing``: ``payer_region`` pays ``payee_region`` what it owes."""
+
+    clearing_id: str
+    payer_region: str
+    payee_region: str
+    amount_fen: int
+    on: date
+
+
+@dataclass(frozen=True)
+class AnnounceInterestRates:
+    """``Ledger.announce_interest_rates``: national rates, effective from a date."""
+
+    announcement_id: str
+    effective_from: date
+    demand_rate: str  # Decimal as text, e.g. "0.0035"
+    three_month_rate: str
+    three_year_rate: str
+
+
+@dataclass(frozen=True)
+class PostInterest:
+    """``Ledger.post_interest``: interest for ``year`` by the three-rate rule."""
+
+    region: str
+    year: int
+
+
+@dataclass(frozen=True)
+class CloseYear:
+    """``Ledger.close_year``."""
+
+    region: str
+    year: int
+
+
+@dataclass(frozen=True)
+class RecordIncome:
+    """``Ledger.record_income``: fiscal subsidy, late fees, other income, subsidy from the upper
+    level, remittance from lower levels, bank interest received. ``fund`` is "pooled" or a memo
+    fund (personal accounts receive only contributions, interest and transfers)."""
+
+    region: str
+    income_id: str
+    fund: str
+    item: str
+    amount_fen: int
+    on: date
+
+
+@dataclass(frozen=True)
+class RecordExpenditure:
+    """``Ledger.record_expenditure``: subsidy to lower levels, remittance to the upper level,
+    other permitted expenditure; anything not permitted is refused."""
+
+    region: str
+    expenditure_id: str
+    fund: str
+    item: str
+    amount_fen: int
+    on: date
+
+
+@dataclass(frozen=True)
+class MoveBetweenBankAccounts:
+    """``Ledger.move_money``: income account → fiscal special account → expenditure account,
+    and paying hospitals from the expenditure account."""
+
+    region: str
+    movement_id: str
+    kind: str  # "income_to_fiscal_special" | "fiscal_special_to_expenditure" | "pay_hospitals"
+    amount_fen: int
+    on: date
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    item: str
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class SetBudget:
+    """``Ledger.set_budget``: ``kind`` is "approved" or "adjusted"; lines replace earlier ones."""
+
+    region: str
+    budget_id: str
+    fund: str
+    year: int
+    kind: str
+    lines: tuple[BudgetLine, ...]
+    on: date
