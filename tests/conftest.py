@@ -1,0 +1,59 @@
+"""Shared fixtures: an in-memory ledger with the default region open, and a PostgreSQL
+environment with a fresh database for the session (``deploy/postgres/start.sh``)."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.application import Ledger
+from ledger.policy import load_policy_file
+
+REPO = Path(__file__).resolve().parent.parent
+REGION = "210100"  # the region of ledger/policies/liaoning_1999_example.toml
+
+
+@pytest.fixture
+def ledger() -> Iterator[Ledger]:
+    """A ledger on the in-memory store with the default policy's region opened."""
+    app = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app.open_region(load_policy_file())
+    yield app
+    app.close()
+
+
+def _postgres_settings() -> dict[str, str]:
+    started = subprocess.run([str(REPO / "deploy/postgres/start.sh")], capture_output=True, text=True, timeout=120)
+    if started.returncode != 0:
+        pytest.fail(f"deploy/postgres/start.sh failed:\n{started.stdout}\n{started.stderr}")
+    printed = subprocess.run([str(REPO / "deploy/postgres/env.sh"), "--eventsourcing"],
+                             capture_output=True, text=True, check=True, timeout=30).stdout
+    settings: dict[str, str] = {}
+    for line in printed.splitlines():
+        words = shlex.split(line)
+        if len(words) == 2 and words[0] == "export":
+            name, _, value = words[1].partition("=")
+            settings[name] = value
+    return settings
+
+
+@pytest.fixture(scope="session")
+def postgres_env() -> Iterator[dict[str, str]]:
+    """Settings for ``Ledger(env=...)`` on the local PostgreSQL, with a database of its own
+    that is created for this test session and dropped after it."""
+    import psycopg
+
+    settings = _postgres_settings()
+    database = f"fund_ledger_test_{uuid.uuid4().hex[:12]}"
+    admin = dict(host=settings["POSTGRES_HOST"], port=settings["POSTGRES_PORT"], user=settings["POSTGRES_USER"],
+                 password=settings["POSTGRES_PASSWORD"], dbname=settings["POSTGRES_DBNAME"], autocommit=True)
+    with psycopg.connect(**admin) as connection:
+        connection.execute(f'CREATE DATABASE "{database}"')
+    yield {**settings, "POSTGRES_DBNAME": database, "POSTGRES_POOL_SIZE": "2", "POSTGRES_MAX_OVERFLOW": "2"}
+    with psycopg.connect(**admin) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
