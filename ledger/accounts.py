@@ -28,7 +28,11 @@ FUND_PERSONAL = "fund.personal"  # 个人账户基金, with one sub-ledger per p
 
 # --- liabilities and clearing
 PAYABLE_HOSPITALS = "payable.hospitals"  # 应付医疗机构: settled claims not yet paid out
-CLEARING_RETIREE_CREDIT = "clearing.retiree_credit"  # employer share → retirees' accounts
+# Between the personal accounts and the region's books: every movement of money between a
+# personal account and a bank account or the pooled fund passes through it; zero after each save.
+CLEARING_PERSONAL_ACCOUNTS = "clearing.personal_accounts"
+CLEARING_REGION_PREFIX = "clearing.region."  # + other region: debit = the other region owes us
+TRANSIT_TRANSFERS_OUT = "transit.transfers_out"  # personal-account balances on their way out
 
 # --- memo accounts: costs that the fund does not bear, kept so every bill balances in full
 MEMO_PATIENT_OUT_OF_POCKET = "memo.patient_out_of_pocket"  # the patient's own payment
@@ -42,7 +46,8 @@ CHART_OF_ACCOUNTS: dict[str, str] = {
     FUND_POOLED: "Pooled fund (统筹基金), credit balance",
     FUND_PERSONAL: "Personal accounts fund (个人账户), credit balance, sub-ledger per person",
     PAYABLE_HOSPITALS: "Amounts due to hospitals and pharmacies, credit balance",
-    CLEARING_RETIREE_CREDIT: "Clearing: employer share credited to retirees, zero after each save",
+    CLEARING_PERSONAL_ACCOUNTS: "Clearing between personal accounts and the region's books, zero after each save",
+    TRANSIT_TRANSFERS_OUT: "Personal-account balances transferred out, in transit until they land, credit balance",
     MEMO_PATIENT_OUT_OF_POCKET: "Memo: the patients' own payments, debit balance",
     MEMO_REFERRED_ABOVE_CEILING: "Memo: costs above the ceiling, referred, debit balance",
     MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND: "Memo: contra of the two memo accounts above",
@@ -55,6 +60,18 @@ EXPENDITURE_PHARMACY = "expenditure.benefit.pharmacy"  # personal account: pharm
 EXPENDITURE_INPATIENT = "expenditure.benefit.inpatient"  # pooled fund: inpatient
 EXPENDITURE_INPATIENT_SELF_PAY = "expenditure.benefit.inpatient_self_pay"  # personal account
 TRANSFER_RETIREE_CREDIT = "transfer.retiree_credit"  # employer share to retirees' accounts
+INCOME_INTEREST = "income.interest"  # 利息收入
+INCOME_FISCAL_SUBSIDY = "income.fiscal_subsidy"  # 财政补贴收入 (pooled fund only)
+INCOME_TRANSFER_IN = "income.transfer_in"  # 转移收入 (personal accounts)
+INCOME_UPPER_LEVEL_SUBSIDY = "income.upper_level_subsidy"  # 上级补助收入
+INCOME_LOWER_LEVEL_REMITTANCE = "income.lower_level_remittance"  # 下级上解收入
+INCOME_OTHER = "income.other"  # 其他收入 (late fees, ...)
+EXPENDITURE_TRANSFER_OUT = "expenditure.transfer_out"  # 转移支出 (personal accounts)
+EXPENDITURE_SUBSIDY_TO_LOWER = "expenditure.subsidy_to_lower_levels"  # 补助下级支出
+EXPENDITURE_REMITTANCE_TO_UPPER = "expenditure.remittance_to_upper_level"  # 上解上级支出
+EXPENDITURE_INHERITANCE = "expenditure.other.inheritance"  # personal account paid to heirs
+EXPENDITURE_OTHER = "expenditure.other"  # 其他支出
+EXPENDITURE_MEMO_BENEFIT = "expenditure.benefit.memo"  # a memo fund's medical expenses
 
 ITEMS: dict[str, str] = {
     INCOME_CONTRIBUTION: "Contribution income (基本医疗保险费收入)",
@@ -63,9 +80,45 @@ ITEMS: dict[str, str] = {
     EXPENDITURE_INPATIENT: "Benefit: inpatient, paid by the pooled fund",
     EXPENDITURE_INPATIENT_SELF_PAY: "Benefit: inpatient self-pay part, paid by the personal account",
     TRANSFER_RETIREE_CREDIT: "Internal: employer share credited to retirees' personal accounts",
+    INCOME_INTEREST: "Interest income (利息收入)",
+    INCOME_FISCAL_SUBSIDY: "Fiscal subsidy (财政补贴收入), pooled fund only",
+    INCOME_TRANSFER_IN: "Transfer income (转移收入), personal accounts",
+    INCOME_UPPER_LEVEL_SUBSIDY: "Subsidy from the upper level (上级补助收入)",
+    INCOME_LOWER_LEVEL_REMITTANCE: "Remittance from lower levels (下级上解收入)",
+    INCOME_OTHER: "Other income (其他收入), e.g. late fees",
+    EXPENDITURE_TRANSFER_OUT: "Transfer out (转移支出), personal accounts",
+    EXPENDITURE_SUBSIDY_TO_LOWER: "Subsidy to lower levels (补助下级支出)",
+    EXPENDITURE_REMITTANCE_TO_UPPER: "Remittance to the upper level (上解上级支出)",
+    EXPENDITURE_INHERITANCE: "Other: personal account balance paid to heirs",
+    EXPENDITURE_OTHER: "Other expenditure (其他支出)",
+    EXPENDITURE_MEMO_BENEFIT: "Benefit paid by a memo fund",
 }
 
-FUND_ACCOUNTS = frozenset({FUND_POOLED, FUND_PERSONAL})
+MEMO_FUND_NAMES = ("retired_cadres", "disabled_servicemen", "civil_servant_subsidy", "enterprise_supplementary")
+for _name in MEMO_FUND_NAMES:
+    CHART_OF_ACCOUNTS[f"fund.memo.{_name}"] = f"Memo fund {_name}, kept apart from the basic fund, credit balance"
+    CHART_OF_ACCOUNTS[f"bank.memo.{_name}"] = f"Deposits of memo fund {_name}, debit balance"
+
+
+def memo_fund_account(name: str) -> str:
+    return f"fund.memo.{name}"
+
+
+def memo_bank_account(name: str) -> str:
+    return f"bank.memo.{name}"
+
+
+def region_clearing_account(other_region: str) -> str:
+    return f"{CLEARING_REGION_PREFIX}{other_region}"
+
+
+def is_known_account(account: str) -> bool:
+    if account in CHART_OF_ACCOUNTS:
+        return True
+    other = account.removeprefix(CLEARING_REGION_PREFIX)
+    return other != account and len(other) == 6 and other.isdigit()
+
+FUND_ACCOUNTS = frozenset({FUND_POOLED, FUND_PERSONAL, *(f"fund.memo.{n}" for n in MEMO_FUND_NAMES)})
 
 # Origins of money credited to a personal account (the balance projection splits by these).
 ORIGIN_EMPLOYEE_SHARE = "employee_share"
@@ -104,7 +157,7 @@ def entry(*postings: Posting) -> list[dict[str, Any]]:
     assert total_fen == 0, f"unbalanced entry: {lines} sums to {total_fen} fen"
     for posting in lines:
         assert isinstance(posting.amount_fen, int), posting
-        assert posting.account in CHART_OF_ACCOUNTS, posting.account
+        assert is_known_account(posting.account), posting.account
     return [posting.as_dict() for posting in lines]
 
 

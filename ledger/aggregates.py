@@ -10,6 +10,7 @@ account: a personal account to ``fund.personal`` (its own sub-ledger), the poole
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -20,6 +21,7 @@ from ledger.errors import (
     AccountClosed,
     CeilingExceeded,
     InsufficientBalance,
+    PeriodClosed,
     PolicyError,
     ScopeViolation,
 )
@@ -55,7 +57,8 @@ class PolicyBook(Aggregate):
         self.region = region
         self.region_name = region_name
         self.versions: list[dict[str, Any]] = []
-        self._parsed: dict[str, PolicyVersion] = {}
+        self.last_closed_year = 0
+        self.final_balances: dict[str, dict[str, int]] = {}
 
     @staticmethod
     def id_for(region: str) -> UUID:
@@ -73,6 +76,28 @@ class PolicyBook(Aggregate):
 
     def adopt(self, version: PolicyVersion, parameters: dict[str, Any]) -> None:
         self.trigger_event(self.PolicyAdopted, version=version.version, effective_from=version.effective_from, parameters=parameters)
+
+    class YearClosed(Aggregate.Event):
+        """Year-end close: no posting dated in ``closed_year`` or before is accepted after it."""
+
+        closed_year: int
+        on: date
+        final_balances_fen: dict[str, int]
+
+        def apply(self, aggregate: Aggregate) -> None:
+            book = cast(PolicyBook, aggregate)
+            book.last_closed_year = self.closed_year
+            book.final_balances[str(self.closed_year)] = self.final_balances_fen
+
+    def close_year(self, year: int, on: date, final_balances_fen: dict[str, int]) -> None:
+        if year != self.last_closed_year + 1 and self.last_closed_year:
+            raise PeriodClosed("year", f"years close in order: the next to close is {self.last_closed_year + 1}", region=self.region, year=year)
+        self.trigger_event(self.YearClosed, closed_year=year, on=on, final_balances_fen=final_balances_fen)
+
+    def check_open(self, on: date, field: str = "on") -> None:
+        """A closed year accepts no new postings (corrections are new events dated now)."""
+        if on.year <= self.last_closed_year:
+            raise PeriodClosed(field, f"{on} is in a closed year (closed through {self.last_closed_year})", region=self.region, on=on)
 
     def has_version(self, version: str) -> bool:
         return any(v["version"] == version for v in self.versions)
@@ -116,7 +141,10 @@ class PersonalAccount(Aggregate):
         self.credited_by_origin_fen: dict[str, int] = {}
         self.admissions_by_year: dict[str, int] = {}
         self.pooled_paid_by_year_fen: dict[str, int] = {}
+        self.movements: list[tuple[date, int]] = []  # (on, change_fen): the basis of interest
+        self.contribution_months = 0
         self.is_closed = False
+        self.closed_reason = ""
 
     @staticmethod
     def id_for(region: str, person_id: str) -> UUID:
@@ -138,6 +166,8 @@ class PersonalAccount(Aggregate):
             account = cast(PersonalAccount, aggregate)
             delta_fen = acc.fund_balance_fen(self.postings, acc.FUND_PERSONAL)
             account.balance_fen += delta_fen
+            if delta_fen:
+                account.movements.append((self.on, delta_fen))
             origins = account.credited_by_origin_fen
             for origin, amount_fen in self.credits_by_origin(delta_fen).items():
                 origins[origin] = origins.get(origin, 0) + amount_fen
@@ -163,6 +193,10 @@ class PersonalAccount(Aggregate):
         employer_to_personal_fen: int
         retiree_credit_fen: int
 
+        def apply_details(self, account: PersonalAccount) -> None:
+            if self.employee_fen or self.employer_to_personal_fen:
+                account.contribution_months += 1
+
     class ClaimPaid(MoneyEvent):
         claim_id: str
         kind: str
@@ -178,6 +212,42 @@ class PersonalAccount(Aggregate):
             key = str(self.year)
             account.admissions_by_year[key] = account.admissions_by_year.get(key, 0) + 1
             account.pooled_paid_by_year_fen[key] = account.pooled_paid_by_year_fen.get(key, 0) + self.pooled_fen
+
+    class InterestCredited(MoneyEvent):
+        year: int
+        interest_fen: int
+        basis: list[dict[str, Any]]
+
+    class TransferredOut(MoneyEvent):
+        """The whole balance leaves for another region; the account closes here."""
+
+        transfer_id: str
+        to_region: str
+        amount_fen: int
+
+        def apply_details(self, account: PersonalAccount) -> None:
+            account.is_closed = True
+            account.closed_reason = f"transferred to {self.to_region}"
+
+    class TransferredIn(MoneyEvent):
+        transfer_id: str
+        from_region: str
+        amount_fen: int
+        contribution_months: int
+
+        def apply_details(self, account: PersonalAccount) -> None:
+            account.contribution_months += self.contribution_months
+
+    class Inherited(MoneyEvent):
+        """Death: the balance is paid to the heirs and the account closes."""
+
+        died_on: date
+        heirs_reference: str
+        amount_fen: int
+
+        def apply_details(self, account: PersonalAccount) -> None:
+            account.is_closed = True
+            account.closed_reason = f"deceased {self.died_on.isoformat()}"
 
     class CategoryChanged(Aggregate.Event):
         on: date
@@ -199,7 +269,7 @@ class PersonalAccount(Aggregate):
 
     def check_open(self) -> None:
         if self.is_closed:
-            raise AccountClosed("person_id", "the personal account is closed", **self.who)
+            raise AccountClosed("person_id", f"the personal account is closed ({self.closed_reason})", **self.who)
 
     def record_money(self, event_class: type[MoneyEvent], postings: Postings, **kwargs: Any) -> None:
         """Trigger a money event after checking the invariants it must keep."""
@@ -230,6 +300,10 @@ class PooledFund(Aggregate):
     def __init__(self, region: str) -> None:
         self.region = region
         self.balance_fen = 0
+        # The region's bank deposits (income, fiscal special, expenditure): every bank posting
+        # of the basic fund is on a pooled-fund event, so the fund knows what the banks hold.
+        self.bank_balances_fen: dict[str, int] = {}
+        self.bank_movements: dict[str, list[tuple[date, int]]] = {}
 
     @staticmethod
     def id_for(region: str) -> UUID:
@@ -243,6 +317,9 @@ class PooledFund(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             fund = cast(PooledFund, aggregate)
             fund.balance_fen += acc.fund_balance_fen(self.postings, acc.FUND_POOLED)
+            for account, change_fen in bank_changes(self.postings).items():
+                fund.bank_balances_fen[account] = fund.bank_balances_fen.get(account, 0) + change_fen
+                fund.bank_movements.setdefault(account, []).append((self.on, change_fen))
 
     class ContributionsReceived(MoneyEvent):
         remittance_id: str
@@ -255,9 +332,249 @@ class PooledFund(Aggregate):
         person_id: str
         pooled_fen: int
 
+    class InterestPosted(MoneyEvent):
+        year: int
+        bank_interest_fen: int
+        personal_accounts_fen: int
+        pooled_fen: int
+        basis: dict[str, Any]
+
+    class IncomeRecorded(MoneyEvent):
+        income_id: str
+        item: str
+        amount_fen: int
+
+    class ExpenditureRecorded(MoneyEvent):
+        expenditure_id: str
+        item: str
+        amount_fen: int
+
+    class MoneyMoved(MoneyEvent):
+        movement_id: str
+        kind: str
+        amount_fen: int
+
+    class PersonalAccountsSettled(MoneyEvent):
+        """The bank side of a personal-account movement (transfer, inheritance)."""
+
+        reference: str
+        kind: str
+        amount_fen: int
+
+    class CrossRegionBenefitPaid(MoneyEvent):
+        claim_id: str
+        person_id: str
+        treating_region: str
+        pooled_fen: int
+
+    class ClearingSettled(MoneyEvent):
+        clearing_id: str
+        counterparty_region: str
+        amount_fen: int
+
     def record_money(self, event_class: type[MoneyEvent], postings: Postings, **kwargs: Any) -> None:
         _check_scope(postings, acc.FUND_POOLED, acc.FUND_PERSONAL, {"region": self.region})
+        for account, change_fen in bank_changes(postings).items():
+            held_fen = self.bank_balances_fen.get(account, 0)
+            if held_fen + change_fen < 0:
+                raise InsufficientBalance(
+                    "amount_fen", f"{account} holds {held_fen} fen, cannot pay {-change_fen} fen",
+                    region=self.region, account=account, balance_fen=held_fen,
+                )
         self.trigger_event(event_class, region=self.region, postings=postings, **kwargs)
+
+
+def bank_changes(postings: Postings) -> dict[str, int]:
+    changes: dict[str, int] = {}
+    for posting in postings:
+        if posting["account"].startswith("bank."):
+            changes[posting["account"]] = changes.get(posting["account"], 0) + posting["amount_fen"]
+    return changes
+
+
+class MemoFund(Aggregate):
+    """A memo fund (retired cadres and old Red Army soldiers, disabled servicemen of class B and
+    above, civil servants' medical subsidy, enterprise supplementary insurance): on the same
+    ledger, its own accounts, never mixed with the basic fund (Liao 1999 §II(6))."""
+
+    class Opened(Aggregate.Created):
+        region: str
+        name: str
+
+    def __init__(self, region: str, name: str) -> None:
+        self.region = region
+        self.name = name
+        self.balance_fen = 0
+
+    @staticmethod
+    def id_for(region: str, name: str) -> UUID:
+        return business_id("memo-fund", region, name)
+
+    class MoneyEvent(Aggregate.Event):
+        region: str
+        on: date
+        postings: Postings
+        reference: str
+        item: str
+        amount_fen: int
+
+        def apply(self, aggregate: Aggregate) -> None:
+            fund = cast(MemoFund, aggregate)
+            fund.balance_fen += acc.fund_balance_fen(self.postings, acc.memo_fund_account(fund.name))
+
+    class IncomeRecorded(MoneyEvent):
+        pass
+
+    class ExpenditureRecorded(MoneyEvent):
+        pass
+
+    def record_money(self, event_class: type[MoneyEvent], postings: Postings, **kwargs: Any) -> None:
+        own = {acc.memo_fund_account(self.name), acc.memo_bank_account(self.name)}
+        for posting in postings:
+            if posting["account"] not in own:
+                raise ScopeViolation("fund", f"memo fund {self.name} may only post to its own accounts, not {posting['account']}", region=self.region)
+        change_fen = acc.fund_balance_fen(postings, acc.memo_fund_account(self.name))
+        if self.balance_fen + change_fen < 0:
+            raise InsufficientBalance("amount_fen", f"memo fund {self.name} holds {self.balance_fen} fen", region=self.region, fund=self.name)
+        self.trigger_event(event_class, region=self.region, postings=postings, **kwargs)
+
+
+class InterestRateBook(Aggregate):
+    """The announced deposit rates (national), by effective date."""
+
+    class Opened(Aggregate.Created):
+        pass
+
+    def __init__(self) -> None:
+        self.announcements: list[dict[str, Any]] = []
+
+    @staticmethod
+    def id_for() -> UUID:
+        return business_id("interest-rates", "national")
+
+    class RatesAnnounced(Aggregate.Event):
+        announcement_id: str
+        effective_from: date
+        demand_rate: Decimal
+        three_month_rate: Decimal
+        three_year_rate: Decimal
+
+        def apply(self, aggregate: Aggregate) -> None:
+            cast(InterestRateBook, aggregate).announcements.append({
+                "announcement_id": self.announcement_id, "effective_from": self.effective_from,
+                "demand_rate": self.demand_rate, "three_month_rate": self.three_month_rate,
+                "three_year_rate": self.three_year_rate,
+            })
+
+
+class Transfer(Aggregate):
+    """A personal account moving between regions (Social Insurance Law art. 32): out in the old
+    region, in transit, then in the new one. Contribution months travel with it."""
+
+    class Started(Aggregate.Created):
+        transfer_id: str
+        person_id: str
+        from_region: str
+        to_region: str
+        amount_fen: int
+        contribution_months: int
+        birth_date: date
+        category: str
+        on: date
+
+    def __init__(self, transfer_id: str, person_id: str, from_region: str, to_region: str, amount_fen: int,
+                 contribution_months: int, birth_date: date, category: str, on: date) -> None:
+        self.transfer_id = transfer_id
+        self.person_id = person_id
+        self.from_region = from_region
+        self.to_region = to_region
+        self.amount_fen = amount_fen
+        self.contribution_months = contribution_months
+        self.birth_date = birth_date
+        self.category = category
+        self.landed_on: date | None = None
+
+    @staticmethod
+    def id_for(transfer_id: str) -> UUID:
+        return business_id("transfer", "any", transfer_id)
+
+    class Landed(Aggregate.Event):
+        on: date
+
+        def apply(self, aggregate: Aggregate) -> None:
+            cast(Transfer, aggregate).landed_on = self.on
+
+
+class ClearingPosition(Aggregate):
+    """What ``debtor_region`` owes ``creditor_region`` for cross-region direct settlement."""
+
+    class Opened(Aggregate.Created):
+        creditor_region: str
+        debtor_region: str
+
+    def __init__(self, creditor_region: str, debtor_region: str) -> None:
+        self.creditor_region = creditor_region
+        self.debtor_region = debtor_region
+        self.owed_fen = 0
+
+    @staticmethod
+    def id_for(creditor_region: str, debtor_region: str) -> UUID:
+        return business_id("clearing", creditor_region, debtor_region)
+
+    class ClaimAdvanced(Aggregate.Event):
+        """The creditor region paid (owes its hospital) a bill of the debtor region's insured."""
+
+        region: str
+        on: date
+        claim_id: str
+        amount_fen: int
+        postings: Postings
+
+        def apply(self, aggregate: Aggregate) -> None:
+            cast(ClearingPosition, aggregate).owed_fen += self.amount_fen
+
+    class Settled(Aggregate.Event):
+        on: date
+        clearing_id: str
+        amount_fen: int
+
+        def apply(self, aggregate: Aggregate) -> None:
+            cast(ClearingPosition, aggregate).owed_fen -= self.amount_fen
+
+
+class Budget(Aggregate):
+    """A region's budget for one fund and year (预算): approved, then adjusted, per item."""
+
+    class Opened(Aggregate.Created):
+        region: str
+        fund: str
+        year: int
+
+    def __init__(self, region: str, fund: str, year: int) -> None:
+        self.region = region
+        self.fund = fund
+        self.year = year
+        self.lines_fen: dict[str, int] = {}
+        self.is_approved = False
+
+    @staticmethod
+    def id_for(region: str, fund: str, year: int) -> UUID:
+        return business_id("budget", region, fund, str(year))
+
+    class BudgetSet(Aggregate.Event):
+        region: str
+        year: int
+        fund: str
+        on: date
+        budget_id: str
+        budget_kind: str
+        budget_lines: list[dict[str, Any]]
+
+        def apply(self, aggregate: Aggregate) -> None:
+            budget = cast(Budget, aggregate)
+            budget.is_approved = True
+            for line in self.budget_lines:
+                budget.lines_fen[line["item"]] = line["amount_fen"]
 
 
 class BusinessRecord(Aggregate):

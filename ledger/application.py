@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -23,6 +22,7 @@ from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Transcodi
 from ledger import accounts as acc
 from ledger.aggregates import (
     BusinessRecord,
+    InterestRateBook,
     PersonalAccount,
     PolicyBook,
     PooledFund,
@@ -43,6 +43,7 @@ from ledger.errors import (
     UnknownPerson,
     UnknownRegion,
 )
+from ledger.lifecycle import LifecycleUseCases
 from ledger.policy import PolicyFile, PolicyVersion, policy_to_stored
 from ledger.rules import LineSplit, age_on, contribution_split, laid_off_wage_base_fen, pay_from_account, settle_inpatient
 from ledger.unit_of_work import UnitOfWork
@@ -59,11 +60,11 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-class Ledger(Application[UUID]):
+class Ledger(LifecycleUseCases, Application[UUID]):
     """The fund ledger. Persistence comes from the environment (see ``ledger.settings``)."""
 
     name = "FundLedger"
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {PooledFund: 500, PolicyBook: 100}
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {PooledFund: 500, PolicyBook: 100, InterestRateBook: 100}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -208,7 +209,9 @@ class Ledger(Application[UUID]):
             return first
         year, month = check_period(command.period)
         period_start = date(year, month, 1)
-        policy = self._book(unit, command.region).in_force(period_start)
+        book = self._book(unit, command.region)
+        book.check_open(command.received_on, "received_on")
+        policy = book.in_force(period_start)
         splits = [
             (self._account(unit, command.region, line.person_id, f"lines[{index}].person_id"), line)
             for index, line in enumerate(command.lines)
@@ -228,12 +231,15 @@ class Ledger(Application[UUID]):
             self._credit_line(account, split, command, on)
         pooled_fen = sum(split.employer_to_pooled_fen for split in computed)
         retiree_credit_fen = sum(split.retiree_credit_fen for split in computed)
+        to_accounts_fen = sum(split.employee_fen + split.employer_to_personal_fen for split in computed)
         fund = unit.get(PooledFund.id_for(command.region), PooledFund)
         fund.record_money(
             PooledFund.ContributionsReceived,
             acc.entry(
-                *acc.transfer(acc.BANK_INCOME, acc.FUND_POOLED, pooled_fen, item=acc.INCOME_CONTRIBUTION),
-                *acc.transfer(acc.FUND_POOLED, acc.CLEARING_RETIREE_CREDIT, retiree_credit_fen, item=acc.TRANSFER_RETIREE_CREDIT),
+                acc.Posting(acc.BANK_INCOME, payable_fen),
+                acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.INCOME_CONTRIBUTION),
+                acc.Posting(acc.CLEARING_PERSONAL_ACCOUNTS, -to_accounts_fen),
+                *acc.transfer(acc.FUND_POOLED, acc.CLEARING_PERSONAL_ACCOUNTS, retiree_credit_fen, item=acc.TRANSFER_RETIREE_CREDIT),
             ),
             on=on, remittance_id=command.remittance_id, period=command.period,
             pooled_fen=pooled_fen, retiree_credit_fen=retiree_credit_fen,
@@ -273,11 +279,11 @@ class Ledger(Application[UUID]):
     def _credit_line(self, account: PersonalAccount, split: LineSplit, command: PostRemittance, on: date) -> None:
         person = account.person_id
         postings = acc.entry(
-            *acc.transfer(acc.BANK_INCOME, acc.FUND_PERSONAL, split.employee_fen, credit_item=acc.INCOME_CONTRIBUTION,
+            *acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, split.employee_fen, credit_item=acc.INCOME_CONTRIBUTION,
                           credit_person_id=person, origin=acc.ORIGIN_EMPLOYEE_SHARE),
-            *acc.transfer(acc.BANK_INCOME, acc.FUND_PERSONAL, split.employer_to_personal_fen, credit_item=acc.INCOME_CONTRIBUTION,
+            *acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, split.employer_to_personal_fen, credit_item=acc.INCOME_CONTRIBUTION,
                           credit_person_id=person, origin=acc.ORIGIN_EMPLOYER_SHARE),
-            *acc.transfer(acc.CLEARING_RETIREE_CREDIT, acc.FUND_PERSONAL, split.retiree_credit_fen,
+            *acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, split.retiree_credit_fen,
                           credit_item=acc.TRANSFER_RETIREE_CREDIT, credit_person_id=person, origin=acc.ORIGIN_RETIREE_CREDIT),
         )
         account.record_money(
@@ -298,6 +304,7 @@ class Ledger(Application[UUID]):
         first = self._first_outcome(unit, "claim", command.region, command.claim_id, digest, "claim_id")
         if first is not None:
             return first
+        self._book(unit, command.region).check_open(command.on)
         account = self._account(unit, command.region, command.person_id)
         account_fen, out_of_pocket_fen = pay_from_account(account.balance_fen, command.amount_fen)
         item = acc.EXPENDITURE_OUTPATIENT if command.kind == "outpatient" else acc.EXPENDITURE_PHARMACY
@@ -320,12 +327,20 @@ class Ledger(Application[UUID]):
 
     def _settle_inpatient(self, unit: UnitOfWork, command: SettleInpatient) -> dict[str, Any]:
         command.check()
+        return self._settle_bill(unit, command, command.region, treating_region=None)
+
+    def _settle_bill(self, unit: UnitOfWork, command: Any, home_region: str, treating_region: str | None) -> dict[str, Any]:
+        """Settle an inpatient bill of a person of ``home_region`` under its policy. Treated at
+        home, the fund owes the hospital; treated in ``treating_region`` (cross-region direct
+        settlement), the home fund owes the treating region, which owes its hospital."""
         digest = fingerprint(command)
-        first = self._first_outcome(unit, "claim", command.region, command.claim_id, digest, "claim_id")
+        first = self._first_outcome(unit, "claim", home_region, command.claim_id, digest, "claim_id")
         if first is not None:
             return first
-        policy = self._book(unit, command.region).in_force(command.admitted_on)
-        account = self._account(unit, command.region, command.person_id)
+        book = self._book(unit, home_region)
+        book.check_open(command.discharged_on, "discharged_on")
+        policy = book.in_force(command.admitted_on)
+        account = self._account(unit, home_region, command.person_id)
         year = command.admitted_on.year
         breakdown = settle_inpatient(
             policy, hospital_level=command.hospital_level, admission_number=account.admissions_in(year) + 1,
@@ -339,27 +354,32 @@ class Ledger(Application[UUID]):
         )
         on = command.discharged_on
         person = command.person_id
+        owed_to = acc.PAYABLE_HOSPITALS if treating_region is None else acc.region_clearing_account(treating_region)
         account.record_money(
             PersonalAccount.InpatientClaimRecorded,
-            acc.entry(*acc.transfer(acc.FUND_PERSONAL, acc.PAYABLE_HOSPITALS, account_fen,
+            acc.entry(*acc.transfer(acc.FUND_PERSONAL, owed_to, account_fen,
                                     debit_item=acc.EXPENDITURE_INPATIENT_SELF_PAY, debit_person_id=person)),
             on=on, origin="claim", claim_id=command.claim_id, year=year, pooled_fen=breakdown.pooled_fen, account_fen=account_fen,
         )
         if breakdown.pooled_fen:
-            fund = unit.get(PooledFund.id_for(command.region), PooledFund)
-            fund.record_money(
-                PooledFund.InpatientBenefitPaid,
-                acc.entry(*acc.transfer(acc.FUND_POOLED, acc.PAYABLE_HOSPITALS, breakdown.pooled_fen, debit_item=acc.EXPENDITURE_INPATIENT)),
-                on=on, claim_id=command.claim_id, person_id=person, pooled_fen=breakdown.pooled_fen,
-            )
+            fund = unit.get(PooledFund.id_for(home_region), PooledFund)
+            pooled_postings = acc.entry(*acc.transfer(acc.FUND_POOLED, owed_to, breakdown.pooled_fen, debit_item=acc.EXPENDITURE_INPATIENT))
+            if treating_region is None:
+                fund.record_money(PooledFund.InpatientBenefitPaid, pooled_postings, on=on, claim_id=command.claim_id,
+                                  person_id=person, pooled_fen=breakdown.pooled_fen)
+            else:
+                fund.record_money(PooledFund.CrossRegionBenefitPaid, pooled_postings, on=on, claim_id=command.claim_id,
+                                  person_id=person, treating_region=treating_region, pooled_fen=breakdown.pooled_fen)
+        if treating_region is not None:
+            self._advance_clearing(unit, treating_region, home_region, command.claim_id, on, account_fen + breakdown.pooled_fen)
         outcome = {"claim_id": command.claim_id, "person_id": person, "kind": "inpatient",
-                   "policy_version": policy.version, **breakdown.as_dict(),
-                   "account_fen": account_fen, "out_of_pocket_fen": out_of_pocket_fen}
+                   "policy_version": policy.version, "treating_region": treating_region or home_region,
+                   **breakdown.as_dict(), "account_fen": account_fen, "out_of_pocket_fen": out_of_pocket_fen}
         memo = acc.entry(
             *acc.transfer(acc.MEMO_PATIENT_OUT_OF_POCKET, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, out_of_pocket_fen, person_id=person),
             *acc.transfer(acc.MEMO_REFERRED_ABOVE_CEILING, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, breakdown.above_ceiling_fen, person_id=person),
         )
-        return self._record_outcome(unit, "claim", command.region, command.claim_id, digest, on, outcome, memo)
+        return self._record_outcome(unit, "claim", home_region, command.claim_id, digest, on, outcome, memo)
 
     # ------------------------------------------------------------------ reading
     def personal_account(self, region: str, person_id: str) -> PersonalAccount:
@@ -404,5 +424,3 @@ class Ledger(Application[UUID]):
             posting for _, event in self.stored_events() for posting in getattr(event, "postings", ())
         )
 
-
-ZERO = Decimal(0)
