@@ -1,0 +1,242 @@
+"""Folding events into the projection rows, in memory: pure, and the same for the live
+projection, the replay and the as-of queries.
+
+Keyed on postings and attributes, never on event classes, so new event types keep working:
+
+- every event with ``postings`` moves the accounts of its ``region`` on its business date ``on``;
+- a posting to ``fund.personal`` (with ``person_id``) moves that person's account: a credit
+  (negative amount) is money in, by its ``origin`` (else the event's ``origin``); a debit is a
+  payment out;
+- a posting to any ``fund.*`` account is income (item ``income.*``), expenditure
+  (``expenditure.*``) or an internal transfer (anything else), of the fund named by the account
+  without ``fund.`` (``pooled``, ``personal``, ``memo.<name>``);
+- an event with ``person_id`` and ``enrolled_on`` opens a personal account row;
+- an event with ``budget_lines`` and ``budget_kind`` sets the budget of each line's item for its
+  ``region``, ``fund`` and ``year``;
+- an event with ``closed_year`` turns that region's current-year money into carried-over money.
+
+A batch state holds only the rows its events touch: personal rows loaded in full (their split
+between carried-over and current-year money depends on what came before), every other table as
+deltas added to what is stored.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from ledger.rules import split_current_and_carried
+from projections.schema import ORIGIN_COLUMNS, OTHER_ORIGIN_COLUMN
+
+FUND_PREFIX = "fund."
+PERSONAL_FUND = "fund.personal"
+
+
+def event_date(event: Any) -> date | None:
+    """The business date of an event: ``on``, else ``enrolled_on``; ``None`` if it has neither."""
+    on = getattr(event, "on", None)
+    if on is None:
+        on = getattr(event, "enrolled_on", None)
+    return on if isinstance(on, date) else None
+
+
+def quarter_of(month: int) -> int:
+    return (month - 1) // 3 + 1
+
+
+def line_kind(item: str) -> str:
+    """Which report a fund posting belongs to, by its item's prefix."""
+    if item.startswith("income."):
+        return "income"
+    if item.startswith("expenditure."):
+        return "expenditure"
+    return "transfer"
+
+
+def event_reference(event: Any) -> str | None:
+    """The business id an accountant looks an event up by."""
+    for name in ("remittance_id", "claim_id", "transfer_id", "budget_id", "settlement_id", "business_key", "interest_id"):
+        value = getattr(event, name, None)
+        if value:
+            return str(value)
+    return None
+
+
+@dataclass
+class PersonalRow:
+    region: str
+    person_id: str
+    enrolled_on: str | None = None
+    balance_fen: int = 0
+    carried_over_fen: int = 0
+    current_year_fen: int = 0
+    current_year: int | None = None
+    credited_fen: dict[str, int] = field(default_factory=dict)  # by column name
+    debited_fen: int = 0
+    movements: int = 0
+    last_movement_on: str | None = None
+    last_position: int | None = None
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> PersonalRow:
+        credited = {column: int(stored[column]) for column in (*ORIGIN_COLUMNS.values(), OTHER_ORIGIN_COLUMN)}
+        return cls(stored["region"], stored["person_id"], stored["enrolled_on"], stored["balance_fen"],
+                   stored["carried_over_fen"], stored["current_year_fen"], stored["current_year"], credited,
+                   stored["debited_fen"], stored["movements"], stored["last_movement_on"], stored["last_position"])
+
+    def as_values(self) -> tuple[Any, ...]:
+        credited = tuple(self.credited_fen.get(column, 0) for column in (*ORIGIN_COLUMNS.values(), OTHER_ORIGIN_COLUMN))
+        return (self.region, self.person_id, self.enrolled_on, self.balance_fen, self.carried_over_fen,
+                self.current_year_fen, self.current_year, *credited, self.debited_fen, self.movements,
+                self.last_movement_on, self.last_position)
+
+    def roll_into(self, year: int) -> None:
+        """A new year: the current year's money becomes carried-over money (DOMAIN: year end)."""
+        if self.current_year is None or self.current_year < year:
+            self.carried_over_fen += self.current_year_fen
+            self.current_year_fen = 0
+            self.current_year = year
+
+    def move(self, on: date | None, credits_fen: dict[str, int], debit_fen: int) -> None:
+        """Credits add to the current year's money (or to carried-over money when the event is
+        dated in an earlier year than the account's current year); payments draw on
+        carried-over money first (``rules.split_current_and_carried``)."""
+        if on is not None:
+            self.roll_into(on.year)
+        credit_fen = sum(credits_fen.values())
+        if on is not None and self.current_year is not None and on.year < self.current_year:
+            self.carried_over_fen += credit_fen
+        else:
+            self.carried_over_fen, self.current_year_fen = split_current_and_carried(
+                self.carried_over_fen, self.current_year_fen, credit_fen)
+        self.carried_over_fen, self.current_year_fen = split_current_and_carried(
+            self.carried_over_fen, self.current_year_fen, -debit_fen)
+        for origin, amount_fen in credits_fen.items():
+            column = ORIGIN_COLUMNS.get(origin, OTHER_ORIGIN_COLUMN)
+            self.credited_fen[column] = self.credited_fen.get(column, 0) + amount_fen
+        self.debited_fen += debit_fen
+        self.balance_fen += credit_fen - debit_fen
+        self.movements += 1
+        if on is not None:
+            self.last_movement_on = on.isoformat()
+
+
+def _zeros(count: int) -> list[int]:
+    return [0] * count
+
+
+@dataclass
+class BatchState:
+    """What a batch of events changes. ``personal`` must hold every touched person's stored row
+    (see ``touched_people``) before folding."""
+
+    personal: dict[tuple[str, str], PersonalRow] = field(default_factory=dict)
+    statements: list[tuple[Any, ...]] = field(default_factory=list)
+    accounts: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: _zeros(4)))
+    flows: dict[tuple[str, str, int, int], list[int]] = field(default_factory=lambda: defaultdict(lambda: _zeros(3)))
+    lines: dict[str, dict[tuple[Any, ...], list[int]]] = field(
+        default_factory=lambda: {kind: defaultdict(lambda: _zeros(3)) for kind in ("income", "expenditure", "transfer")})
+    budgets: dict[tuple[str, str, int, str], dict[str, Any]] = field(default_factory=dict)
+    year_rolls: list[tuple[str, int]] = field(default_factory=list)  # (region, closed year), in order
+    last_position: int = 0
+    events: int = 0
+
+
+def touched_people(event: Any) -> set[tuple[str, str]]:
+    region = getattr(event, "region", None)
+    people = {(region, p.get("person_id") or "") for p in getattr(event, "postings", None) or () if p["account"] == PERSONAL_FUND}
+    if getattr(event, "enrolled_on", None) is not None and getattr(event, "person_id", None):
+        people.add((region, event.person_id))
+    return people
+
+
+def fold(state: BatchState, position: int, event: Any) -> None:
+    """Apply one event (at notification id ``position``) to the batch state."""
+    state.last_position = position
+    state.events += 1
+    region = getattr(event, "region", None)
+    if region is None:
+        return
+    on = event_date(event)
+    person_id = getattr(event, "person_id", None)
+    enrolled_on = getattr(event, "enrolled_on", None)
+    if enrolled_on is not None and person_id and (region, person_id) not in state.personal:
+        state.personal[(region, person_id)] = PersonalRow(region, person_id, enrolled_on.isoformat())
+    postings = getattr(event, "postings", None) or ()
+    if postings:
+        _fold_postings(state, position, event, region, on, postings)
+    lines = getattr(event, "budget_lines", None)
+    if lines is not None and getattr(event, "budget_kind", None):
+        _fold_budget(state, position, event, region, on, lines)
+    closed_year = getattr(event, "closed_year", None)
+    if closed_year is not None:
+        state.year_rolls.append((region, int(closed_year)))
+        for row in state.personal.values():
+            if row.region == region:
+                row.roll_into(int(closed_year) + 1)
+
+
+def _fold_postings(state: BatchState, position: int, event: Any, region: str, on: date | None,
+                   postings: Any) -> None:
+    year, month = (on.year, on.month) if on is not None else (0, 0)
+    people: dict[str, list[Any]] = {}
+    for posting in postings:
+        account, amount_fen = posting["account"], posting["amount_fen"]
+        debit_fen, credit_fen = (amount_fen, 0) if amount_fen > 0 else (0, -amount_fen)
+        totals = state.accounts[(region, account)]
+        totals[0] += debit_fen
+        totals[1] += credit_fen
+        totals[2] += amount_fen
+        totals[3] += 1
+        flow = state.flows[(region, account, year, month)]
+        flow[0] += debit_fen
+        flow[1] += credit_fen
+        flow[2] += 1
+        if account.startswith(FUND_PREFIX):
+            item = posting.get("item") or ""
+            kind = line_kind(item)
+            line = state.lines[kind][(region, account[len(FUND_PREFIX):], item, year, quarter_of(month) if month else 0, month)]
+            normal_side_is_credit = kind != "expenditure"
+            line[0 if (credit_fen > 0) == normal_side_is_credit else 1] += debit_fen + credit_fen
+            line[2] += 1
+        if account == PERSONAL_FUND:
+            people.setdefault(posting.get("person_id") or "", []).append(posting)
+    for person_id, own in sorted(people.items()):
+        _fold_person(state, position, event, region, on, person_id, own)
+
+
+def _fold_person(state: BatchState, position: int, event: Any, region: str, on: date | None,
+                 person_id: str, postings: list[Any]) -> None:
+    row = state.personal.get((region, person_id))
+    if row is None:
+        row = state.personal[(region, person_id)] = PersonalRow(region, person_id)
+    credits_fen: dict[str, int] = {}
+    debit_fen = 0
+    for posting in postings:
+        if posting["amount_fen"] < 0:
+            origin = posting.get("origin") or getattr(event, "origin", None) or "other"
+            credits_fen[origin] = credits_fen.get(origin, 0) - posting["amount_fen"]
+        else:
+            debit_fen += posting["amount_fen"]
+    row.move(on, credits_fen, debit_fen)
+    row.last_position = position
+    credit_fen = sum(credits_fen.values())
+    items = ",".join(sorted({p.get("item") or "" for p in postings}))
+    state.statements.append((
+        region, person_id, position, on.isoformat() if on else None, type(event).__qualname__,
+        str(event.originator_id), event.originator_version, event_reference(event), items,
+        ",".join(sorted(credits_fen)), credit_fen, debit_fen, credit_fen - debit_fen, row.balance_fen,
+        row.carried_over_fen, row.current_year_fen,
+    ))
+
+
+def _fold_budget(state: BatchState, position: int, event: Any, region: str, on: date | None, lines: Any) -> None:
+    kind = str(event.budget_kind)
+    for line in lines:
+        key = (region, str(event.fund), int(event.year), str(line["item"]))
+        budget = state.budgets.setdefault(key, {"approved_fen": None, "adjusted_fen": None})
+        budget["approved_fen" if kind == "approved" else "adjusted_fen"] = int(line["amount_fen"])
+        budget.update(budget_fen=int(line["amount_fen"]), budget_kind=kind,
+                      business_date=on.isoformat() if on else None, position=position)

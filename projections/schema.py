@@ -1,0 +1,193 @@
+"""The projection tables and views, one DDL for PostgreSQL and SQLite.
+
+Every table name starts with a prefix: ``proj_`` for the live projection, ``proj_replay_`` for
+the copy that ``fund-ledger replay`` rebuilds from position 0. Amounts are integer fen
+(``BIGINT``); business dates are ``DATE`` (PostgreSQL) or ISO text ``YYYY-MM-DD`` (SQLite). The
+views derive from the tables only, so comparing the tables compares everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LIVE_PREFIX = "proj_"
+REPLAY_PREFIX = "proj_replay_"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # without the prefix
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type)
+    key: tuple[str, ...]
+
+    def create_sql(self, prefix: str) -> str:
+        columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)
+        return f"CREATE TABLE IF NOT EXISTS {prefix}{self.name} ({columns}, PRIMARY KEY ({', '.join(self.key)}))"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    @property
+    def value_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns if name not in self.key)
+
+
+MONEY = "BIGINT NOT NULL DEFAULT 0"
+COUNT = "INTEGER NOT NULL DEFAULT 0"
+
+# Origins of personal-account credits, each with its own column (anything else: credited_other_fen).
+ORIGIN_COLUMNS = {
+    "employee_share": "credited_employee_share_fen",
+    "employer_share": "credited_employer_share_fen",
+    "retiree_credit": "credited_retiree_credit_fen",
+    "interest": "credited_interest_fen",
+    "transfer_in": "credited_transfer_in_fen",
+}
+OTHER_ORIGIN_COLUMN = "credited_other_fen"
+
+PERSONAL_BALANCES = Table(
+    "personal_balances",
+    (
+        ("region", "TEXT NOT NULL"), ("person_id", "TEXT NOT NULL"), ("enrolled_on", "DATE"),
+        ("balance_fen", MONEY), ("carried_over_fen", MONEY), ("current_year_fen", MONEY), ("current_year", "INTEGER"),
+        *((column, MONEY) for column in ORIGIN_COLUMNS.values()), (OTHER_ORIGIN_COLUMN, MONEY),
+        ("debited_fen", MONEY), ("movements", COUNT), ("last_movement_on", "DATE"), ("last_position", "BIGINT"),
+    ),
+    ("region", "person_id"),
+)
+PERSONAL_STATEMENTS = Table(
+    "personal_statements",
+    (
+        ("region", "TEXT NOT NULL"), ("person_id", "TEXT NOT NULL"), ("position", "BIGINT NOT NULL"),
+        ("business_date", "DATE"), ("event_type", "TEXT NOT NULL"), ("originator_id", "TEXT NOT NULL"),
+        ("originator_version", "INTEGER NOT NULL"), ("reference", "TEXT"), ("items", "TEXT"), ("origins", "TEXT"),
+        ("credit_fen", MONEY), ("debit_fen", MONEY), ("change_fen", MONEY), ("balance_fen", MONEY),
+        ("carried_over_fen", MONEY), ("current_year_fen", MONEY),
+    ),
+    ("region", "person_id", "position"),
+)
+ACCOUNT_BALANCES = Table(
+    "account_balances",
+    (("region", "TEXT NOT NULL"), ("account", "TEXT NOT NULL"), ("debit_fen", MONEY), ("credit_fen", MONEY),
+     ("balance_fen", MONEY), ("postings", COUNT)),
+    ("region", "account"),
+)
+ACCOUNT_FLOWS = Table(
+    "account_flows",
+    (("region", "TEXT NOT NULL"), ("account", "TEXT NOT NULL"), ("year", "INTEGER NOT NULL"), ("month", "INTEGER NOT NULL"),
+     ("debit_fen", MONEY), ("credit_fen", MONEY), ("postings", COUNT)),
+    ("region", "account", "year", "month"),
+)
+_LINE_KEY = (("region", "TEXT NOT NULL"), ("fund", "TEXT NOT NULL"), ("item", "TEXT NOT NULL"),
+             ("year", "INTEGER NOT NULL"), ("quarter", "INTEGER NOT NULL"), ("month", "INTEGER NOT NULL"))
+INCOME = Table("income", (*_LINE_KEY, ("amount_fen", MONEY), ("reversed_fen", MONEY), ("postings", COUNT)),
+               ("region", "fund", "item", "year", "quarter", "month"))
+EXPENDITURE = Table("expenditure", (*_LINE_KEY, ("amount_fen", MONEY), ("reversed_fen", MONEY), ("postings", COUNT)),
+                    ("region", "fund", "item", "year", "quarter", "month"))
+TRANSFERS = Table("transfers", (*_LINE_KEY, ("in_fen", MONEY), ("out_fen", MONEY), ("postings", COUNT)),
+                  ("region", "fund", "item", "year", "quarter", "month"))
+BUDGETS = Table(
+    "budgets",
+    (("region", "TEXT NOT NULL"), ("fund", "TEXT NOT NULL"), ("year", "INTEGER NOT NULL"), ("item", "TEXT NOT NULL"),
+     ("approved_fen", "BIGINT"), ("adjusted_fen", "BIGINT"), ("budget_fen", MONEY), ("budget_kind", "TEXT NOT NULL"),
+     ("business_date", "DATE"), ("position", "BIGINT NOT NULL")),
+    ("region", "fund", "year", "item"),
+)
+
+TABLES: tuple[Table, ...] = (PERSONAL_BALANCES, PERSONAL_STATEMENTS, ACCOUNT_BALANCES, ACCOUNT_FLOWS,
+                             INCOME, EXPENDITURE, TRANSFERS, BUDGETS)
+# Tables whose values add up across batches (upserted as ``value = value + delta``).
+ADDITIVE = (ACCOUNT_BALANCES, ACCOUNT_FLOWS, INCOME, EXPENDITURE, TRANSFERS)
+
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS {p}personal_statements_date_idx ON {p}personal_statements (region, business_date)",
+    "CREATE INDEX IF NOT EXISTS {p}account_flows_year_idx ON {p}account_flows (region, year, account)",
+)
+
+
+def _views(p: str) -> dict[str, str]:
+    """The derived views. Written in the SQL that PostgreSQL and SQLite (3.25+) both accept."""
+    return {
+        "fund_balances": f"""
+            SELECT region, account, SUBSTR(account, 6) AS fund, credit_fen - debit_fen AS balance_fen,
+                   credit_fen AS credit_fen, debit_fen AS debit_fen, postings
+            FROM {p}account_balances WHERE account LIKE 'fund.%'""",
+        "clearing_positions": f"""
+            SELECT region, SUBSTR(account, 17) AS other_region, debit_fen, credit_fen,
+                   debit_fen - credit_fen AS net_receivable_fen
+            FROM {p}account_balances WHERE account LIKE 'clearing.region.%'""",
+        "budget_execution": f"""
+            WITH actual AS (
+                SELECT region, fund, year, item, SUM(amount_fen - reversed_fen) AS actual_fen
+                FROM {p}income GROUP BY region, fund, year, item
+                UNION ALL
+                SELECT region, fund, year, item, SUM(amount_fen - reversed_fen) AS actual_fen
+                FROM {p}expenditure GROUP BY region, fund, year, item
+            ), lines AS (
+                SELECT region, fund, year, item FROM {p}budgets
+                UNION SELECT region, fund, year, item FROM actual
+            )
+            SELECT l.region, l.fund, l.year, l.item,
+                   CASE WHEN l.item LIKE 'income.%' THEN 'income' ELSE 'expenditure' END AS line,
+                   b.approved_fen, b.adjusted_fen, COALESCE(b.budget_fen, 0) AS budget_fen,
+                   COALESCE(a.actual_fen, 0) AS actual_fen,
+                   COALESCE(a.actual_fen, 0) - COALESCE(b.budget_fen, 0) AS variance_fen,
+                   CASE WHEN COALESCE(b.budget_fen, 0) <> 0
+                        THEN ROUND(COALESCE(a.actual_fen, 0) * 100.0 / b.budget_fen, 2) END AS execution_rate_pct
+            FROM lines l
+            LEFT JOIN {p}budgets b ON b.region = l.region AND b.fund = l.fund AND b.year = l.year AND b.item = l.item
+            LEFT JOIN actual a ON a.region = l.region AND a.fund = l.fund AND a.year = l.year AND a.item = l.item""",
+        "final_accounts": f"""
+            WITH flows AS (
+                SELECT region, fund, year, SUM(amount_fen - reversed_fen) AS income_fen, 0 AS expenditure_fen,
+                       0 AS transfer_in_fen, 0 AS transfer_out_fen FROM {p}income GROUP BY region, fund, year
+                UNION ALL
+                SELECT region, fund, year, 0, SUM(amount_fen - reversed_fen), 0, 0 FROM {p}expenditure GROUP BY region, fund, year
+                UNION ALL
+                SELECT region, fund, year, 0, 0, SUM(in_fen), SUM(out_fen) FROM {p}transfers GROUP BY region, fund, year
+            ), years AS (
+                SELECT region, fund, year, SUM(income_fen) AS income_fen, SUM(expenditure_fen) AS expenditure_fen,
+                       SUM(transfer_in_fen) AS transfer_in_fen, SUM(transfer_out_fen) AS transfer_out_fen,
+                       SUM(income_fen) - SUM(expenditure_fen) + SUM(transfer_in_fen) - SUM(transfer_out_fen) AS change_fen
+                FROM flows GROUP BY region, fund, year
+            ), months AS (
+                SELECT region, year, MAX(month) AS months_elapsed FROM {p}account_flows GROUP BY region, year
+            )
+            SELECT y.region, y.fund, y.year,
+                   SUM(y.change_fen) OVER w - y.change_fen AS opening_fen,
+                   y.income_fen, y.expenditure_fen, y.transfer_in_fen, y.transfer_out_fen,
+                   SUM(y.change_fen) OVER w AS closing_fen,
+                   m.months_elapsed,
+                   CASE WHEN y.expenditure_fen > 0
+                        THEN ROUND((SUM(y.change_fen) OVER w) * m.months_elapsed * 1.0 / y.expenditure_fen, 1) END
+                        AS months_of_payment_capacity
+            FROM years y JOIN months m ON m.region = y.region AND m.year = y.year
+            WINDOW w AS (PARTITION BY y.region, y.fund ORDER BY y.year ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
+        "bank_deposits": f"""
+            WITH years AS (
+                SELECT region, account, year, SUM(debit_fen) AS debit_fen, SUM(credit_fen) AS credit_fen
+                FROM {p}account_flows WHERE account LIKE 'bank.%' GROUP BY region, account, year
+            )
+            SELECT region, account, year,
+                   SUM(debit_fen - credit_fen) OVER w - (debit_fen - credit_fen) AS opening_fen,
+                   debit_fen, credit_fen, SUM(debit_fen - credit_fen) OVER w AS closing_fen
+            FROM years
+            WINDOW w AS (PARTITION BY region, account ORDER BY year ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
+    }
+
+
+def create_statements(prefix: str) -> list[str]:
+    statements = [table.create_sql(prefix) for table in TABLES]
+    statements += [index.format(p=prefix) for index in INDEXES]
+    statements += [f"CREATE VIEW {prefix}{name} AS {body}" for name, body in _views(prefix).items()]
+    return statements
+
+
+def view_names(prefix: str) -> list[str]:
+    return [prefix + name for name in _views(prefix)]
+
+
+def drop_statements(prefix: str) -> list[str]:
+    return ([f"DROP VIEW IF EXISTS {name}" for name in view_names(prefix)]
+            + [f"DROP TABLE IF EXISTS {prefix}{table.name}" for table in TABLES])

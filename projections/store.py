@@ -1,0 +1,159 @@
+"""Where the projection tables live, and the one transaction that writes rows and position.
+
+- PostgreSQL (``PERSISTENCE_MODULE=eventsourcing.postgres``): the ledger's own database and
+  connection pool; tables ``proj_*``; positions in ``proj_tracking`` (a
+  ``PostgresTrackingRecorder``).
+- SQLite (the embedded default): a file beside the ledger's, ``<ledger file stem>.projections.sqlite``
+  (or ``FUND_LEDGER_PROJECTIONS_SQLITE``), so the projector never holds the ledger's write lock;
+  positions in that file's ``tracking`` table (a ``SQLiteTrackingRecorder``).
+- In memory: a private shared-cache SQLite database (as-of queries, the popo store in tests).
+
+The position of a projection is a row ``(application_name, notification_id)`` in the tracking
+table, written by the library's ``_insert_tracking`` in the same transaction as the rows. The
+library refuses a position that does not advance, so a batch can never be applied twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from projections import schema
+
+POSTGRES_TRACKING_TABLE = "proj_tracking"
+
+
+def tracking_name(prefix: str) -> str:
+    """The ``application_name`` under which a set of tables keeps its position."""
+    return "projections" if prefix == schema.LIVE_PREFIX else f"projections:{prefix}"
+
+
+def plain(value: Any) -> Any:
+    """One representation for both databases: integral numbers as ``int``, dates as ISO text."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else value
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class ProjectionStore:
+    """A database holding one or more prefixed sets of projection tables."""
+
+    def __init__(self, datastore: PostgresDatastore | SQLiteDatastore, dialect: str, description: str) -> None:
+        self.datastore = datastore
+        self.dialect = dialect
+        self.description = description
+        self.tracking: TrackingRecorder
+        if dialect == "postgres":
+            assert isinstance(datastore, PostgresDatastore)
+            self.tracking = PostgresTrackingRecorder(datastore, tracking_table_name=POSTGRES_TRACKING_TABLE)
+            self.tracking_table = POSTGRES_TRACKING_TABLE
+        else:
+            assert isinstance(datastore, SQLiteDatastore)
+            self.tracking = SQLiteTrackingRecorder(datastore)
+            self.tracking_table = "tracking"
+        self.tracking.create_table()
+
+    # ------------------------------------------------------------------ SQL
+    def sql(self, statement: str) -> str:
+        """Our statements use ``?`` placeholders; psycopg wants ``%s``."""
+        return statement.replace("?", "%s") if self.dialect == "postgres" else statement
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """One committed transaction (rolled back if the block raises)."""
+        if self.dialect == "postgres":
+            with self.datastore.transaction(commit=True) as cursor:  # type: ignore[call-arg]
+                yield cursor
+        else:
+            with self.datastore.transaction(commit=True) as cursor:
+                yield cursor
+
+    def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
+        cursor.execute(self.sql(statement), tuple(params))
+
+    def executemany(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            cursor.executemany(self.sql(statement), [tuple(row) for row in rows])
+
+    def fetch(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor.execute(self.sql(statement), tuple(params))
+        # sqlite3.Row iterates over values, so .keys() it is.
+        return [{key: plain(row[key]) for key in row.keys()} for row in cursor.fetchall()]  # noqa: SIM118
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Read rows in a transaction of their own."""
+        with self.transaction() as cursor:
+            return self.fetch(cursor, statement, params)
+
+    # ------------------------------------------------------------------ tables and positions
+    def has_relation(self, cursor: Any, name: str) -> bool:
+        if self.dialect == "postgres":
+            rows = self.fetch(cursor, "SELECT to_regclass(?) IS NOT NULL AS present", (name,))
+            return bool(rows[0]["present"])
+        return bool(self.fetch(cursor, "SELECT name FROM sqlite_master WHERE name = ?", (name,)))
+
+    def ensure_tables(self, prefix: str) -> None:
+        with self.transaction() as cursor:
+            if self.has_relation(cursor, schema.view_names(prefix)[-1]):
+                return
+            for statement in schema.create_statements(prefix):
+                if statement.startswith("CREATE VIEW"):
+                    cursor.execute(statement.replace("CREATE VIEW", "DROP VIEW IF EXISTS").split(" AS ")[0])
+                cursor.execute(statement)
+
+    def drop_tables(self, prefix: str) -> None:
+        """Drop a set of tables and forget its position (the only way to start it again)."""
+        with self.transaction() as cursor:
+            for statement in schema.drop_statements(prefix):
+                cursor.execute(statement)
+            self.execute(cursor, f"DELETE FROM {self.tracking_table} WHERE application_name = ?", (tracking_name(prefix),))
+
+    def position(self, prefix: str) -> int:
+        """The notification id of the last event applied to these tables (0: none)."""
+        return self.tracking.max_tracking_id(tracking_name(prefix)) or 0
+
+    def write_position(self, cursor: Any, prefix: str, position: int) -> None:
+        self.tracking._insert_tracking(cursor, Tracking(tracking_name(prefix), position))  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        if self.dialect != "postgres":  # the PostgreSQL pool is the ledger's: it closes it
+            self.datastore.close()
+
+
+def projections_sqlite_path(env: Mapping[str, str]) -> Path:
+    explicit = env.get("FUND_LEDGER_PROJECTIONS_SQLITE")
+    if explicit:
+        return Path(explicit)
+    ledger_path = Path(env["SQLITE_DBNAME"])
+    return ledger_path.with_name(ledger_path.stem + ".projections.sqlite")
+
+
+def memory_store() -> ProjectionStore:
+    """A private in-memory database (lives as long as the store)."""
+    name = f"file:projections-{uuid.uuid4().hex}?mode=memory&cache=shared"
+    return ProjectionStore(SQLiteDatastore(name), "sqlite", "in memory")
+
+
+def open_store(ledger: Any) -> ProjectionStore:
+    """The projection store that goes with a ledger's event store."""
+    env = ledger.env
+    module = env.get("PERSISTENCE_MODULE", "")
+    if module.endswith("postgres"):
+        datastore = ledger.factory.datastore
+        return ProjectionStore(datastore, "postgres", f"PostgreSQL database {env.get('POSTGRES_DBNAME')}")
+    if module.endswith("sqlite") and ":memory:" not in env.get("SQLITE_DBNAME", "") and "mode=memory" not in env.get("SQLITE_DBNAME", ""):
+        path = projections_sqlite_path(env)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return ProjectionStore(SQLiteDatastore(str(path)), "sqlite", f"SQLite file {path}")
+    return memory_store()
