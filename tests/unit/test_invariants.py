@@ -1,6 +1,7 @@
 """Invariants the ledger keeps whatever the caller does: a personal account never below zero,
 the pooled fund and the personal accounts never posting to each other (不得互相挤占), the ceiling,
-double entry on every event, the retiree clearing account back to zero after every save, and
+double entry on every event, the clearing account between the personal accounts and the
+region's books (through which retiree credits pass) back to zero after every save, and
 units of work that save all of a command or none of it."""
 
 from __future__ import annotations
@@ -195,13 +196,13 @@ def test_every_stored_event_balances_and_the_trial_balance_is_zero(ledger: Ledge
     assert {"bank.income", "fund.pooled", "fund.personal", "payable.hospitals"} <= set(trial)
 
 
-def test_the_retiree_clearing_account_is_zero_after_every_save(ledger: Ledger) -> None:
+def test_the_personal_accounts_clearing_account_is_zero_after_every_save(ledger: Ledger) -> None:
     def clearing_is_zero() -> None:
-        assert ledger.trial_balance().get(acc.CLEARING_RETIREE_CREDIT, 0) == 0
+        assert ledger.trial_balance().get(acc.CLEARING_PERSONAL_ACCOUNTS, 0) == 0
 
     run_scenario(ledger, clearing_is_zero)
-    credited = [p for _, e in ledger.stored_events() for p in getattr(e, "postings", ()) if p["account"] == acc.CLEARING_RETIREE_CREDIT]
-    assert credited, "the scenario credits retirees, so the clearing account was used"
+    credited = [p for _, e in ledger.stored_events() for p in getattr(e, "postings", ()) if p["account"] == acc.CLEARING_PERSONAL_ACCOUNTS]
+    assert credited, "contributions and retiree credits pass through the clearing account"
 
 
 def test_the_funds_balances_agree_with_the_trial_balance(ledger: Ledger) -> None:

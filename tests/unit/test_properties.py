@@ -133,7 +133,7 @@ def test_random_sequences_conserve_money_and_keep_accounts_non_negative(commands
     assert all(isinstance(r, dict) or r == "declared_total_mismatch" for r in results), results
     trial = ledger.trial_balance()
     assert sum(trial.values()) == 0
-    assert trial.get(acc.CLEARING_RETIREE_CREDIT, 0) == 0
+    assert trial.get(acc.CLEARING_PERSONAL_ACCOUNTS, 0) == 0
     for person in PEOPLE:
         assert ledger.personal_account(REGION, person).balance_fen >= 0
         assert all(line["balance_fen"] >= 0 for line in ledger.statement(REGION, person))

@@ -128,7 +128,7 @@ def test_a_remittance_books_income_to_the_bank_and_balances(people: Ledger) -> N
     assert trial["bank.income"] == 144_000  # debit: money received
     assert trial["fund.personal"] == -60_200  # credit: 57,400 + 2,800
     assert trial["fund.pooled"] == -83_800
-    assert trial.get("clearing.retiree_credit", 0) == 0
+    assert trial.get("clearing.personal_accounts", 0) == 0
     assert sum(trial.values()) == 0
 
 
