@@ -1,0 +1,273 @@
+"""Applying messages to the ledger: one batch, one transaction; one message, one command.
+
+The same code serves the Kafka consumer and ``fund-ledger ingest``:
+
+- a batch of deliveries (the records of one partition from one poll, or a slice of a file) runs in
+  one ``UnitOfWork`` and is committed once, with the source position as a tracking record when
+  there is one (``Tracking("<topic>:<partition>", offset + 1)``), so the events and the position
+  are written in the same transaction or not at all;
+- each delivery runs inside ``unit.command()``: validated, checked against the message ids seen
+  before, applied by its use case, and recorded with its provenance and the events it caused
+  (``Ledger.record_message``). A refused delivery is rolled back alone and becomes a dead letter,
+  itself recorded in the same transaction (``Ledger.record_message`` under the source
+  ``dead-letters``, keyed by its position), so a crash can neither lose nor double it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import inspect
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+from eventsourcing.persistence import PersistenceError, Tracking
+from pydantic import ValidationError
+
+from consumers import schemas
+from consumers.contract import MESSAGE_TYPES
+from consumers.faults import NO_FAULTS, Faults
+from consumers.refusals import MessageRefused, refusal
+from ledger.application import Ledger
+from ledger.errors import LedgerError
+from ledger.unit_of_work import UnitOfWork
+
+logger = structlog.get_logger()
+
+DEAD_LETTER_SOURCE = "dead-letters"
+MAX_BATCH = 10_000
+
+
+class ConsumerUnit(UnitOfWork):
+    """A unit of work whose ``command()`` can be entered again from inside a command.
+
+    The consumer wraps each message (duplicate check, use case, provenance record) in one
+    command; the use case, called with ``unit=``, opens its own ``command()`` inside it. The
+    inner one joins the outer, so a failure anywhere rolls back the whole message, and only it.
+    """
+
+    _depth = 0
+
+    @contextmanager
+    def command(self) -> Iterator[None]:
+        if self._depth:
+            yield
+            return
+        self._depth += 1
+        try:
+            with super().command():
+                yield
+        finally:
+            self._depth -= 1
+
+    def versions(self) -> dict[UUID, int]:
+        """Each aggregate's version now; compare later with ``caused_since``."""
+        return {aggregate_id: aggregate.version for aggregate_id, aggregate in self.aggregates.items()}
+
+    def caused_since(self, versions: dict[UUID, int]) -> list[tuple[str, int]]:
+        """(aggregate id, version) of every event recorded since ``versions()``: the message's effect."""
+        return [
+            (str(aggregate_id), event.originator_version)
+            for aggregate_id, aggregate in self.aggregates.items()
+            for event in aggregate.pending_events
+            if event.originator_version > versions.get(aggregate_id, 0)
+        ]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One record to apply, with where it came from."""
+
+    value: bytes
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    id_suffix: str = ""  # a file line's id also names its content: the file may change between runs
+
+    @property
+    def dead_letter_id(self) -> str:
+        return f"{self.topic}:{self.partition}:{self.offset}{self.id_suffix}"
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode(errors="replace")
+        return None
+
+
+@dataclass
+class Outcome:
+    status: str  # "applied" | "duplicate" | "dead_letter"
+    delivery: Delivery
+    message_id: str | None = None
+    type: str | None = None
+    region: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    dead_letter: dict[str, Any] | None = None
+
+
+@dataclass
+class BatchResult:
+    outcomes: list[Outcome]
+    events: int
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    @property
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return [outcome.dead_letter for outcome in self.outcomes if outcome.dead_letter is not None]
+
+
+def apply_batch(
+    ledger: Ledger,
+    deliveries: Sequence[Delivery],
+    *,
+    tracking_name: str | None = None,
+    publish_dead_letters: Callable[[list[dict[str, Any]]], None] | None = None,
+    faults: Faults = NO_FAULTS,
+) -> BatchResult:
+    """Apply ``deliveries`` in one transaction; dead letters are handed to
+    ``publish_dead_letters`` *before* the commit (see docs/messages.md, "Dead letters")."""
+    assert 0 < len(deliveries) <= MAX_BATCH, len(deliveries)
+    if tracking_name is not None:
+        offsets = [d.offset for d in deliveries]
+        assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets), "one partition, in order"
+    unit = ConsumerUnit(ledger)
+    outcomes = []
+    for delivery in deliveries:
+        outcomes.append(apply_delivery(ledger, unit, delivery))
+        faults.reached("kill_after_messages")
+    result = BatchResult(outcomes, 0)
+    if result.dead_letters and publish_dead_letters is not None:
+        publish_dead_letters(result.dead_letters)
+    faults.reached("kill_before_commit")
+    tracking = Tracking(tracking_name, deliveries[-1].offset + 1) if tracking_name is not None else None
+    result.events = unit.commit(tracking=tracking)
+    return result
+
+
+def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery) -> Outcome:
+    """Apply one delivery inside its own command; a refusal becomes a recorded dead letter."""
+    started = time.perf_counter()
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(topic=delivery.topic, partition=delivery.partition, offset=delivery.offset)
+    message: schemas.Envelope | None = None
+    try:
+        message = _parse(delivery.value)
+        structlog.contextvars.bind_contextvars(message_id=message.message_id, region=message.region, type=message.type)
+        with unit.command():
+            outcome = _apply(ledger, unit, message, delivery)
+    except PersistenceError:
+        raise
+    except (MessageRefused, ValidationError, LedgerError, UnicodeDecodeError) as error:
+        outcome = _dead_letter(ledger, unit, delivery, message, refusal(error))
+    except Exception as error:  # a bug in a use case: see consumers.refusals
+        logger.exception("message.internal_error")
+        outcome = _dead_letter(ledger, unit, delivery, message, refusal(error))
+    duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    if outcome.dead_letter is not None:
+        dead = outcome.dead_letter
+        logger.warning("message.dead_lettered", code=dead["code"], field=dead["field"], reason=dead["reason"], duration_ms=duration_ms)
+    else:
+        logger.info("message.handled", status=outcome.status, duration_ms=duration_ms)
+    return outcome
+
+
+def _parse(value: bytes) -> schemas.Envelope:
+    if len(value) > schemas.MAX_MESSAGE_BYTES:
+        raise MessageRefused("too_large", "", f"{len(value)} bytes is above the limit of {schemas.MAX_MESSAGE_BYTES}", size=len(value))
+    return schemas.parse_message(value)
+
+
+def _apply(ledger: Ledger, unit: ConsumerUnit, message: schemas.Envelope, delivery: Delivery) -> Outcome:
+    digest = schemas.message_digest(message)
+    outcome = Outcome("applied", delivery, message.message_id, message.type, message.region)
+    first = ledger.seen_message(unit, message.producer, message.message_id, digest)
+    if first is not None:
+        outcome.status, outcome.result = "duplicate", first
+        return outcome
+    kind = MESSAGE_TYPES[message.type]
+    use_case = getattr(ledger, kind.use_case, None)
+    if use_case is None:
+        raise MessageRefused("unsupported_type", "type", f"this build of the ledger has no use case {kind.use_case!r} for {message.type!r}",
+                             type=message.type)
+    command = kind.build(message, schemas.payload_of(message))
+    before = unit.versions()
+    result = _call(use_case, command, unit)
+    caused = unit.caused_since(before)
+    outcome.result = _jsonable(result) if isinstance(result, dict) else {}
+    ledger.record_message(unit, message.producer, message.message_id, digest, message.occurred_at.date(),
+                          provenance=_provenance(delivery, message), caused=caused, outcome=outcome.result)
+    return outcome
+
+
+_PARAMETERS: dict[Any, list[str]] = {}
+
+
+def _call(use_case: Callable[..., Any], command: Any, unit: UnitOfWork) -> Any:
+    """Use cases take ``(command, unit=)``; an older one takes the command's fields as keywords."""
+    key = getattr(use_case, "__func__", use_case)
+    if key not in _PARAMETERS:
+        _PARAMETERS[key] = list(inspect.signature(use_case).parameters)
+    if _PARAMETERS[key][:1] == ["command"]:
+        return use_case(command, unit=unit)
+    return use_case(**{f.name: getattr(command, f.name) for f in fields(command)}, unit=unit)
+
+
+def _provenance(delivery: Delivery, message: schemas.Envelope | None) -> dict[str, Any]:
+    provenance: dict[str, Any] = {"topic": delivery.topic, "partition": delivery.partition, "offset": delivery.offset,
+                                  "key": delivery.key.decode(errors="replace") if delivery.key else None}
+    if message is not None:
+        provenance.update(message_id=message.message_id, producer=message.producer, type=message.type, region=message.region)
+    republished_from = delivery.header("republished-from")
+    if republished_from:
+        provenance["republished_from"] = republished_from
+    return provenance
+
+
+def _dead_letter(ledger: Ledger, unit: UnitOfWork, delivery: Delivery, message: schemas.Envelope | None,
+                 reason: dict[str, Any]) -> Outcome:
+    """Record the dead letter in the batch's transaction, once per position."""
+    now = datetime.now(UTC)
+    dead = {
+        "dead_letter_id": delivery.dead_letter_id, **reason,
+        "provenance": _provenance(delivery, message),
+        "headers": [[key, base64.b64encode(value).decode()] for key, value in delivery.headers],
+        "value_b64": base64.b64encode(delivery.value).decode(),
+        "dead_lettered_at": now.isoformat(),
+    }
+    digest = hashlib.sha256(delivery.value).hexdigest()
+    outcome = Outcome("dead_letter", delivery, dead["provenance"].get("message_id"), dead["provenance"].get("type"),
+                      dead["provenance"].get("region"), dead_letter=dead)
+    try:
+        with unit.command():
+            if ledger.seen_message(unit, DEAD_LETTER_SOURCE, delivery.dead_letter_id, digest) is None:
+                ledger.record_message(unit, DEAD_LETTER_SOURCE, delivery.dead_letter_id, digest, now.date(),
+                                      provenance=dead["provenance"], caused=[], outcome={"dead_letter": dead})
+            else:
+                dead["already_recorded"] = True
+    except LedgerError as error:  # the same position with other bytes: a topic deleted and created again
+        logger.error("dead_letter.position_conflict", **error.as_dict())
+        dead["already_recorded"] = True
+    return outcome
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, (str, int, bool, float)) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,116 @@
+"""Kafka plumbing shared by the consumer, ``publish`` and ``dead-letters``: topics, producers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from consumers import contract, schemas
+
+logger = structlog.get_logger()
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
+DEFAULT_PARTITIONS = 3
+SEND_TIMEOUT_S = 30
+
+
+def bootstrap_servers(value: str | None = None) -> str:
+    return value or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_BOOTSTRAP
+
+
+def ensure_topics(bootstrap: str, prefix: str = "", partitions: int = DEFAULT_PARTITIONS) -> None:
+    """Create the ledger's topics if they are missing (the broker's auto-creation would make them
+    with one partition). The dead-letter topic is compacted on its key, the dead-letter id, so a
+    dead letter published twice (a crash between publishing and committing) is kept once."""
+    wanted = [NewTopic(name, partitions, 1) for name in contract.all_topics(prefix)]
+    wanted.append(NewTopic(contract.dead_letter_topic(prefix), 1, 1, topic_configs={"cleanup.policy": "compact"}))
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fund-ledger-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [topic for topic in wanted if topic.name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process was quicker
+                admin.create_topics(missing)
+            logger.info("topics.created", topics=[t.name for t in missing], partitions=partitions)
+    finally:
+        admin.close()
+
+
+def producer(bootstrap: str) -> KafkaProducer:
+    # acks="all" with the idempotent producer (the default in kafka-python 3): a retried send is
+    # not written twice by the broker.
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, client_id="fund-ledger-producer")
+
+
+@dataclass(frozen=True)
+class Sent:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+
+
+def send_all(kafka: KafkaProducer, records: Iterable[tuple[str, str | None, bytes, Sequence[tuple[str, bytes]]]]) -> list[Sent]:
+    """Send (topic, key, value, headers) records and wait until the broker has them all."""
+    futures = [(key, kafka.send(topic, key=key.encode() if key else None, value=value, headers=list(headers)))
+               for topic, key, value, headers in records]
+    kafka.flush(timeout=SEND_TIMEOUT_S)
+    sent = []
+    for key, future in futures:
+        metadata = future.get(timeout=SEND_TIMEOUT_S)
+        sent.append(Sent(metadata.topic, metadata.partition, metadata.offset, key))
+    return sent
+
+
+def route_raw(value: bytes, prefix: str, fallback_topic: str | None) -> tuple[str, str | None]:
+    """(topic, key) of a message's bytes: by its type when it is valid, else by a best guess from
+    what parses, else ``fallback_topic``. Raises ``ValueError`` when nothing routes it."""
+    try:
+        return contract.route(schemas.parse_message(value), prefix)
+    except ValueError:
+        pass
+    try:
+        loose: Any = json.loads(value)
+    except ValueError:
+        loose = None
+    if isinstance(loose, dict) and loose.get("type") in contract.MESSAGE_TYPES:
+        kind = contract.MESSAGE_TYPES[loose["type"]]
+        payload = loose.get("payload") if isinstance(loose.get("payload"), dict) else {}
+        business_id = payload.get(kind.key_field, "") if kind.key_field else "fund"
+        return prefix + kind.topic, f"{loose.get('region', '')}/{business_id}"
+    if fallback_topic is None:
+        raise ValueError("cannot route a message without a known type: give a fallback topic")
+    return fallback_topic, None
+
+
+class DeadLetterPublisher:
+    """Publishes dead letters to the dead-letter topic and waits for the broker's acknowledgement.
+
+    The consumer calls it *before* committing the batch to the database: if publishing fails, the
+    batch is not committed and is retried; if the process dies after publishing and before the
+    commit, the batch is applied again and its dead letters are published again, with the same
+    key (their dead-letter id), which the compacted topic keeps once. The database record, written
+    in the batch's transaction, is exactly-once either way.
+    """
+
+    def __init__(self, kafka: KafkaProducer, topic: str) -> None:
+        self.kafka = kafka
+        self.topic = topic
+
+    def __call__(self, dead_letters: list[dict[str, Any]]) -> None:
+        records = []
+        for dead in dead_letters:
+            value = json.dumps(dead, ensure_ascii=False, sort_keys=True).encode()
+            headers = [("dead-letter-code", dead["code"].encode()),
+                       ("original-topic", str(dead["provenance"]["topic"]).encode())]
+            records.append((self.topic, dead["dead_letter_id"], value, headers))
+        send_all(self.kafka, records)

@@ -1,0 +1,89 @@
+"""The one place where a refused message becomes a dead-letter reason.
+
+Every reason has the same shape as ``LedgerError.as_dict()``: ``code`` (stable, machine-readable),
+``field`` (where in the message), ``reason`` (a sentence for a person) and ``context``.
+
+What is a refusal (dead-lettered, the consumer goes on) and what is not (the batch is retried):
+
+- not JSON, not UTF-8, too large, failing its schema: ``not_json``, ``invalid_schema``;
+- any ``LedgerError``: its own code (``unknown_person``, ``declared_total_mismatch``, ...);
+- a message id seen before with another payload: ``message_conflict``;
+- a type whose use case this build does not have: ``unsupported_type``;
+- any other exception raised while applying one message (a bug in a use case): ``internal_error``,
+  logged with its traceback. Dead-lettering it keeps the bytes and lets the rest of the stream
+  through; halting the whole region's ingestion on one poisonous message would be worse.
+- **not** a refusal: storage and broker failures (``eventsourcing.persistence.PersistenceError``,
+  ``kafka.errors.KafkaError``). They abort the batch, which is retried from the recorded position.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from ledger.errors import DuplicateBusinessId, LedgerError
+
+
+class MessageRefused(Exception):
+    """A refusal found at the edge (before or around the ledger)."""
+
+    def __init__(self, code: str, field: str, reason: str, **context: Any) -> None:
+        self.code = code
+        self.field = field
+        self.reason = reason
+        self.context = context
+        super().__init__(f"{code}: {field}: {reason}")
+
+
+def refusal(error: BaseException) -> dict[str, Any]:
+    """The dead-letter reason for ``error``."""
+    if isinstance(error, MessageRefused):
+        return {"code": error.code, "field": error.field, "reason": error.reason, "context": _plain(error.context)}
+    if isinstance(error, ValidationError):
+        return _validation_refusal(error)
+    if isinstance(error, DuplicateBusinessId) and error.field == "message_id":
+        return {**error.as_dict(), "code": "message_conflict",
+                "reason": "this message id was already applied with a different payload"}
+    if isinstance(error, LedgerError):
+        return error.as_dict()
+    if isinstance(error, UnicodeDecodeError):
+        return {"code": "not_json", "field": "", "reason": f"not UTF-8 text: {error.reason} at byte {error.start}", "context": {}}
+    return {"code": "internal_error", "field": "", "reason": f"{type(error).__name__}: {error}"[:500], "context": {}}
+
+
+def _validation_refusal(error: ValidationError) -> dict[str, Any]:
+    details = error.errors(include_url=False)
+    first = details[0] if details else {"type": "", "loc": (), "msg": str(error)}
+    if first["type"] == "json_invalid":
+        return {"code": "not_json", "field": "", "reason": first["msg"], "context": {}}
+    field = _field_path(first["loc"])
+    reason = first["msg"]
+    given = first.get("input")
+    if field.endswith("_fen") and isinstance(given, float):
+        reason = f"must be a whole number of fen, got {given!r}: a fraction of a fen is refused, never rounded"
+    problems = [{"field": _field_path(d["loc"]), "reason": d["msg"]} for d in details[:20]]
+    return {"code": "invalid_schema", "field": field, "reason": reason, "context": {"errors": problems, "error_count": len(details)}}
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    """``('claim.outpatient', 'payload', 'lines', 3, 'wage_base_fen')`` -> ``payload.lines[3].wage_base_fen``.
+
+    The first element of a discriminated union's location is the type tag: it is left out."""
+    parts = list(loc)
+    if parts and isinstance(parts[0], str) and "." in parts[0]:
+        parts = parts[1:]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,337 @@
+"""The message contract: one JSON message per Kafka record, validated here, at the edge.
+
+Every message is an envelope (``message_id``, ``producer``, ``type``, ``schema_version``,
+``region``, ``occurred_at``) around a ``payload`` whose shape depends on ``type``. These pydantic
+models are the source of truth: ``docs/schemas/*.json`` are generated from them
+(``python -m consumers.docgen``) and ``docs/messages.md`` documents each type with an example.
+
+Rules that hold for every field (STYLE.md, "Pydantic at the edge"):
+
+- unknown fields are refused (``extra="forbid"``), at every level;
+- validation is strict: a number is never read from a string, a string never from a number;
+- money is an integer number of fen, ``0 <= fen <= MAX_AMOUNT_FEN``: ``1.5`` and even ``100.0`` are
+  refused, never rounded (a fraction of a fen cannot be booked, and a float has already lost
+  exactness for large amounts);
+- strings have length limits; ids are ASCII without spaces;
+- instants carry a time zone; dates are ``YYYY-MM-DD``.
+
+Messages are always validated from their raw bytes (``parse_message``), in JSON mode, which is
+where strict pydantic reads ISO dates from strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, create_model
+
+from ledger.commands import FUNDS, MAX_AMOUNT_FEN, MEMO_FUNDS
+from ledger.rules import CATEGORIES
+
+SCHEMA_VERSION = 1
+# Kafka refuses records over 1 MiB by default (``message.max.bytes``); a remittance line is
+# about 60 bytes of JSON, so 10,000 lines stay well under it. Larger payrolls are split into
+# several remittances with their own ids.
+MAX_LINES_PER_REMITTANCE_MESSAGE = 10_000
+MAX_BUDGET_LINES = 200
+MAX_MESSAGE_BYTES = 1_000_000
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
+MessageId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
+RegionCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Period = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+# Decimal rates travel as text so they stay exact: "0.0035", "1", "0.0275".
+RateText = Annotated[str, StringConstraints(max_length=12, pattern=r"^(0(\.[0-9]{1,10})?|1(\.0{1,10})?)$")]
+ItemCode = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.]*$")]
+Fen = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT_FEN, description="whole fen (1 yuan = 100 fen)")]
+PositiveFen = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT_FEN, description="whole fen, more than zero")]
+Year = Annotated[int, Field(strict=True, ge=1990, le=2200)]
+Category = Literal[CATEGORIES]  # type: ignore[valid-type]
+Fund = Literal[FUNDS + MEMO_FUNDS]  # type: ignore[valid-type]
+HospitalLevel = Literal[1, 2, 3]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --------------------------------------------------------------------------- persons
+class PersonEnrolled(Strict):
+    """An insured person joins the region's scheme (employee, retiree, or laid-off worker)."""
+
+    person_id: Id
+    category: Category
+    birth_date: date
+    employer_id: Id = Field(description="the employer, or the re-employment service centre of a laid-off worker")
+    enrolled_on: date
+    pension_fen: Fen = Field(0, description="monthly pension of a retiree, when the region's retiree credit depends on it")
+
+
+class PersonCategoryChanged(Strict):
+    """E.g. an employee retires, or changes employer."""
+
+    person_id: Id
+    on: date
+    category: Category
+    employer_id: Id
+    pension_fen: Fen = 0
+
+
+class PersonDeceased(Strict):
+    """The account balance is paid to the heirs and the account closed."""
+
+    person_id: Id
+    died_on: date
+    heirs_reference: Text
+
+
+# --------------------------------------------------------------------------- contributions
+class RemittanceLine(Strict):
+    person_id: Id
+    wage_base_fen: Fen | None = Field(
+        None, description="monthly wage base; omit for a laid-off worker (the policy's base applies) or a retiree")
+
+
+class ContributionRemittance(Strict):
+    """A monthly remittance from an employer or a re-employment service centre."""
+
+    remittance_id: Id
+    payer_kind: Literal["employer", "reemployment_centre"]
+    payer_id: Id
+    period: Period
+    received_on: date
+    declared_total_fen: Fen = Field(description="what the payer says it pays: must equal what the policy computes, to the fen")
+    lines: list[RemittanceLine] = Field(min_length=1, max_length=MAX_LINES_PER_REMITTANCE_MESSAGE)
+
+
+# --------------------------------------------------------------------------- claims
+class OutpatientClaim(Strict):
+    """An outpatient visit or a pharmacy purchase: paid by the personal account while it lasts."""
+
+    claim_id: Id
+    person_id: Id
+    kind: Literal["outpatient", "pharmacy"]
+    on: date
+    amount_fen: PositiveFen
+
+
+class InpatientClaim(Strict):
+    """An inpatient bill, settled under the region's policy in force on admission."""
+
+    claim_id: Id
+    person_id: Id
+    hospital_level: HospitalLevel
+    admitted_on: date
+    discharged_on: date
+    total_cost_fen: PositiveFen
+    excluded_fen: Fen = Field(0, description="items outside the fund's catalogue: the patient's")
+
+
+class CrossRegionSettlement(Strict):
+    """A bill of a person of the envelope's region (the home region) treated in another region and
+    settled there directly; the home fund owes the treating region."""
+
+    treating_region: RegionCode
+    claim_id: Id
+    person_id: Id
+    hospital_level: HospitalLevel
+    admitted_on: date
+    discharged_on: date
+    total_cost_fen: PositiveFen
+    excluded_fen: Fen = 0
+
+
+# --------------------------------------------------------------------------- transfers
+class TransferOut(Strict):
+    """The person leaves the envelope's region: the whole account balance goes in transit."""
+
+    transfer_id: Id
+    person_id: Id
+    to_region: RegionCode
+    on: date
+
+
+class TransferIn(Strict):
+    """The person arrives in the envelope's region; ``amount_fen`` must match the transfer-out."""
+
+    transfer_id: Id
+    person_id: Id
+    from_region: RegionCode
+    on: date
+    amount_fen: Fen
+    contribution_months: Annotated[int, Field(strict=True, ge=0, le=1200)]
+    category: Category = "employee"
+    birth_date: date | None = None
+    employer_id: Id = "unknown"
+
+
+# --------------------------------------------------------------------------- fund
+class ClearingSettled(Strict):
+    """The envelope's region (the payer) pays another region what cross-region settlement made it owe."""
+
+    clearing_id: Id
+    payee_region: RegionCode
+    amount_fen: PositiveFen
+    on: date
+
+
+class InterestRatesAnnounced(Strict):
+    """National deposit rates (annual, as exact decimal text). Envelope region: ``000000``."""
+
+    announcement_id: Id
+    effective_from: date
+    demand_rate: RateText
+    three_month_rate: RateText
+    three_year_rate: RateText
+
+
+class InterestPostingRequested(Strict):
+    """Post the year's interest by the three-rate rule."""
+
+    year: Year
+
+
+class YearCloseRequested(Strict):
+    """Close the year: current-year balances become carried-over balances."""
+
+    year: Year
+
+
+class IncomeRecorded(Strict):
+    """Fiscal subsidy, late fees, subsidy from the upper level, remittance from lower levels, other."""
+
+    income_id: Id
+    fund: Fund
+    item: ItemCode
+    amount_fen: PositiveFen
+    on: date
+
+
+class ExpenditureRecorded(Strict):
+    """Subsidy to lower levels, remittance to the upper level, other permitted expenditure."""
+
+    expenditure_id: Id
+    fund: Fund
+    item: ItemCode
+    amount_fen: PositiveFen
+    on: date
+
+
+class BankMovement(Strict):
+    """Money between the region's bank accounts (the "two lines")."""
+
+    movement_id: Id
+    kind: Literal["income_to_fiscal_special", "fiscal_special_to_expenditure", "pay_hospitals"]
+    amount_fen: PositiveFen
+    on: date
+
+
+class BudgetLine(Strict):
+    item: ItemCode
+    amount_fen: Fen
+
+
+class BudgetSet(Strict):
+    """A budget approved, or adjusted through the same path: its lines replace earlier ones."""
+
+    budget_id: Id
+    fund: Fund
+    year: Year
+    lines: list[BudgetLine] = Field(min_length=1, max_length=MAX_BUDGET_LINES)
+    on: date
+
+
+# --------------------------------------------------------------------------- envelope
+class Envelope(Strict):
+    message_id: MessageId = Field(description="unique per producer; the same id again is a redelivery")
+    producer: Id = Field(description="the sending system; (producer, message_id) identifies a message")
+    type: str
+    schema_version: Literal[1]
+    region: RegionCode = Field(description="the pooling region (6-digit division code) the message is about")
+    occurred_at: AwareDatetime = Field(description="when it happened at the producer, with a time zone")
+
+
+PAYLOADS: dict[str, type[Strict]] = {
+    "person.enrolled": PersonEnrolled,
+    "person.category_changed": PersonCategoryChanged,
+    "person.deceased": PersonDeceased,
+    "contribution.remittance": ContributionRemittance,
+    "claim.outpatient": OutpatientClaim,
+    "claim.inpatient": InpatientClaim,
+    "claim.cross_region": CrossRegionSettlement,
+    "transfer.out": TransferOut,
+    "transfer.in": TransferIn,
+    "clearing.settled": ClearingSettled,
+    "interest.rates_announced": InterestRatesAnnounced,
+    "interest.posting_requested": InterestPostingRequested,
+    "year.close_requested": YearCloseRequested,
+    "income.recorded": IncomeRecorded,
+    "expenditure.recorded": ExpenditureRecorded,
+    "bank.movement": BankMovement,
+    "budget.approved": BudgetSet,
+    "budget.adjusted": BudgetSet,
+}
+
+
+def _message_class_name(type_name: str) -> str:
+    return "".join(part.capitalize() for part in type_name.replace(".", "_").split("_")) + "Message"
+
+
+def _message_model(type_name: str, payload: type[Strict]) -> type[Envelope]:
+    model = create_model(  # type: ignore[call-overload]
+        _message_class_name(type_name),
+        __base__=Envelope,
+        __doc__=payload.__doc__,
+        type=(Literal[type_name], ...),
+        payload=(payload, ...),
+    )
+    return model  # type: ignore[no-any-return]
+
+
+MESSAGE_MODELS: dict[str, type[Envelope]] = {name: _message_model(name, payload) for name, payload in PAYLOADS.items()}
+# A discriminated union on ``type``: an unknown type is refused with the list of known ones.
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(
+    Annotated[Union[tuple(MESSAGE_MODELS.values())], Field(discriminator="type")]  # noqa: UP007 - built at run time
+)
+
+
+def parse_message(raw: bytes | str) -> Envelope:
+    """Validate one message from its raw bytes. Raises ``pydantic.ValidationError``."""
+    message: Envelope = _ADAPTER.validate_json(raw)
+    return message
+
+
+def payload_of(message: Envelope) -> Strict:
+    payload: Strict = message.payload  # type: ignore[attr-defined]
+    return payload
+
+
+def message_digest(message: Envelope) -> str:
+    """What makes two deliveries of one ``message_id`` the same message: type, region and payload.
+
+    ``occurred_at`` and ``schema_version`` are left out on purpose: a producer that re-sends a
+    message may stamp it again, and that is still the same order to the ledger.
+    """
+    content = message.model_dump(mode="json", include={"type", "region", "payload"})
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def message_json_schema(type_name: str) -> dict[str, Any]:
+    schema = MESSAGE_MODELS[type_name].model_json_schema()
+    schema["$id"] = f"https://fund-ledger.example/schemas/{type_name}.v{SCHEMA_VERSION}.json"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def any_message_json_schema() -> dict[str, Any]:
+    schema = _ADAPTER.json_schema()
+    schema["title"] = "Message"
+    schema["$id"] = f"https://fund-ledger.example/schemas/message.v{SCHEMA_VERSION}.json"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
