@@ -105,3 +105,33 @@ def test_the_scenario_on_sqlite_and_after_reopening(tmp_path: Path) -> None:
 def test_the_scenario_on_postgresql_and_after_reopening(postgres_env: dict[str, str]) -> None:
     assert postgres_env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
     scenario_then_reopen(postgres_env)
+
+
+def test_a_pooled_fund_rebuilt_from_its_snapshot_has_the_same_books(tmp_path: Path) -> None:
+    # The pooled fund is snapshotted every 500 events (Ledger.snapshotting_intervals). 600 one-line
+    # remittances of P1 (33, wage 800,000): each puts 41,600 in the pooled fund and 64,000 in the bank,
+    # so 600 x 41,600 = 24,960,000 and 600 x 64,000 = 38,400,000 fen; P1 gets 600 x 22,400 = 13,440,000.
+    env = ledger_env({"FUND_LEDGER_SQLITE": str(tmp_path / "ledger.sqlite")})
+    ledger = Ledger(env=env)
+    try:
+        ledger.open_region(load_policy_file())
+        ledger.enrol(Enrol(REGION, "P1", "employee", date(1990, 3, 15), "E1", date(2010, 1, 1)))
+        for batch in range(6):
+            with ledger.batch() as unit:
+                for number in range(batch * 100, batch * 100 + 100):
+                    ledger.post_remittance(PostRemittance(REGION, f"R{number}", "employer", "E1", "2024-01", date(2024, 1, 15),
+                                                          64_000, (RemittanceLine("P1", 800_000),)), unit=unit)
+        assert ledger.snapshots is not None
+        assert list(ledger.snapshots.get(ledger.pooled_fund(REGION).id)), "a snapshot was taken"
+    finally:
+        ledger.close()
+    reopened = Ledger(env=env)
+    try:
+        fund = reopened.pooled_fund(REGION)
+        assert fund.version == 601  # opened + 600 remittances
+        assert fund.balance_fen == 24_960_000
+        assert fund.bank_balances_fen == {"bank.income": 38_400_000}
+        assert reopened.personal_account(REGION, "P1").balance_fen == 13_440_000
+        assert sum(reopened.trial_balance().values()) == 0
+    finally:
+        reopened.close()

@@ -547,3 +547,10 @@ def test_the_statement_shows_each_movement_with_a_running_balance(funded: Ledger
 def test_reading_an_unknown_person_is_refused(ledger: Ledger) -> None:
     with pytest.raises(UnknownPerson):
         ledger.personal_account(REGION, "NOBODY")
+
+
+@pytest.mark.parametrize("pension", [-1, 1.5])
+def test_a_pension_that_is_not_whole_non_negative_fen_is_refused(ledger: Ledger, pension: Any) -> None:
+    with pytest.raises(InvalidInput) as error:
+        enrol(ledger, "R9", "retiree", birth_date=date(1950, 1, 1), pension_fen=pension)
+    refused(error, "invalid_input", "pension_fen")
