@@ -15,7 +15,6 @@ from ledger.application import Ledger
 from ledger.policy import load_policy_file
 
 REPO = Path(__file__).resolve().parent.parent
-REGION = "210100"  # the region of ledger/policies/liaoning_1999_example.toml
 
 
 @pytest.fixture
