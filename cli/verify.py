@@ -1,0 +1,49 @@
+"""``fund-ledger verify``: recompute the trial balance and every invariant over the whole history
+(see ``projections.verify``). Exit code 0 on PASS, 1 on FAIL."""
+
+from __future__ import annotations
+
+import argparse
+
+from ledger.money import yuan_text
+from projections.progress import Progress
+from projections.runtime import ledger_and_store
+from projections.verify import Verifier
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-projection", action="store_true", help="do not compare the live projection's balances")
+
+
+def run(args: argparse.Namespace) -> int:
+    with ledger_and_store() as (ledger, store, description):
+        verifier = Verifier(ledger)
+        bar: list[Progress] = []
+
+        def progress(position: int, total: int) -> None:
+            if not bar:
+                bar.append(Progress("verify", total))
+            bar[0].update(position)
+
+        result = verifier.run(progress)
+        if bar:
+            bar[0].finish()
+        if not args.no_projection:
+            verifier.compare_projection(store)
+        transactions = "unknown" if result.transactions is None else f"{result.transactions:,}"
+        print(f"verify {description}: {result.events:,} events, {result.postings:,} postings, {transactions} transactions")
+        print("Trial balance (debit +, credit -, yuan)")
+        by_region: dict[str, int] = {}
+        for (region, account), amount_fen in sorted(result.trial_balance.items()):
+            print(f"  {region}  {account:<40} {yuan_text(amount_fen):>20}")
+            by_region[region] = by_region.get(region, 0) + amount_fen
+        for region, total_fen in sorted(by_region.items()):
+            print(f"  {region}  {'total':<40} {yuan_text(total_fen):>20}")
+        for note in result.notes:
+            print(f"note: {note}")
+        for kind, count in sorted(result.counts.items()):
+            print(f"FAILED: {kind}: {count}")
+            for example in result.violations[kind]:
+                print(f"  {example}")
+        print("PASS: every invariant holds" if result.passed else "FAIL: see the violations above")
+        return 0 if result.passed else 1

@@ -1,0 +1,313 @@
+"""The reports, as queries on a projection store: the live tables, or an in-memory store built
+from the events for an as-of date (``as_of_store``). Every amount is in fen here; rendering
+turns it into yuan for people (``projections.render``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from ledger import accounts as acc
+from projections import schema
+from projections.projector import Projector, on_or_before
+from projections.store import ProjectionStore, memory_store
+
+# Items as the fund's accounting rules name them (DOMAIN.md), where ledger.accounts has no label.
+ITEM_LABELS = {
+    "income.contribution": "Contribution income (基本医疗保险费收入)",
+    "income.fiscal_subsidy": "Fiscal subsidy (财政补贴收入)",
+    "income.interest": "Interest income (利息收入)",
+    "income.transfer_in": "Transfer income (转移收入)",
+    "income.upper_level_subsidy": "Subsidy from the upper level (上级补助收入)",
+    "income.lower_level_remittance": "Remittance from lower levels (下级上解收入)",
+    "income.other": "Other income (其他收入)",
+    "expenditure.benefit.inpatient": "Benefit: inpatient (住院待遇支出)",
+    "expenditure.benefit.outpatient": "Benefit: outpatient (门诊待遇支出)",
+    "expenditure.benefit.pharmacy": "Benefit: pharmacy (药店购药支出)",
+    "expenditure.benefit.inpatient_self_pay": "Benefit: inpatient self-pay (住院个人自付支出)",
+    "expenditure.transfer_out": "Transfer out (转移支出)",
+    "expenditure.subsidy_to_lower_levels": "Subsidy to lower levels (补助下级支出)",
+    "expenditure.remittance_to_upper_level": "Remittance to the upper level (上解上级支出)",
+    "expenditure.other": "Other expenditure (其他支出)",
+    "transfer.retiree_credit": "Internal: employer share to retirees' accounts (划入退休人员个人账户)",
+}
+FUND_LABELS = {"pooled": "Pooled fund (统筹基金)", "personal": "Personal accounts (个人账户)"}
+
+
+def item_label(item: str) -> str:
+    return ITEM_LABELS.get(item) or acc.ITEMS.get(item) or item or "(no item)"
+
+
+def fund_label(fund: str) -> str:
+    if fund in FUND_LABELS:
+        return FUND_LABELS[fund]
+    if fund.startswith("memo."):
+        return f"Memo fund: {fund[5:]}"
+    return fund
+
+
+def account_label(account: str) -> str:
+    if account in acc.CHART_OF_ACCOUNTS:
+        return acc.CHART_OF_ACCOUNTS[account].split(",")[0]
+    if account.startswith("clearing.region."):
+        return f"Clearing with region {account[16:]}"
+    return account
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    kind: str = "text"  # text | int | fen | rate
+
+
+@dataclass
+class Section:
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+    total_keys: tuple[str, ...] = ()  # fen columns summed in a total line (for people)
+
+
+@dataclass
+class Report:
+    name: str
+    title: str
+    sections: list[Section] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Filters:
+    region: str | None = None
+    year: int | None = None
+    person: str | None = None
+    period: str = "month"  # month | quarter | year (income, expenditure, transfers)
+
+
+def _where(filters: Filters, *, year: bool = True, person: bool = False, alias: str = "") -> tuple[str, list[Any]]:
+    clauses, params = ["1 = 1"], []
+    if filters.region:
+        clauses.append(f"{alias}region = ?")
+        params.append(filters.region)
+    if year and filters.year is not None:
+        clauses.append(f"{alias}year = ?")
+        params.append(filters.year)
+    if person and filters.person:
+        clauses.append(f"{alias}person_id = ?")
+        params.append(filters.person)
+    return " AND ".join(clauses), params
+
+
+def percent(numerator: int, denominator: int) -> Decimal | None:
+    if not denominator:
+        return None
+    return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+# ---------------------------------------------------------------------------- the reports
+def fund_balances(store: ProjectionStore, p: str, f: Filters) -> Report:
+    where, params = _where(f, year=False)
+    rows = store.query(f"SELECT region, fund, account, credit_fen, debit_fen, balance_fen FROM {p}fund_balances "
+                       f"WHERE {where} ORDER BY region, account", params)
+    for row in rows:
+        row["fund_name"] = fund_label(row["fund"])
+    columns = [Column("region", "Region"), Column("fund", "Fund"), Column("fund_name", "Fund name"),
+               Column("credit_fen", "Credits (income, transfers in)", "fen"), Column("debit_fen", "Debits (expenditure, transfers out)", "fen"),
+               Column("balance_fen", "Balance", "fen")]
+    return Report("balances", "Fund balances (基金余额)", [Section("funds", "Fund balances", columns, rows)])
+
+
+def trial_balance(store: ProjectionStore, p: str, f: Filters) -> Report:
+    where, params = _where(f, year=False)
+    rows = store.query(f"SELECT region, account, debit_fen, credit_fen, balance_fen FROM {p}account_balances "
+                       f"WHERE {where} ORDER BY region, account", params)
+    for row in rows:
+        row["description"] = account_label(row["account"])
+    columns = [Column("region", "Region"), Column("account", "Account"), Column("description", "Description"),
+               Column("debit_fen", "Debit total", "fen"), Column("credit_fen", "Credit total", "fen"),
+               Column("balance_fen", "Balance (debit +, credit -)", "fen")]
+    return Report("trial-balance", "Trial balance (试算平衡表)",
+                  [Section("accounts", "Accounts", columns, rows, ("debit_fen", "credit_fen", "balance_fen"))])
+
+
+def personal_balances(store: ProjectionStore, p: str, f: Filters) -> Report:
+    where, params = _where(f, year=False, person=True)
+    rows = store.query(f"SELECT * FROM {p}personal_balances WHERE {where} ORDER BY region, person_id", params)
+    columns = [Column("region", "Region"), Column("person_id", "Person"), Column("balance_fen", "Balance", "fen"),
+               Column("carried_over_fen", "Carried over (历年结转)", "fen"), Column("current_year_fen", "Current year (当年)", "fen"),
+               Column("current_year", "Current year is", "int"),
+               Column("credited_employee_share_fen", "Employee share credited", "fen"),
+               Column("credited_employer_share_fen", "Employer share credited", "fen"),
+               Column("credited_retiree_credit_fen", "Retiree credit credited", "fen"),
+               Column("credited_interest_fen", "Interest credited", "fen"),
+               Column("credited_transfer_in_fen", "Transfers in credited", "fen"),
+               Column("credited_other_fen", "Other credits", "fen"), Column("debited_fen", "Paid out", "fen"),
+               Column("last_movement_on", "Last movement")]
+    totals = ("balance_fen", "carried_over_fen", "current_year_fen", "debited_fen")
+    return Report("personal", "Personal account balances (个人账户余额)", [Section("accounts", "Personal accounts", columns, rows, totals)])
+
+
+def statement(store: ProjectionStore, p: str, f: Filters) -> Report:
+    where, params = _where(f, year=False, person=True)
+    if f.year is not None:
+        where += " AND business_date >= ? AND business_date <= ?"
+        params += [f"{f.year}-01-01", f"{f.year}-12-31"]
+    rows = store.query(f"SELECT * FROM {p}personal_statements WHERE {where} ORDER BY region, person_id, position", params)
+    columns = [Column("region", "Region"), Column("person_id", "Person"), Column("business_date", "Date"),
+               Column("reference", "Reference"), Column("event_type", "Movement"), Column("items", "Item"),
+               Column("credit_fen", "Credit (in)", "fen"), Column("debit_fen", "Debit (out)", "fen"),
+               Column("balance_fen", "Balance", "fen"), Column("carried_over_fen", "of which carried over", "fen"),
+               Column("current_year_fen", "of which current year", "fen"), Column("position", "Event position", "int")]
+    return Report("statement", "Personal account statement (个人账户对账单)",
+                  [Section("lines", "Movements", columns, rows, ("credit_fen", "debit_fen"))])
+
+
+def _period_expression(period: str) -> str:
+    return {"month": "month", "quarter": "quarter", "year": "year"}[period]
+
+
+def _period_label(period: str, year: int, part: int) -> str:
+    if period == "month":
+        return f"{year}-{part:02d}"
+    if period == "quarter":
+        return f"{year}-Q{part}"
+    return str(year)
+
+
+def _lines(store: ProjectionStore, p: str, f: Filters, table: str, amount: str, reversed_: str) -> list[dict[str, Any]]:
+    where, params = _where(f)
+    part = _period_expression(f.period)
+    rows = store.query(
+        f"SELECT region, fund, item, year, {part} AS part, SUM({amount}) AS amount_fen, SUM({reversed_}) AS reversed_fen, "
+        f"SUM(postings) AS postings FROM {p}{table} WHERE {where} GROUP BY region, fund, item, year, {part} "
+        f"ORDER BY region, fund, year, {part}, item", params)
+    for row in rows:
+        row["period"] = _period_label(f.period, row.pop("year"), row.pop("part"))
+        row["fund_name"] = fund_label(row["fund"])
+        row["item_name"] = item_label(row["item"])
+        row["net_fen"] = row["amount_fen"] - row["reversed_fen"]
+    return rows
+
+
+def income(store: ProjectionStore, p: str, f: Filters) -> Report:
+    rows = _lines(store, p, f, "income", "amount_fen", "reversed_fen")
+    columns = [Column("region", "Region"), Column("period", "Period"), Column("fund_name", "Fund"), Column("item", "Income item code"),
+               Column("item_name", "Income item (收入项目)"), Column("amount_fen", "Income", "fen"),
+               Column("reversed_fen", "Reversals (冲减)", "fen"), Column("net_fen", "Net income", "fen")]
+    return Report("income", f"Income report (基金收入表), by {f.period}",
+                  [Section("income", "Income", columns, rows, ("amount_fen", "reversed_fen", "net_fen"))])
+
+
+def expenditure(store: ProjectionStore, p: str, f: Filters) -> Report:
+    rows = _lines(store, p, f, "expenditure", "amount_fen", "reversed_fen")
+    columns = [Column("region", "Region"), Column("period", "Period"), Column("fund_name", "Fund"),
+               Column("item", "Expenditure item code"), Column("item_name", "Expenditure item (支出项目)"),
+               Column("amount_fen", "Expenditure", "fen"), Column("reversed_fen", "Recoveries (冲减)", "fen"),
+               Column("net_fen", "Net expenditure", "fen")]
+    return Report("expenditure", f"Expenditure report (基金支出表), by {f.period}",
+                  [Section("expenditure", "Expenditure", columns, rows, ("amount_fen", "reversed_fen", "net_fen"))])
+
+
+def transfers(store: ProjectionStore, p: str, f: Filters) -> Report:
+    rows = _lines(store, p, f, "transfers", "in_fen", "out_fen")
+    for row in rows:
+        row["in_fen"], row["out_fen"] = row.pop("amount_fen"), row.pop("reversed_fen")
+        row.pop("net_fen")
+    columns = [Column("region", "Region"), Column("period", "Period"), Column("fund_name", "Fund"), Column("item", "Item code"),
+               Column("item_name", "Internal transfer (内部划转)"), Column("in_fen", "Transferred in", "fen"),
+               Column("out_fen", "Transferred out", "fen")]
+    return Report("transfers", f"Internal transfers between the fund's parts (neither income nor expenditure), by {f.period}",
+                  [Section("transfers", "Transfers", columns, rows, ("in_fen", "out_fen"))])
+
+
+def budget(store: ProjectionStore, p: str, f: Filters) -> Report:
+    where, params = _where(f)
+    rows = store.query(f"SELECT region, fund, year, item, line, approved_fen, adjusted_fen, budget_fen, actual_fen, variance_fen "
+                       f"FROM {p}budget_execution WHERE {where} ORDER BY region, year, fund, line DESC, item", params)
+    for row in rows:
+        row["fund_name"] = fund_label(row["fund"])
+        row["item_name"] = item_label(row["item"])
+        row["execution_rate_pct"] = percent(row["actual_fen"], row["budget_fen"])
+    columns = [Column("region", "Region"), Column("year", "Year", "int"), Column("fund_name", "Fund"), Column("line", "Line"),
+               Column("item", "Item code"), Column("item_name", "Budget item (预算科目)"),
+               Column("approved_fen", "Approved budget", "fen"), Column("adjusted_fen", "Adjusted budget", "fen"),
+               Column("budget_fen", "Budget in force", "fen"), Column("actual_fen", "Actual to date", "fen"),
+               Column("variance_fen", "Variance (actual - budget)", "fen"), Column("execution_rate_pct", "Execution rate %", "rate")]
+    return Report("budget", "Budget versus actual (预算执行情况)", [Section("lines", "Budget lines", columns, rows)])
+
+
+def final_accounts(store: ProjectionStore, p: str, f: Filters) -> Report:
+    where, params = _where(f)
+    funds = store.query(f"SELECT * FROM {p}final_accounts WHERE {where} ORDER BY region, year, fund", params)
+    for row in funds:
+        row["fund_name"] = fund_label(row["fund"])
+        row["months_of_payment_capacity"] = _months(row["closing_fen"], row["expenditure_fen"], row["months_elapsed"])
+        row["check"] = "ok" if row["opening_fen"] + row["income_fen"] - row["expenditure_fen"] + row["transfer_in_fen"] \
+            - row["transfer_out_fen"] == row["closing_fen"] else "DOES NOT ADD UP"
+    banks = store.query(f"SELECT * FROM {p}bank_deposits WHERE {where} ORDER BY region, year, account", params)
+    for row in banks:
+        row["description"] = account_label(row["account"])
+    fund_columns = [Column("region", "Region"), Column("year", "Year", "int"), Column("fund_name", "Fund"),
+                    Column("opening_fen", "Opening balance (年初结余)", "fen"), Column("income_fen", "Income (本年收入)", "fen"),
+                    Column("expenditure_fen", "Expenditure (本年支出)", "fen"), Column("transfer_in_fen", "Transfers in", "fen"),
+                    Column("transfer_out_fen", "Transfers out", "fen"), Column("closing_fen", "Closing balance (年末滚存结余)", "fen"),
+                    Column("months_of_payment_capacity", "Months of payment capacity (可支付月数)", "rate"), Column("check", "Check")]
+    bank_columns = [Column("region", "Region"), Column("year", "Year", "int"), Column("account", "Bank account"),
+                    Column("description", "Description"), Column("opening_fen", "Opening deposits", "fen"),
+                    Column("debit_fen", "Received", "fen"), Column("credit_fen", "Paid or moved out", "fen"),
+                    Column("closing_fen", "Closing deposits (存款)", "fen")]
+    return Report("final-accounts", "Final accounts (基金决算表): opening + income - expenditure ± transfers = closing", [
+        Section("funds", "Funds", fund_columns, funds),
+        Section("deposits", "Deposits by bank account (资产负债: 存款)", bank_columns, banks),
+    ])
+
+
+def _months(closing_fen: int, expenditure_fen: int, months_elapsed: int | None) -> Decimal | None:
+    """Months of payment capacity: accumulated balance ÷ average monthly expenditure, the average
+    taken over the months of the year that have postings (January to the latest month)."""
+    if not expenditure_fen or not months_elapsed:
+        return None
+    return (Decimal(closing_fen) * months_elapsed / Decimal(expenditure_fen)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def clearing(store: ProjectionStore, p: str, f: Filters) -> Report:
+    where, params = _where(f, year=False)
+    rows = store.query(f"SELECT * FROM {p}clearing_positions WHERE {where} ORDER BY region, other_region", params)
+    columns = [Column("region", "Region"), Column("other_region", "Other region"),
+               Column("debit_fen", "Advanced for the other region / paid to it", "fen"),
+               Column("credit_fen", "Advanced by the other region / received from it", "fen"),
+               Column("net_receivable_fen", "Net: owed to us (+) / owed by us (-)", "fen")]
+    return Report("clearing", "Clearing positions between regions (异地就医清算)", [Section("positions", "Positions", columns, rows)])
+
+
+REPORTS: dict[str, Callable[[ProjectionStore, str, Filters], Report]] = {
+    "balances": fund_balances,
+    "trial-balance": trial_balance,
+    "personal": personal_balances,
+    "statement": statement,
+    "income": income,
+    "expenditure": expenditure,
+    "transfers": transfers,
+    "budget": budget,
+    "final-accounts": final_accounts,
+    "clearing": clearing,
+}
+# Reports of a point in time: ``--year`` means "at the end of that year".
+POINT_IN_TIME = frozenset({"balances", "trial-balance", "personal", "clearing"})
+
+
+def as_of_store(ledger: Any, day: date, region: str | None = None) -> ProjectionStore:
+    """The projections as the books stood at the end of ``day``, folded from the events (those
+    with a business date on or before it) into a private in-memory database."""
+    store = memory_store()
+    Projector(ledger, store, event_filter=on_or_before(day, region), batch_size=5_000).catch_up()
+    return store
+
+
+def run_report(name: str, store: ProjectionStore, filters: Filters, prefix: str = schema.LIVE_PREFIX) -> Report:
+    return REPORTS[name](store, prefix, filters)

@@ -1,0 +1,204 @@
+"""Verify: recompute the trial balance and every ledger invariant over the whole history, from
+the events alone.
+
+- each event's postings are whole fen and sum to zero (double entry);
+- the trial balance is zero overall and per region;
+- each clearing account (``clearing.*`` except the inter-region ``clearing.region.*``
+  positions) is zero after each transaction. On PostgreSQL a transaction is known exactly (the
+  ``xmin`` of the event rows); SQLite keeps no transaction id, so there it is checked at the end
+  of the history only;
+- no personal account is ever below zero;
+- each fund account is posted only by its own aggregate: ``fund.pooled`` by the region's
+  ``PooledFund``, ``fund.personal`` by the person's own ``PersonalAccount``, ``fund.memo.<name>``
+  by that ``MemoFund``; no other aggregate posts to a fund;
+- if the live projection is at the head of the log, its account balances equal the trial
+  balance recomputed here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from ledger import aggregates
+from projections import schema
+from projections.store import ProjectionStore
+
+BATCH_SIZE = 5_000
+MAX_EXAMPLES = 10  # violations kept per kind (all are counted)
+
+FUND_OWNERS = {"fund.pooled": "PooledFund", "fund.personal": "PersonalAccount"}
+MEMO_FUND_PREFIX = "fund.memo."
+
+
+@dataclass
+class Verification:
+    events: int = 0
+    postings: int = 0
+    transactions: int | None = None  # None: not known (SQLite)
+    trial_balance: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    violations: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    notes: list[str] = field(default_factory=list)
+
+    def fail(self, kind: str, text: str) -> None:
+        self.counts[kind] += 1
+        if len(self.violations[kind]) < MAX_EXAMPLES:
+            self.violations[kind].append(text)
+
+    @property
+    def passed(self) -> bool:
+        return not self.counts
+
+
+def expected_owner(account: str) -> str | None:
+    if account in FUND_OWNERS:
+        return FUND_OWNERS[account]
+    if account.startswith(MEMO_FUND_PREFIX):
+        return "MemoFund"
+    return None
+
+
+def _owner_id(owner: str, region: str, posting: dict[str, Any]) -> UUID | None:
+    """The id the posting's own aggregate must have (``None``: not checkable)."""
+    if owner == "PooledFund":
+        return aggregates.PooledFund.id_for(region)
+    if owner == "PersonalAccount":
+        return aggregates.PersonalAccount.id_for(region, posting.get("person_id") or "")
+    memo = getattr(aggregates, "MemoFund", None)
+    if owner == "MemoFund" and memo is not None:
+        return memo.id_for(region, posting["account"][len(MEMO_FUND_PREFIX):])  # type: ignore[no-any-return]
+    return None
+
+
+class Verifier:
+    def __init__(self, ledger: Any) -> None:
+        self.ledger = ledger
+        self.result = Verification()
+        self.clearing: dict[tuple[str, str], int] = defaultdict(int)
+        self.personal: dict[tuple[str, str], int] = defaultdict(int)
+        self.transaction: str | None = None
+        self.transaction_start = 0
+
+    def transaction_ids(self, first: int, last: int) -> dict[int, str] | None:
+        """The inserting transaction of each event row (PostgreSQL ``xmin``), else ``None``."""
+        recorder = self.ledger.recorder
+        datastore = getattr(recorder, "datastore", None)
+        if not type(datastore).__name__.startswith("Postgres"):
+            return None
+        table = f'"{datastore.schema}"."{recorder.events_table_name}"'
+        with datastore.transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT notification_id, xmin::text AS tx FROM {table} "
+                           "WHERE notification_id BETWEEN %s AND %s", (first, last))
+            return {row["notification_id"]: row["tx"] for row in cursor.fetchall()}
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> Verification:
+        head = self.ledger.recorder.max_notification_id() or 0
+        position = 0
+        exact = True
+        while True:
+            notifications = self.ledger.recorder.select_notifications(start=position + 1, limit=BATCH_SIZE)
+            if not notifications:
+                break
+            transactions = self.transaction_ids(notifications[0].id, notifications[-1].id)
+            exact = exact and transactions is not None
+            for notification in notifications:
+                event = self.ledger.mapper.to_domain_event(notification)
+                if transactions is not None:
+                    self._transaction_boundary(transactions.get(notification.id), notification.id)
+                self.check_event(notification.id, event)
+            position = notifications[-1].id
+            if progress is not None:
+                progress(position, head)
+        self._end_of_transaction(position)
+        self._finish(exact)
+        return self.result
+
+    def _transaction_boundary(self, transaction: str | None, position: int) -> None:
+        if transaction != self.transaction:
+            if self.transaction is not None:
+                self._end_of_transaction(position - 1)
+            self.transaction = transaction
+            self.transaction_start = position
+            self.result.transactions = (self.result.transactions or 0) + 1
+
+    def _end_of_transaction(self, position: int) -> None:
+        for (region, account), balance_fen in self.clearing.items():
+            if balance_fen:
+                self.result.fail("clearing account not zero after a transaction",
+                                 f"{region} {account} holds {balance_fen} fen after the transaction ending at position {position}")
+        self.clearing.clear()
+
+    def check_event(self, position: int, event: Any) -> None:
+        result = self.result
+        result.events += 1
+        postings = getattr(event, "postings", None)
+        if not postings:
+            return
+        region = getattr(event, "region", "?")
+        where = f"position {position} ({type(event).__qualname__} {event.originator_id} v{event.originator_version})"
+        owner = type(event).__qualname__.split(".")[0]
+        total_fen = 0
+        for posting in postings:
+            account, amount_fen = posting["account"], posting["amount_fen"]
+            result.postings += 1
+            if isinstance(amount_fen, bool) or not isinstance(amount_fen, int):
+                result.fail("amount not a whole number of fen", f"{where}: {account} {amount_fen!r}")
+                continue
+            total_fen += amount_fen
+            result.trial_balance[(region, account)] += amount_fen
+            if account.startswith("clearing.") and not account.startswith("clearing.region."):
+                self.clearing[(region, account)] += amount_fen
+            if account == "fund.personal":
+                self.personal[(region, posting.get("person_id") or "")] -= amount_fen
+            if account.startswith("fund."):
+                self._check_owner(where, owner, event, region, posting)
+        if total_fen != 0:
+            result.fail("event postings do not sum to zero", f"{where}: sum {total_fen} fen")
+        for posting in postings:
+            if posting["account"] == "fund.personal":
+                key = (region, posting.get("person_id") or "")
+                if self.personal[key] < 0:
+                    result.fail("personal account below zero", f"{where}: {key[1]} at {self.personal[key]} fen")
+
+    def _check_owner(self, where: str, owner: str, event: Any, region: str, posting: dict[str, Any]) -> None:
+        expected = expected_owner(posting["account"])
+        if expected is None:
+            self.result.fail("fund account posted by the wrong aggregate", f"{where}: unknown fund account {posting['account']}")
+        elif owner != expected:
+            self.result.fail("fund account posted by the wrong aggregate", f"{where}: {owner} posted {posting['account']}")
+        else:
+            own_id = _owner_id(owner, region, posting)
+            if own_id is not None and own_id != event.originator_id:
+                self.result.fail("fund account posted by the wrong aggregate",
+                                 f"{where}: {posting['account']} of {posting.get('person_id') or region} posted by another {owner}")
+
+    def _finish(self, exact: bool) -> None:
+        result = self.result
+        by_region: dict[str, int] = defaultdict(int)
+        for (region, _), amount_fen in result.trial_balance.items():
+            by_region[region] += amount_fen
+        for region, total_fen in sorted(by_region.items()):
+            if total_fen:
+                result.fail("trial balance not zero", f"region {region}: {total_fen} fen")
+        if sum(by_region.values()):
+            result.fail("trial balance not zero", f"overall: {sum(by_region.values())} fen")
+        if not exact:
+            result.notes.append("clearing accounts checked at the end of the history only (this store keeps no transaction ids)")
+
+    def compare_projection(self, store: ProjectionStore) -> None:
+        """If the live projection is at the head, its balances must equal the trial balance."""
+        head = self.ledger.recorder.max_notification_id() or 0
+        position = store.position(schema.LIVE_PREFIX)
+        if position != head:
+            self.result.notes.append(f"live projection at position {position}, log at {head}: not compared (run `fund-ledger project`)")
+            return
+        stored = {(r["region"], r["account"]): r["balance_fen"]
+                  for r in store.query(f"SELECT region, account, balance_fen FROM {schema.LIVE_PREFIX}account_balances")}
+        for key in sorted(set(stored) | set(self.result.trial_balance)):
+            if stored.get(key, 0) != self.result.trial_balance.get(key, 0):
+                self.result.fail("projection differs from the events",
+                                 f"{key[0]} {key[1]}: projection {stored.get(key, 0)} fen, events {self.result.trial_balance.get(key, 0)} fen")
