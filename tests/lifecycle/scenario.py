@@ -70,7 +70,9 @@ def postings(ledger: Ledger, region: str | None = None, through: date | None = N
     """Every posting recorded, optionally of one region's events dated up to ``through``."""
     found = []
     for event in events(ledger):
-        if region is not None and getattr(event, "region", None) != region:
+        if not hasattr(event, "postings"):
+            continue
+        if region is not None and event.region != region:
             continue
         if through is not None and event.on > through:
             continue
@@ -83,7 +85,7 @@ def balances(ledger: Ledger, region: str, through: date | None = None) -> dict[s
     return {name: total for name, total in acc.trial_balance(postings(ledger, region, through)).items() if total}
 
 
-def personal_balances(all_postings: Iterable[dict[str, Any]], region_of: dict[int, str] | None = None) -> dict[str, int]:
+def personal_balances(all_postings: Iterable[dict[str, Any]]) -> dict[str, int]:
     """Credit balance of each person's sub-ledger of ``fund.personal``."""
     totals: dict[str, int] = defaultdict(int)
     for posting in all_postings:
