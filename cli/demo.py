@@ -19,11 +19,32 @@ from pathlib import Path
 
 from ledger import accounts as acc
 from ledger.application import Ledger
-from ledger.commands import Enrol, PayOutpatient, PostRemittance, RemittanceLine, SettleInpatient
+from ledger.aggregates import PooledFund
+from ledger.commands import (
+    AnnounceInterestRates,
+    BudgetLine,
+    CloseYear,
+    Enrol,
+    MoveBetweenBankAccounts,
+    PayOutpatient,
+    PostInterest,
+    PostRemittance,
+    RecordDeath,
+    RecordExpenditure,
+    RecordIncome,
+    RemittanceLine,
+    SetBudget,
+    SettleClearing,
+    SettleCrossRegion,
+    SettleInpatient,
+    TransferIn,
+    TransferOut,
+)
 from ledger.money import apply_rate, yuan_text
 from ledger.policy import DEFAULT_POLICY_FILE, PolicyVersion, load_policy_file
 from ledger.rules import age_on, contribution_split, laid_off_wage_base_fen
 from ledger.settings import ledger_env, store_description
+from ledger.unit_of_work import UnitOfWork
 
 YEAR = 2024
 
@@ -62,7 +83,7 @@ def simulate_population(rng: random.Random, people: int, employers: int) -> list
     return population
 
 
-def remittances_for_month(policy: PolicyVersion, population: list[Person], month: int) -> list[PostRemittance]:
+def remittances_for_month(policy: PolicyVersion, population: list[Person], month: int, region: str) -> list[PostRemittance]:
     period = f"{YEAR}-{month:02d}"
     by_payer: dict[str, list[Person]] = {}
     for person in population:
@@ -76,7 +97,7 @@ def remittances_for_month(policy: PolicyVersion, population: list[Person], month
             total_fen += split.payable_fen
             lines.append(RemittanceLine(person.person_id, None if person.category == "laid_off" else base_fen))
         payer_kind = "reemployment_centre" if payer_id.startswith("RC") else "employer"
-        commands.append(PostRemittance("210100", f"{payer_id}-{period}", payer_kind, payer_id, period,
+        commands.append(PostRemittance(region, f"{payer_id}-{period}", payer_kind, payer_id, period,
                                        date(YEAR, month, 15), total_fen, tuple(lines)))
     return commands
 
@@ -99,6 +120,9 @@ def claims_for_month(rng: random.Random, population: list[Person], month: int) -
     return claims
 
 
+REGION, OTHER_REGION = "210100", "210200"
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     env = ledger_env()
@@ -109,35 +133,108 @@ def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     policy_file = load_policy_file(args.policy)
     ledger.open_region(policy_file)
-    policy = ledger.policy_in_force("210100", date(YEAR, 1, 1))
+    ledger.open_region(policy_file.model_copy(update={"region": OTHER_REGION, "region_name": "Dalian (example)"}))
+    policy = ledger.policy_in_force(REGION, date(YEAR, 1, 1))
     population = simulate_population(rng, args.people, args.employers)
+    neighbours = [Person(f"D{i:05d}", "employee", date(1975 + i % 20, 1 + i % 12, 1 + i % 28), "D-E01", 150_000 + 1_000 * (i % 50))
+                  for i in range(max(10, args.people // 20))]
     with ledger.batch() as unit:
-        for person in population:
-            ledger.enrol(Enrol("210100", person.person_id, person.category, person.birth_date, person.employer_id,
-                               date(YEAR - 1, 12, 1)), unit)
-    counts = {"remittances": 0, "lines": 0, "claims": 0, "refused": 0}
+        for region, people in ((REGION, population), (OTHER_REGION, neighbours)):
+            for person in people:
+                ledger.enrol(Enrol(region, person.person_id, person.category, person.birth_date, person.employer_id,
+                                   date(YEAR - 1, 12, 1)), unit)
+        lifecycle_opening(ledger, unit)
+    counts = {"remittances": 0, "lines": 0, "claims": 0}
     for month in range(1, args.months + 1):
         with ledger.batch() as unit:
-            for remittance in remittances_for_month(policy, population, month):
-                ledger.post_remittance(remittance, unit)
-                counts["remittances"] += 1
-                counts["lines"] += len(remittance.lines)
+            for region, people in ((REGION, population), (OTHER_REGION, neighbours)):
+                for remittance in remittances_for_month(policy, people, month, region):
+                    ledger.post_remittance(remittance, unit)
+                    counts["remittances"] += 1
+                    counts["lines"] += len(remittance.lines)
         with ledger.batch() as unit:
+            owed_fen = 0
             for claim in claims_for_month(rng, population, month):
-                if isinstance(claim, PayOutpatient):
-                    ledger.pay_outpatient(claim, unit)
-                else:
-                    ledger.settle_inpatient(claim, unit)
+                outcome = ledger.pay_outpatient(claim, unit) if isinstance(claim, PayOutpatient) else ledger.settle_inpatient(claim, unit)
+                owed_fen += outcome["account_fen"] + outcome["pooled_fen"]
                 counts["claims"] += 1
+            lifecycle_month(ledger, unit, month, population, neighbours)
+            pay_the_month(ledger, unit, REGION, month, owed_fen)
     heavy = population[0]
     with ledger.batch() as unit:  # one person's bad year: repeat admissions up to the ceiling
         for admission, cost_fen in enumerate((800_000, 1_800_000, 3_500_000), start=1):
-            ledger.settle_inpatient(SettleInpatient("210100", f"IP-HEAVY-{admission}", heavy.person_id, 3,
+            ledger.settle_inpatient(SettleInpatient(REGION, f"IP-HEAVY-{admission}", heavy.person_id, 3,
                                                     date(YEAR, 12, admission * 3), date(YEAR, 12, admission * 3 + 2),
                                                     cost_fen), unit)
+    year_end = {}
+    if args.months == 12:
+        for region in (REGION, OTHER_REGION):
+            year_end[region] = ledger.post_interest(PostInterest(region, YEAR))
+            ledger.close_year(CloseYear(region, YEAR))
     elapsed_s = time.perf_counter() - started
     print_books(ledger, heavy.person_id, counts, elapsed_s, store_description(env))
+    print_lifecycle(ledger, year_end)
     return 0
+
+
+def lifecycle_opening(ledger: Ledger, unit: UnitOfWork) -> None:
+    """Rates in force for the year and the approved budget (illustrative figures)."""
+    ledger.announce_interest_rates(AnnounceInterestRates("PBOC-2023-09", date(YEAR - 1, 9, 1), "0.0035", "0.0125", "0.0220"), unit)
+    ledger.announce_interest_rates(AnnounceInterestRates("PBOC-2024-07", date(YEAR, 7, 25), "0.0015", "0.0110", "0.0195"), unit)
+    lines = (BudgetLine(acc.INCOME_CONTRIBUTION, 190_000_000), BudgetLine(acc.INCOME_FISCAL_SUBSIDY, 5_000_000),
+             BudgetLine(acc.EXPENDITURE_INPATIENT, 120_000_000))
+    ledger.set_budget(SetBudget(REGION, f"BUDGET-{YEAR}-POOLED", "pooled", YEAR, "approved", lines, date(YEAR, 1, 5)), unit)
+
+
+def lifecycle_month(ledger: Ledger, unit: UnitOfWork, month: int, population: list[Person], neighbours: list[Person]) -> None:
+    """The year's other events: a subsidy, a budget adjustment, a cross-region claim, a transfer, a death."""
+    if month == 6:
+        ledger.record_income(RecordIncome(REGION, f"FISCAL-{YEAR}-06", "pooled", "fiscal_subsidy", 5_000_000, date(YEAR, 6, 20)), unit)
+        ledger.record_income(RecordIncome(REGION, f"CS-{YEAR}-06", "civil_servant_subsidy", "fiscal_subsidy", 2_000_000, date(YEAR, 6, 20)), unit)
+        ledger.record_expenditure(RecordExpenditure(REGION, f"CS-PAY-{YEAR}-06", "civil_servant_subsidy", "benefit", 800_000, date(YEAR, 6, 28)), unit)
+    if month == 7:
+        ledger.set_budget(SetBudget(REGION, f"BUDGET-{YEAR}-POOLED-ADJ", "pooled", YEAR, "adjusted",
+                                    (BudgetLine(acc.EXPENDITURE_INPATIENT, 140_000_000),), date(YEAR, 7, 10)), unit)
+    if month == 8:
+        patient = next(p for p in population if p.category == "employee")
+        ledger.settle_cross_region(SettleCrossRegion(OTHER_REGION, REGION, f"XR-{patient.person_id}-08", patient.person_id, 3,
+                                                     date(YEAR, 8, 2), date(YEAR, 8, 9), 1_200_000), unit)
+    if month == 9:
+        owed_fen = ledger.clearing_owed_fen(OTHER_REGION, REGION) + sum(
+            a.pending_events[-1].amount_fen for a in unit.aggregates.values()  # type: ignore[attr-defined]
+            if a.pending_events and type(a.pending_events[-1]).__name__ == "ClaimAdvanced")
+        if owed_fen:
+            ledger.settle_clearing(SettleClearing(f"CLEAR-{YEAR}-09", REGION, OTHER_REGION, owed_fen, date(YEAR, 9, 25)), unit)
+    if month == 10:
+        mover = next(p for p in population[1:] if p.category == "employee")
+        out = ledger.transfer_out(TransferOut(REGION, f"TR-{mover.person_id}", mover.person_id, OTHER_REGION, date(YEAR, 10, 20)), unit)
+        ledger.transfer_in(TransferIn(OTHER_REGION, f"TR-{mover.person_id}", mover.person_id, REGION, date(YEAR, 10, 27),
+                                      out["amount_fen"], out["contribution_months"], employer_id="D-E01"), unit)
+        population.remove(mover)
+    if month == 11:
+        deceased = next(p for p in population if p.category == "retiree")
+        ledger.record_death(RecordDeath(REGION, deceased.person_id, date(YEAR, 11, 12), f"HEIRS-{deceased.person_id}"), unit)
+        population.remove(deceased)
+
+
+def pay_the_month(ledger: Ledger, unit: UnitOfWork, region: str, month: int, owed_fen: int) -> None:
+    """Two lines: the month's income goes to the fiscal special account; what the hospitals are
+    owed goes to the expenditure account, which pays them."""
+    last_day = date(YEAR, month, 28)
+    fund = unit.get(PooledFund.id_for(region), PooledFund)
+    income_fen = fund.bank_balances_fen.get(acc.BANK_INCOME, 0)
+    if income_fen:
+        ledger.move_money(MoveBetweenBankAccounts(region, f"SWEEP-{YEAR}-{month:02d}", "income_to_fiscal_special",
+                                                  income_fen, last_day), unit)
+    # What the hospitals are owed, and a float for transfers and inheritance, as far as the
+    # fiscal special account allows; hospitals are paid as far as the expenditure account allows.
+    needed_fen = min(owed_fen + 2_000_000, fund.bank_balances_fen.get(acc.BANK_FISCAL_SPECIAL, 0))
+    if needed_fen:
+        ledger.move_money(MoveBetweenBankAccounts(region, f"FUND-{YEAR}-{month:02d}", "fiscal_special_to_expenditure",
+                                                  needed_fen, last_day), unit)
+    paid_fen = min(owed_fen, fund.bank_balances_fen.get(acc.BANK_EXPENDITURE, 0))
+    if paid_fen:
+        ledger.move_money(MoveBetweenBankAccounts(region, f"HOSP-{YEAR}-{month:02d}", "pay_hospitals", paid_fen, last_day), unit)
 
 
 def print_books(ledger: Ledger, person_id: str, counts: dict[str, int], elapsed_s: float, store: str) -> None:
@@ -163,3 +260,15 @@ def print_books(ledger: Ledger, person_id: str, counts: dict[str, int], elapsed_
         print(f"  {line['on']}  {line['event']:<24} {str(line['reference']):<22} {yuan_text(line['change_fen']):>12} {yuan_text(line['balance_fen']):>12}")
     if total_fen != 0:
         raise SystemExit("trial balance is not zero")
+
+
+def print_lifecycle(ledger: Ledger, year_end: dict[str, dict[str, object]]) -> None:
+    print("\nYear end")
+    for region, outcome in year_end.items():
+        print(f"  {region}: interest {yuan_text(int(outcome['bank_interest_fen']))} earned by the deposits; "  # type: ignore[call-overload]
+              f"{yuan_text(int(outcome['personal_accounts_fen']))} credited to {outcome['accounts_credited']} personal accounts, "  # type: ignore[call-overload]
+              f"{yuan_text(int(outcome['pooled_fen']))} to the pooled fund; year closed")  # type: ignore[call-overload]
+    for region in (REGION, OTHER_REGION):
+        banks = ", ".join(f"{name} {yuan_text(amount)}" for name, amount in sorted(ledger.bank_balances(region).items()))
+        print(f"  {region} deposits: {banks}")
+    print(f"  clearing: {OTHER_REGION} is owed {yuan_text(ledger.clearing_owed_fen(OTHER_REGION, REGION))} by {REGION}")

@@ -64,6 +64,10 @@ class Ledger(LifecycleUseCases, Application[UUID]):
     """The fund ledger. Persistence comes from the environment (see ``ledger.settings``)."""
 
     name = "FundLedger"
+    # An LRU cache of aggregates that hands out its own objects (no deep copy per get): the unit
+    # of work evicts whatever a failed command or a failed save touched. Fast-forward stays on,
+    # so several writer processes still see each other's events.
+    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "50000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {PooledFund: 500, PolicyBook: 100, InterestRateBook: 100}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -270,6 +274,9 @@ class Ledger(LifecycleUseCases, Application[UUID]):
             if wage_base_fen not in (None, base_fen):
                 raise InvalidInput(f"{field}.wage_base_fen", f"a laid-off worker's base is {base_fen} fen (60% of last year's average monthly wage), got {wage_base_fen}", person_id=account.person_id)
             wage_base_fen = base_fen
+        elif account.category == "retiree" and wage_base_fen:
+            raise InvalidInput(f"{field}.wage_base_fen", "retirees pay no contribution: the wage base must be 0 or absent",
+                               person_id=account.person_id, wage_base_fen=wage_base_fen)
         elif wage_base_fen is None:
             if account.category != "retiree":
                 raise InvalidInput(f"{field}.wage_base_fen", "is required for an employee", person_id=account.person_id)

@@ -38,13 +38,18 @@ def split_by_rates(
 ) -> dict[str, int]:
     """Split ``total_fen``: each named part is ``total × rate``; ``remainder_to`` gets the rest.
 
-    The parts always sum to ``total_fen``. Raises ``ValueError`` when the rated parts exceed the
-    total (a policy whose rates add up to more than 100%).
+    The parts always sum to ``total_fen``. When rounding each part up makes them exceed the
+    total although the rates add up to no more than 100% (3 fen at 50%/50% is 2 + 2), the excess
+    fen are taken back one each from the largest parts. Raises ``ValueError`` when the rates
+    themselves add up to more than 100%.
     """
+    if sum(rates.values(), Decimal(0)) > 1:
+        raise ValueError(f"rates {dict(rates)} add up to more than 100%")
     parts = {name: apply_rate(total_fen, rate) for name, rate in rates.items()}
+    excess_fen = sum(parts.values()) - total_fen
+    for name in sorted(parts, key=lambda n: -parts[n])[: max(0, excess_fen)]:
+        parts[name] -= 1
     remainder_fen = total_fen - sum(parts.values())
-    if remainder_fen < 0:
-        raise ValueError(f"rated parts {parts} exceed the total {total_fen} fen")
     parts[remainder_to] = parts.get(remainder_to, 0) + remainder_fen
     assert sum(parts.values()) == total_fen
     return parts

@@ -232,7 +232,7 @@ def policy_to_stored(version: PolicyVersion) -> dict[str, object]:
 
 
 def check_hospital_level(level: object) -> int:
-    if level not in HOSPITAL_LEVELS or isinstance(level, bool):
+    if type(level) is not int or level not in HOSPITAL_LEVELS:
         raise InvalidInput(
             "hospital_level", f"unknown hospital level {level!r}: must be 1, 2 or 3", value=level
         )

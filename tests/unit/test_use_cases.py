@@ -193,8 +193,6 @@ def test_the_reemployment_centre_may_not_pay_for_an_employee(people: Ledger) -> 
     refused(error, "invalid_input", "lines[0].person_id")
 
 
-@pytest.mark.xfail(strict=True, reason="ledger/rules.py contribution_split raises InvalidInput with field 'wage_base_fen', "
-                   "not 'lines[i].wage_base_fen': the error does not say which line of the remittance is wrong")
 def test_a_retiree_with_a_wage_base_is_refused_naming_the_line(people: Ledger) -> None:
     with pytest.raises(InvalidInput) as error:
         people.post_remittance(remittance("R1", {"P1": 800_000, "R1": 300_000}, 64_000))
@@ -483,8 +481,6 @@ def test_an_unknown_hospital_level_is_refused(funded: Ledger, level: Any) -> Non
     refused(error, "invalid_input", "hospital_level")
 
 
-@pytest.mark.xfail(strict=True, reason="ledger/policy.py check_hospital_level accepts 3.0 (3.0 == 3); settle_inpatient "
-                   "then fails with KeyError '3.0' instead of a LedgerError")
 def test_a_float_hospital_level_is_refused(funded: Ledger) -> None:
     with pytest.raises(InvalidInput) as error:
         funded.settle_inpatient(inpatient("H1", "P1", 100_000, hospital_level=3.0))
