@@ -1,0 +1,52 @@
+"""The projections on the real PostgreSQL server: a database of its own for this module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ledger.application import Ledger
+from projections import schema
+from projections.projector import Projector
+from projections.reports import Filters, run_report
+from projections.replay import replay
+from projections.store import ProjectionStore, open_store
+from projections.verify import Verifier
+from tests.projections.test_crash_and_replay import busy_history, crash_then_restart
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def pg_ledger(postgres_module_env: dict[str, str]) -> Iterator[Ledger]:
+    ledger = Ledger(env=postgres_module_env)
+    busy_history(ledger)
+    yield ledger
+    ledger.close()
+
+
+@pytest.fixture
+def pg_store(pg_ledger: Ledger) -> Iterator[ProjectionStore]:
+    store = open_store(pg_ledger)
+    store.drop_tables(schema.LIVE_PREFIX)
+    yield store
+    store.close()
+
+
+def test_sigkill_mid_batch_then_restart_on_postgres(postgres_module_env: dict[str, str], pg_ledger: Ledger, pg_store: ProjectionStore) -> None:
+    crash_then_restart(postgres_module_env, pg_ledger)
+
+
+def test_project_replay_verify_and_report_on_postgres(pg_ledger: Ledger, pg_store: ProjectionStore) -> None:
+    Projector(pg_ledger, pg_store, batch_size=5).catch_up()
+    assert replay(pg_ledger, pg_store, batch_size=3).passed
+    verifier = Verifier(pg_ledger)
+    result = verifier.run()
+    verifier.compare_projection(pg_store)
+    assert result.passed, dict(result.violations)
+    assert result.transactions is not None and result.transactions > 1  # exact transaction boundaries (xmin)
+    funds = {r["fund"]: r for r in run_report("final-accounts", pg_store, Filters(region="210100")).sections[0].rows}
+    assert funds and all(r["check"] == "ok" for r in funds.values())
+    budget = run_report("budget", pg_store, Filters(region="210100", year=2024)).sections[0].rows
+    assert budget
