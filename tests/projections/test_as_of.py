@@ -9,7 +9,7 @@ from ledger.application import Ledger
 from projections.projector import Projector
 from projections.reports import Filters, as_of_store, run_report
 from projections.store import ProjectionStore
-from tests.projections.scenario import A, B, REGION, WAGE_A_FEN, WAGE_B_FEN, enrol_both, inpatient, open_regions, outpatient, remit
+from tests.projections.scenario import REGION, WAGE_A_FEN, WAGE_B_FEN, A, B, enrol_both, inpatient, open_regions, outpatient, remit
 
 REPORTS = [("balances", Filters(region=REGION)), ("personal", Filters(region=REGION)), ("trial-balance", Filters()),
            ("income", Filters(period="quarter")), ("expenditure", Filters()), ("final-accounts", Filters(region=REGION)),

@@ -21,7 +21,7 @@ from projections import schema
 from projections.projector import Projector
 from projections.replay import compare_tables, replay
 from projections.store import ProjectionStore, memory_store, open_store
-from tests.projections.scenario import A, B, REGION, WAGE_A_FEN, WAGE_B_FEN, enrol_both, inpatient, open_regions, outpatient, remit
+from tests.projections.scenario import REGION, WAGE_A_FEN, WAGE_B_FEN, A, B, enrol_both, inpatient, open_regions, outpatient, remit
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ import pytest
 from ledger.application import Ledger
 from projections import schema
 from projections.projector import Projector
-from projections.reports import Filters, run_report
 from projections.replay import replay
+from projections.reports import Filters, run_report
 from projections.store import ProjectionStore, open_store
 from projections.verify import Verifier
 from tests.projections.test_crash_and_replay import busy_history, crash_then_restart
