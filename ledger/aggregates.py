@@ -249,6 +249,22 @@ class PersonalAccount(Aggregate):
             account.is_closed = True
             account.closed_reason = f"deceased {self.died_on.isoformat()}"
 
+    class Reopened(Aggregate.Event):
+        """A person who left by transfer comes back: the same account opens again."""
+
+        on: date
+        transfer_id: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            account = cast(PersonalAccount, aggregate)
+            account.is_closed = False
+            account.closed_reason = ""
+
+    def reopen_on_return(self, on: date, transfer_id: str) -> None:
+        if not self.closed_reason.startswith("transferred"):
+            raise AccountClosed("person_id", f"the personal account is closed ({self.closed_reason})", **self.who)
+        self.trigger_event(self.Reopened, on=on, transfer_id=transfer_id)
+
     class CategoryChanged(Aggregate.Event):
         on: date
         category: str

@@ -1,4 +1,4 @@
-"""The ledger's application service: the use cases.
+"""The ledger's core use cases: regions and policy, enrolment, contributions, claims.
 
 Each use case takes a command (``ledger.commands``), checks it, computes with the rules of the
 policy in force (``ledger.rules``), and records events on every aggregate it touches. A use case
@@ -22,6 +22,8 @@ from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Transcodi
 from ledger import accounts as acc
 from ledger.aggregates import (
     BusinessRecord,
+    ClearingPosition,
+    Postings,
     InterestRateBook,
     PersonalAccount,
     PolicyBook,
@@ -43,7 +45,6 @@ from ledger.errors import (
     UnknownPerson,
     UnknownRegion,
 )
-from ledger.lifecycle import LifecycleUseCases
 from ledger.policy import PolicyFile, PolicyVersion, policy_to_stored
 from ledger.rules import LineSplit, age_on, contribution_split, laid_off_wage_base_fen, pay_from_account, settle_inpatient
 from ledger.unit_of_work import UnitOfWork
@@ -60,8 +61,8 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-class Ledger(LifecycleUseCases, Application[UUID]):
-    """The fund ledger. Persistence comes from the environment (see ``ledger.settings``)."""
+class CoreLedger(Application[UUID]):
+    """The core of the fund ledger (``ledger.application.Ledger`` adds the lifecycle)."""
 
     name = "FundLedger"
     # An LRU cache of aggregates that hands out its own objects (no deep copy per get): the unit
@@ -173,7 +174,7 @@ class Ledger(LifecycleUseCases, Application[UUID]):
         return {**record.outcome, "duplicate": True}
 
     def _record_outcome(self, unit: UnitOfWork, kind: str, region: str, key: str, digest: str,
-                        on: date, outcome: dict[str, Any], postings: acc.Postings | None = None) -> dict[str, Any]:
+                        on: date, outcome: dict[str, Any], postings: Postings | None = None) -> dict[str, Any]:
         record = BusinessRecord._create(
             BusinessRecord.Recorded, id=BusinessRecord.id_for(kind, region, key), region=region, kind=kind,
             business_key=key, fingerprint=digest, on=on, outcome=outcome, postings=postings or [],
@@ -387,6 +388,17 @@ class Ledger(LifecycleUseCases, Application[UUID]):
             *acc.transfer(acc.MEMO_REFERRED_ABOVE_CEILING, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, breakdown.above_ceiling_fen, person_id=person),
         )
         return self._record_outcome(unit, "claim", home_region, command.claim_id, digest, on, outcome, memo)
+
+    def _advance_clearing(self, unit: UnitOfWork, creditor: str, debtor: str, claim_id: str, on: date, amount_fen: int) -> None:
+        position = unit.find(ClearingPosition.id_for(creditor, debtor), ClearingPosition)
+        if position is None:
+            position = ClearingPosition._create(ClearingPosition.Opened, id=ClearingPosition.id_for(creditor, debtor),
+                                                creditor_region=creditor, debtor_region=debtor)
+            unit.add(position)
+        position.trigger_event(
+            ClearingPosition.ClaimAdvanced, region=creditor, on=on, claim_id=claim_id, amount_fen=amount_fen,
+            postings=acc.entry(*acc.transfer(acc.region_clearing_account(debtor), acc.PAYABLE_HOSPITALS, amount_fen)),
+        )
 
     # ------------------------------------------------------------------ reading
     def personal_account(self, region: str, person_id: str) -> PersonalAccount:

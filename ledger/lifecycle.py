@@ -2,7 +2,7 @@
 settlement, death and inheritance, the other income and expenditure lines, the two-line bank
 movements, memo funds and budgets.
 
-A mixin of ``Ledger``: each public method is a use case taking the command of the same name in
+Part of ``Ledger``: each public method is a use case taking the command of the same name in
 ``ledger.commands`` and an optional unit of work, saving atomically like the core use cases.
 """
 
@@ -51,11 +51,10 @@ from ledger.errors import (
 )
 from ledger.interest import Rates, deposit_interest, personal_account_interest
 
+from ledger.core import CoreLedger
+
 if TYPE_CHECKING:
-    from ledger.application import Ledger as _Base
     from ledger.unit_of_work import UnitOfWork
-else:
-    _Base = object
 
 NATIONAL = "000000"
 
@@ -99,7 +98,7 @@ def _rate(field: str, text: str) -> Decimal:
     return rate
 
 
-class LifecycleUseCases(_Base):
+class LifecycleUseCases(CoreLedger):
     # ------------------------------------------------------------------ interest rates
     def announce_interest_rates(self, command: AnnounceInterestRates, unit: UnitOfWork | None = None) -> dict[str, Any]:
         """Record announced deposit rates (demand, 3-month time, 3-year lump-sum) in force from
@@ -229,15 +228,19 @@ class LifecycleUseCases(_Base):
                 raise InvalidInput("year", f"{command.year} is before the first closed year", year=command.year)
             return {"region": command.region, "year": command.year, "final_balances_fen": closed, "duplicate": True}
         on = date(command.year, 12, 31)
-        balances = self.balances_through(command.region, on)
+        balances = self.balances_through(command.region, on, unit)
         book.close_year(command.year, on, balances)
         return {"region": command.region, "year": command.year, "final_balances_fen": balances, "duplicate": False}
 
-    def balances_through(self, region: str, through: date) -> dict[str, int]:
-        """Every account's balance of ``region`` (debit +) from the events dated up to ``through``."""
+    def balances_through(self, region: str, through: date, unit: UnitOfWork | None = None) -> dict[str, int]:
+        """Every account's balance of ``region`` (debit +) from the events dated up to ``through``:
+        those stored, and those still pending in ``unit``."""
+        stored = (event for _, event in self.stored_events())
+        pending = (event for aggregate in (unit.aggregates.values() if unit else ()) for event in aggregate.pending_events)
         postings = (
             posting
-            for _, event in self.stored_events()
+            for events in (stored, pending)
+            for event in events
             if getattr(event, "region", None) == region and getattr(event, "on", through) <= through
             for posting in getattr(event, "postings", ())
         )
@@ -309,6 +312,8 @@ class LifecycleUseCases(_Base):
             raise TransferMismatch("transfer_id", f"transfer {command.transfer_id!r} already landed on {transfer.landed_on}", transfer_id=command.transfer_id)
         self._book(unit, command.region).check_open(command.on)
         account = unit.find(PersonalAccount.id_for(command.region, command.person_id), PersonalAccount)
+        if account is not None and account.is_closed:
+            account.reopen_on_return(command.on, command.transfer_id)
         if account is None:
             self._enrol(unit, Enrol(command.region, command.person_id, transfer.category, transfer.birth_date,
                                     command.employer_id, command.on))
@@ -354,17 +359,6 @@ class LifecycleUseCases(_Base):
             raise InvalidInput("treating_region", "is the home region: use an ordinary inpatient claim", region=command.home_region)
         self._book(unit, command.treating_region).check_open(command.discharged_on, "discharged_on")
         return self._settle_bill(unit, command, command.home_region, treating_region=command.treating_region)
-
-    def _advance_clearing(self, unit: UnitOfWork, creditor: str, debtor: str, claim_id: str, on: date, amount_fen: int) -> None:
-        position = unit.find(ClearingPosition.id_for(creditor, debtor), ClearingPosition)
-        if position is None:
-            position = ClearingPosition._create(ClearingPosition.Opened, id=ClearingPosition.id_for(creditor, debtor),
-                                                creditor_region=creditor, debtor_region=debtor)
-            unit.add(position)
-        position.trigger_event(
-            ClearingPosition.ClaimAdvanced, region=creditor, on=on, claim_id=claim_id, amount_fen=amount_fen,
-            postings=acc.entry(*acc.transfer(acc.region_clearing_account(debtor), acc.PAYABLE_HOSPITALS, amount_fen)),
-        )
 
     def clearing_owed_fen(self, creditor_region: str, debtor_region: str) -> int:
         position = self._new_unit().find(ClearingPosition.id_for(creditor_region, debtor_region), ClearingPosition)

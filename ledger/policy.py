@@ -15,6 +15,7 @@ it leaves the number to the city, a documented example (Beijing 2001 age bands, 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -50,10 +51,8 @@ class AgeBandRate(_Frozen):
     rate: Rate
 
 
-class RetireeCreditBand(_Frozen):
-    min_age: Annotated[int, Field(ge=0, le=150)]
-    below_age: Annotated[int, Field(ge=1, le=200)] | None = None
-    rate: Rate
+class RetireeCreditBand(AgeBandRate):
+    """Rate of the retiree credit's basis for ages ``min_age <= age < below_age``."""
 
 
 class RetireeCreditRule(_Frozen):
@@ -177,7 +176,7 @@ class PolicyVersion(_Frozen):
         return round_fen(Decimal(self.previous_year_average_annual_wage_fen) / 12)
 
 
-def _check_bands(bands: list[AgeBandRate] | list[RetireeCreditBand], name: str) -> None:
+def _check_bands(bands: Sequence[AgeBandRate], name: str) -> None:
     """Bands must start at age 0, touch without gaps or overlaps and end unbounded."""
     if not bands:
         raise ValueError(f"{name} is empty")
@@ -195,7 +194,7 @@ def _check_bands(bands: list[AgeBandRate] | list[RetireeCreditBand], name: str) 
             expected_min = band.below_age
 
 
-def band_rate(bands: list[AgeBandRate] | list[RetireeCreditBand], age_years: int) -> Decimal:
+def band_rate(bands: Sequence[AgeBandRate], age_years: int) -> Decimal:
     for band in bands:
         if band.min_age <= age_years and (band.below_age is None or age_years < band.below_age):
             return band.rate

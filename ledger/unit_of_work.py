@@ -27,7 +27,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Tracking
 
 if TYPE_CHECKING:
-    from ledger.application import Ledger
+    from ledger.core import CoreLedger as Ledger
 
 A = TypeVar("A", bound=Aggregate)
 
