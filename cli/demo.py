@@ -18,8 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from ledger import accounts as acc
-from ledger.application import Ledger
 from ledger.aggregates import PooledFund
+from ledger.application import Ledger
 from ledger.commands import (
     AnnounceInterestRates,
     BudgetLine,

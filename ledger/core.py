@@ -23,11 +23,11 @@ from ledger import accounts as acc
 from ledger.aggregates import (
     BusinessRecord,
     ClearingPosition,
-    Postings,
     InterestRateBook,
     PersonalAccount,
     PolicyBook,
     PooledFund,
+    Postings,
     check_ceiling,
 )
 from ledger.commands import (

@@ -42,6 +42,7 @@ from ledger.commands import (
     check_text,
     fingerprint,
 )
+from ledger.core import CoreLedger
 from ledger.errors import (
     ForbiddenExpenditure,
     InvalidInput,
@@ -50,8 +51,6 @@ from ledger.errors import (
     TransferMismatch,
 )
 from ledger.interest import Rates, deposit_interest, personal_account_interest
-
-from ledger.core import CoreLedger
 
 if TYPE_CHECKING:
     from ledger.unit_of_work import UnitOfWork

@@ -18,7 +18,7 @@ hands out its own objects, so whatever does not get saved must leave the cache.)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
@@ -107,10 +107,8 @@ class UnitOfWork:
     def _evict(self, aggregate_id: UUID) -> None:
         cache = self.ledger.repository.cache
         if cache is not None:
-            try:
+            with suppress(KeyError):
                 cache.get(aggregate_id, evict=True)
-            except KeyError:
-                pass
 
     def pending_versions(self) -> dict[UUID, int]:
         """Each aggregate's version now; compare later with ``events_since``."""
