@@ -145,8 +145,6 @@ def test_next_years_interest_treats_the_closing_balance_as_carried_over(year_202
     assert year_2024.personal_account(SHENYANG, "P1").balance_fen == 28_052 + 307
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: close_year computes the final balances from stored events only "
-                   "(Ledger.balances_through), so postings made earlier in the same batch are left out")
 def test_a_close_in_the_same_batch_as_the_years_postings_counts_them(ledger: Ledger) -> None:
     enrol(ledger, "P1")
     with ledger.batch() as unit:
