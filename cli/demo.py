@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     with ledger.batch() as unit:  # one person's bad year: repeat admissions up to the ceiling
         for admission, cost_fen in enumerate((800_000, 1_800_000, 3_500_000), start=1):
             ledger.settle_inpatient(SettleInpatient(REGION, f"IP-HEAVY-{admission}", heavy.person_id, 3,
-                                                    date(YEAR, 12, admission * 3), date(YEAR, 12, admission * 3 + 2),
+                                                    date(YEAR, 12, 14 + admission * 3), date(YEAR, 12, 16 + admission * 3),
                                                     cost_fen), unit)
     year_end = {}
     if args.months == 12:

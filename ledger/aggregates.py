@@ -228,6 +228,7 @@ class PersonalAccount(Aggregate):
         def apply_details(self, account: PersonalAccount) -> None:
             account.is_closed = True
             account.closed_reason = f"transferred to {self.to_region}"
+            account.contribution_months = 0  # they travel with the person
 
     class TransferredIn(MoneyEvent):
         transfer_id: str

@@ -59,6 +59,20 @@ class AccountInterest:
     segments: list[dict[str, Any]]
 
 
+def value_dated(movements: Iterable[tuple[date, int]]) -> list[tuple[date, int]]:
+    """Movements in the order they were recorded, each valued no earlier than the one before.
+
+    A movement booked late (a claim settled after later contributions) takes value from its
+    place in the account's history, so the balance the interest is computed on is the balance
+    the ledger really held: never below zero, and never counted twice.
+    """
+    valued: list[tuple[date, int]] = []
+    for on, change in movements:
+        value_date = max(on, valued[-1][0]) if valued else on
+        valued.append((value_date, change))
+    return valued
+
+
 def personal_account_interest(
     movements: Iterable[tuple[date, int]], announced: Sequence[Rates], start: date, end_exclusive: date, day_basis: int
 ) -> AccountInterest:
@@ -66,9 +80,9 @@ def personal_account_interest(
 
     The balance at the start of the period is carried over; credits in the period are current
     year money; payments draw on carried-over money first (``rules.split_current_and_carried``).
-    A movement dated ``d`` counts in the balance of day ``d``.
+    A movement valued ``d`` (see ``value_dated``) counts in the balance of day ``d``.
     """
-    ordered = sorted(movements)
+    ordered = value_dated(movements)
     carried_fen = sum(change for on, change in ordered if on < start)
     current_fen = 0
     in_period = [(on, change) for on, change in ordered if start <= on < end_exclusive]
@@ -100,8 +114,9 @@ def personal_account_interest(
 
 
 def balance_days(movements: Iterable[tuple[date, int]], start: date, end_exclusive: date) -> int:
-    """Σ daily balance over ``[start, end_exclusive)`` (balance-days in fen·days)."""
-    ordered = sorted(movements)
+    """Σ daily balance over ``[start, end_exclusive)`` (balance-days in fen·days), movements
+    valued by ``value_dated``."""
+    ordered = value_dated(movements)
     balance_fen = sum(change for on, change in ordered if on < start)
     total = 0
     day = start

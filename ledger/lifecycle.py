@@ -331,10 +331,13 @@ class LifecycleUseCases(CoreLedger):
         )
         origin_fund = unit.find(PooledFund.id_for(command.from_region), PooledFund)
         if origin_fund is not None:  # the old region keeps its books on this ledger: pay out the transit
+            # ... dated in its open period: a closed year's books do not change.
+            origin_book = self._book(unit, command.from_region)
+            paid_on = max(command.on, date(origin_book.last_closed_year + 1, 1, 1))
             origin_fund.record_money(
                 PooledFund.PersonalAccountsSettled,
                 acc.entry(*acc.transfer(acc.TRANSIT_TRANSFERS_OUT, acc.BANK_EXPENDITURE, command.amount_fen)),
-                on=command.on, reference=command.transfer_id, kind="transfer_paid", amount_fen=command.amount_fen,
+                on=paid_on, reference=command.transfer_id, kind="transfer_paid", amount_fen=command.amount_fen,
             )
         transfer.trigger_event(Transfer.Landed, on=command.on)
         outcome = {"transfer_id": command.transfer_id, "person_id": command.person_id, "amount_fen": command.amount_fen,
