@@ -263,7 +263,7 @@ class LifecycleUseCases(CoreLedger):
             return first
         self._book(unit, command.region).check_open(command.on)
         account = self._account(unit, command.region, command.person_id)
-        amount_fen = account.balance_fen
+        amount_fen, months = account.balance_fen, account.contribution_months
         account.record_money(
             PersonalAccount.TransferredOut,
             acc.entry(*acc.transfer(acc.FUND_PERSONAL, acc.CLEARING_PERSONAL_ACCOUNTS, amount_fen,
@@ -278,10 +278,10 @@ class LifecycleUseCases(CoreLedger):
         unit.add(Transfer._create(
             Transfer.Started, id=Transfer.id_for(command.transfer_id), transfer_id=command.transfer_id,
             person_id=command.person_id, from_region=command.region, to_region=command.to_region, amount_fen=amount_fen,
-            contribution_months=account.contribution_months, birth_date=account.birth_date, category=account.category, on=command.on,
+            contribution_months=months, birth_date=account.birth_date, category=account.category, on=command.on,
         ))
         outcome = {"transfer_id": command.transfer_id, "person_id": command.person_id, "from_region": command.region,
-                   "to_region": command.to_region, "amount_fen": amount_fen, "contribution_months": account.contribution_months}
+                   "to_region": command.to_region, "amount_fen": amount_fen, "contribution_months": months}
         return self._record_outcome(unit, "transfer-out", command.region, command.transfer_id, digest, command.on, outcome)
 
     def transfer_in(self, command: TransferIn, unit: UnitOfWork | None = None) -> dict[str, Any]:
