@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import inspect
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -228,10 +229,24 @@ def _provenance(delivery: Delivery, message: schemas.Envelope | None) -> dict[st
                                   "key": delivery.key.decode(errors="replace") if delivery.key else None}
     if message is not None:
         provenance.update(message_id=message.message_id, producer=message.producer, type=message.type, region=message.region)
+    else:
+        provenance.update(_loose_envelope(delivery.value))
     republished_from = delivery.header("republished-from")
     if republished_from:
         provenance["republished_from"] = republished_from
     return provenance
+
+
+def _loose_envelope(value: bytes) -> dict[str, str]:
+    """What can be read of an invalid message's envelope, to help find it (never trusted)."""
+    try:
+        loose = json.loads(value)
+    except ValueError:
+        return {}
+    if not isinstance(loose, dict):
+        return {}
+    return {name: loose[name] for name in ("message_id", "producer", "type", "region")
+            if isinstance(loose.get(name), str) and len(loose[name]) <= 128}
 
 
 def _dead_letter(ledger: Ledger, unit: UnitOfWork, delivery: Delivery, message: schemas.Envelope | None,

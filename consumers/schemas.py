@@ -335,3 +335,34 @@ def any_message_json_schema() -> dict[str, Any]:
     schema["$id"] = f"https://fund-ledger.example/schemas/message.v{SCHEMA_VERSION}.json"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
+
+
+class DeadLetterProvenance(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    topic: str = Field(description="the topic it was read from, or file:<name> for `fund-ledger ingest`")
+    partition: int
+    offset: int = Field(description="the record's offset, or the line number in a file")
+    key: str | None = None
+    message_id: str | None = Field(None, description="when the envelope could be read")
+    producer: str | None = None
+    type: str | None = None
+    region: str | None = None
+    republished_from: str | None = Field(None, description="the dead letter this message was re-published from")
+
+
+class DeadLetterRecord(BaseModel):
+    """What the consumer publishes to ``ledger.dead-letters`` (key: ``dead_letter_id``) and records
+    in the ledger's store, for a message it refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dead_letter_id: str = Field(description="<topic>:<partition>:<offset> (file lines add @<sha256 prefix of the line>)")
+    code: str = Field(description="not_json, invalid_schema, too_large, message_conflict, unsupported_type, internal_error, or a LedgerError code")
+    field: str = Field(description="where in the message, e.g. payload.lines[3].person_id; empty when about the whole message")
+    reason: str
+    context: dict[str, Any]
+    provenance: DeadLetterProvenance
+    headers: list[list[str]] = Field(description="the record's headers as [name, base64 value]")
+    value_b64: str = Field(description="the record's value, byte for byte, in base64")
+    dead_lettered_at: AwareDatetime

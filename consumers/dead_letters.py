@@ -1,0 +1,81 @@
+"""Dead letters as the ledger's store keeps them, and re-publishing a fixed message.
+
+The store is the truth (each dead letter is recorded in the transaction of its batch, keyed by
+its position); the ``ledger.dead-letters`` topic is the notification. A dead letter counts as
+resolved once a message re-published from it (header ``republished-from``) has been applied.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+from eventsourcing.utils import get_topic
+
+from consumers import contract, schemas
+from consumers.handlers import DEAD_LETTER_SOURCE
+from consumers.kafka_io import Sent, producer, send_all
+from consumers.refusals import MessageRefused
+from ledger.aggregates import BusinessRecord
+from ledger.application import Ledger
+
+PAGE = 1000
+MAX_PAGES = 1_000_000  # a bound on the scan: a billion events
+
+
+def _message_records(ledger: Ledger) -> Iterator[Any]:
+    """Every message record (applied or dead-lettered), oldest first."""
+    topic = get_topic(BusinessRecord.Recorded)
+    start = 1
+    for _ in range(MAX_PAGES):
+        notifications = ledger.recorder.select_notifications(start=start, limit=PAGE, topics=[topic])
+        if not notifications:
+            return
+        for notification in notifications:
+            event = ledger.mapper.to_domain_event(notification)
+            if getattr(event, "kind", None) == "message":
+                yield event
+        start = notifications[-1].id + 1
+
+
+def list_dead_letters(ledger: Ledger) -> list[dict[str, Any]]:
+    """Every dead letter with ``status``: "open", or "resolved" by the message that replaced it."""
+    dead_letters: dict[str, dict[str, Any]] = {}
+    resolved: dict[str, str] = {}
+    for event in _message_records(ledger):
+        if event.region == DEAD_LETTER_SOURCE:
+            dead_letters[event.business_key] = dict(event.outcome["dead_letter"])
+        else:
+            origin = (event.outcome.get("provenance") or {}).get("republished_from")
+            if origin:
+                resolved[origin] = f"{event.region}/{event.business_key}"
+    for key, dead in dead_letters.items():
+        dead["status"] = "resolved" if key in resolved else "open"
+        if key in resolved:
+            dead["resolved_by"] = resolved[key]
+    return list(dead_letters.values())
+
+
+def find_dead_letter(ledger: Ledger, dead_letter_id: str) -> dict[str, Any]:
+    for dead in list_dead_letters(ledger):
+        if dead["dead_letter_id"] == dead_letter_id:
+            return dead
+    raise MessageRefused("unknown_dead_letter", "dead_letter_id", f"no dead letter {dead_letter_id!r}", dead_letter_id=dead_letter_id)
+
+
+def republish(ledger: Ledger, dead_letter_id: str, bootstrap: str, *, fixed: bytes | None = None, topic_prefix: str = "") -> Sent:
+    """Send the dead letter's message again (or ``fixed`` in its place) to its type's topic, with
+    the header ``republished-from``. The message must now pass its schema; whether it passes the
+    ledger's rules is for the consumer to say (it may be dead-lettered again, with a new id)."""
+    dead = find_dead_letter(ledger, dead_letter_id)
+    value = fixed if fixed is not None else base64.b64decode(dead["value_b64"])
+    value = value.strip()
+    message = schemas.parse_message(value)  # raises ValidationError: fix it with --file
+    topic, key = contract.route(message, topic_prefix)
+    kafka = producer(bootstrap)
+    try:
+        (sent,) = send_all(kafka, [(topic, key, value, [("republished-from", dead_letter_id.encode())])])
+    finally:
+        kafka.close(timeout=10)
+    return sent

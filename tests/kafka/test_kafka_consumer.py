@@ -1,0 +1,198 @@
+"""The consumer against the real broker: end to end, crashes, duplicates, dead letters, groups."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer
+from kafka_helpers import Env, scenario, stop, store_books, wait_until
+
+from consumers import contract
+from consumers.dead_letters import list_dead_letters
+
+pytestmark = pytest.mark.kafka
+
+
+def _consume_phases(env: Env, phases: list[list[object]], log: Path) -> None:
+    for phase in phases:
+        env.publish(phase)  # type: ignore[arg-type]
+        assert env.consume(log=log) == 0, log.read_text()[-3000:]
+
+
+def _dead_letter_topic(env: Env) -> list[dict[str, object]]:
+    consumer = KafkaConsumer(contract.dead_letter_topic(env.prefix), bootstrap_servers=env.bootstrap,
+                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)
+    try:
+        return [json.loads(record.value) for record in consumer]
+    finally:
+        consumer.close()
+
+
+def test_published_messages_reach_the_balances(kafka_env: Env, reference, tmp_path: Path) -> None:
+    lines = Path("examples/messages.jsonl").read_text().splitlines()
+    messages = [json.loads(line) for line in lines]
+    persons = [m for m in messages if m["type"].startswith("person.")]
+    rest = [m for m in messages if not m["type"].startswith("person.")]
+    _consume_phases(kafka_env, [persons, rest], tmp_path / "consumer.log")
+
+    got = store_books(kafka_env.store)
+    assert got == reference([persons, rest])
+    assert got["balances"]["P001"] > 0 and got["events"]["PooledFund.InpatientBenefitPaid"] == 1
+    assert sum(got["trial_balance"].values()) == 0
+    log = (tmp_path / "consumer.log").read_text()
+    assert '"event": "consumer.summary"' in log or '"event": "consumer.stopped"' in log
+    handled = [json.loads(line) for line in log.splitlines() if '"message.handled"' in line]
+    assert {"topic", "partition", "offset", "message_id", "region", "duration_ms"} <= set(handled[0])
+
+
+def test_kill_9_at_every_dangerous_point_then_restart_equals_a_clean_run(kafka_env: Env, reference, tmp_path: Path) -> None:
+    persons, remittances, claims = scenario()
+    bad = [b"{not json", json.dumps({**claims[0], "message_id": "his-bad-1",
+                                     "payload": {**claims[0]["payload"], "amount_fen": 10.5}}).encode()]
+    claims_with_bad = claims[:20] + bad + claims[20:]
+    log = tmp_path / "consumer.log"
+
+    kafka_env.publish(persons)
+    assert kafka_env.consume(log=log) == 0
+
+    kafka_env.publish(remittances)
+    # Dies in the middle of its 2nd batch (batches of 5 remittances).
+    assert kafka_env.consume(faults="kill_after_messages=7", batch_size=5, log=log) == -9
+    assert kafka_env.consume(batch_size=5, log=log) == 0
+
+    kafka_env.publish(claims_with_bad)  # type: ignore[arg-type]
+    # Dies after publishing its dead letters, before the database commit ...
+    assert kafka_env.consume(faults="kill_before_commit=2", batch_size=10, log=log) == -9
+    # ... then after a database commit, before committing Kafka offsets ...
+    assert kafka_env.consume(faults="kill_after_commit=3", batch_size=10, log=log) == -9
+    # ... then in the middle of a batch; and finally runs to the end.
+    assert kafka_env.consume(faults="kill_after_messages=15", batch_size=10, log=log) == -9
+    assert kafka_env.consume(batch_size=10, log=log) == 0
+
+    got = store_books(kafka_env.store)
+    expected = reference([persons, remittances, claims_with_bad])
+    assert got == expected
+    assert got["dead_letters"] == 2
+    # The topic may hold a dead letter twice (published, then killed before the commit): the
+    # same id both times. The store holds each once.
+    on_topic = {d["dead_letter_id"] for d in _dead_letter_topic(kafka_env)}
+    ledger = kafka_env.ledger()
+    try:
+        in_store = [d["dead_letter_id"] for d in list_dead_letters(ledger)]
+    finally:
+        ledger.close()
+    assert len(in_store) == len(set(in_store)) == 2
+    assert set(in_store) == on_topic
+
+
+def test_duplicate_and_reordered_deliveries_change_nothing(kafka_env: Env, reference, tmp_path: Path) -> None:
+    persons, remittances, claims = scenario(seed=11, claims=30)
+    rng = random.Random(3)
+    # Remittances commute; claims of different persons commute (each person's stay in order, as
+    # the key keeps them in one partition): shuffle across persons, deliver everything twice.
+    twice_remittances = remittances + remittances[::-1]
+    rng.shuffle(twice_remittances)
+    by_person: dict[str, list[dict[str, object]]] = {}
+    for claim in claims:
+        by_person.setdefault(claim["payload"]["person_id"], []).append(claim)
+    people = list(by_person)
+    rng.shuffle(people)
+    reordered_claims = [c for p in people for c in by_person[p]]
+    conflict = {**claims[0], "payload": {**claims[0]["payload"], "amount_fen": claims[0]["payload"].get("amount_fen", 1) + 1}}
+    phases = [persons + persons[:5], twice_remittances, reordered_claims + claims + [conflict]]
+    _consume_phases(kafka_env, phases, tmp_path / "consumer.log")
+
+    got = store_books(kafka_env.store)
+    assert got == reference([persons, remittances, claims + [conflict]])
+    ledger = kafka_env.ledger()
+    try:
+        (dead,) = list_dead_letters(ledger)
+    finally:
+        ledger.close()
+    assert dead["code"] == "message_conflict"
+
+
+def test_a_malformed_message_in_a_batch_is_dead_lettered_and_the_rest_applied(kafka_env: Env, tmp_path: Path) -> None:
+    persons, _, claims = scenario(people=5, claims=0)
+    kafka_env.publish(persons)
+    assert kafka_env.consume(log=tmp_path / "c.log") == 0
+
+    def claim(n: int, amount: object = 500) -> dict[str, object]:
+        return {"message_id": f"m{n}", "producer": "his", "type": "claim.outpatient", "schema_version": 1, "region": "210100",
+                "occurred_at": "2024-05-03T10:00:00+08:00",
+                "payload": {"claim_id": f"C{n}", "person_id": "P0000", "kind": "outpatient", "on": "2024-05-03", "amount_fen": amount}}
+    bad = json.dumps(claim(3, 12.5)).encode()
+    # One key (one person): one partition, one batch, in this order.
+    kafka_env.publish([claim(1), claim(2), bad, claim(4), claim(5)])
+    assert kafka_env.consume(log=tmp_path / "c.log") == 0
+
+    (dead,) = _dead_letter_topic(kafka_env)
+    assert base64.b64decode(dead["value_b64"]) == bad
+    assert (dead["code"], dead["field"]) == ("invalid_schema", "payload.amount_fen")
+    assert dead["provenance"]["topic"] == kafka_env.prefix + "ledger.claims"
+    assert dead["provenance"]["message_id"] == "m3"
+    ledger = kafka_env.ledger()
+    try:
+        statement = ledger.statement("210100", "P0000")
+    finally:
+        ledger.close()
+    assert [line["reference"] for line in statement] == ["C1", "C2", "C4", "C5"]
+
+    listed = kafka_env.cli("dead-letters", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout.splitlines()[0])["dead_letter_id"] == dead["dead_letter_id"]
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps(claim(3, 1250)))
+    republished = kafka_env.cli("dead-letters", "--republish", str(dead["dead_letter_id"]), "--file", str(fixed),
+                                "--topic-prefix", kafka_env.prefix)
+    assert republished.returncode == 0, republished.stdout + republished.stderr
+    assert kafka_env.consume(log=tmp_path / "c.log") == 0
+    ledger = kafka_env.ledger()
+    try:
+        assert [line["reference"] for line in ledger.statement("210100", "P0000")] == ["C1", "C2", "C4", "C5", "C3"]
+        assert list_dead_letters(ledger)[0]["status"] == "resolved"
+    finally:
+        ledger.close()
+    assert kafka_env.cli("dead-letters").stdout.strip().endswith("0 dead letter(s)")
+
+
+def test_two_consumers_in_one_group_give_the_same_books_as_one(kafka_env: Env, reference, tmp_path: Path) -> None:
+    phases = scenario(seed=5, people=60, employers=6, claims=90)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    consumers = [kafka_env.start_consumer("--max-seconds", "100", log=log, batch_size=20) for log in logs]
+    try:
+        wait_until(lambda: all('"partition.assigned"' in log.read_text() for log in logs), 40, "both consumers to get partitions")
+        ledger = kafka_env.ledger()
+        try:
+            for phase in phases:
+                kafka_env.publish(phase)  # type: ignore[arg-type]
+                wait_until(lambda: _caught_up(kafka_env, ledger), 60, "the phase to be applied")
+        finally:
+            ledger.close()
+    finally:
+        codes = [stop(process) for process in consumers]
+    assert codes == [0, 0], [log.read_text()[-2000:] for log in logs]  # SIGTERM: clean exit
+    for log in logs:
+        text = log.read_text()
+        assert '"consumer.stopped"' in text
+        assert '"message.handled"' in text  # both did some of the work
+    assert store_books(kafka_env.store) == reference(phases)
+
+
+def _caught_up(env: Env, ledger: object) -> bool:
+    from kafka import TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=env.bootstrap)
+    try:
+        partitions = [TopicPartition(t, p) for t in contract.all_topics(env.prefix) for p in range(3)]
+        ends = consumer.end_offsets(partitions)
+    finally:
+        consumer.close()
+    recorder = ledger.recorder  # type: ignore[attr-defined]
+    return all(end == 0 or (recorder.max_tracking_id(f"{tp.topic}:{tp.partition}") or 0) >= end for tp, end in ends.items())
+
+
