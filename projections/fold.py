@@ -145,7 +145,7 @@ class BatchState:
 
 
 def touched_people(event: Any) -> set[tuple[str, str]]:
-    region = getattr(event, "region", None)
+    region: str = getattr(event, "region", "") or ""
     people = {(region, p.get("person_id") or "") for p in getattr(event, "postings", None) or () if p["account"] == PERSONAL_FUND}
     if getattr(event, "enrolled_on", None) is not None and getattr(event, "person_id", None):
         people.add((region, event.person_id))

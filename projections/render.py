@@ -25,7 +25,7 @@ def _cell(column: Column, value: Any, for_csv: bool) -> str:
 def _total_row(section: Section) -> dict[str, Any] | None:
     if not section.total_keys or not section.rows:
         return None
-    total = {column.key: None for column in section.columns}
+    total: dict[str, Any] = {column.key: None for column in section.columns}
     total[section.columns[0].key] = "Total"
     for key in section.total_keys:
         total[key] = sum(int(row.get(key) or 0) for row in section.rows)

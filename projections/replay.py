@@ -7,6 +7,7 @@ reports how many rows differ and a sample of each side.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,7 +79,8 @@ def replay(ledger: Any, store: ProjectionStore, batch_size: int = DEFAULT_BATCH_
     for _ in range(MAX_ROUNDS):
         target = live.position
         if target > fresh.position:
-            result = fresh.catch_up(stop=target, progress=None if progress is None else (lambda p, t=target: progress(p, t)))
+            step = None if progress is None else functools.partial(_report_progress, progress, target)
+            result = fresh.catch_up(stop=target, progress=step)
             events += result.events
             elapsed_s += result.elapsed_s
         differences = compare_tables(store, schema.LIVE_PREFIX, schema.REPLAY_PREFIX)
@@ -89,3 +91,7 @@ def replay(ledger: Any, store: ProjectionStore, batch_size: int = DEFAULT_BATCH_
     if outcome.passed and not keep:
         store.drop_tables(schema.REPLAY_PREFIX)
     return outcome
+
+
+def _report_progress(progress: Any, target: int, position: int) -> None:
+    progress(position, target)

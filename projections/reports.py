@@ -90,7 +90,8 @@ class Filters:
 
 
 def _where(filters: Filters, *, year: bool = True, person: bool = False, alias: str = "") -> tuple[str, list[Any]]:
-    clauses, params = ["1 = 1"], []
+    clauses: list[str] = ["1 = 1"]
+    params: list[Any] = []
     if filters.region:
         clauses.append(f"{alias}region = ?")
         params.append(filters.region)

@@ -87,7 +87,7 @@ class Verifier:
         """The inserting transaction of each event row (PostgreSQL ``xmin``), else ``None``."""
         recorder = self.ledger.recorder
         datastore = getattr(recorder, "datastore", None)
-        if not type(datastore).__name__.startswith("Postgres"):
+        if datastore is None or not type(datastore).__name__.startswith("Postgres"):
             return None
         table = f'"{datastore.schema}"."{recorder.events_table_name}"'
         with datastore.transaction(commit=False) as cursor:
