@@ -74,8 +74,15 @@ class UnitOfWork:
 
     @contextmanager
     def command(self) -> Iterator[None]:
-        """Run one command atomically within the unit: all its changes, or none."""
-        assert self._marks is None, "commands do not nest"
+        """Run one command atomically within the unit: all its changes, or none.
+
+        Re-entrant: a command opened inside another (a consumer wrapping a use case with its
+        duplicate check and provenance record) joins it, so a failure anywhere rolls back the
+        outer command as a whole, and only it.
+        """
+        if self._marks is not None:
+            yield
+            return
         self._marks = {}
         try:
             yield
