@@ -131,12 +131,12 @@ MESSAGE_TYPES: dict[str, MessageType] = {t.name: t for t in [
                                                   "amount_fen": 90000000, "on": "2024-03-31"})),
     MessageType("budget.approved", TOPIC_FUND, None, "set_budget", _budget("approved"), _example(
         "budget.approved", "fin-BUD-2024-pooled", R, {"budget_id": "BUD-2024-pooled", "fund": "pooled", "year": 2024,
-                                                      "lines": [{"item": "contribution", "amount_fen": 900000000},
-                                                                {"item": "inpatient", "amount_fen": 700000000}],
+                                                      "lines": [{"item": "income.contribution", "amount_fen": 900000000},
+                                                                {"item": "expenditure.benefit.inpatient", "amount_fen": 700000000}],
                                                       "on": "2024-01-20"})),
     MessageType("budget.adjusted", TOPIC_FUND, None, "set_budget", _budget("adjusted"), _example(
-        "budget.adjusted", "fin-BUD-2024-pooled-adj1", R, {"budget_id": "BUD-2024-pooled", "fund": "pooled", "year": 2024,
-                                                           "lines": [{"item": "inpatient", "amount_fen": 760000000}],
+        "budget.adjusted", "fin-BUD-2024-pooled-adj1", R, {"budget_id": "BUD-2024-pooled-adj1", "fund": "pooled", "year": 2024,
+                                                           "lines": [{"item": "expenditure.benefit.inpatient", "amount_fen": 760000000}],
                                                            "on": "2024-08-20"})),
 ]}
 

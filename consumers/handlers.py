@@ -147,6 +147,7 @@ def apply_batch(
     for delivery in deliveries:
         outcomes.append(apply_delivery(ledger, unit, delivery))
         faults.reached("kill_after_messages")
+    structlog.contextvars.clear_contextvars()
     result = BatchResult(outcomes, 0)
     if result.dead_letters and publish_dead_letters is not None:
         publish_dead_letters(result.dead_letters)

@@ -237,7 +237,8 @@ class BudgetLine(Strict):
 
 
 class BudgetSet(Strict):
-    """A budget approved, or adjusted through the same path: its lines replace earlier ones."""
+    """A budget approved, or adjusted through the same path: its lines replace those items of the
+    fund's budget for the year. Each approval or adjustment has its own ``budget_id``."""
 
     budget_id: Id
     fund: Fund

@@ -1,0 +1,187 @@
+"""The handlers on a SQLite file, without Kafka: batches, tracking, duplicates, dead letters."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from consumers import contract, schemas
+from consumers.dead_letters import list_dead_letters
+from consumers.handlers import Delivery, apply_batch
+from consumers.ingest import ingest_file
+from consumers.runtime import open_ledger
+from ledger.application import Ledger
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "examples" / "messages.jsonl"
+REGION = "210100"
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
+    monkeypatch.delenv("PERSISTENCE_MODULE", raising=False)
+    monkeypatch.setenv("FUND_LEDGER_SQLITE", str(tmp_path / "ledger.sqlite"))
+    ledger = open_ledger()
+    yield ledger
+    ledger.close()
+
+
+def _message(message_id: str, type_name: str, payload: dict[str, object]) -> bytes:
+    return json.dumps({"message_id": message_id, "producer": "test", "type": type_name, "schema_version": 1, "region": REGION,
+                       "occurred_at": "2024-05-01T08:00:00+08:00", "payload": payload}).encode()
+
+
+def _enrol(person_id: str) -> bytes:
+    return _message(f"enrol-{person_id}", "person.enrolled", {"person_id": person_id, "category": "employee", "birth_date": "1980-01-01",
+                                                             "employer_id": "E1", "enrolled_on": "2024-01-01"})
+
+
+def _outpatient(n: int, person_id: str = "P1", amount: object = 300) -> bytes:
+    return _message(f"op-{n}", "claim.outpatient", {"claim_id": f"OP{n}", "person_id": person_id, "kind": "outpatient",
+                                                    "on": "2024-05-01", "amount_fen": amount})
+
+
+def _remittance(remittance_id: str, person_ids: list[str], declared_fen: int) -> bytes:
+    return _message(f"rem-{remittance_id}-{declared_fen}", "contribution.remittance", {
+        "remittance_id": remittance_id, "payer_kind": "employer", "payer_id": "E1", "period": "2024-04", "received_on": "2024-04-15",
+        "declared_total_fen": declared_fen, "lines": [{"person_id": p, "wage_base_fen": 500_000} for p in person_ids]})
+
+
+def _deliveries(values: list[bytes], start: int = 0, topic: str = "ledger.claims") -> list[Delivery]:
+    return [Delivery(value=v, topic=topic, partition=0, offset=start + i) for i, v in enumerate(values)]
+
+
+def _state(ledger: Ledger) -> tuple[dict[str, int], int]:
+    return ledger.trial_balance(), ledger.recorder.max_notification_id() or 0
+
+
+def test_the_sample_file_applies_once_and_a_second_ingest_changes_nothing(store: Ledger, tmp_path: Path) -> None:
+    first = ingest_file(store, SAMPLE, batch_size=4, dead_letter_file=tmp_path / "dl.jsonl")
+    assert (first.applied, first.duplicates, first.dead_letters, first.batches) == (12, 1, 0, 4)
+    books = _state(store)
+    assert store.personal_account(REGION, "P001").balance_fen > 0
+    again = ingest_file(store, SAMPLE, dead_letter_file=tmp_path / "dl.jsonl")
+    assert (again.applied, again.duplicates, again.events) == (0, 13, 0)
+    assert _state(store) == books
+
+
+def test_a_bad_message_is_rolled_back_alone_and_recorded_as_a_dead_letter_with_its_bytes(store: Ledger) -> None:
+    bad_total = _remittance("R1", ["P1", "P2"], declared_fen=1)  # touches both accounts, then fails the total
+    values = [_enrol("P1"), _enrol("P2"), bad_total, b"\xff\xfe not json", _outpatient(1, "NOBODY"), _outpatient(2)]
+    result = apply_batch(store, _deliveries(values), tracking_name="ledger.claims:0")
+    assert [o.status for o in result.outcomes] == ["applied", "applied", "dead_letter", "dead_letter", "dead_letter", "applied"]
+    assert [d["code"] for d in result.dead_letters] == ["declared_total_mismatch", "not_json", "unknown_person"]
+    assert store.personal_account(REGION, "P1").balance_fen == 0  # the failed remittance left nothing
+    assert [line["reference"] for line in store.statement(REGION, "P1")] == ["OP2"]
+    assert store.recorder.max_tracking_id("ledger.claims:0") == 6
+
+    recorded = {d["dead_letter_id"]: d for d in list_dead_letters(store)}
+    assert set(recorded) == {"ledger.claims:0:2", "ledger.claims:0:3", "ledger.claims:0:4"}
+    assert base64.b64decode(recorded["ledger.claims:0:3"]["value_b64"]) == b"\xff\xfe not json"
+    mismatch = recorded["ledger.claims:0:2"]
+    assert mismatch["field"] == "declared_total_fen" and mismatch["provenance"]["message_id"] == "rem-R1-1"
+    schemas.DeadLetterRecord.model_validate({k: v for k, v in mismatch.items() if k not in ("status", "resolved_by")})
+
+
+def test_the_position_commits_with_the_events_and_a_replayed_batch_is_refused_whole(store: Ledger) -> None:
+    batch = _deliveries([_enrol("P1"), _outpatient(1), _outpatient(2)], start=10)
+    apply_batch(store, batch, tracking_name="t:0")
+    books = _state(store)
+    with pytest.raises(IntegrityError):  # a second owner of the partition, or a crash replaying a committed batch
+        apply_batch(store, batch, tracking_name="t:0")
+    assert _state(store) == books
+    assert store.recorder.max_tracking_id("t:0") == 13
+
+
+def test_duplicates_are_acknowledged_and_conflicts_dead_lettered(store: Ledger) -> None:
+    apply_batch(store, _deliveries([_enrol("P1"), _outpatient(1)]))
+    books = _state(store)
+    conflicting = _outpatient(1, amount=301)
+    result = apply_batch(store, _deliveries([_outpatient(1), conflicting], start=5))
+    assert [o.status for o in result.outcomes] == ["duplicate", "dead_letter"]
+    assert result.dead_letters[0]["code"] == "message_conflict"
+    assert store.trial_balance() == books[0]
+
+
+def test_each_applied_message_keeps_its_provenance_and_the_events_it_caused(store: Ledger) -> None:
+    delivery = Delivery(value=_enrol("P1"), topic="ledger.persons", partition=2, offset=41, key=b"210100/P1",
+                        headers=(("republished-from", b"x:0:1"),))
+    apply_batch(store, [delivery])
+    records = [e for _, e in store.stored_events() if type(e).__qualname__ == "BusinessRecord.Recorded" and e.kind == "message"]
+    (record,) = records
+    provenance = record.outcome["provenance"]
+    assert provenance == {"topic": "ledger.persons", "partition": 2, "offset": 41, "key": "210100/P1", "message_id": "enrol-P1",
+                          "producer": "test", "type": "person.enrolled", "region": REGION, "republished_from": "x:0:1"}
+    assert len(record.outcome["caused"]) == 1
+
+
+def test_a_dead_letter_is_recorded_once_however_often_the_file_is_ingested(store: Ledger, tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join([_enrol("P1"), b"[1, 2]", _outpatient(1)]) + b"\n")
+    for _ in range(2):
+        report = ingest_file(store, path, dead_letter_file=tmp_path / "dl.jsonl")
+        assert report.dead_letters == 1
+    (dead,) = list_dead_letters(store)
+    assert dead["code"] == "invalid_schema" and dead["dead_letter_id"].startswith("file:in.jsonl:0:2@")
+    assert len((tmp_path / "dl.jsonl").read_text().splitlines()) == 2  # the local file is a log of every run
+
+
+def test_every_message_type_reaches_its_use_case_when_the_ledger_has_it(store: Ledger) -> None:
+    """The command built from each example fits its use case: the ledger may refuse it for its
+    own reasons (the example's person is not enrolled here), never for a wiring error."""
+    values = [json.dumps(kind.example).encode() for kind in contract.MESSAGE_TYPES.values()]
+    result = apply_batch(store, _deliveries(values))
+    for kind, outcome in zip(contract.MESSAGE_TYPES.values(), result.outcomes, strict=True):
+        code = outcome.dead_letter["code"] if outcome.dead_letter else None
+        if hasattr(store, kind.use_case):
+            assert code not in ("internal_error", "unsupported_type", "invalid_schema"), (kind.name, outcome.dead_letter)
+        else:
+            assert code == "unsupported_type"
+
+
+def test_lifecycle_messages_apply_through_their_use_cases(store: Ledger, tmp_path: Path) -> None:
+    from ledger.policy import DEFAULT_POLICY_FILE, load_policy_file
+
+    beijing = tmp_path / "beijing.toml"
+    beijing.write_text(DEFAULT_POLICY_FILE.read_text().replace('region = "210100"', 'region = "110100"'))
+    store.open_region(load_policy_file(beijing))  # the treating region of the cross-region claim
+    declared_fen = _declared(store, 3)
+    day = "2024-05-0"
+    steps = [
+        _enrol("P1"), _enrol("P2"), _enrol("P3"),
+        _remittance("R1", ["P1", "P2", "P3"], declared_fen=declared_fen),
+        _message("inc-1", "income.recorded", {"income_id": "INC1", "fund": "pooled", "item": "fiscal_subsidy", "amount_fen": 1_000_000, "on": day + "1"}),
+        _message("mv-1", "bank.movement", {"movement_id": "MV1", "kind": "income_to_fiscal_special", "amount_fen": declared_fen + 1_000_000, "on": day + "2"}),
+        _message("mv-2", "bank.movement", {"movement_id": "MV2", "kind": "fiscal_special_to_expenditure", "amount_fen": declared_fen + 1_000_000, "on": day + "3"}),
+        _message("death-P1", "person.deceased", {"person_id": "P1", "died_on": day + "4", "heirs_reference": "will 1"}),
+        _message("out-P2", "transfer.out", {"transfer_id": "T1", "person_id": "P2", "to_region": "210200", "on": day + "4"}),
+        _message("cat-P3", "person.category_changed", {"person_id": "P3", "on": day + "5", "category": "retiree", "employer_id": "E1", "pension_fen": 300_000}),
+        _message("exp-1", "expenditure.recorded", {"expenditure_id": "EXP1", "fund": "pooled", "item": "remittance_to_upper_level", "amount_fen": 1_000, "on": day + "6"}),
+        json.dumps(contract.MESSAGE_TYPES["budget.approved"].example).encode(),
+        json.dumps(contract.MESSAGE_TYPES["budget.adjusted"].example).encode(),
+        json.dumps(contract.MESSAGE_TYPES["interest.rates_announced"].example).encode(),
+        _message("xr-1", "claim.cross_region", {"treating_region": "110100", "claim_id": "XR1", "person_id": "P3", "hospital_level": 3,
+                                                "admitted_on": day + "6", "discharged_on": day + "8", "total_cost_fen": 300_000}),
+        _message("int-2024", "interest.posting_requested", {"year": 2024}),
+        _message("close-2024", "year.close_requested", {"year": 2024}),
+    ]
+    result = apply_batch(store, _deliveries(steps))
+    assert result.dead_letters == []
+    assert store.personal_account(REGION, "P1").balance_fen == 0  # paid to the heirs
+    assert store.personal_account(REGION, "P2").balance_fen == 0  # in transit to 210200
+    assert store.personal_account(REGION, "P3").category == "retiree"
+    assert sum(store.trial_balance().values()) == 0
+
+
+def _declared(store: Ledger, people: int) -> int:
+    from datetime import date
+
+    from ledger.rules import age_on, contribution_split
+
+    policy = store.policy_in_force(REGION, date(2024, 4, 1))
+    return people * contribution_split(policy, "employee", age_on(date(1980, 1, 1), date(2024, 4, 1)), 500_000).payable_fen

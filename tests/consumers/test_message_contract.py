@@ -1,0 +1,148 @@
+"""The message contract without Kafka: schemas, routing, generated docs."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from consumers import contract, docgen, schemas
+from consumers.refusals import refusal
+from ledger.commands import MAX_AMOUNT_FEN
+
+REPO = Path(__file__).resolve().parents[2]
+OUTPATIENT = contract.MESSAGE_TYPES["claim.outpatient"].example
+REMITTANCE = contract.MESSAGE_TYPES["contribution.remittance"].example
+
+
+def _with(message: dict[str, object], path: str, value: object) -> bytes:
+    changed = copy.deepcopy(message)
+    *parents, last = path.split(".")
+    target: object = changed
+    for part in parents:
+        target = target[int(part)] if isinstance(target, list) else target[part]  # type: ignore[index]
+    if isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value  # type: ignore[index]
+    return json.dumps(changed).encode()
+
+
+def _refused(raw: bytes) -> dict[str, object]:
+    with pytest.raises(ValidationError) as caught:
+        schemas.parse_message(raw)
+    return refusal(caught.value)
+
+
+@pytest.mark.parametrize("name", sorted(contract.MESSAGE_TYPES))
+def test_every_documented_example_is_valid_and_routed_by_region_and_business_id(name: str) -> None:
+    kind = contract.MESSAGE_TYPES[name]
+    message = schemas.parse_message(json.dumps(kind.example))
+    topic, key = contract.route(message, "staging.")
+    assert topic == "staging." + kind.topic
+    assert key.startswith(message.region + "/") and len(key) > 7
+
+
+def test_the_sample_file_is_valid_line_by_line() -> None:
+    lines = (REPO / "examples" / "messages.jsonl").read_bytes().splitlines()
+    assert len(lines) >= 10
+    for line in lines:
+        schemas.parse_message(line)
+
+
+@pytest.mark.parametrize("amount", [12.5, 100.0, "100", True, None])
+def test_money_must_be_a_whole_number_of_fen_never_rounded(amount: object) -> None:
+    reason = _refused(_with(OUTPATIENT, "payload.amount_fen", amount))
+    assert (reason["code"], reason["field"]) == ("invalid_schema", "payload.amount_fen")
+
+
+def test_a_fraction_of_a_fen_says_so() -> None:
+    reason = _refused(_with(OUTPATIENT, "payload.amount_fen", 0.5))
+    assert "fraction of a fen" in str(reason["reason"])
+
+
+@pytest.mark.parametrize("amount", [-1, 0, MAX_AMOUNT_FEN + 1])
+def test_claim_amounts_are_positive_and_bounded(amount: int) -> None:
+    assert _refused(_with(OUTPATIENT, "payload.amount_fen", amount))["field"] == "payload.amount_fen"
+
+
+def test_zero_and_the_maximum_are_accepted_where_zero_is_allowed() -> None:
+    for value in (0, MAX_AMOUNT_FEN):
+        schemas.parse_message(_with(REMITTANCE, "payload.lines.0.wage_base_fen", value))
+
+
+@pytest.mark.parametrize("path", ["surprise", "payload.surprise", "payload.lines.0.surprise"])
+def test_unknown_fields_are_refused_at_every_level(path: str) -> None:
+    message = copy.deepcopy(REMITTANCE)
+    if path == "surprise":
+        message["surprise"] = 1
+    elif path == "payload.surprise":
+        message["payload"]["surprise"] = 1
+    else:
+        message["payload"]["lines"][0]["surprise"] = 1
+    reason = _refused(json.dumps(message).encode())
+    assert reason["field"] == path.replace("lines.0", "lines[0]")
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    ("payload.claim_id", "C" * 65), ("payload.claim_id", ""), ("payload.claim_id", "has space"),
+    ("message_id", "m" * 129), ("region", "21010"), ("region", 210100), ("schema_version", 2),
+    ("occurred_at", "2024-03-15T09:30:00"), ("payload.on", "15/03/2024"), ("payload.kind", "dental"),
+])
+def test_strings_ids_dates_and_versions_are_checked(path: str, value: object) -> None:
+    assert _refused(_with(OUTPATIENT, path, value))["code"] == "invalid_schema"
+
+
+def test_an_unknown_type_and_broken_json_are_refused_with_their_own_codes() -> None:
+    assert _refused(_with(OUTPATIENT, "type", "claim.dental"))["code"] == "invalid_schema"
+    assert _refused(b'{"message_id": ')["code"] == "not_json"
+
+
+def test_a_remittance_has_at_least_one_line_and_a_bounded_number() -> None:
+    assert _refused(_with(REMITTANCE, "payload.lines", []))["field"] == "payload.lines"
+    many = [{"person_id": f"P{i}", "wage_base_fen": 1} for i in range(schemas.MAX_LINES_PER_REMITTANCE_MESSAGE + 1)]
+    assert _refused(_with(REMITTANCE, "payload.lines", many))["field"] == "payload.lines"
+
+
+@given(st.integers(min_value=0, max_value=MAX_AMOUNT_FEN))
+def test_any_whole_amount_in_range_is_kept_exactly(amount: int) -> None:
+    message = schemas.parse_message(_with(REMITTANCE, "payload.declared_total_fen", amount))
+    assert schemas.payload_of(message).declared_total_fen == amount  # type: ignore[attr-defined]
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=0, max_value=1e12).filter(lambda x: x != int(x)))
+def test_any_fractional_amount_is_refused(amount: float) -> None:
+    with pytest.raises(ValidationError):
+        schemas.parse_message(_with(REMITTANCE, "payload.declared_total_fen", amount))
+
+
+def test_the_digest_names_the_content_not_the_delivery() -> None:
+    first = schemas.parse_message(json.dumps(OUTPATIENT))
+    restamped = schemas.parse_message(_with(OUTPATIENT, "occurred_at", "2025-01-01T00:00:00Z"))
+    changed = schemas.parse_message(_with(OUTPATIENT, "payload.amount_fen", 4651))
+    assert schemas.message_digest(first) == schemas.message_digest(restamped)
+    assert schemas.message_digest(first) != schemas.message_digest(changed)
+
+
+def test_every_ledger_command_has_a_message_type() -> None:
+    import dataclasses
+
+    from ledger import commands
+
+    command_classes = {c for c in vars(commands).values()
+                       if dataclasses.is_dataclass(c) and isinstance(c, type) and hasattr(c, "__doc__")
+                       and c.__name__ not in ("RemittanceLine", "BudgetLine")}
+    built = set()
+    for kind in contract.MESSAGE_TYPES.values():
+        message = schemas.parse_message(json.dumps(kind.example))
+        built.add(type(kind.build(message, schemas.payload_of(message))))
+    assert command_classes <= built, command_classes - built
+
+
+def test_published_schemas_and_messages_doc_are_up_to_date() -> None:
+    assert docgen.main(["--check"]) == 0, "run: python -m consumers.docgen"
