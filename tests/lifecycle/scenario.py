@@ -13,8 +13,6 @@ Beijing 2001) one month's remittance is:
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -84,11 +82,3 @@ def balances(ledger: Ledger, region: str, through: date | None = None) -> dict[s
     """Trial balance of one region (debit +), without the accounts that sum to zero."""
     return {name: total for name, total in acc.trial_balance(postings(ledger, region, through)).items() if total}
 
-
-def personal_balances(all_postings: Iterable[dict[str, Any]]) -> dict[str, int]:
-    """Credit balance of each person's sub-ledger of ``fund.personal``."""
-    totals: dict[str, int] = defaultdict(int)
-    for posting in all_postings:
-        if posting["account"] == acc.FUND_PERSONAL:
-            totals[posting["person_id"]] -= posting["amount_fen"]
-    return dict(totals)
