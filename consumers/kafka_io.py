@@ -84,7 +84,7 @@ def route_raw(value: bytes, prefix: str, fallback_topic: str | None) -> tuple[st
         loose = None
     if isinstance(loose, dict) and loose.get("type") in contract.MESSAGE_TYPES:
         kind = contract.MESSAGE_TYPES[loose["type"]]
-        payload = loose.get("payload") if isinstance(loose.get("payload"), dict) else {}
+        payload: dict[str, Any] = loose["payload"] if isinstance(loose.get("payload"), dict) else {}
         business_id = payload.get(kind.key_field, "") if kind.key_field else "fund"
         return prefix + kind.topic, f"{loose.get('region', '')}/{business_id}"
     if fallback_topic is None:

@@ -57,12 +57,12 @@ def _validation_refusal(error: ValidationError) -> dict[str, Any]:
     first = details[0] if details else {"type": "", "loc": (), "msg": str(error)}
     if first["type"] == "json_invalid":
         return {"code": "not_json", "field": "", "reason": first["msg"], "context": {}}
-    field = _field_path(first["loc"])
+    field = _field_path(tuple(first["loc"]))
     reason = first["msg"]
     given = first.get("input")
     if field.endswith("_fen") and isinstance(given, float):
         reason = f"must be a whole number of fen, got {given!r}: a fraction of a fen is refused, never rounded"
-    problems = [{"field": _field_path(d["loc"]), "reason": d["msg"]} for d in details[:20]]
+    problems = [{"field": _field_path(tuple(d["loc"])), "reason": d["msg"]} for d in details[:20]]
     return {"code": "invalid_schema", "field": field, "reason": reason, "context": {"errors": problems, "error_count": len(details)}}
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
-from kafka_helpers import Env, scenario, stop, store_books, wait_until
+from kafka_helpers import Env, books, scenario, stop, store_books, wait_until
 
 from consumers import contract
 from consumers.dead_letters import list_dead_letters
+from ledger.application import Ledger
 
 pytestmark = pytest.mark.kafka
 
@@ -196,3 +197,25 @@ def _caught_up(env: Env, ledger: object) -> bool:
     return all(end == 0 or (recorder.max_tracking_id(f"{tp.topic}:{tp.partition}") or 0) >= end for tp, end in ends.items())
 
 
+
+
+@pytest.mark.postgres
+def test_the_consumer_on_postgresql_survives_a_kill_and_equals_a_clean_run(kafka_env: Env, reference, postgres_env, tmp_path: Path) -> None:
+    """The production store: positions and events in one PostgreSQL transaction."""
+    kafka_env.environ.update(postgres_env)
+    persons, remittances, claims = scenario(seed=2, people=20, claims=30)
+    log = tmp_path / "consumer.log"
+    kafka_env.publish(persons)
+    assert kafka_env.consume(log=log) == 0
+    kafka_env.publish(remittances)
+    assert kafka_env.consume(log=log) == 0
+    kafka_env.publish(claims)
+    assert kafka_env.consume(faults="kill_after_messages=12", batch_size=8, log=log) == -9
+    assert kafka_env.consume(batch_size=8, log=log) == 0
+
+    assert postgres_env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    ledger = Ledger(env={**postgres_env})
+    try:
+        assert books(ledger) == reference([persons, remittances, claims])
+    finally:
+        ledger.close()
