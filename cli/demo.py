@@ -253,8 +253,8 @@ def print_books(ledger: Ledger, person_id: str, counts: dict[str, int], elapsed_
     total_fen = sum(trial.values())
     print(f"  {'total':<36} {yuan_text(total_fen):>18}  {'(balanced)' if total_fen == 0 else '(NOT BALANCED)'}\n")
     print("Income and expenditure by fund and item (yuan)")
-    for (account, item), amount_fen in acc.income_and_expenditure(postings).items():
-        print(f"  {account:<14} {item:<42} {yuan_text(amount_fen):>16}")
+    for (account, item, side), amount_fen in acc.income_and_expenditure(postings).items():
+        print(f"  {account:<32} {item:<42} {side:<4} {yuan_text(amount_fen):>16}")
     print(f"\nStatement of personal account {person_id}")
     for line in ledger.statement("210100", person_id):
         print(f"  {line['on']}  {line['event']:<24} {str(line['reference']):<22} {yuan_text(line['change_fen']):>12} {yuan_text(line['balance_fen']):>12}")

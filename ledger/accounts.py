@@ -60,6 +60,7 @@ EXPENDITURE_PHARMACY = "expenditure.benefit.pharmacy"  # personal account: pharm
 EXPENDITURE_INPATIENT = "expenditure.benefit.inpatient"  # pooled fund: inpatient
 EXPENDITURE_INPATIENT_SELF_PAY = "expenditure.benefit.inpatient_self_pay"  # personal account
 TRANSFER_RETIREE_CREDIT = "transfer.retiree_credit"  # employer share to retirees' accounts
+TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS = "transfer.interest_to_personal_accounts"  # pooled fund tops up account interest
 INCOME_INTEREST = "income.interest"  # 利息收入
 INCOME_FISCAL_SUBSIDY = "income.fiscal_subsidy"  # 财政补贴收入 (pooled fund only)
 INCOME_TRANSFER_IN = "income.transfer_in"  # 转移收入 (personal accounts)
@@ -80,6 +81,7 @@ ITEMS: dict[str, str] = {
     EXPENDITURE_INPATIENT: "Benefit: inpatient, paid by the pooled fund",
     EXPENDITURE_INPATIENT_SELF_PAY: "Benefit: inpatient self-pay part, paid by the personal account",
     TRANSFER_RETIREE_CREDIT: "Internal: employer share credited to retirees' personal accounts",
+    TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS: "Internal: the pooled fund makes up the accounts' interest above what the deposits earned",
     INCOME_INTEREST: "Interest income (利息收入)",
     INCOME_FISCAL_SUBSIDY: "Fiscal subsidy (财政补贴收入), pooled fund only",
     INCOME_TRANSFER_IN: "Transfer income (转移收入), personal accounts",
@@ -189,12 +191,13 @@ def fund_balance_fen(postings: Iterable[Mapping[str, Any]], account: str) -> int
     return -sum(p["amount_fen"] for p in postings if p["account"] == account)
 
 
-def income_and_expenditure(postings: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
-    """Totals per (fund account, item) of the fund postings, as positive amounts: income items
-    are the credits to a fund, expenditure items the debits. Never netted: an item's credits
-    and debits are kept apart (a reversal shows as the opposite line, not as a smaller one)."""
-    totals: dict[tuple[str, str], int] = defaultdict(int)
+def income_and_expenditure(postings: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], int]:
+    """Totals per (fund account, item, side) of the fund postings, as positive amounts; side is
+    ``"in"`` for credits to the fund (income) and ``"out"`` for debits (expenditure). Never
+    netted: an item's credits and debits are kept apart, so a reversal shows as its own line."""
+    totals: dict[tuple[str, str, str], int] = defaultdict(int)
     for posting in postings:
         if posting["account"] in FUND_ACCOUNTS and posting.get("item"):
-            totals[(posting["account"], posting["item"])] += abs(posting["amount_fen"])
+            side = "in" if posting["amount_fen"] < 0 else "out"
+            totals[(posting["account"], posting["item"], side)] += abs(posting["amount_fen"])
     return dict(sorted(totals.items()))

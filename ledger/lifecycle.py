@@ -158,7 +158,7 @@ class LifecycleUseCases(CoreLedger):
         if not announced or min(r.effective_from for r in announced) > start:
             raise PolicyError("year", f"no interest rates announced in force on {start}", year=command.year)
         personal_total_fen = credited = 0
-        for person_id in self.person_ids(command.region):
+        for person_id in self._people_of(unit, command.region):
             account = self._account(unit, command.region, person_id)
             if account.is_closed:
                 continue
@@ -181,11 +181,16 @@ class LifecycleUseCases(CoreLedger):
             bank_interest[account_name] = deposit_interest(movements, announced, start, end_exclusive, day_basis, rate_name)
         bank_total_fen = sum(result.interest_fen for result in bank_interest.values())
         pooled_fen = bank_total_fen - personal_total_fen
+        # The accounts are credited first. When they earn more than the deposits did (carried-
+        # over money earns the 3-month rate, the banks the demand rate), the pooled fund makes
+        # up the difference: an internal transfer, not negative interest income.
+        pooled_posting = (acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.INCOME_INTEREST) if pooled_fen >= 0
+                          else acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS))
         fund.record_money(
             PooledFund.InterestPosted,
             acc.entry(
                 *(acc.Posting(name, result.interest_fen) for name, result in bank_interest.items()),
-                acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.INCOME_INTEREST),
+                pooled_posting,
                 acc.Posting(acc.CLEARING_PERSONAL_ACCOUNTS, -personal_total_fen),
             ),
             on=on, year=command.year, bank_interest_fen=bank_total_fen, personal_accounts_fen=personal_total_fen,
@@ -194,6 +199,16 @@ class LifecycleUseCases(CoreLedger):
         outcome = {"region": command.region, "year": command.year, "accounts_credited": credited,
                    "personal_accounts_fen": personal_total_fen, "bank_interest_fen": bank_total_fen, "pooled_fen": pooled_fen}
         return self._record_outcome(unit, "interest", command.region, key, digest, on, outcome)
+
+    def _people_of(self, unit: UnitOfWork, region: str) -> list[str]:
+        """Everyone enrolled in ``region``: stored, and enrolled earlier in this unit of work."""
+        people = self.person_ids(region)
+        known = set(people)
+        for aggregate in list(unit.aggregates.values()):
+            if isinstance(aggregate, PersonalAccount) and aggregate.region == region and aggregate.person_id not in known:
+                people.append(aggregate.person_id)
+                known.add(aggregate.person_id)
+        return people
 
     def person_ids(self, region: str) -> list[str]:
         """Everyone ever enrolled in ``region``, in enrolment order (from the event log)."""

@@ -40,7 +40,7 @@ def test_a_fiscal_subsidy_is_income_of_the_pooled_fund_received_in_the_income_ac
     assert ledger.pooled_fund(SHENYANG).balance_fen == 300_000
     assert ledger.bank_balances(SHENYANG) == {acc.BANK_INCOME: 300_000}
     assert acc.income_and_expenditure(p for e in events(ledger) for p in getattr(e, "postings", ())) == {
-        (acc.FUND_POOLED, acc.INCOME_FISCAL_SUBSIDY): 300_000}
+        (acc.FUND_POOLED, acc.INCOME_FISCAL_SUBSIDY, "in"): 300_000}
 
 
 def test_a_fiscal_subsidy_to_the_personal_accounts_is_refused(ledger: Ledger) -> None:

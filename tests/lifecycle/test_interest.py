@@ -224,8 +224,6 @@ def test_interest_cannot_be_posted_when_the_first_rates_start_after_the_first_of
     assert error.value.field == "year"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: person_ids() reads only stored Enrolled events, so a person enrolled "
-                   "in the same batch as post_interest earns no interest (ledger/lifecycle.py person_ids)")
 def test_interest_posted_in_a_batch_credits_a_person_enrolled_earlier_in_the_same_batch(ledger: Ledger) -> None:
     with ledger.batch() as unit:
         ledger.enrol(Enrol(SHENYANG, "P1", "employee", BIRTH, "E1", date(2024, 1, 1)), unit)
