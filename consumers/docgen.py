@@ -212,6 +212,29 @@ fixed one) to its topic with the header `republished-from: ID`; once applied, th
 as resolved. `fund-ledger ingest` records its dead letters the same way (id
 `file:<name>:0:<line>@<hash>`) and also appends them to `.run/dead-letters.jsonl`.
 
+## Running it
+
+```bash
+deploy/kafka/start.sh                                   # the local broker, 127.0.0.1:19092
+fund-ledger publish examples/messages.jsonl              # validate every line, then send; nothing is sent if one is invalid
+fund-ledger --log-format json --log-level info consume   # until SIGTERM; --until-caught-up for jobs and tests
+fund-ledger ingest examples/messages.jsonl               # the same handlers, without Kafka (embedded SQLite by default)
+fund-ledger dead-letters                                 # the open dead letters
+```
+
+The consumer logs one JSON line per message (`message.handled` or `message.dead_lettered`, with
+`topic`, `partition`, `offset`, `message_id`, `region`, `type` and `duration_ms`), and every
+`--summary-interval` seconds a `consumer.summary` line: messages per second, lag per partition
+(high-water mark minus position) and totals. On SIGTERM or SIGINT it finishes the batch it is
+applying, commits, leaves the group and exits 0. Storage and broker failures roll the batch back
+and retry it from the recorded position with a bounded back-off; after 20 failures in a row the
+consumer exits non-zero for its supervisor to restart it. Several consumers in one group share
+the partitions; when two batches write to one aggregate at once (a region's pooled fund), one
+commit fails on the aggregate's version and that batch is simply read again.
+
+For crash tests, `FUND_LEDGER_FAULTS=kill_after_messages=N` (or `kill_before_commit=N`,
+`kill_after_commit=N`) makes the consumer SIGKILL itself at that point.
+
 ## Regions
 
 A region must be open before messages about it are applied: the consumer and `ingest` open the

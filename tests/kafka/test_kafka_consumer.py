@@ -33,12 +33,27 @@ def _dead_letter_topic(env: Env) -> list[dict[str, object]]:
         consumer.close()
 
 
+def test_publish_refuses_an_invalid_file_and_sends_nothing(kafka_env: Env, tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(Path("examples/messages.jsonl").read_text() + '{"message_id": "x"}\n')
+    published = kafka_env.cli("publish", str(path), "--topic-prefix", kafka_env.prefix)
+    assert published.returncode == 1
+    report = json.loads(published.stdout)
+    assert report["sent"] == 0 and report["refused"][0]["line"] == 14
+
+
 def test_published_messages_reach_the_balances(kafka_env: Env, reference, tmp_path: Path) -> None:
     lines = Path("examples/messages.jsonl").read_text().splitlines()
     messages = [json.loads(line) for line in lines]
     persons = [m for m in messages if m["type"].startswith("person.")]
     rest = [m for m in messages if not m["type"].startswith("person.")]
-    _consume_phases(kafka_env, [persons, rest], tmp_path / "consumer.log")
+    for index, phase in enumerate([persons, rest]):  # through `fund-ledger publish`, as producers' developers would
+        path = tmp_path / f"phase-{index}.jsonl"
+        path.write_text("".join(json.dumps(m) + "\n" for m in phase))
+        published = kafka_env.cli("publish", str(path), "--topic-prefix", kafka_env.prefix)
+        assert published.returncode == 0, published.stdout + published.stderr
+        assert json.loads(published.stdout)["sent"] == len(phase)
+        assert kafka_env.consume(log=tmp_path / "consumer.log") == 0
 
     got = store_books(kafka_env.store)
     assert got == reference([persons, rest])
