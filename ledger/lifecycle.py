@@ -210,6 +210,33 @@ class LifecycleUseCases(CoreLedger):
                 known.add(aggregate.person_id)
         return people
 
+    def _settle_accrued_interest(self, unit: UnitOfWork, account: PersonalAccount, on: date) -> int:
+        """An account that closes during the year (death, transfer out) is paid the interest it
+        earned this year up to the day before ``on`` (销户结息), by the same three-rate rule. The
+        pooled fund advances it; at the year end the deposits' interest goes to the pooled fund
+        less the accounts' year-end credits. No rates announced: nothing accrues."""
+        start = date(on.year, 1, 1)
+        announced = self.announced_rates(unit)
+        if on <= start or not announced or min(r.effective_from for r in announced) > start:
+            return 0
+        day_basis = self._book(unit, account.region).in_force(on).interest_day_basis
+        result = personal_account_interest(account.movements, announced, start, on, day_basis)
+        if result.interest_fen <= 0:
+            return 0
+        account.record_money(
+            PersonalAccount.InterestCredited,
+            acc.entry(*acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, result.interest_fen,
+                                    credit_item=acc.INCOME_INTEREST, credit_person_id=account.person_id, origin=acc.ORIGIN_INTEREST)),
+            on=on, origin=acc.ORIGIN_INTEREST, year=on.year, interest_fen=result.interest_fen, basis=result.segments,
+        )
+        unit.get(PooledFund.id_for(account.region), PooledFund).record_money(
+            PooledFund.PersonalAccountsSettled,
+            acc.entry(*acc.transfer(acc.FUND_POOLED, acc.CLEARING_PERSONAL_ACCOUNTS, result.interest_fen,
+                                    debit_item=acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS)),
+            on=on, reference=f"accrued-interest/{account.person_id}", kind="accrued_interest", amount_fen=result.interest_fen,
+        )
+        return result.interest_fen
+
     def person_ids(self, region: str) -> list[str]:
         """Everyone ever enrolled in ``region``, in enrolment order (from the event log)."""
         topic = get_topic(PersonalAccount.Enrolled)
@@ -278,6 +305,8 @@ class LifecycleUseCases(CoreLedger):
             return first
         self._book(unit, command.region).check_open(command.on)
         account = self._account(unit, command.region, command.person_id)
+        account.check_open()
+        self._settle_accrued_interest(unit, account, command.on)
         amount_fen, months = account.balance_fen, account.contribution_months
         account.record_money(
             PersonalAccount.TransferredOut,
@@ -428,6 +457,8 @@ class LifecycleUseCases(CoreLedger):
             return first
         self._book(unit, command.region).check_open(command.died_on, "died_on")
         account = self._account(unit, command.region, command.person_id)
+        account.check_open()
+        self._settle_accrued_interest(unit, account, command.died_on)
         amount_fen = account.balance_fen
         account.record_money(
             PersonalAccount.Inherited,

@@ -21,7 +21,10 @@ HELD_FEN = 2 * TO_ACCOUNT_FEN  # two months' contributions: 56,000 fen
 
 
 @pytest.fixture
-def insured(ledger: Ledger) -> Ledger:
+def insured(bare_ledger: Ledger) -> Ledger:
+    """P1 holds two months' contributions; no interest rates announced, so none accrues (the
+    accrued-interest test at the end has them)."""
+    ledger = bare_ledger
     enrol(ledger, "P1")
     remit(ledger, "R-2024-02", "P1", date(2024, 2, 1))
     remit(ledger, "R-2024-03", "P1", date(2024, 3, 1))
@@ -70,3 +73,20 @@ def test_a_duplicate_death_message_pays_the_heirs_once(insured: Ledger) -> None:
     recorded = event_count(insured)
     assert insured.record_death(DEATH) == {**first, "duplicate": True}
     assert event_count(insured) == recorded
+
+
+def test_at_death_the_heirs_also_receive_the_interest_accrued_this_year(ledger: Ledger) -> None:
+    # Rates from 1 January 2024: demand 0.36% / 360 = 0.00001 a day (conftest).
+    enrol(ledger, "P1")
+    remit(ledger, "R-2024-02", "P1", date(2024, 2, 1))
+    remit(ledger, "R-2024-03", "P1", date(2024, 3, 1))
+    # Current-year money at the demand rate up to the day before death (1 June):
+    # 28,000 x 29 days (Feb 2024) + 56,000 x 92 days (Mar 31 + Apr 30 + May 31) = 5,964,000 fen-days
+    # x 0.00001 = 59.64 -> 60 fen, advanced by the pooled fund.
+    accrued_fen = 60
+    fund_expenditure_account(ledger, HELD_FEN + accrued_fen, date(2024, 5, 1))
+    outcome = ledger.record_death(DEATH)
+    assert outcome["paid_to_heirs_fen"] == HELD_FEN + accrued_fen
+    [credited] = events_of(ledger, PersonalAccount.InterestCredited)
+    assert (credited.interest_fen, credited.on) == (accrued_fen, date(2024, 6, 1))
+    assert balances(ledger, SHENYANG)[acc.FUND_POOLED] == -(104_000 - accrued_fen)

@@ -34,9 +34,11 @@ IN = TransferIn(DALIAN, "T-1", "P1", SHENYANG, date(2024, 5, 10), MOVED_FEN, 3)
 
 
 @pytest.fixture
-def moving(ledger: Ledger) -> Ledger:
+def moving(bare_ledger: Ledger) -> Ledger:
     """P1 has three months of contributions in Shenyang (84,000 fen); Shenyang's expenditure
-    account holds 84,000 fen to pay the transfer when it lands."""
+    account holds 84,000 fen to pay the transfer when it lands. No interest rates are announced,
+    so no interest accrues before the move (the accrued-interest test below has them)."""
+    ledger = bare_ledger
     enrol(ledger, "P1")
     for month in (2, 3, 4):
         remit(ledger, f"R-2024-{month:02d}", "P1", date(2024, month, 1))
@@ -109,7 +111,8 @@ def test_a_person_already_enrolled_in_the_new_region_keeps_the_months_of_both(mo
     assert moving.personal_account(DALIAN, "P1").balance_fen == TO_ACCOUNT_FEN + MOVED_FEN
 
 
-def test_the_old_region_must_hold_the_money_in_its_expenditure_account_when_the_transfer_lands(ledger: Ledger) -> None:
+def test_the_old_region_must_hold_the_money_in_its_expenditure_account_when_the_transfer_lands(bare_ledger: Ledger) -> None:
+    ledger = bare_ledger
     enrol(ledger, "P1")
     remit(ledger, "R-2024-02", "P1", date(2024, 2, 1))
     ledger.transfer_out(TransferOut(SHENYANG, "T-1", "P1", DALIAN, date(2024, 3, 1)))
@@ -198,3 +201,16 @@ def test_a_person_who_moves_back_has_the_months_they_paid_counted_once(moving: L
     # Three monthly contributions in Shenyang, none in Dalian: three months, wherever the person is.
     assert outcome["contribution_months_total"] == 3
     assert moving.personal_account(SHENYANG, "P1").contribution_months == 3
+
+
+def test_the_interest_accrued_this_year_leaves_with_the_person(ledger: Ledger) -> None:
+    # Rates from 1 January 2024: demand 0.36% / 360 = 0.00001 a day (conftest).
+    enrol(ledger, "P1")
+    for month in (2, 3, 4):
+        remit(ledger, f"R-2024-{month:02d}", "P1", date(2024, month, 1))
+    # Up to the day before the transfer-out (1 May): 28,000 x 29 + 56,000 x 31 + 84,000 x 30
+    # = 5,068,000 fen-days x 0.00001 = 50.68 -> 51 fen, credited before the balance leaves.
+    outcome = ledger.transfer_out(OUT)
+    assert outcome["amount_fen"] == MOVED_FEN + 51
+    [credited] = events_of(ledger, PersonalAccount.InterestCredited)
+    assert credited.interest_fen == 51
