@@ -15,6 +15,7 @@ from consumers.kafka_io import DEFAULT_PARTITIONS, bootstrap_servers
 from consumers.runtime import open_ledger
 from ledger.policy import DEFAULT_POLICY_FILE
 
+DEFAULT_LOG_LEVEL = "info"  # one line per message and the periodic summary
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap-servers", help="default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:19092")

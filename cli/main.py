@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser(names: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fund-ledger", description="Event-sourced medical insurance fund ledger")
     parser.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
-    parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--log-level", default=None, help="default: the command's own (info for consume, else warning)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in names:
         module_name, help_text = COMMANDS[name]
@@ -53,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = [arg for arg in argv if arg in COMMANDS][:1]
     parser = build_parser(chosen or list(COMMANDS))
     args = parser.parse_args(argv)
-    configure_logging(args.log_format, args.log_level)
+    default_level = getattr(getattr(args, "module", None), "DEFAULT_LOG_LEVEL", "warning")
+    configure_logging(args.log_format, args.log_level or default_level)
     if getattr(args, "unavailable", False):
         print(f"fund-ledger {args.command}: not available in this build", file=sys.stderr)
         return 2

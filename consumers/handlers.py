@@ -20,12 +20,10 @@ import hashlib
 import inspect
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import Any
-from uuid import UUID
 
 import structlog
 from eventsourcing.persistence import PersistenceError, Tracking
@@ -45,40 +43,9 @@ DEAD_LETTER_SOURCE = "dead-letters"
 MAX_BATCH = 10_000
 
 
-class ConsumerUnit(UnitOfWork):
-    """A unit of work whose ``command()`` can be entered again from inside a command.
-
-    The consumer wraps each message (duplicate check, use case, provenance record) in one
-    command; the use case, called with ``unit=``, opens its own ``command()`` inside it. The
-    inner one joins the outer, so a failure anywhere rolls back the whole message, and only it.
-    """
-
-    _depth = 0
-
-    @contextmanager
-    def command(self) -> Iterator[None]:
-        if self._depth:
-            yield
-            return
-        self._depth += 1
-        try:
-            with super().command():
-                yield
-        finally:
-            self._depth -= 1
-
-    def versions(self) -> dict[UUID, int]:
-        """Each aggregate's version now; compare later with ``caused_since``."""
-        return {aggregate_id: aggregate.version for aggregate_id, aggregate in self.aggregates.items()}
-
-    def caused_since(self, versions: dict[UUID, int]) -> list[tuple[str, int]]:
-        """(aggregate id, version) of every event recorded since ``versions()``: the message's effect."""
-        return [
-            (str(aggregate_id), event.originator_version)
-            for aggregate_id, aggregate in self.aggregates.items()
-            for event in aggregate.pending_events
-            if event.originator_version > versions.get(aggregate_id, 0)
-        ]
+# Each message runs in one ``UnitOfWork.command()``; the use case's own command joins it, so a
+# failure anywhere (duplicate check, use case, provenance record) rolls back that message alone.
+ConsumerUnit = UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -203,9 +170,9 @@ def _apply(ledger: Ledger, unit: ConsumerUnit, message: schemas.Envelope, delive
         raise MessageRefused("unsupported_type", "type", f"this build of the ledger has no use case {kind.use_case!r} for {message.type!r}",
                              type=message.type)
     command = kind.build(message, schemas.payload_of(message))
-    before = unit.versions()
+    before = unit.pending_versions()
     result = _call(use_case, command, unit)
-    caused = unit.caused_since(before)
+    caused = unit.events_since(before)
     outcome.result = _jsonable(result) if isinstance(result, dict) else {}
     ledger.record_message(unit, message.producer, message.message_id, digest, message.occurred_at.date(),
                           provenance=_provenance(delivery, message), caused=caused, outcome=outcome.result)
