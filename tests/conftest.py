@@ -1,5 +1,5 @@
 """Shared fixtures: an in-memory ledger with the default region open, and a PostgreSQL
-environment with a fresh database for the session (``deploy/postgres/start.sh``)."""
+environment with a fresh database for each test (``deploy/postgres/start.sh``)."""
 
 from __future__ import annotations
 
@@ -42,12 +42,18 @@ def _postgres_settings() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_env() -> Iterator[dict[str, str]]:
+def postgres_server() -> dict[str, str]:
+    """The local PostgreSQL server (started once per session) and its settings."""
+    return _postgres_settings()
+
+
+@pytest.fixture
+def postgres_env(postgres_server: dict[str, str]) -> Iterator[dict[str, str]]:
     """Settings for ``Ledger(env=...)`` on the local PostgreSQL, with a database of its own
-    that is created for this test session and dropped after it."""
+    that is created for this test and dropped after it: tests never see each other's events."""
     import psycopg
 
-    settings = _postgres_settings()
+    settings = postgres_server
     database = f"fund_ledger_test_{uuid.uuid4().hex[:12]}"
     admin = dict(host=settings["POSTGRES_HOST"], port=settings["POSTGRES_PORT"], user=settings["POSTGRES_USER"],
                  password=settings["POSTGRES_PASSWORD"], dbname=settings["POSTGRES_DBNAME"], autocommit=True)
