@@ -7,6 +7,7 @@ import shlex
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,18 +48,26 @@ def postgres_server() -> dict[str, str]:
     return _postgres_settings()
 
 
-@pytest.fixture
-def postgres_env(postgres_server: dict[str, str]) -> Iterator[dict[str, str]]:
-    """Settings for ``Ledger(env=...)`` on the local PostgreSQL, with a database of its own
-    that is created for this test and dropped after it: tests never see each other's events."""
+@contextmanager
+def fresh_database(settings: dict[str, str], prefix: str = "fund_ledger_test") -> Iterator[dict[str, str]]:
+    """A database of its own on the local server, dropped afterwards: the settings to use it."""
     import psycopg
 
-    settings = postgres_server
-    database = f"fund_ledger_test_{uuid.uuid4().hex[:12]}"
+    database = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = dict(host=settings["POSTGRES_HOST"], port=settings["POSTGRES_PORT"], user=settings["POSTGRES_USER"],
                  password=settings["POSTGRES_PASSWORD"], dbname=settings["POSTGRES_DBNAME"], autocommit=True)
     with psycopg.connect(**admin) as connection:
         connection.execute(f'CREATE DATABASE "{database}"')
-    yield {**settings, "POSTGRES_DBNAME": database, "POSTGRES_POOL_SIZE": "2", "POSTGRES_MAX_OVERFLOW": "2"}
-    with psycopg.connect(**admin) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    try:
+        yield {**settings, "POSTGRES_DBNAME": database, "POSTGRES_POOL_SIZE": "2", "POSTGRES_MAX_OVERFLOW": "2"}
+    finally:
+        with psycopg.connect(**admin) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_env(postgres_server: dict[str, str]) -> Iterator[dict[str, str]]:
+    """Settings for ``Ledger(env=...)`` on the local PostgreSQL, with a database of its own
+    that is created for this test and dropped after it: tests never see each other's events."""
+    with fresh_database(postgres_server) as settings:
+        yield settings

@@ -3,7 +3,6 @@ it), and a fresh PostgreSQL database per test module."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from ledger.application import Ledger
 from projections.projector import Projector
 from projections.store import ProjectionStore, open_store
-from tests.conftest import _postgres_settings
+from tests.conftest import _postgres_settings, fresh_database
 
 
 @pytest.fixture
@@ -42,14 +41,5 @@ def projector(sqlite_ledger: Ledger, store: ProjectionStore) -> Projector:
 @pytest.fixture(scope="module")
 def postgres_module_env() -> Iterator[dict[str, str]]:
     """A database of its own for one test module, dropped after it."""
-    import psycopg
-
-    settings = _postgres_settings()
-    database = f"fund_ledger_proj_{uuid.uuid4().hex[:12]}"
-    admin = dict(host=settings["POSTGRES_HOST"], port=settings["POSTGRES_PORT"], user=settings["POSTGRES_USER"],
-                 password=settings["POSTGRES_PASSWORD"], dbname=settings["POSTGRES_DBNAME"], autocommit=True)
-    with psycopg.connect(**admin) as connection:
-        connection.execute(f'CREATE DATABASE "{database}"')
-    yield {**settings, "POSTGRES_DBNAME": database, "POSTGRES_POOL_SIZE": "2", "POSTGRES_MAX_OVERFLOW": "2"}
-    with psycopg.connect(**admin) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    with fresh_database(_postgres_settings(), "fund_ledger_proj") as settings:
+        yield settings
