@@ -1,0 +1,142 @@
+"""Where the benchmarks run: the project's PostgreSQL (a fresh database per benchmark), its
+Kafka broker, and a description of the machine for the record."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from ledger.settings import ledger_env
+
+REPO = Path(__file__).resolve().parents[1]
+DATABASE_PREFIX = "bench_"
+
+
+def postgres_settings() -> dict[str, str]:
+    """The ``POSTGRES_*`` variables for the project's server (``deploy/postgres/env.sh``)."""
+    out = subprocess.run([str(REPO / "deploy/postgres/env.sh"), "--eventsourcing"], check=True,
+                         capture_output=True, text=True).stdout
+    settings = dict(re.findall(r"export (\w+)=['\"]?([^'\"\n]*)['\"]?", out))
+    return {**settings, **{k: v for k, v in os.environ.items() if k.startswith("POSTGRES_")}}
+
+
+def admin_connection(settings: dict[str, str], dbname: str | None = None) -> psycopg.Connection:
+    return psycopg.connect(host=settings["POSTGRES_HOST"], port=int(settings["POSTGRES_PORT"]),
+                           user=settings["POSTGRES_USER"], password=settings["POSTGRES_PASSWORD"],
+                           dbname=dbname or settings["POSTGRES_DBNAME"], autocommit=True)
+
+
+@dataclass
+class Database:
+    name: str
+    settings: dict[str, str]
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """Environment variables that point the ledger (and its CLI) at this database."""
+        return {**self.settings, "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": self.name}
+
+    def ledger_env(self) -> dict[str, str]:
+        return ledger_env(self.environ)
+
+    def connect(self) -> psycopg.Connection:
+        return admin_connection(self.settings, self.name)
+
+
+@contextmanager
+def fresh_database(label: str, keep: bool = False) -> Iterator[Database]:
+    """A new, empty database, dropped afterwards (``WITH (FORCE)`` closes leftover sessions)."""
+    settings = postgres_settings()
+    name = f"{DATABASE_PREFIX}{label}_{uuid.uuid4().hex[:8]}"
+    with admin_connection(settings) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield Database(name, settings)
+    finally:
+        if not keep:
+            with admin_connection(settings) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def drop_leftover_databases() -> list[str]:
+    """Databases left by an interrupted run."""
+    settings = postgres_settings()
+    with admin_connection(settings) as conn:
+        names = [row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                                (DATABASE_PREFIX + "%",))]
+        for name in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return names
+
+
+def kafka_bootstrap() -> str:
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{os.environ.get('KAFKA_PORT', '19092')}"
+
+
+def unique_prefix(label: str) -> str:
+    """A topic prefix (and group id) of its own, so runs never see each other's records."""
+    return f"bench-{label}-{uuid.uuid4().hex[:8]}."
+
+
+# ---------------------------------------------------------------------------- the machine
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    match = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    return match.group(1).strip() if match else "unknown"
+
+
+def _memory_gib() -> float:
+    try:
+        text = Path("/proc/meminfo").read_text()
+    except OSError:
+        return 0.0
+    match = re.search(r"^MemTotal:\s*(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) / 1024 / 1024 if match else 0.0
+
+
+def _kafka_version() -> str:
+    lib = Path(os.environ.get("KAFKA_RUN_DIR") or REPO / ".run/kafka") / "lib"
+    for jar in sorted(lib.glob("kafka_2.13-*.jar")):
+        return jar.name.removeprefix("kafka_2.13-").removesuffix(".jar") + " (KRaft, single node, kafka_2.13)"
+    return "unknown"
+
+
+def machine() -> dict[str, str]:
+    settings = postgres_settings()
+    with admin_connection(settings) as conn:
+        pg_version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+        pg_settings = {name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+                       for name in ("fsync", "synchronous_commit", "shared_buffers")}
+    import eventsourcing
+    import kafka
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": _cpu_model(),
+        "cores": str(os.cpu_count()),
+        "memory": f"{_memory_gib():.1f} GiB",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "postgresql": f"{pg_version} (fsync={pg_settings['fsync']}, synchronous_commit={pg_settings['synchronous_commit']}, "
+                      f"shared_buffers={pg_settings['shared_buffers']}; loopback)",
+        "kafka": _kafka_version(),
+        "libraries": f"eventsourcing {eventsourcing.__version__ if hasattr(eventsourcing, '__version__') else _dist('eventsourcing')}, "
+                     f"kafka-python {kafka.__version__}, psycopg {psycopg.__version__}",
+    }
+
+
+def _dist(name: str) -> str:
+    from importlib.metadata import version
+    return version(name)

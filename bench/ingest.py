@@ -1,0 +1,196 @@
+"""Contribution lines through the ledger: end to end through Kafka, and directly from a file.
+
+End to end: the persons are enrolled first (published and consumed, timed on its own), then
+``months`` x persons remittance lines, ~200 per message, are published with the project's
+publisher (``fund-ledger publish``), consumed by the project's consumer (``fund-ledger consume
+--until-caught-up``, a subprocess whose RSS is sampled), while this process keeps the balance
+projection up to date (the batched ``Projector``). The clock runs from the start of the publish
+until the projection holds the last event.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import data
+from bench.env import REPO, Database, kafka_bootstrap
+from bench.measure import ChildRun, run_child
+from consumers.ingest import ingest_file
+from ledger.application import Ledger
+from ledger.policy import load_policy_file
+from projections.projector import Projector
+from projections.store import open_store
+
+# The command line as ``python -m cli.main`` (the same as the ``fund-ledger`` script, which an
+# editable install may not have created).
+FUND_LEDGER = [sys.executable, "-m", "cli.main"]
+PYINSTRUMENT = [sys.executable, "-m", "pyinstrument"]
+WORK_DIR = REPO / ".run" / "bench"
+# Messages per transaction for the direct ingest. The CLI's default (500) puts all 50..500
+# remittances of a file in one unit: above ~10,000 events one save hangs in psycopg's pipeline
+# sync (docs/benchmarks.md), so 20 remittances (4,000 lines) per transaction here.
+DIRECT_BATCH = 20
+
+
+def open_bench_ledger(db: Database) -> Ledger:
+    ledger = Ledger(env=db.ledger_env())
+    ledger.open_region(load_policy_file())
+    return ledger
+
+
+class BackgroundProjector:
+    """Keeps the live projection caught up in a thread while something else writes the log."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.projector = Projector(ledger, open_store(ledger))
+        self.finishing = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> BackgroundProjector:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            while True:
+                result = self.projector.catch_up()
+                if self.finishing.is_set() and self.projector.position >= self.projector.head():
+                    return
+                if not result.events:
+                    time.sleep(0.05)
+        except BaseException as error:  # reported by finish()
+            self.error = error
+
+    def finish(self) -> int:
+        """Wait until the projection has every event written so far; its position."""
+        self.finishing.set()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.projector.position
+
+    def __exit__(self, *exc: object) -> None:
+        self.finishing.set()
+        self.thread.join(timeout=600)
+
+
+def child_env(db: Database) -> dict[str, str]:
+    return {**os.environ, **db.environ, "PYTHONPATH": str(REPO), "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap()}
+
+
+def publish(db: Database, path: Path, prefix: str) -> float:
+    started = time.perf_counter()
+    run = run_child([*FUND_LEDGER, "publish", str(path), "--topic-prefix", prefix], child_env(db))
+    if run.returncode != 0:
+        raise RuntimeError(f"publish failed: {run.stdout[-2000:]} {run.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def consume(db: Database, prefix: str, on_tick: Callable[[], Any] | None = None, profile_to: Path | None = None) -> ChildRun:
+    argv = [*FUND_LEDGER, "consume", "--topic-prefix", prefix, "--group-id", prefix + "ledger", "--until-caught-up",
+            "--max-seconds", "1500"]
+    if profile_to is not None:
+        argv = [*PYINSTRUMENT, "-r", "text", "-o", str(profile_to), "-m", "cli.main", *argv[3:]]
+    run = run_child(argv, child_env(db), on_tick=on_tick)
+    if run.returncode != 0:
+        raise RuntimeError(f"consume failed ({run.returncode}): {run.stdout[-2000:]} {run.stderr[-3000:]}")
+    return run
+
+
+def kafka_end_to_end(db: Database, people: list[data.Person], months: int, prefix: str) -> dict[str, Any]:
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    enrol_path = data.write_jsonl(WORK_DIR / f"{prefix}enrol.jsonl", data.enrolment_messages(people))
+    remit_path = data.write_jsonl(WORK_DIR / f"{prefix}remit.jsonl", data.remittance_messages(people, months))
+    ledger = open_bench_ledger(db)
+    try:
+        # Enrolment, timed on its own: publish, then consume.
+        started = time.perf_counter()
+        publish(db, enrol_path, prefix)
+        enrol_run = consume(db, prefix)
+        enrol_s = time.perf_counter() - started
+        projector = Projector(ledger, open_store(ledger))
+        projector.catch_up()
+        start_head = projector.head()
+
+        # Remittances, end to end.
+        progress: list[tuple[float, float, Any]] = []
+        with BackgroundProjector(ledger) as background:
+            started = time.perf_counter()
+            publish_s = publish(db, remit_path, prefix)
+
+            def tick() -> int:
+                return (ledger.recorder.max_notification_id() or 0) - start_head
+            run = consume(db, prefix, on_tick=tick)
+            consumed_s = time.perf_counter() - started
+            end_position = background.finish()
+            total_s = time.perf_counter() - started
+        progress = run.samples
+        events = end_position - start_head
+    finally:
+        ledger.close()
+    for path in (enrol_path, remit_path):
+        path.unlink(missing_ok=True)
+    return {"lines": len(people) * months, "persons": len(people), "messages": len(people) * months // data.LINES_PER_REMITTANCE,
+            "enrol_s": enrol_s, "enrol_peak_rss_mib": enrol_run.peak_rss_mib,
+            "publish_s": publish_s, "consumed_s": consumed_s, "total_s": total_s, "events": events,
+            "consumer_peak_rss_mib": run.peak_rss_mib, "consumer_samples": progress}
+
+
+def profile_consumer(db: Database, people: list[data.Person], prefix: str, out: Path) -> str:
+    """Profile the consumer on one more month of remittances, after the timed run."""
+    month = data.remittance_messages(people, 6)[-(len(people) // data.LINES_PER_REMITTANCE):]
+    path = data.write_jsonl(WORK_DIR / f"{prefix}profile.jsonl", month)
+    publish(db, path, prefix)
+    consume(db, prefix, profile_to=out)
+    path.unlink(missing_ok=True)
+    return out.read_text()
+
+
+def direct_ingest(db: Database, people: list[data.Person], months: int) -> dict[str, Any]:
+    """``fund-ledger ingest``'s function, in this process: enrolments, then the remittances (timed),
+    then the projection caught up (timed separately)."""
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    enrol_path = data.write_jsonl(WORK_DIR / f"{db.name}-enrol.jsonl", data.enrolment_messages(people))
+    remit_path = data.write_jsonl(WORK_DIR / f"{db.name}-remit.jsonl", data.remittance_messages(people, months))
+    ledger = open_bench_ledger(db)
+    try:
+        started = time.perf_counter()
+        enrolled = ingest_file(ledger, enrol_path, dead_letter_file=None)
+        enrol_s = time.perf_counter() - started
+        assert enrolled.applied == len(people), enrolled.as_dict()
+        projector = Projector(ledger, open_store(ledger))
+        projector.catch_up()
+        started = time.perf_counter()
+        report = ingest_file(ledger, remit_path, batch_size=DIRECT_BATCH, dead_letter_file=None)
+        ledger_s = time.perf_counter() - started
+        assert report.dead_letters == 0, report.as_dict()
+        caught = projector.catch_up()
+        total_s = time.perf_counter() - started
+    finally:
+        ledger.close()
+    for path in (enrol_path, remit_path):
+        path.unlink(missing_ok=True)
+    return {"lines": len(people) * months, "enrol_s": enrol_s, "ledger_s": ledger_s, "projection_s": caught.elapsed_s,
+            "projection_events": caught.events, "total_s": total_s, "events": report.events}
+
+
+def profile_direct_ingest(db: Database, people: list[data.Person], results: Any, title: str) -> None:
+    """Profile ``ingest_file`` on one more month of remittances (the ledger alone, no Kafka)."""
+    from bench.measure import profile
+
+    month = data.remittance_messages(people, 7)[-(len(people) // data.LINES_PER_REMITTANCE):]
+    path = data.write_jsonl(WORK_DIR / f"{db.name}-profile.jsonl", month)
+    ledger = open_bench_ledger(db)
+    try:
+        profile(title, results, lambda: ingest_file(ledger, path, batch_size=DIRECT_BATCH, dead_letter_file=None))
+    finally:
+        ledger.close()
+        path.unlink(missing_ok=True)

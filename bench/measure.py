@@ -1,0 +1,137 @@
+"""Figures, targets, memory sampling and profiles."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROFILE_LINES = 45
+
+
+@dataclass
+class Figure:
+    """One measured figure, with the baseline it is compared against in the same run."""
+
+    name: str
+    value: float
+    unit: str
+    baseline: str = ""
+    baseline_value: float | None = None
+    ratio: float | None = None  # value / baseline_value, or as the note says
+    note: str = ""
+
+
+@dataclass
+class Target:
+    name: str
+    passed: bool
+    measured: str
+
+
+@dataclass
+class Results:
+    figures: list[Figure] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    profiles: dict[str, str] = field(default_factory=dict)  # title -> pyinstrument text
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, figure: Figure) -> Figure:
+        self.figures.append(figure)
+        print(f"  {figure.name}: {figure.value:,.1f} {figure.unit}"
+              + (f" (baseline {figure.baseline}: {figure.baseline_value:,.1f}; ratio {figure.ratio:.3g})"
+                 if figure.ratio is not None and figure.baseline_value is not None else "")
+              + (f" [{figure.note}]" if figure.note else ""), flush=True)
+        return figure
+
+    def target(self, name: str, passed: bool, measured: str) -> None:
+        self.targets.append(Target(name, passed, measured))
+        print(f"  target {name}: {'PASS' if passed else 'MISS'} ({measured})", flush=True)
+
+
+def ratio(value: float, baseline: float) -> float | None:
+    return value / baseline if baseline else None
+
+
+# ---------------------------------------------------------------------------- memory
+def rss_mib(pid: int) -> float | None:
+    """Resident set size of a live process, from /proc."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def self_peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class ChildRun:
+    returncode: int
+    elapsed_s: float
+    peak_rss_mib: float  # ru_maxrss of the child, from wait4
+    samples: list[tuple[float, float, Any]]  # (seconds since start, RSS MiB, progress)
+    stdout: str
+    stderr: str
+
+
+def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] | None = None,
+              tick_s: float = 0.25, timeout_s: float = 1800) -> ChildRun:
+    """Run a subprocess, sampling its RSS (and ``on_tick()``'s progress) every ``tick_s``.
+    ``on_tick`` runs in this process between samples (e.g. the projector catching up)."""
+    started = time.perf_counter()
+    out_path = Path(f"/tmp/bench-child-{os.getpid()}-{time.monotonic_ns()}")
+    with open(f"{out_path}.out", "w+") as out, open(f"{out_path}.err", "w+") as err:
+        child = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
+        samples: list[tuple[float, float, Any]] = []
+        status = rusage = None
+        while True:
+            pid, status, rusage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            now = time.perf_counter() - started
+            if now > timeout_s:
+                child.kill()
+                os.wait4(child.pid, 0)
+                raise TimeoutError(f"{argv} took more than {timeout_s} s")
+            rss = rss_mib(child.pid)
+            progress = on_tick() if on_tick is not None else None
+            if rss is not None:
+                samples.append((now, rss, progress))
+            time.sleep(tick_s)
+        elapsed_s = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    for suffix in (".out", ".err"):
+        Path(f"{out_path}{suffix}").unlink(missing_ok=True)
+    return ChildRun(child.returncode, elapsed_s, rusage.ru_maxrss / 1024, samples, stdout, stderr)
+
+
+# ---------------------------------------------------------------------------- profiles
+def profile(title: str, results: Results, work: Callable[[], Any]) -> Any:
+    """Run ``work`` under pyinstrument and keep the top of its text report."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.002)
+    profiler.start()
+    try:
+        outcome = work()
+    finally:
+        profiler.stop()
+    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    lines = [line for line in text.splitlines() if line.strip()]
+    results.profiles[title] = "\n".join(lines[:PROFILE_LINES])
+    print(f"  profile '{title}' kept ({len(lines)} lines)", flush=True)
+    return outcome

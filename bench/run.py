@@ -1,0 +1,311 @@
+"""``python -m bench.run [--quick]``: the benchmark suite on the project's PostgreSQL and Kafka.
+
+Full sizes by default (about 15 minutes on 2 cores); ``--quick`` for a smoke run (under about
+2 minutes). The figures are printed and, for a full run, written to docs/benchmarks.md (a quick
+run writes .run/bench/benchmarks-quick.md unless ``--write``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench import data, env, ingest, interest, naive, replay
+from bench.measure import Figure, Results, profile, ratio
+from bench.report import print_tables, write_document
+
+DOCUMENT = env.REPO / "docs" / "benchmarks.md"
+QUICK_DOCUMENT = env.REPO / ".run" / "bench" / "benchmarks-quick.md"
+
+# Targets (issue 6).
+INGEST_LINES_PER_S_MIN = 5_000
+INGEST_VS_NAIVE_MIN = 10.0
+INGEST_VS_COPY_MIN = 0.10
+REPLAY_EVENTS_PER_S_MIN = 20_000
+INTEREST_S_MAX = 60.0
+INTEREST_HANG_S_MIN = 60.0
+CONSUMER_GROWTH_MAX = 0.20  # RSS growth allowed from 10% to 100% of the events
+
+
+@dataclass(frozen=True)
+class Sizes:
+    persons: int
+    months: int
+    naive_lines: int
+    interest_accounts: tuple[int, ...]
+    query_repeats: int
+
+
+FULL = Sizes(persons=20_000, months=5, naive_lines=5_000, interest_accounts=(5_000, 10_000, 100_000), query_repeats=3)
+QUICK = Sizes(persons=2_000, months=5, naive_lines=1_000, interest_accounts=(1_000, 5_000), query_repeats=2)
+
+
+def section(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+# ---------------------------------------------------------------------------- ingest
+def bench_ingest(sizes: Sizes, results: Results) -> None:
+    people = data.persons(sizes.persons)
+    lines = sizes.persons * sizes.months
+    bootstrap = env.kafka_bootstrap()
+
+    section(f"baseline: COPY of {lines:,} rows into a bare table")
+    with env.fresh_database("copy") as db:
+        rows, copy_s = naive.copy_rate(db, people, sizes.months)
+    copy_lps = rows / copy_s
+    results.add(Figure("raw COPY into a bare table (baseline a)", copy_lps, "rows/s", note=f"{rows:,} rows, psycopg3 cursor.copy"))
+
+    section(f"baseline: naive ledger, one save per message, ProjectionRunner ({sizes.naive_lines:,} lines)")
+    with env.fresh_database("naive") as db:
+        naive_lines, naive_s = naive.naive_rate(db, people, sizes.naive_lines, bootstrap, env.unique_prefix("naive") + "lines")
+    naive_lps = naive_lines / naive_s
+    results.add(Figure("naive ledger end to end (baseline b)", naive_lps, "lines/s",
+                       note=f"subset of {naive_lines:,} lines over {len(people):,} accounts; Kafka -> one save per line -> "
+                            "ProjectionRunner, one transaction per event"))
+
+    section(f"end to end through Kafka: {lines:,} lines over {sizes.persons:,} persons")
+    prefix = env.unique_prefix("e2e")
+    with env.fresh_database("e2e") as db:
+        e2e = ingest.kafka_end_to_end(db, people, sizes.months, prefix)
+        e2e_lps = e2e["lines"] / e2e["total_s"]
+        results.add(Figure("enrolment through Kafka (setup of the end-to-end run)", sizes.persons / e2e["enrol_s"], "messages/s",
+                           note="publish + consume, one message per person; projection not included"))
+        results.add(Figure("ingest end to end vs raw COPY", e2e_lps, "lines/s", "COPY rows/s", copy_lps, ratio(e2e_lps, copy_lps),
+                           note=f"{e2e['messages']:,} remittances of {data.LINES_PER_REMITTANCE} lines; publish {e2e['publish_s']:.1f} s, "
+                                f"consumer done at {e2e['consumed_s']:.1f} s, projection at {e2e['total_s']:.1f} s; "
+                                f"{e2e['events']:,} events"))
+        results.add(Figure("ingest end to end vs naive ledger", e2e_lps, "lines/s", "naive lines/s", naive_lps, ratio(e2e_lps, naive_lps)))
+        results.details["e2e"] = e2e
+        missed = (e2e_lps < INGEST_LINES_PER_S_MIN or e2e_lps < INGEST_VS_NAIVE_MIN * naive_lps
+                  or e2e_lps < INGEST_VS_COPY_MIN * copy_lps)
+        if missed:
+            section("profile: the consumer on one more month of remittances")
+            out = ingest.WORK_DIR / f"{prefix}consumer-profile.txt"
+            text = ingest.profile_consumer(db, people, prefix, out)
+            results.profiles["consumer (fund-ledger consume), one month of remittances"] = _top(text)
+            out.unlink(missing_ok=True)
+    results.target(f"ingest >= {INGEST_LINES_PER_S_MIN:,} lines/s end to end", e2e_lps >= INGEST_LINES_PER_S_MIN, f"{e2e_lps:,.0f} lines/s")
+    results.target(f"ingest >= {INGEST_VS_NAIVE_MIN:.0f}x the naive ledger", e2e_lps >= INGEST_VS_NAIVE_MIN * naive_lps,
+                   f"{e2e_lps / naive_lps:.1f}x ({naive_lps:,.0f} lines/s naive)")
+    results.target(f"ingest >= {INGEST_VS_COPY_MIN:.0%} of raw COPY", e2e_lps >= INGEST_VS_COPY_MIN * copy_lps,
+                   f"{e2e_lps / copy_lps:.2%} ({copy_lps:,.0f} rows/s COPY)")
+    consumer_memory(e2e, results)
+
+    section(f"direct ingest without Kafka (ingest_file): {lines:,} lines")
+    with env.fresh_database("direct") as db:
+        direct = ingest.direct_ingest(db, people, sizes.months)
+        ledger_lps = direct["lines"] / direct["ledger_s"]
+        total_lps = direct["lines"] / direct["total_s"]
+        results.add(Figure("direct ingest, ledger only (no Kafka, no projection)", ledger_lps, "lines/s", "end to end lines/s", e2e_lps,
+                           ratio(ledger_lps, e2e_lps), note=f"{direct['events']:,} events; ratio = how much faster than through Kafka"))
+        results.add(Figure("direct ingest + projection caught up", total_lps, "lines/s", "COPY rows/s", copy_lps, ratio(total_lps, copy_lps),
+                           note=f"projection {direct['projection_events']:,} events in {direct['projection_s']:.1f} s"))
+        if missed:
+            section("profile: ingest_file on one more month of remittances")
+            ingest.profile_direct_ingest(db, people, results, "direct ingest (ingest_file), one month of remittances")
+        section("as-of queries")
+        bench_queries(db, sizes, results)
+
+
+def consumer_memory(e2e: dict[str, Any], results: Results) -> None:
+    samples = [(t, rss, progress) for t, rss, progress in e2e["consumer_samples"] if progress is not None]
+    events = e2e["events"]
+    at_10 = next((rss for _, rss, progress in samples if progress >= events * 0.10), None)
+    peak = e2e["consumer_peak_rss_mib"]
+    lines = results.details.setdefault("memory_lines", [])
+    lines += ["| process | at 10% of the events | at 100% (peak) | growth |", "| --- | --- | --- | --- |"]
+    lines.append(f"| consumer, enrolment of {e2e['persons']:,} persons | - | {e2e['enrol_peak_rss_mib']:.0f} MiB | - |")
+    growth = (peak / at_10 - 1) if at_10 else None
+    lines.append(f"| consumer, {e2e['lines']:,} remittance lines ({events:,} events) | "
+                 f"{at_10:.0f} MiB | {peak:.0f} MiB | {growth:+.0%} |" if at_10 else
+                 f"| consumer, {e2e['lines']:,} lines | (too fast to sample) | {peak:.0f} MiB | - |")
+    results.details["consumer_growth"] = growth
+    results.target(f"consumer memory does not grow with events (< {CONSUMER_GROWTH_MAX:.0%} from 10% to 100%)",
+                   growth is not None and growth < CONSUMER_GROWTH_MAX,
+                   f"{at_10 or 0:.0f} MiB at 10% -> {peak:.0f} MiB peak" + (f" ({growth:+.0%})" if growth is not None else ""))
+
+
+def _median_s(repeats: int, work: Callable[[], Any]) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def bench_queries(db: env.Database, sizes: Sizes, results: Results) -> None:
+    from projections.projector import Projector
+    from projections.reports import Filters, as_of_store, run_report
+    from projections.store import open_store
+
+    ledger = ingest.open_bench_ledger(db)
+    store = open_store(ledger)
+    try:
+        Projector(ledger, store).catch_up()
+        events = ledger.recorder.max_notification_id() or 0
+        person = data.person(sizes.persons // 2).person_id
+        day = date(data.YEAR, 3, 31)
+        balance = Filters(region=data.REGION, person=person)
+        monthly = Filters(region=data.REGION, year=data.YEAR, period="month")
+
+        def as_of(name: str, filters: Filters) -> None:
+            source = as_of_store(ledger, day, data.REGION)
+            try:
+                run_report(name, source, filters)
+            finally:
+                source.close()
+
+        for label, name, filters in (("balance of one person", "personal", balance), ("monthly income report", "income", monthly)):
+            live_s = _median_s(sizes.query_repeats * 3, lambda n=name, f=filters: run_report(n, store, f))
+            as_of_s = _median_s(sizes.query_repeats, lambda n=name, f=filters: as_of(n, f))
+            results.add(Figure(f"as-of query: {label} (as of {day})", as_of_s * 1000, "ms", "live-table query ms", live_s * 1000,
+                               ratio(as_of_s, live_s), note=f"median of {sizes.query_repeats}; folds the log ({events:,} events) "
+                                                            "into an in-memory store per query"))
+    finally:
+        store.close()
+        ledger.close()
+
+
+# ---------------------------------------------------------------------------- interest and replay
+def bench_interest_and_replay(sizes: Sizes, results: Results) -> None:
+    largest = max(sizes.interest_accounts)
+    replays: dict[int, dict[str, Any]] = {}
+    interest_s: dict[int, float | None] = {}
+    hung_at: int | None = None
+    previous: tuple[int, float] | None = None
+    for count in sizes.interest_accounts:
+        section(f"year-end interest over {count:,} accounts")
+        with env.fresh_database(f"interest{count}") as db:
+            setup = interest.set_up(db, count)
+            print(f"  setup: {setup['events_before']:,} events in {setup['setup_s']:.1f} s", flush=True)
+            events, read_s = interest.read_log(db)
+            posted = None
+            if hung_at is None:
+                # A hang is declared at 10x the time the smaller size would take at the same rate.
+                timeout_s = max(INTEREST_HANG_S_MIN, 10 * previous[1] * count / previous[0]) if previous else INTEREST_HANG_S_MIN * 2
+                posted = interest.post_interest_in_subprocess(db, timeout_s)
+                if posted is None:
+                    hung_at = count
+                    interest_s[count] = None
+                    results.add(Figure(f"post_interest, {count:,} accounts", timeout_s, "s (killed)", note=(
+                        f"did not finish in {timeout_s:.0f} s: one save of {count:,}+ events hangs in psycopg's pipeline "
+                        "sync (server in ClientRead); see the analysis")))
+                else:
+                    assert posted["outcome"]["accounts_credited"] == count, posted["outcome"]
+                    interest_s[count] = posted["interest_s"]
+                    previous = (count, posted["interest_s"])
+                    results.add(Figure(f"post_interest, {count:,} accounts", posted["interest_s"], "s", "one read of the log, s", read_s,
+                                       ratio(posted["interest_s"], read_s),
+                                       note=f"{count / posted['interest_s']:,.0f} accounts/s; fresh process, cold cache; "
+                                            f"log of {events:,} events; peak RSS {posted['peak_rss_mib']:.0f} MiB"))
+            else:
+                interest_s[count] = None
+                results.add(Figure(f"post_interest, {count:,} accounts", 0, "s (not run)",
+                                   note=f"not run: {hung_at:,} accounts already hung (one save of every account's event)"))
+            events = ledger_events(db)
+            section(f"replay of {events:,} events ({count:,} accounts)")
+            replayed = replay.replay_in_subprocess(db)
+            replays[count] = replayed
+            replay_eps = replayed["events"] / replayed["elapsed_s"]
+            events_read, read_s = interest.read_log(db)
+            read_eps = events_read / read_s
+            results.add(Figure(f"replay, {count:,} accounts", replay_eps, "events/s", "log read + decode events/s", read_eps,
+                               ratio(replay_eps, read_eps), note=f"{replayed['events']:,} events into fresh tables, "
+                                                                 f"{replayed['batches']} batches"))
+            if count == min(sizes.interest_accounts):
+                small_db_profiles(db, results, count)
+    largest_replay = replays[largest]
+    replay_eps = largest_replay["events"] / largest_replay["elapsed_s"]
+    results.target(f"replay >= {REPLAY_EVENTS_PER_S_MIN:,} events/s", replay_eps >= REPLAY_EVENTS_PER_S_MIN,
+                   f"{replay_eps:,.0f} events/s over {largest_replay['events']:,} events")
+    done = interest_s.get(largest)
+    results.target(f"year-end interest over {largest:,} accounts < {INTEREST_S_MAX:.0f} s", done is not None and done < INTEREST_S_MAX,
+                   f"{done:.1f} s" if done is not None else
+                   f"did not complete: hangs from {hung_at:,} accounts" + (f"; {previous[0]:,} accounts took {previous[1]:.1f} s "
+                   f"(linear: {previous[1] * largest / previous[0]:.0f} s for {largest:,})" if previous else ""))
+    lines = results.details.setdefault("memory_lines", [])
+    lines += ["", "| replay (subprocess) | events | peak RSS |", "| --- | --- | --- |"]
+    lines += [f"| {count:,} accounts | {r['events']:,} | {r['peak_rss_mib']:.0f} MiB |" for count, r in sorted(replays.items())]
+    small, large = replays[min(replays)], replays[largest]
+    results.add(Figure("replay peak RSS growth", large["peak_rss_mib"], "MiB", f"peak RSS at {min(replays):,} accounts, MiB",
+                       small["peak_rss_mib"], ratio(large["peak_rss_mib"], small["peak_rss_mib"]),
+                       note=f"{small['events']:,} -> {large['events']:,} events"))
+
+
+def ledger_events(db: env.Database) -> int:
+    with db.connect() as conn:
+        return int(conn.execute("SELECT count(*) FROM fundledger_events").fetchone()[0])  # type: ignore[index]
+
+
+def small_db_profiles(db: env.Database, results: Results, count: int) -> None:
+    """Profiles on the smaller database (run always: cheap, and they explain the large figures)."""
+    from ledger.application import Ledger
+    from ledger.commands import PostInterest
+    from projections.projector import Projector
+    from projections.store import open_store
+
+    section(f"profiles on {count:,} accounts")
+    ledger = Ledger(env=db.ledger_env())
+    store = open_store(ledger)
+    try:
+        store.drop_tables("bench_profile_")
+        projector = Projector(ledger, store, prefix="bench_profile_")
+        profile(f"replay (Projector.catch_up), {count:,} accounts", results, projector.catch_up)
+        store.drop_tables("bench_profile_")
+        # post_interest again for the next year over the same accounts, cold cache.
+        ledger.close()
+        ledger = Ledger(env=db.ledger_env())
+        profile(f"post_interest, {count:,} accounts (the following year, cold cache)", results,
+                lambda: ledger.post_interest(PostInterest(data.REGION, data.YEAR + 1)))
+    finally:
+        store.close()
+        ledger.close()
+
+
+def _top(text: str, lines: int = 45) -> str:
+    kept = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[:lines])
+
+
+# ---------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md even with --quick")
+    parser.add_argument("--only", choices=["ingest", "interest"], help="run one group only")
+    args = parser.parse_args(argv)
+
+    from cli.logs import configure_logging
+    configure_logging("auto", "warning")
+    sizes = QUICK if args.quick else FULL
+    mode = "quick" if args.quick else "full"
+    leftovers = env.drop_leftover_databases()
+    if leftovers:
+        print(f"dropped {len(leftovers)} databases left by an earlier run")
+    machine = env.machine()
+    print("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()), flush=True)
+    started = time.perf_counter()
+    results = Results()
+    if args.only in (None, "ingest"):
+        bench_ingest(sizes, results)
+    if args.only in (None, "interest"):
+        bench_interest_and_replay(sizes, results)
+    elapsed_s = time.perf_counter() - started
+    print_tables(results)
+    path = DOCUMENT if (not args.quick or args.write) else QUICK_DOCUMENT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_document(path, results, machine, mode, elapsed_s)
+    print(f"\nwritten to {Path(path).relative_to(env.REPO)} ({elapsed_s / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
