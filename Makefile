@@ -31,7 +31,7 @@ test-integration: $(STAMP) services
 	$(PYTEST) tests/integration -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check $(wildcard ledger projections consumers cli tests bench)
+	$(BIN)/ruff check $(wildcard ledger adapters projections consumers cli tests bench)
 	$(BIN)/mypy
 
 services: pg-start kafka-start

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import inspect
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -110,9 +109,11 @@ def apply_batch(
         offsets = [d.offset for d in deliveries]
         assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets), "one partition, in order"
     unit = ConsumerUnit(ledger)
+    parsed = [_parse_quietly(delivery) for delivery in deliveries]
+    _prefetch(ledger, unit, parsed)
     outcomes = []
-    for delivery in deliveries:
-        outcomes.append(apply_delivery(ledger, unit, delivery))
+    for delivery, message in zip(deliveries, parsed, strict=True):
+        outcomes.append(apply_delivery(ledger, unit, delivery, message))
         faults.reached("kill_after_messages")
     structlog.contextvars.clear_contextvars()
     result = BatchResult(outcomes, 0)
@@ -124,14 +125,38 @@ def apply_batch(
     return result
 
 
-def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery) -> Outcome:
+def _parse_quietly(delivery: Delivery) -> schemas.Envelope | None:
+    """The envelope, if the delivery parses (``apply_delivery`` reports why one does not)."""
+    try:
+        return _parse(delivery.value)
+    except (MessageRefused, ValidationError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _prefetch(ledger: Ledger, unit: UnitOfWork, messages: Sequence[schemas.Envelope | None]) -> None:
+    """Load what the batch will touch in one round trip: its message records and the accounts and
+    business records its commands name. A message that cannot be built is left to be refused."""
+    commands: list[Any] = []
+    seen: list[tuple[str, str]] = []
+    for message in messages:
+        if message is None:
+            continue
+        seen.append((message.producer, message.message_id))
+        try:
+            commands.append(MESSAGE_TYPES[message.type].build(message, schemas.payload_of(message)))
+        except Exception:  # noqa: BLE001 - refused properly, with its reason, when applied
+            continue
+    ledger.prefetch(unit, commands, messages=seen)
+
+
+def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery, parsed: schemas.Envelope | None = None) -> Outcome:
     """Apply one delivery inside its own command; a refusal becomes a recorded dead letter."""
     started = time.perf_counter()
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(topic=delivery.topic, partition=delivery.partition, offset=delivery.offset)
     message: schemas.Envelope | None = None
     try:
-        message = _parse(delivery.value)
+        message = parsed if parsed is not None else _parse(delivery.value)
         structlog.contextvars.bind_contextvars(message_id=message.message_id, region=message.region, type=message.type)
         with unit.command():
             outcome = _apply(ledger, unit, message, delivery)
@@ -171,25 +196,12 @@ def _apply(ledger: Ledger, unit: ConsumerUnit, message: schemas.Envelope, delive
                              type=message.type)
     command = kind.build(message, schemas.payload_of(message))
     before = unit.pending_versions()
-    result = _call(use_case, command, unit)
+    result = use_case(command, unit=unit)
     caused = unit.events_since(before)
     outcome.result = _jsonable(result) if isinstance(result, dict) else {}
     ledger.record_message(unit, message.producer, message.message_id, digest, message.occurred_at.date(),
                           provenance=_provenance(delivery, message), caused=caused, outcome=outcome.result)
     return outcome
-
-
-_PARAMETERS: dict[Any, list[str]] = {}
-
-
-def _call(use_case: Callable[..., Any], command: Any, unit: UnitOfWork) -> Any:
-    """Use cases take ``(command, unit=)``; an older one takes the command's fields as keywords."""
-    key = getattr(use_case, "__func__", use_case)
-    if key not in _PARAMETERS:
-        _PARAMETERS[key] = list(inspect.signature(use_case).parameters)
-    if _PARAMETERS[key][:1] == ["command"]:
-        return use_case(command, unit=unit)
-    return use_case(**{f.name: getattr(command, f.name) for f in fields(command)}, unit=unit)
 
 
 def _provenance(delivery: Delivery, message: schemas.Envelope | None) -> dict[str, Any]:

@@ -9,10 +9,10 @@ returns the first outcome and records nothing; with another payload it is refuse
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -31,6 +31,7 @@ from ledger.aggregates import (
     check_ceiling,
 )
 from ledger.commands import (
+    ChangeCategory,
     Enrol,
     PayOutpatient,
     PostRemittance,
@@ -48,6 +49,33 @@ from ledger.errors import (
 from ledger.policy import PolicyFile, PolicyVersion, policy_to_stored
 from ledger.rules import LineSplit, age_on, contribution_split, laid_off_wage_base_fen, pay_from_account, settle_inpatient
 from ledger.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from adapters.event_reader import EventsAfter
+
+
+def reader_for(recorder: Any) -> EventsAfter:
+    from adapters.event_reader import reader_for as adapter
+
+    return adapter(recorder)
+
+
+def touched_ids(command: object) -> list[UUID]:
+    """The personal accounts and business records a command will read: what ``prefetch`` loads."""
+    region = getattr(command, "region", None) or getattr(command, "home_region", None)
+    ids: list[UUID] = []
+    if region is None:
+        return ids
+    person_id = getattr(command, "person_id", None)
+    if person_id is not None:
+        ids.append(PersonalAccount.id_for(region, person_id))
+    if isinstance(command, PostRemittance):
+        ids.append(BusinessRecord.id_for("remittance", region, command.remittance_id))
+        ids.extend(PersonalAccount.id_for(region, line.person_id) for line in command.lines)
+    claim_id = getattr(command, "claim_id", None)
+    if claim_id is not None:
+        ids.append(BusinessRecord.id_for("claim", region, claim_id))
+    return ids
 
 
 class DateAsISO(Transcoding):
@@ -72,6 +100,22 @@ class CoreLedger(Application[UUID]):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {PooledFund: 500, PolicyBook: 100, InterestRateBook: 100}
 
     recorder: ProcessRecorder  # see construct_recorder
+
+    @property
+    def events_after(self) -> EventsAfter:
+        """Reads many aggregates' events in one round trip (``adapters.event_reader``)."""
+        reader = self.__dict__.get("_events_after")
+        if reader is None:
+            reader = self.__dict__["_events_after"] = reader_for(self.recorder)
+        return reader  # type: ignore[no-any-return]
+
+    def prefetch(self, unit: UnitOfWork, commands: Iterable[object], messages: Iterable[tuple[str, str]] = ()) -> None:
+        """Load everything ``commands`` will touch, and the records of ``messages`` ((source,
+        message id) pairs), in one round trip (see ``UnitOfWork.prefetch``): a batch of messages
+        then costs a query per batch, not one per person."""
+        ids = [aggregate_id for command in commands for aggregate_id in touched_ids(command)]
+        ids.extend(BusinessRecord.id_for("message", source, message_id) for source, message_id in messages)
+        unit.prefetch(ids)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -153,12 +197,18 @@ class CoreLedger(Application[UUID]):
         unit.add(account)
         return {"person_id": command.person_id, "created": True}
 
-    def change_category(self, region: str, person_id: str, on: date, category: str,
-                        employer_id: str, pension_fen: int = 0, unit: UnitOfWork | None = None) -> None:
-        def use_case(u: UnitOfWork) -> None:
-            Enrol(region, person_id, category, date(1900, 1, 1), employer_id, on, pension_fen).check()
-            self._account(u, region, person_id).change_category(on, category, employer_id, pension_fen)
-        self._run(unit, use_case)
+    def change_category(self, command: ChangeCategory, unit: UnitOfWork | None = None) -> dict[str, Any]:
+        """A person changes category (an employee retires, a laid-off worker is re-employed):
+        from ``on``, remittances and claims apply the new category's rules."""
+        return self._run(unit, self._change_category, command)  # type: ignore[no-any-return]
+
+    def _change_category(self, unit: UnitOfWork, command: ChangeCategory) -> dict[str, Any]:
+        Enrol(command.region, command.person_id, command.category, date(1900, 1, 1), command.employer_id,
+              command.on, command.pension_fen).check()
+        self._book(unit, command.region).check_open(command.on)
+        account = self._account(unit, command.region, command.person_id)
+        account.change_category(command.on, command.category, command.employer_id, command.pension_fen)
+        return {"person_id": command.person_id, "category": command.category, "on": command.on.isoformat()}
 
     def _account(self, unit: UnitOfWork, region: str, person_id: str, field: str = "person_id") -> PersonalAccount:
         account = unit.find(PersonalAccount.id_for(region, person_id), PersonalAccount)
@@ -210,6 +260,7 @@ class CoreLedger(Application[UUID]):
 
     def _post_remittance(self, unit: UnitOfWork, command: PostRemittance) -> dict[str, Any]:
         command.check()
+        unit.prefetch(touched_ids(command))
         digest = fingerprint(command)
         first = self._first_outcome(unit, "remittance", command.region, command.remittance_id, digest, "remittance_id")
         if first is not None:

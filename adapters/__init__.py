@@ -1,0 +1,2 @@
+"""Adapters: infrastructure the ledger uses through narrow interfaces (SQL lives here, not in
+``ledger/``)."""
