@@ -124,6 +124,7 @@ def machine() -> dict[str, str]:
     import kafka
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _commit(),
         "cpu": _cpu_model(),
         "cores": str(os.cpu_count()),
         "memory": f"{_memory_gib():.1f} GiB",
@@ -135,6 +136,14 @@ def machine() -> dict[str, str]:
         "libraries": f"eventsourcing {eventsourcing.__version__ if hasattr(eventsourcing, '__version__') else _dist('eventsourcing')}, "
                      f"kafka-python {kafka.__version__}, psycopg {psycopg.__version__}",
     }
+
+
+def _commit() -> str:
+    """The code measured: HEAD, and whether the working tree differed from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "ledger", "consumers", "projections", "cli")
+    return git("rev-parse", "--short", "HEAD") + (" + uncommitted changes in ledger/consumers/projections/cli" if dirty else "")
 
 
 def _dist(name: str) -> str:

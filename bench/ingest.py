@@ -36,6 +36,10 @@ WORK_DIR = REPO / ".run" / "bench"
 # remittances of a file in one unit: above ~10,000 events one save hangs in psycopg's pipeline
 # sync (docs/benchmarks.md), so 20 remittances (4,000 lines) per transaction here.
 DIRECT_BATCH = 20
+# The same limit for the consumer: with its default (500 records per poll) one poll of a
+# partition holds ~100 remittances (the 1 MiB fetch limit), ~20,000 events in one save, and the
+# consumer hangs in that save for ever (seen in the full run). 20 records = 4,000 lines per save.
+CONSUMER_BATCH = 20
 
 
 def open_bench_ledger(db: Database) -> Ledger:
@@ -96,10 +100,10 @@ def publish(db: Database, path: Path, prefix: str) -> float:
 
 def consume(db: Database, prefix: str, on_tick: Callable[[], Any] | None = None, profile_to: Path | None = None) -> ChildRun:
     argv = [*FUND_LEDGER, "consume", "--topic-prefix", prefix, "--group-id", prefix + "ledger", "--until-caught-up",
-            "--max-seconds", "1500"]
+            "--max-seconds", "900", "--batch-size", str(CONSUMER_BATCH)]
     if profile_to is not None:
         argv = [*PYINSTRUMENT, "-r", "text", "-o", str(profile_to), "-m", "cli.main", *argv[3:]]
-    run = run_child(argv, child_env(db), on_tick=on_tick)
+    run = run_child(argv, child_env(db), on_tick=on_tick, timeout_s=900)
     if run.returncode != 0:
         raise RuntimeError(f"consume failed ({run.returncode}): {run.stdout[-2000:]} {run.stderr[-3000:]}")
     return run
