@@ -25,10 +25,12 @@ SQLITE_CHUNK = 500  # ids per statement, well under SQLite's limit on bound para
 
 def reader_for(recorder: AggregateRecorder) -> EventsAfter:
     """The fastest way this recorder offers to read many aggregates' events."""
-    kind = type(recorder).__name__
-    if kind.startswith("Postgres"):
+    from eventsourcing.postgres import PostgresAggregateRecorder
+    from eventsourcing.sqlite import SQLiteAggregateRecorder
+
+    if isinstance(recorder, PostgresAggregateRecorder):
         return _postgres_reader(recorder)
-    if kind.startswith("SQLite"):
+    if isinstance(recorder, SQLiteAggregateRecorder):
         return _sqlite_reader(recorder)
     return _one_by_one_reader(recorder)
 

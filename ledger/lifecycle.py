@@ -158,7 +158,9 @@ class LifecycleUseCases(CoreLedger):
         if not announced or min(r.effective_from for r in announced) > start:
             raise PolicyError("year", f"no interest rates announced in force on {start}", year=command.year)
         personal_total_fen = credited = 0
-        for person_id in self._people_of(unit, command.region):
+        people = self._people_of(unit, command.region)
+        unit.prefetch(PersonalAccount.id_for(command.region, person_id) for person_id in people)
+        for person_id in people:
             account = self._account(unit, command.region, person_id)
             if account.is_closed:
                 continue
