@@ -68,19 +68,24 @@ def post_interest(db: Database) -> dict[str, Any]:
     return {"interest_s": elapsed_s, "outcome": outcome}
 
 
-def post_interest_in_subprocess(db: Database, timeout_s: float) -> dict[str, Any] | None:
+def post_interest_in_subprocess(db: Database, timeout_s: float, extra_env: dict[str, str] | None = None) -> dict[str, Any] | None:
     """``post_interest`` in a subprocess (``python -m bench.interest``); ``None`` if it did not
-    finish within ``timeout_s`` (it is killed: its transaction is rolled back)."""
-    env = {**os.environ, **db.environ, "PYTHONPATH": str(REPO)}
+    finish within ``timeout_s`` (it is killed: its transaction is rolled back). Raises
+    ``InterestFailed`` with the end of its stderr if it failed."""
+    env = {**os.environ, **db.environ, "PYTHONPATH": str(REPO), **(extra_env or {})}
     try:
         run = run_child([sys.executable, "-m", "bench.interest"], env, timeout_s=timeout_s)
     except TimeoutError:
         return None
     if run.returncode != 0:
-        raise RuntimeError(f"post_interest failed: {run.stderr[-3000:]}")
+        raise InterestFailed(run.stderr.strip().splitlines()[-1][:300] if run.stderr.strip() else f"exit {run.returncode}")
     result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
     result["peak_rss_mib"] = run.peak_rss_mib
     return result
+
+
+class InterestFailed(Exception):
+    pass
 
 
 def read_log(db: Database, batch_size: int = 2_000) -> tuple[int, float]:
