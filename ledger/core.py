@@ -479,7 +479,7 @@ class CoreLedger(Application[UUID]):
             balance_fen += change_fen
             lines.append({
                 "on": event.on, "event": type(event).__name__, "version": event.originator_version,  # type: ignore[attr-defined]
-                "reference": getattr(event, "remittance_id", None) or getattr(event, "claim_id", None),
+                "reference": _reference(event),
                 "change_fen": change_fen, "balance_fen": balance_fen,
             })
         return lines
@@ -501,3 +501,13 @@ class CoreLedger(Application[UUID]):
             posting for _, event in self.stored_events() for posting in getattr(event, "postings", ())
         )
 
+
+
+def _reference(event: object) -> str | None:
+    """The business id a statement line refers to."""
+    for name in ("remittance_id", "claim_id", "transfer_id", "heirs_reference"):
+        value = getattr(event, name, None)
+        if value:
+            return str(value)
+    year = getattr(event, "year", None)
+    return f"interest {year}" if year is not None and type(event).__name__ == "InterestCredited" else None
