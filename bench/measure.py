@@ -59,12 +59,12 @@ def ratio(value: float, baseline: float) -> float | None:
 
 
 # ---------------------------------------------------------------------------- memory
-def rss_mib(pid: int) -> float | None:
-    """Resident set size of a live process, from /proc."""
+def rss_mib(pid: int, field: str = "VmRSS") -> float | None:
+    """Resident set size (``VmRSS``) or its high-water mark (``VmHWM``) of a live process, from /proc."""
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         return None
@@ -79,7 +79,9 @@ def self_peak_rss_mib() -> float:
 class ChildRun:
     returncode: int
     elapsed_s: float
-    peak_rss_mib: float  # ru_maxrss of the child, from wait4
+    # The child's high-water mark (VmHWM, last read before it exited). Not wait4's ru_maxrss: Linux
+    # carries the RSS a forked child had *before* exec (a copy of this process) into it.
+    peak_rss_mib: float
     samples: list[tuple[float, float, Any]]  # (seconds since start, RSS MiB, progress)
     stdout: str
     stderr: str
@@ -94,9 +96,10 @@ def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] |
     with open(f"{out_path}.out", "w+") as out, open(f"{out_path}.err", "w+") as err:
         child = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
         samples: list[tuple[float, float, Any]] = []
-        status = rusage = None
+        status = None
+        peak_mib = 0.0
         while True:
-            pid, status, rusage = os.wait4(child.pid, os.WNOHANG)
+            pid, status, _ = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
             now = time.perf_counter() - started
@@ -105,6 +108,7 @@ def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] |
                 os.wait4(child.pid, 0)
                 raise TimeoutError(f"{argv} took more than {timeout_s} s")
             rss = rss_mib(child.pid)
+            peak_mib = max(peak_mib, rss_mib(child.pid, "VmHWM") or 0.0, rss or 0.0)
             progress = on_tick() if on_tick is not None else None
             if rss is not None:
                 samples.append((now, rss, progress))
@@ -116,7 +120,7 @@ def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] |
         stdout, stderr = out.read(), err.read()
     for suffix in (".out", ".err"):
         Path(f"{out_path}{suffix}").unlink(missing_ok=True)
-    return ChildRun(child.returncode, elapsed_s, rusage.ru_maxrss / 1024, samples, stdout, stderr)
+    return ChildRun(child.returncode, elapsed_s, peak_mib, samples, stdout, stderr)
 
 
 # ---------------------------------------------------------------------------- profiles
