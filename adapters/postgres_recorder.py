@@ -21,11 +21,17 @@ from eventsourcing.postgres import PostgresProcessRecorder
 
 class UnpipelinedPostgresProcessRecorder(PostgresProcessRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        # Build the INSERT's parameter before the transaction opens: for a large save that takes
+        # seconds, and a transaction idle that long is ended by the server
+        # (POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT, 5 s by default).
+        rows = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state) for e in stored_events]
         with self.datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
             self._insert_events(cursor, stored_events, **kwargs)  # the tracking row, if any
             if not stored_events:
                 return []
-            self._insert_stored_events(cursor, stored_events, **kwargs)
+            self._lock_table(cursor)
+            self._notify_channel(cursor)
+            cursor.execute(query=self.insert_events_statement, params=(rows,))
             return self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
 
 
