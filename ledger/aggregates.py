@@ -25,6 +25,7 @@ from ledger.errors import (
     PolicyError,
     ScopeViolation,
 )
+from ledger.interest import compact_movements
 from ledger.policy import PolicyVersion, policy_from_stored
 
 ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://fund-ledger.example/ids")
@@ -168,6 +169,10 @@ class PersonalAccount(Aggregate):
             account.balance_fen += delta_fen
             if delta_fen:
                 account.movements.append((self.on, delta_fen))
+                if self.on.year >= account.movements[0][0].year + 2:
+                    # Keep last year and this year as they were (interest for last year may
+                    # still be posted); fold everything older into one carried-over movement.
+                    account.movements = compact_movements(account.movements, date(self.on.year - 1, 1, 1))
             origins = account.credited_by_origin_fen
             for origin, amount_fen in self.credits_by_origin(delta_fen).items():
                 origins[origin] = origins.get(origin, 0) + amount_fen

@@ -73,6 +73,21 @@ def value_dated(movements: Iterable[tuple[date, int]]) -> list[tuple[date, int]]
     return valued
 
 
+def compact_movements(movements: list[tuple[date, int]], keep_from: date) -> list[tuple[date, int]]:
+    """The same movements with everything valued before ``keep_from`` folded into one movement
+    the day before it. Interest for any period from ``keep_from`` on is unchanged (that money is
+    carried over either way), and an account's history in memory stays two years long however
+    many years it lives."""
+    valued = value_dated(movements)
+    prefix = 0
+    while prefix < len(valued) and valued[prefix][0] < keep_from:
+        prefix += 1
+    if prefix <= 1:
+        return movements
+    folded = (date.fromordinal(keep_from.toordinal() - 1), sum(change for _, change in valued[:prefix]))
+    return [folded, *movements[prefix:]]
+
+
 def personal_account_interest(
     movements: Iterable[tuple[date, int]], announced: Sequence[Rates], start: date, end_exclusive: date, day_basis: int
 ) -> AccountInterest:
