@@ -1,6 +1,8 @@
 """``fund-ledger report <name>``: a report from the projections, as a table or CSV (yuan, two
-decimals) or JSON (fen). ``--as-of`` answers from the events as the books stood at the end of
-that business date; ``--year`` selects a year (for balances: as at the end of that year)."""
+decimals) or JSON (fen). ``--as-of`` answers as the books stood at the end of that business
+date: from the projection tables (caught up first) for the reports in
+``projections.reports.AS_OF_FROM_TABLES``, else from the events; ``--year`` selects a year (for
+balances: as at the end of that year)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from datetime import date
 from ledger.errors import InvalidInput
 from projections import render
 from projections.projector import Projector
-from projections.reports import POINT_IN_TIME, REPORTS, Filters, as_of_store, run_report
+from projections.reports import AS_OF_FROM_TABLES, POINT_IN_TIME, REPORTS, Filters, as_of_report, run_report
 from projections.runtime import ledger_and_store
 
 
@@ -47,20 +49,19 @@ def run(args: argparse.Namespace) -> int:
     filters = Filters(region=args.region, year=None if args.name in POINT_IN_TIME else args.year,
                       person=args.person, period=args.period)
     with ledger_and_store() as (ledger, store, _):
-        if as_of is not None:
-            source = as_of_store(ledger, as_of, args.region)
+        projector = Projector(ledger, store)
+        if as_of is not None and args.name not in AS_OF_FROM_TABLES:
+            report, _ = as_of_report(ledger, store, args.name, as_of, filters)
             heading = f" as of {as_of.isoformat()} (from the events)"
         else:
-            source = store
-            projector = Projector(ledger, store)
             if args.catch_up:
                 projector.catch_up()
-            heading = f" (projections at position {projector.position})"
-        try:
-            report = run_report(args.name, source, filters)
-        finally:
-            if source is not store:
-                source.close()
+            if as_of is not None:
+                report, _ = as_of_report(ledger, store, args.name, as_of, filters)
+                heading = f" as of {as_of.isoformat()} (projections at position {projector.position})"
+            else:
+                report = run_report(args.name, store, filters)
+                heading = f" (projections at position {projector.position})"
     meta = {"region": args.region, "year": args.year, "as_of": as_of.isoformat() if as_of else None}
     if args.format == "json":
         sys.stdout.write(render.as_json(report, meta))

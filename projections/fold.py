@@ -138,6 +138,7 @@ class BatchState:
     flows: dict[tuple[str, str, int, int], list[int]] = field(default_factory=lambda: defaultdict(lambda: _zeros(3)))
     lines: dict[str, dict[tuple[Any, ...], list[int]]] = field(
         default_factory=lambda: {kind: defaultdict(lambda: _zeros(3)) for kind in ("income", "expenditure", "transfer")})
+    daily: dict[tuple[Any, ...], list[int]] = field(default_factory=lambda: defaultdict(lambda: _zeros(3)))
     budgets: dict[tuple[str, str, int, str], dict[str, Any]] = field(default_factory=dict)
     year_rolls: list[tuple[str, int]] = field(default_factory=list)  # (region, closed year), in order
     last_position: int = 0
@@ -181,6 +182,7 @@ def fold(state: BatchState, position: int, event: Any) -> None:
 def _fold_postings(state: BatchState, position: int, event: Any, region: str, on: date | None,
                    postings: Any) -> None:
     year, month = (on.year, on.month) if on is not None else (0, 0)
+    business_day = year * 10_000 + month * 100 + on.day if on is not None else 0
     people: dict[str, list[Any]] = {}
     for posting in postings:
         account, amount_fen = posting["account"], posting["amount_fen"]
@@ -194,8 +196,12 @@ def _fold_postings(state: BatchState, position: int, event: Any, region: str, on
         flow[0] += debit_fen
         flow[1] += credit_fen
         flow[2] += 1
+        item = posting.get("item") or ""
+        daily = state.daily[(region, account, item, business_day, year, quarter_of(month) if month else 0, month)]
+        daily[0] += debit_fen
+        daily[1] += credit_fen
+        daily[2] += 1
         if account.startswith(FUND_PREFIX):
-            item = posting.get("item") or ""
             kind = line_kind(item)
             line = state.lines[kind][(region, account[len(FUND_PREFIX):], item, year, quarter_of(month) if month else 0, month)]
             normal_side_is_credit = kind != "expenditure"

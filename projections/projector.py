@@ -158,6 +158,7 @@ class Projector:
         store.executemany(cursor, _upsert(p, schema.ACCOUNT_FLOWS), [(*key, *values) for key, values in sorted(state.flows.items())])
         for kind, table in (("income", schema.INCOME), ("expenditure", schema.EXPENDITURE), ("transfer", schema.TRANSFERS)):
             store.executemany(cursor, _upsert(p, table), [(*key, *values) for key, values in sorted(state.lines[kind].items())])
+        store.executemany(cursor, _upsert(p, schema.ACCOUNT_DAILY), [(*key, *values) for key, values in sorted(state.daily.items())])
         store.executemany(cursor, _budget_upsert(p), [
             (*key, b["approved_fen"], b["adjusted_fen"], b["budget_fen"], b["budget_kind"], b["business_date"], b["position"])
             for key, b in sorted(state.budgets.items())

@@ -1,15 +1,16 @@
-"""The reports, as queries on a projection store: the live tables, or an in-memory store built
-from the events for an as-of date (``as_of_store``). Every amount is in fen here; rendering
+"""The reports, as queries on a projection store: the live tables; as of a date, the live
+tables summed up to that date (``AsOfStore``, for ``AS_OF_FROM_TABLES``) or else an in-memory
+store built from the events (``as_of_store``); ``as_of_report`` picks. Every amount is in fen here; rendering
 turns it into yuan for people (``projections.render``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from ledger import accounts as acc
 from projections import schema
@@ -35,6 +36,14 @@ ITEM_LABELS = {
     "expenditure.other": "Other expenditure (其他支出)",
     "transfer.retiree_credit": "Internal: employer share to retirees' accounts (划入退休人员个人账户)",
 }
+
+
+class Queryable(Protocol):
+    """What a report reads: a ``ProjectionStore``, or an ``AsOfStore`` over one."""
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+
+
 FUND_LABELS = {"pooled": "Pooled fund (统筹基金)", "personal": "Personal accounts (个人账户)"}
 
 
@@ -111,7 +120,7 @@ def percent(numerator: int, denominator: int) -> Decimal | None:
 
 
 # ---------------------------------------------------------------------------- the reports
-def fund_balances(store: ProjectionStore, p: str, f: Filters) -> Report:
+def fund_balances(store: Queryable, p: str, f: Filters) -> Report:
     where, params = _where(f, year=False)
     rows = store.query(f"SELECT region, fund, account, credit_fen, debit_fen, balance_fen FROM {p}fund_balances "
                        f"WHERE {where} ORDER BY region, account", params)
@@ -123,7 +132,7 @@ def fund_balances(store: ProjectionStore, p: str, f: Filters) -> Report:
     return Report("balances", "Fund balances (基金余额)", [Section("funds", "Fund balances", columns, rows)])
 
 
-def trial_balance(store: ProjectionStore, p: str, f: Filters) -> Report:
+def trial_balance(store: Queryable, p: str, f: Filters) -> Report:
     where, params = _where(f, year=False)
     rows = store.query(f"SELECT region, account, debit_fen, credit_fen, balance_fen FROM {p}account_balances "
                        f"WHERE {where} ORDER BY region, account", params)
@@ -136,7 +145,7 @@ def trial_balance(store: ProjectionStore, p: str, f: Filters) -> Report:
                   [Section("accounts", "Accounts", columns, rows, ("debit_fen", "credit_fen", "balance_fen"))])
 
 
-def personal_balances(store: ProjectionStore, p: str, f: Filters) -> Report:
+def personal_balances(store: Queryable, p: str, f: Filters) -> Report:
     where, params = _where(f, year=False, person=True)
     rows = store.query(f"SELECT * FROM {p}personal_balances WHERE {where} ORDER BY region, person_id", params)
     columns = [Column("region", "Region"), Column("person_id", "Person"), Column("balance_fen", "Balance", "fen"),
@@ -153,7 +162,7 @@ def personal_balances(store: ProjectionStore, p: str, f: Filters) -> Report:
     return Report("personal", "Personal account balances (个人账户余额)", [Section("accounts", "Personal accounts", columns, rows, totals)])
 
 
-def statement(store: ProjectionStore, p: str, f: Filters) -> Report:
+def statement(store: Queryable, p: str, f: Filters) -> Report:
     where, params = _where(f, year=False, person=True)
     if f.year is not None:
         where += " AND business_date >= ? AND business_date <= ?"
@@ -180,7 +189,7 @@ def _period_label(period: str, year: int, part: int) -> str:
     return str(year)
 
 
-def _lines(store: ProjectionStore, p: str, f: Filters, table: str, amount: str, reversed_: str) -> list[dict[str, Any]]:
+def _lines(store: Queryable, p: str, f: Filters, table: str, amount: str, reversed_: str) -> list[dict[str, Any]]:
     where, params = _where(f)
     part = _period_expression(f.period)
     rows = store.query(
@@ -195,7 +204,7 @@ def _lines(store: ProjectionStore, p: str, f: Filters, table: str, amount: str, 
     return rows
 
 
-def income(store: ProjectionStore, p: str, f: Filters) -> Report:
+def income(store: Queryable, p: str, f: Filters) -> Report:
     rows = _lines(store, p, f, "income", "amount_fen", "reversed_fen")
     columns = [Column("region", "Region"), Column("period", "Period"), Column("fund_name", "Fund"), Column("item", "Income item code"),
                Column("item_name", "Income item (收入项目)"), Column("amount_fen", "Income", "fen"),
@@ -204,7 +213,7 @@ def income(store: ProjectionStore, p: str, f: Filters) -> Report:
                   [Section("income", "Income", columns, rows, ("amount_fen", "reversed_fen", "net_fen"))])
 
 
-def expenditure(store: ProjectionStore, p: str, f: Filters) -> Report:
+def expenditure(store: Queryable, p: str, f: Filters) -> Report:
     rows = _lines(store, p, f, "expenditure", "amount_fen", "reversed_fen")
     columns = [Column("region", "Region"), Column("period", "Period"), Column("fund_name", "Fund"),
                Column("item", "Expenditure item code"), Column("item_name", "Expenditure item (支出项目)"),
@@ -214,7 +223,7 @@ def expenditure(store: ProjectionStore, p: str, f: Filters) -> Report:
                   [Section("expenditure", "Expenditure", columns, rows, ("amount_fen", "reversed_fen", "net_fen"))])
 
 
-def transfers(store: ProjectionStore, p: str, f: Filters) -> Report:
+def transfers(store: Queryable, p: str, f: Filters) -> Report:
     rows = _lines(store, p, f, "transfers", "in_fen", "out_fen")
     for row in rows:
         row["in_fen"], row["out_fen"] = row.pop("amount_fen"), row.pop("reversed_fen")
@@ -226,7 +235,7 @@ def transfers(store: ProjectionStore, p: str, f: Filters) -> Report:
                   [Section("transfers", "Transfers", columns, rows, ("in_fen", "out_fen"))])
 
 
-def budget(store: ProjectionStore, p: str, f: Filters) -> Report:
+def budget(store: Queryable, p: str, f: Filters) -> Report:
     where, params = _where(f)
     rows = store.query(f"SELECT region, fund, year, item, line, approved_fen, adjusted_fen, budget_fen, actual_fen, variance_fen "
                        f"FROM {p}budget_execution WHERE {where} ORDER BY region, year, fund, line DESC, item", params)
@@ -242,7 +251,7 @@ def budget(store: ProjectionStore, p: str, f: Filters) -> Report:
     return Report("budget", "Budget versus actual (预算执行情况)", [Section("lines", "Budget lines", columns, rows)])
 
 
-def final_accounts(store: ProjectionStore, p: str, f: Filters) -> Report:
+def final_accounts(store: Queryable, p: str, f: Filters) -> Report:
     where, params = _where(f)
     funds = store.query(f"SELECT * FROM {p}final_accounts WHERE {where} ORDER BY region, year, fund", params)
     for row in funds:
@@ -276,7 +285,7 @@ def _months(closing_fen: int, expenditure_fen: int, months_elapsed: int | None) 
     return (Decimal(closing_fen) * months_elapsed / Decimal(expenditure_fen)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
-def clearing(store: ProjectionStore, p: str, f: Filters) -> Report:
+def clearing(store: Queryable, p: str, f: Filters) -> Report:
     where, params = _where(f, year=False)
     rows = store.query(f"SELECT * FROM {p}clearing_positions WHERE {where} ORDER BY region, other_region", params)
     columns = [Column("region", "Region"), Column("other_region", "Other region"),
@@ -286,7 +295,7 @@ def clearing(store: ProjectionStore, p: str, f: Filters) -> Report:
     return Report("clearing", "Clearing positions between regions (异地就医清算)", [Section("positions", "Positions", columns, rows)])
 
 
-REPORTS: dict[str, Callable[[ProjectionStore, str, Filters], Report]] = {
+REPORTS: dict[str, Callable[[Queryable, str, Filters], Report]] = {
     "balances": fund_balances,
     "trial-balance": trial_balance,
     "personal": personal_balances,
@@ -304,11 +313,87 @@ POINT_IN_TIME = frozenset({"balances", "trial-balance", "personal", "clearing"})
 
 def as_of_store(ledger: Any, day: date, region: str | None = None) -> ProjectionStore:
     """The projections as the books stood at the end of ``day``, folded from the events (those
-    with a business date on or before it) into a private in-memory database."""
+    with a business date on or before it) into a private in-memory database. Slow (it reads the
+    whole log): the fallback for the reports not in ``AS_OF_FROM_TABLES``."""
     store = memory_store()
     Projector(ledger, store, event_filter=on_or_before(day, region), batch_size=5_000).catch_up()
     return store
 
 
-def run_report(name: str, store: ProjectionStore, filters: Filters, prefix: str = schema.LIVE_PREFIX) -> Report:
+def run_report(name: str, store: Queryable, filters: Filters, prefix: str = schema.LIVE_PREFIX) -> Report:
     return REPORTS[name](store, prefix, filters)
+
+
+# ---------------------------------------------------------------------------- as of a date, from the tables
+# Reports answered as of a date from ``proj_account_daily``. The others (personal, statement,
+# budget) depend on the order of the events, not only on sums (the split between carried-over and
+# current-year money, the running balances, the latest budget), and fall back to ``as_of_store``.
+AS_OF_FROM_TABLES = frozenset({"balances", "trial-balance", "clearing", "income", "expenditure", "transfers",
+                               "final-accounts"})
+AS_OF_PREFIX = "as_of_"
+_AS_OF_VIEWS = ("fund_balances", "clearing_positions", "final_accounts", "bank_deposits")
+
+
+def business_day(day: date) -> int:
+    """A date as ``proj_account_daily.business_day``: the integer yyyymmdd."""
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
+def _as_of_tables(source: str, day: date) -> dict[str, str]:
+    """The additive tables as of the end of ``day``: sums of the daily rows on or before it
+    (undated rows, ``business_day = 0``, always count, as in ``on_or_before``)."""
+    rows = f"SELECT * FROM {source} WHERE business_day <= {business_day(day):d}"
+    fund = "SUBSTR(account, 1, 5) = 'fund.'"
+    is_income, is_expenditure = "SUBSTR(item, 1, 7) = 'income.'", "SUBSTR(item, 1, 12) = 'expenditure.'"
+    lines = ("SELECT region, SUBSTR(account, 6) AS fund, item, year, quarter, month, SUM({first}) AS {a}, "
+             "SUM({second}) AS {b}, SUM(postings) AS postings FROM {d} WHERE {fund} AND {kind} "
+             "GROUP BY region, account, item, year, quarter, month")
+    d = AS_OF_PREFIX + "daily"
+    return {
+        "daily": rows,
+        "account_balances": f"SELECT region, account, SUM(debit_fen) AS debit_fen, SUM(credit_fen) AS credit_fen, "
+                            f"SUM(debit_fen) - SUM(credit_fen) AS balance_fen, SUM(postings) AS postings "
+                            f"FROM {d} GROUP BY region, account",
+        "account_flows": f"SELECT region, account, year, month, SUM(debit_fen) AS debit_fen, SUM(credit_fen) AS credit_fen, "
+                         f"SUM(postings) AS postings FROM {d} GROUP BY region, account, year, month",
+        "income": lines.format(first="credit_fen", second="debit_fen", a="amount_fen", b="reversed_fen", d=d, fund=fund,
+                               kind=is_income),
+        "expenditure": lines.format(first="debit_fen", second="credit_fen", a="amount_fen", b="reversed_fen", d=d,
+                                    fund=fund, kind=is_expenditure),
+        "transfers": lines.format(first="credit_fen", second="debit_fen", a="in_fen", b="out_fen", d=d, fund=fund,
+                                  kind=f"NOT {is_income} AND NOT {is_expenditure}"),
+    }
+
+
+class AsOfStore:
+    """The live store seen as of the end of a business date: every query on ``as_of_*`` relations
+    runs with them defined (``WITH``) as sums over ``proj_account_daily``, then the same views as
+    the live projection (``schema``). Read-only; closing it leaves the live store open."""
+
+    def __init__(self, store: ProjectionStore, day: date, prefix: str = schema.LIVE_PREFIX) -> None:
+        self.store = store
+        self.day = day
+        definitions = _as_of_tables(prefix + schema.ACCOUNT_DAILY.name, day)
+        views = schema.view_definitions(AS_OF_PREFIX)
+        definitions.update({name: views[name] for name in _AS_OF_VIEWS})
+        self.with_clause = "WITH " + ", ".join(f"{AS_OF_PREFIX}{name} AS ({body})" for name, body in definitions.items())
+        if store.dialect == "postgres":  # psycopg reads '%' as a placeholder (the views' LIKE 'fund.%')
+            self.with_clause = self.with_clause.replace("%", "%%")
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return self.store.query(f"{self.with_clause} {statement}", params)
+
+    def close(self) -> None:
+        pass
+
+
+def as_of_report(ledger: Any, store: ProjectionStore, name: str, day: date, filters: Filters) -> tuple[Report, str]:
+    """A report as the books stood at the end of ``day``, and where it came from: the live tables
+    (caught up by the caller) for the reports in ``AS_OF_FROM_TABLES``, else the events."""
+    if name in AS_OF_FROM_TABLES:
+        return REPORTS[name](AsOfStore(store, day), AS_OF_PREFIX, filters), "tables"
+    folded = as_of_store(ledger, day, filters.region)
+    try:
+        return run_report(name, folded, filters), "events"
+    finally:
+        folded.close()

@@ -94,15 +94,25 @@ BUDGETS = Table(
      ("business_date", "DATE"), ("position", "BIGINT NOT NULL")),
     ("region", "fund", "year", "item"),
 )
+# Every posting by business day, for the as-of reports (``projections.reports.as_of_sources``):
+# ``business_day`` is the date as the integer yyyymmdd (0: an undated event, always included).
+ACCOUNT_DAILY = Table(
+    "account_daily",
+    (("region", "TEXT NOT NULL"), ("account", "TEXT NOT NULL"), ("item", "TEXT NOT NULL"),
+     ("business_day", "INTEGER NOT NULL"), ("year", "INTEGER NOT NULL"), ("quarter", "INTEGER NOT NULL"),
+     ("month", "INTEGER NOT NULL"), ("debit_fen", MONEY), ("credit_fen", MONEY), ("postings", COUNT)),
+    ("region", "business_day", "account", "item", "year", "quarter", "month"),
+)
 
 TABLES: tuple[Table, ...] = (PERSONAL_BALANCES, PERSONAL_STATEMENTS, ACCOUNT_BALANCES, ACCOUNT_FLOWS,
-                             INCOME, EXPENDITURE, TRANSFERS, BUDGETS)
+                             INCOME, EXPENDITURE, TRANSFERS, BUDGETS, ACCOUNT_DAILY)
 # Tables whose values add up across batches (upserted as ``value = value + delta``).
-ADDITIVE = (ACCOUNT_BALANCES, ACCOUNT_FLOWS, INCOME, EXPENDITURE, TRANSFERS)
+ADDITIVE = (ACCOUNT_BALANCES, ACCOUNT_FLOWS, INCOME, EXPENDITURE, TRANSFERS, ACCOUNT_DAILY)
 
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS {p}personal_statements_date_idx ON {p}personal_statements (region, business_date)",
     "CREATE INDEX IF NOT EXISTS {p}account_flows_year_idx ON {p}account_flows (region, year, account)",
+    "CREATE INDEX IF NOT EXISTS {p}account_daily_day_idx ON {p}account_daily (business_day)",
 )
 
 
@@ -175,6 +185,11 @@ def _views(p: str) -> dict[str, str]:
             FROM years
             WINDOW w AS (PARTITION BY region, account ORDER BY year ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
     }
+
+
+def view_definitions(prefix: str) -> dict[str, str]:
+    """The views' bodies, by name without the prefix, reading the tables of ``prefix``."""
+    return _views(prefix)
 
 
 def create_statements(prefix: str) -> list[str]:

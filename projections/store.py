@@ -104,9 +104,17 @@ class ProjectionStore:
         return bool(self.fetch(cursor, "SELECT name FROM sqlite_master WHERE name = ?", (name,)))
 
     def ensure_tables(self, prefix: str) -> None:
+        """Create the tables and views if missing. A set built before its newest table existed
+        (``account_daily``) is dropped, position and all, to be rebuilt from position 0 by the
+        next catch-up: a table added later would otherwise miss the events already applied."""
         with self.transaction() as cursor:
-            if self.has_relation(cursor, schema.view_names(prefix)[-1]):
-                return
+            complete = self.has_relation(cursor, schema.view_names(prefix)[-1])
+            outdated = complete and not self.has_relation(cursor, prefix + schema.ACCOUNT_DAILY.name)
+        if complete and not outdated:
+            return
+        if outdated:
+            self.drop_tables(prefix)
+        with self.transaction() as cursor:
             for statement in schema.create_statements(prefix):
                 if statement.startswith("CREATE VIEW"):
                     cursor.execute(statement.replace("CREATE VIEW", "DROP VIEW IF EXISTS").split(" AS ")[0])

@@ -7,9 +7,23 @@ from datetime import date, timedelta
 
 from ledger.application import Ledger
 from projections.projector import Projector
-from projections.reports import Filters, as_of_store, run_report
+from projections.reports import AS_OF_FROM_TABLES, Filters, as_of_report, as_of_store, run_report
+from projections.reports import REPORTS as ALL_REPORTS
 from projections.store import ProjectionStore
-from tests.projections.scenario import REGION, WAGE_A_FEN, WAGE_B_FEN, A, B, enrol_both, inpatient, open_regions, outpatient, remit
+from tests.projections.scenario import (
+    OTHER_REGION,
+    REGION,
+    WAGE_A_FEN,
+    WAGE_B_FEN,
+    A,
+    B,
+    enrol_both,
+    inpatient,
+    open_regions,
+    outpatient,
+    remit,
+)
+from tests.projections.test_reports import build
 
 REPORTS = [("balances", Filters(region=REGION)), ("personal", Filters(region=REGION)), ("trial-balance", Filters()),
            ("income", Filters(period="quarter")), ("expenditure", Filters()), ("final-accounts", Filters(region=REGION)),
@@ -47,3 +61,37 @@ def test_as_of_equals_the_live_projection_on_that_date(sqlite_ledger: Ledger, st
             as_of.close()
     assert recorded[date(2024, 1, 31)] == recorded[date(2024, 1, 15)]
     assert recorded[date(2024, 1, 14)]["balances"] == [[]]
+
+
+AS_OF_DAYS = [date(2023, 12, 31), date(2024, 1, 14), date(2024, 1, 15), date(2024, 2, 1), date(2024, 2, 10),
+              date(2024, 2, 14), date(2024, 2, 15), date(2024, 6, 30), date(2024, 12, 31), date(2025, 1, 15),
+              date(2025, 2, 1), date(2030, 1, 1)]
+FILTERS = [Filters(), Filters(region=REGION), Filters(region=OTHER_REGION), Filters(period="quarter"),
+           Filters(period="year", year=2024), Filters(region=REGION, year=2025)]
+
+
+def test_as_of_from_the_tables_equals_the_fold_from_the_events(sqlite_ledger: Ledger, store: ProjectionStore) -> None:
+    build(sqlite_ledger)
+    Projector(sqlite_ledger, store, batch_size=3).catch_up()
+    assert set(ALL_REPORTS) >= AS_OF_FROM_TABLES
+    for day in AS_OF_DAYS:
+        for filters in FILTERS:
+            folded = as_of_store(sqlite_ledger, day, filters.region)
+            try:
+                for name in sorted(ALL_REPORTS):
+                    report, source = as_of_report(sqlite_ledger, store, name, day, filters)
+                    assert source == ("tables" if name in AS_OF_FROM_TABLES else "events")
+                    expected = run_report(name, folded, filters)
+                    assert report == expected, (name, day, filters)
+            finally:
+                folded.close()
+
+
+def test_as_of_a_date_before_any_posting_is_empty(sqlite_ledger: Ledger, store: ProjectionStore) -> None:
+    build(sqlite_ledger)
+    Projector(sqlite_ledger, store).catch_up()
+    for name in sorted(AS_OF_FROM_TABLES):
+        report, _ = as_of_report(sqlite_ledger, store, name, date(2023, 12, 31), Filters())
+        assert all(section.rows == [] for section in report.sections), name
+    live = run_report("balances", store, Filters())
+    assert as_of_report(sqlite_ledger, store, "balances", date(9999, 12, 31), Filters())[0] == live

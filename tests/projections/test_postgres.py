@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 
@@ -10,7 +11,7 @@ from ledger.application import Ledger
 from projections import schema
 from projections.projector import Projector
 from projections.replay import replay
-from projections.reports import Filters, run_report
+from projections.reports import AS_OF_FROM_TABLES, Filters, as_of_report, as_of_store, run_report
 from projections.store import ProjectionStore, open_store
 from projections.verify import Verifier
 from tests.projections.test_crash_and_replay import busy_history, crash_then_restart
@@ -50,3 +51,11 @@ def test_project_replay_verify_and_report_on_postgres(pg_ledger: Ledger, pg_stor
     assert funds and all(r["check"] == "ok" for r in funds.values())
     budget = run_report("budget", pg_store, Filters(region="210100", year=2024)).sections[0].rows
     assert budget
+    for day in (date(2024, 1, 31), date(2024, 6, 30), date(2024, 12, 31), date(2025, 12, 31)):
+        filters = Filters(region="210100", period="quarter")
+        folded = as_of_store(pg_ledger, day, filters.region)
+        try:
+            for name in sorted(AS_OF_FROM_TABLES):
+                assert as_of_report(pg_ledger, pg_store, name, day, filters)[0] == run_report(name, folded, filters), (name, day)
+        finally:
+            folded.close()
