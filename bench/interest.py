@@ -78,7 +78,8 @@ def post_interest_in_subprocess(db: Database, timeout_s: float, extra_env: dict[
     except TimeoutError:
         return None
     if run.returncode != 0:
-        raise InterestFailed(run.stderr.strip().splitlines()[-1][:300] if run.stderr.strip() else f"exit {run.returncode}")
+        errors = [line for line in run.stderr.splitlines() if "Error" in line]
+        raise InterestFailed(errors[-1].strip()[:300] if errors else f"exit {run.returncode}")
     result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
     result["peak_rss_mib"] = run.peak_rss_mib
     return result

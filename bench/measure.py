@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROFILE_LINES = 45
+PROFILE_LINES = 70
 
 
 @dataclass

@@ -49,7 +49,7 @@ def generated(results: Results, machine: dict[str, str], mode: str, elapsed_s: f
     lines += ["", "### Figures", "", *figures_table(results), "", "### Targets", "", *targets_table(results), ""]
     memory = results.details.get("memory_lines")
     if memory:
-        lines += ["### Memory (RSS of the subprocess, sampled from /proc; peak from `wait4` ru_maxrss)", "", *memory, ""]
+        lines += ["### Memory (RSS of the subprocess, sampled from /proc every 0.25 s; peak = its VmHWM)", "", *memory, ""]
     for title, text in results.profiles.items():
         lines += [f"### Profile: {title}", "", "```", text, "```", ""]
     lines.append(END)

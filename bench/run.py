@@ -293,7 +293,7 @@ def small_db_profiles(db: env.Database, results: Results, count: int) -> None:
         ledger.close()
 
 
-def _top(text: str, lines: int = 45) -> str:
+def _top(text: str, lines: int = 70) -> str:
     kept = [line for line in text.splitlines() if line.strip()]
     return "\n".join(kept[:lines])
 
