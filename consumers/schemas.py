@@ -135,6 +135,16 @@ class InpatientClaim(Strict):
     excluded_fen: Fen = Field(0, description="items outside the fund's catalogue: the patient's")
 
 
+class ClaimReversal(Strict):
+    """A correction of a claim settled earlier (withdrawn, or settled in error), dated when it is
+    made: what the funds paid comes back; the claim's own events are never changed."""
+
+    correction_id: Id
+    claim_id: Id
+    on: date
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class CrossRegionSettlement(Strict):
     """A bill of a person of the envelope's region (the home region) treated in another region and
     settled there directly; the home fund owes the treating region."""
@@ -267,6 +277,7 @@ PAYLOADS: dict[str, type[Strict]] = {
     "contribution.remittance": ContributionRemittance,
     "claim.outpatient": OutpatientClaim,
     "claim.inpatient": InpatientClaim,
+    "claim.reversed": ClaimReversal,
     "claim.cross_region": CrossRegionSettlement,
     "transfer.out": TransferOut,
     "transfer.in": TransferIn,

@@ -218,6 +218,24 @@ class PersonalAccount(Aggregate):
             account.admissions_by_year[key] = account.admissions_by_year.get(key, 0) + 1
             account.pooled_paid_by_year_fen[key] = account.pooled_paid_by_year_fen.get(key, 0) + self.pooled_fen
 
+    class ClaimReversed(MoneyEvent):
+        """A correction, dated when it is made, of a claim paid earlier: what the account paid
+        comes back, and an inpatient claim no longer counts towards the admissions and the
+        ceiling of its year."""
+
+        claim_id: str
+        correction_id: str
+        year: int
+        pooled_fen: int
+        account_fen: int
+        was_inpatient: bool
+
+        def apply_details(self, account: PersonalAccount) -> None:
+            if self.was_inpatient:
+                key = str(self.year)
+                account.admissions_by_year[key] = account.admissions_by_year.get(key, 0) - 1
+                account.pooled_paid_by_year_fen[key] = account.pooled_paid_by_year_fen.get(key, 0) - self.pooled_fen
+
     class InterestCredited(MoneyEvent):
         year: int
         interest_fen: int
@@ -352,6 +370,11 @@ class PooledFund(Aggregate):
     class InpatientBenefitPaid(MoneyEvent):
         claim_id: str
         person_id: str
+        pooled_fen: int
+
+    class InpatientBenefitReversed(MoneyEvent):
+        claim_id: str
+        correction_id: str
         pooled_fen: int
 
     class InterestPosted(MoneyEvent):

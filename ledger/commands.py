@@ -183,6 +183,18 @@ class ChangeCategory:
 
 
 @dataclass(frozen=True)
+class ReverseClaim:
+    """``Ledger.reverse_claim``: a correction of a claim settled earlier (a bill withdrawn or
+    settled in error), dated ``on`` when it is made, referencing the claim."""
+
+    region: str
+    correction_id: str
+    claim_id: str
+    on: date
+    reason: str
+
+
+@dataclass(frozen=True)
 class RecordDeath:
     """``Ledger.record_death``: the balance is paid to the heirs and the account closed."""
 

@@ -438,7 +438,7 @@ class CoreLedger(Application[UUID]):
                                   person_id=person, treating_region=treating_region, pooled_fen=breakdown.pooled_fen)
         if treating_region is not None:
             self._advance_clearing(unit, treating_region, home_region, command.claim_id, on, account_fen + breakdown.pooled_fen)
-        outcome = {"claim_id": command.claim_id, "person_id": person, "kind": "inpatient",
+        outcome = {"claim_id": command.claim_id, "person_id": person, "kind": "inpatient", "year": year,
                    "policy_version": policy.version, "treating_region": treating_region or home_region,
                    **breakdown.as_dict(), "account_fen": account_fen, "out_of_pocket_fen": out_of_pocket_fen}
         memo = acc.entry(

@@ -17,6 +17,7 @@ from eventsourcing.utils import get_topic
 from ledger import accounts as acc
 from ledger.aggregates import (
     Budget,
+    BusinessRecord,
     ClearingPosition,
     InterestRateBook,
     MemoFund,
@@ -33,6 +34,7 @@ from ledger.commands import (
     RecordDeath,
     RecordExpenditure,
     RecordIncome,
+    ReverseClaim,
     SetBudget,
     SettleClearing,
     SettleCrossRegion,
@@ -443,6 +445,56 @@ class LifecycleUseCases(CoreLedger):
         position.trigger_event(ClearingPosition.Settled, on=command.on, clearing_id=command.clearing_id, amount_fen=command.amount_fen)
         outcome = {"clearing_id": command.clearing_id, "amount_fen": command.amount_fen, "still_owed_fen": position.owed_fen}
         return self._record_outcome(unit, "clearing", command.payer_region, command.clearing_id, digest, command.on, outcome)
+
+    # ------------------------------------------------------------------ corrections
+    def reverse_claim(self, command: ReverseClaim, unit: UnitOfWork | None = None) -> dict[str, Any]:
+        """Correct a claim settled earlier by reversing it with new events dated ``on`` (the
+        claim's own events are never changed, and its year may be closed): the personal account
+        gets back what it paid, the pooled fund what it paid, the hospital is owed that much
+        less, and an inpatient claim no longer counts towards its year's admissions and ceiling.
+        A claim is reversed at most once; settled across regions, it is corrected through the
+        clearing instead."""
+        return self._run(unit, self._reverse_claim, command)  # type: ignore[no-any-return]
+
+    def _reverse_claim(self, unit: UnitOfWork, command: ReverseClaim) -> dict[str, Any]:
+        check_text("correction_id", command.correction_id)
+        check_text("reason", command.reason, 200)
+        digest = fingerprint(command)
+        first = self._first_outcome(unit, "reversal", command.region, command.claim_id, digest, "claim_id")
+        if first is not None:
+            return first
+        self._book(unit, command.region).check_open(command.on)
+        record = unit.find(BusinessRecord.id_for("claim", command.region, command.claim_id), BusinessRecord)
+        if record is None:
+            raise InvalidInput("claim_id", f"no claim {command.claim_id!r} was settled in region {command.region}", claim_id=command.claim_id)
+        claim = record.outcome
+        if claim.get("treating_region", command.region) != command.region:
+            raise InvalidInput("claim_id", "a claim settled across regions is corrected through the clearing between the regions",
+                               claim_id=command.claim_id)
+        inpatient = claim["kind"] == "inpatient"
+        account_fen, pooled_fen = claim["account_fen"], claim.get("pooled_fen", 0)
+        item = {"outpatient": acc.EXPENDITURE_OUTPATIENT, "pharmacy": acc.EXPENDITURE_PHARMACY}.get(claim["kind"], acc.EXPENDITURE_INPATIENT_SELF_PAY)
+        account = self._account(unit, command.region, claim["person_id"])
+        account.record_money(
+            PersonalAccount.ClaimReversed,
+            acc.entry(*acc.transfer(acc.PAYABLE_HOSPITALS, acc.FUND_PERSONAL, account_fen, credit_item=item, credit_person_id=account.person_id)),
+            on=command.on, origin="claim_reversal", claim_id=command.claim_id, correction_id=command.correction_id,
+            year=int(claim.get("year", record.on.year)), pooled_fen=pooled_fen, account_fen=account_fen, was_inpatient=inpatient,
+        )
+        if pooled_fen:
+            unit.get(PooledFund.id_for(command.region), PooledFund).record_money(
+                PooledFund.InpatientBenefitReversed,
+                acc.entry(*acc.transfer(acc.PAYABLE_HOSPITALS, acc.FUND_POOLED, pooled_fen, credit_item=acc.EXPENDITURE_INPATIENT)),
+                on=command.on, claim_id=command.claim_id, correction_id=command.correction_id, pooled_fen=pooled_fen,
+            )
+        person = claim["person_id"]
+        memo = acc.entry(
+            *acc.transfer(acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, acc.MEMO_PATIENT_OUT_OF_POCKET, claim.get("out_of_pocket_fen", 0), person_id=person),
+            *acc.transfer(acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, acc.MEMO_REFERRED_ABOVE_CEILING, claim.get("above_ceiling_fen", 0), person_id=person),
+        )
+        outcome = {"correction_id": command.correction_id, "claim_id": command.claim_id, "person_id": person,
+                   "account_refund_fen": account_fen, "pooled_refund_fen": pooled_fen, "reason": command.reason}
+        return self._record_outcome(unit, "reversal", command.region, command.claim_id, digest, command.on, outcome, memo)
 
     # ------------------------------------------------------------------ death and inheritance
     def record_death(self, command: RecordDeath, unit: UnitOfWork | None = None) -> dict[str, Any]:
