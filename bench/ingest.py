@@ -32,14 +32,11 @@ from projections.store import open_store
 FUND_LEDGER = [sys.executable, "-m", "cli.main"]
 PYINSTRUMENT = [sys.executable, "-m", "pyinstrument"]
 WORK_DIR = REPO / ".run" / "bench"
-# Messages per transaction for the direct ingest. The CLI's default (500) puts all 50..500
-# remittances of a file in one unit: above ~10,000 events one save hangs in psycopg's pipeline
-# sync (docs/benchmarks.md), so 20 remittances (4,000 lines) per transaction here.
-DIRECT_BATCH = 20
-# The same limit for the consumer: with its default (500 records per poll) one poll of a
-# partition holds ~100 remittances (the 1 MiB fetch limit), ~20,000 events in one save, and the
-# consumer hangs in that save for ever (seen in the full run). 20 records = 4,000 lines per save.
-CONSUMER_BATCH = 20
+# Messages per transaction: the CLI's default (500). A poll of a partition holds ~100 remittances
+# (the 1 MiB fetch limit), ~20,000 events in one save; the library's pipelined insert hung on such
+# saves (psycopg#685), adapters/postgres_recorder.py writes them without pipeline mode.
+DIRECT_BATCH = 500
+CONSUMER_BATCH = 500
 
 
 def open_bench_ledger(db: Database) -> Ledger:

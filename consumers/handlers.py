@@ -40,6 +40,10 @@ logger = structlog.get_logger()
 
 DEAD_LETTER_SOURCE = "dead-letters"
 MAX_BATCH = 10_000
+# A save of more events is split (each part with its own position): a 100,000-event save spends
+# seconds serialising its rows inside its transaction, holding the events table's lock that long.
+MAX_EVENTS_PER_SAVE = 20_000
+SAVE_SIZE_CHECK_EVERY = 10  # deliveries between two counts of the pending events
 
 
 # Each message runs in one ``UnitOfWork.command()``; the use case's own command joins it, so a
@@ -102,8 +106,9 @@ def apply_batch(
     publish_dead_letters: Callable[[list[dict[str, Any]]], None] | None = None,
     faults: Faults = NO_FAULTS,
 ) -> BatchResult:
-    """Apply ``deliveries`` in one transaction; dead letters are handed to
-    ``publish_dead_letters`` *before* the commit (see docs/messages.md, "Dead letters")."""
+    """Apply ``deliveries`` in as few transactions as ``MAX_EVENTS_PER_SAVE`` allows (usually one),
+    each with the position after its last delivery; dead letters are handed to
+    ``publish_dead_letters`` *before* their transaction commits (docs/messages.md, "Dead letters")."""
     assert 0 < len(deliveries) <= MAX_BATCH, len(deliveries)
     if tracking_name is not None:
         offsets = [d.offset for d in deliveries]
@@ -111,17 +116,24 @@ def apply_batch(
     unit = ConsumerUnit(ledger)
     parsed = [_parse_quietly(delivery) for delivery in deliveries]
     _prefetch(ledger, unit, parsed)
-    outcomes = []
-    for delivery, message in zip(deliveries, parsed, strict=True):
-        outcomes.append(apply_delivery(ledger, unit, delivery, message))
+    result = BatchResult([], 0)
+    pending: list[Outcome] = []
+    for index, (delivery, message) in enumerate(zip(deliveries, parsed, strict=True)):
+        pending.append(apply_delivery(ledger, unit, delivery, message))
         faults.reached("kill_after_messages")
-    structlog.contextvars.clear_contextvars()
-    result = BatchResult(outcomes, 0)
-    if result.dead_letters and publish_dead_letters is not None:
-        publish_dead_letters(result.dead_letters)
-    faults.reached("kill_before_commit")
-    tracking = Tracking(tracking_name, deliveries[-1].offset + 1) if tracking_name is not None else None
-    result.events = unit.commit(tracking=tracking)
+        is_last = index == len(deliveries) - 1
+        if is_last or (index % SAVE_SIZE_CHECK_EVERY == 0 and unit.pending_event_count >= MAX_EVENTS_PER_SAVE):
+            structlog.contextvars.clear_contextvars()
+            dead_letters = [o.dead_letter for o in pending if o.dead_letter is not None]
+            if dead_letters and publish_dead_letters is not None:
+                publish_dead_letters(dead_letters)
+            faults.reached("kill_before_commit")
+            tracking = Tracking(tracking_name, delivery.offset + 1) if tracking_name is not None else None
+            result.events += unit.commit(tracking=tracking)
+            result.outcomes += pending
+            pending = []
+            if not is_last:  # what the rest of the batch touches, up to date, in one query
+                _prefetch(ledger, unit, parsed[index + 1:])
     return result
 
 

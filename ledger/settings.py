@@ -22,6 +22,9 @@ from pathlib import Path
 DEFAULT_SQLITE_PATH = Path(".run") / "fund-ledger.sqlite"
 DEFAULTS = {
     "POSTGRES_LOCK_TIMEOUT": "5",
+    # The library's default (5 s) ends a transaction that waits on the client that long; a save of
+    # tens of thousands of events (a year's interest) spends longer than that being serialised.
+    "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
     "POSTGRES_POOL_SIZE": "4",
     "POSTGRES_MAX_OVERFLOW": "4",
 }

@@ -185,3 +185,22 @@ def _declared(store: Ledger, people: int) -> int:
 
     policy = store.policy_in_force(REGION, date(2024, 4, 1))
     return people * contribution_split(policy, "employee", age_on(date(1980, 1, 1), date(2024, 4, 1)), 500_000).payable_fen
+
+
+def test_a_batch_larger_than_one_save_commits_in_parts_each_with_its_position(store: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    from consumers import handlers
+
+    monkeypatch.setattr(handlers, "MAX_EVENTS_PER_SAVE", 5)
+    monkeypatch.setattr(handlers, "SAVE_SIZE_CHECK_EVERY", 1)
+    people = [f"P{i}" for i in range(12)]
+    # 12 enrolments: each is 1 account event + 1 message record, so a save holds at most 3 of them
+    # before it passes 5 events; then 12 claims on those people in the same batch.
+    values = [_enrol(p) for p in people] + [_outpatient(i, person_id=p) for i, p in enumerate(people)]
+    result = apply_batch(store, _deliveries(values), tracking_name="ledger.claims:0")
+    assert result.count("applied") == 24
+    assert store.recorder.max_tracking_id("ledger.claims:0") == 24  # the position after the last delivery
+    # The first save closed after the 3rd enrolment (6 events >= 5): its position was written with it.
+    assert store.recorder.has_tracking_id("ledger.claims:0", 3)
+    # Every claim found its person, enrolled earlier in the same poll but in an earlier save.
+    assert all(store.personal_account(REGION, p).enrolled_on.isoformat() == "2024-01-01" for p in people)
+    assert not result.dead_letters
