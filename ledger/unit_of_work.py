@@ -40,6 +40,8 @@ class UnitOfWork:
         self.aggregates: dict[UUID, Aggregate] = {}
         self._created: set[UUID] = set()
         self._missing: set[UUID] = set()  # known, from a prefetch, not to exist in the store
+        # Every access, with the aggregate's version at that moment: what ``events_since`` reads.
+        self._accesses: list[tuple[UUID, int]] = []
         # Per command: each touched aggregate's pending-event count at the start (None: new to the unit).
         self._marks: dict[UUID, int | None] | None = None
 
@@ -54,6 +56,7 @@ class UnitOfWork:
             self.aggregates[aggregate_id] = aggregate
         else:
             self._mark(aggregate_id, len(aggregate.pending_events))
+        self._accesses.append((aggregate_id, aggregate.version))
         assert isinstance(aggregate, kind), (aggregate_id, type(aggregate), kind)
         return aggregate
 
@@ -70,6 +73,7 @@ class UnitOfWork:
         self._mark(aggregate.id, None)
         self._created.add(aggregate.id)
         self._missing.discard(aggregate.id)
+        self._accesses.append((aggregate.id, 0))
         self.aggregates[aggregate.id] = aggregate
 
     def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
@@ -153,16 +157,24 @@ class UnitOfWork:
             with suppress(KeyError):
                 cache.get(aggregate_id, evict=True)
 
-    def pending_versions(self) -> dict[UUID, int]:
-        """Each aggregate's version now; compare later with ``events_since``."""
-        return {aggregate_id: aggregate.version for aggregate_id, aggregate in self.aggregates.items()}
+    def pending_versions(self) -> int:
+        """A checkpoint to give ``events_since`` later (costs nothing, however large the unit)."""
+        return len(self._accesses)
 
-    def events_since(self, versions: dict[UUID, int]) -> list[tuple[str, int]]:
-        """(aggregate id, version) of every event recorded since ``pending_versions()``."""
+    def events_since(self, checkpoint: int) -> list[tuple[str, int]]:
+        """(aggregate id, version) of every event recorded since ``checkpoint``. Events are only
+        recorded on aggregates reached through this unit, so the aggregates accessed since then,
+        from the version each had when first accessed, are all there is to look at."""
+        first_seen: dict[UUID, int] = {}
+        for aggregate_id, version in self._accesses[checkpoint:]:
+            first_seen.setdefault(aggregate_id, version)
         caused = []
-        for aggregate_id, aggregate in self.aggregates.items():
+        for aggregate_id, version in first_seen.items():
+            aggregate = self.aggregates.get(aggregate_id)
+            if aggregate is None:
+                continue
             for event in aggregate.pending_events:
-                if event.originator_version > versions.get(aggregate_id, 0):
+                if event.originator_version > version:
                     caused.append((str(aggregate_id), event.originator_version))
         return caused
 
@@ -193,6 +205,7 @@ class UnitOfWork:
         self.aggregates.clear()
         self._created.clear()
         self._missing.clear()
+        self._accesses.clear()
         return len(processing_event.events)
 
     def discard(self) -> None:
@@ -202,3 +215,4 @@ class UnitOfWork:
         self.aggregates.clear()
         self._created.clear()
         self._missing.clear()
+        self._accesses.clear()

@@ -66,7 +66,10 @@ def to_command(index: int, step: Remit | Claim) -> Command:
                               payer_kind="reemployment_centre", payer_id="RC01")
         lines = {"E1": step.wages[0], "E2": step.wages[1], "R1": None}
         total = sum(payable_fen(person, wage or 0, start) for person, wage in lines.items())
-        return remittance(f"R{index}", lines, total + step.declared_error_fen, period=period)
+        # A declared total that would be negative (all wages 0, error -1) is declared high instead:
+        # a negative amount is refused as invalid input before any comparison.
+        error_fen = abs(step.declared_error_fen) if total + step.declared_error_fen < 0 else step.declared_error_fen
+        return remittance(f"R{index}", lines, total + error_fen, period=period)
     on = date(step.year, step.month, 1)
     if step.kind == "inpatient":
         return inpatient(f"H{index}", step.person_id, step.amount_fen, hospital_level=step.level,
