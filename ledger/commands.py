@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
+from ledger.accounts import MEMO_FUND_NAMES
 from ledger.errors import InvalidInput
 from ledger.rules import CATEGORIES
 
@@ -167,7 +168,7 @@ class SettleInpatient:
 # named in its docstring.
 
 FUNDS = ("pooled", "personal")
-MEMO_FUNDS = ("retired_cadres", "disabled_servicemen", "civil_servant_subsidy", "enterprise_supplementary")
+MEMO_FUNDS = MEMO_FUND_NAMES  # the memo funds, named once in ledger.accounts
 
 
 @dataclass(frozen=True)
