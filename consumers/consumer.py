@@ -20,10 +20,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -34,7 +35,7 @@ from kafka.structs import OffsetAndMetadata
 
 from consumers import contract
 from consumers.faults import Faults
-from consumers.handlers import MAX_BATCH, BatchResult, Delivery, apply_batch
+from consumers.handlers import MAX_BATCH, BatchTally, Delivery, apply_batch
 from consumers.kafka_io import DeadLetterPublisher, ensure_topics, producer
 from ledger.application import Ledger
 
@@ -63,23 +64,8 @@ class ConsumerConfig:
 
 
 @dataclass
-class Stats:
-    applied: int = 0
-    duplicates: int = 0
-    dead_letters: int = 0
-    events: int = 0
-    batches: int = 0
+class Stats(BatchTally):
     rewinds: int = 0
-    dead_letter_codes: Counter[str] = field(default_factory=Counter)
-
-    def add(self, result: BatchResult) -> None:
-        self.batches += 1
-        self.events += result.events
-        self.applied += result.count("applied")
-        self.duplicates += result.count("duplicate")
-        for dead in result.dead_letters:
-            self.dead_letters += 1
-            self.dead_letter_codes[dead["code"]] += 1
 
     def as_dict(self) -> dict[str, Any]:
         return {"applied": self.applied, "duplicates": self.duplicates, "dead_letters": self.dead_letters,
@@ -263,5 +249,4 @@ class LedgerConsumer:
 
 
 def _copy(stats: Stats) -> Stats:
-    return Stats(stats.applied, stats.duplicates, stats.dead_letters, stats.events, stats.batches, stats.rewinds,
-                 Counter(stats.dead_letter_codes))
+    return dataclasses.replace(stats, dead_letter_codes=Counter(stats.dead_letter_codes))

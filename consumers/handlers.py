@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -96,6 +97,27 @@ class BatchResult:
     @property
     def dead_letters(self) -> list[dict[str, Any]]:
         return [outcome.dead_letter for outcome in self.outcomes if outcome.dead_letter is not None]
+
+
+@dataclass
+class BatchTally:
+    """Totals over the batches a consumer or an ingest has applied."""
+
+    applied: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    events: int = 0
+    batches: int = 0
+    dead_letter_codes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, result: BatchResult) -> None:
+        self.batches += 1
+        self.events += result.events
+        self.applied += result.count("applied")
+        self.duplicates += result.count("duplicate")
+        for dead in result.dead_letters:
+            self.dead_letters += 1
+            self.dead_letter_codes[dead["code"]] += 1
 
 
 def apply_batch(

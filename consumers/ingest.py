@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consumers.handlers import MAX_BATCH, Delivery, apply_batch
+from consumers.handlers import MAX_BATCH, BatchTally, Delivery, apply_batch
 from ledger.application import Ledger
 
 DEFAULT_DEAD_LETTER_FILE = Path(".run") / "dead-letters.jsonl"
@@ -25,14 +24,8 @@ MAX_LINE_BYTES = 2_000_000
 
 
 @dataclass
-class IngestReport:
+class IngestReport(BatchTally):
     lines: int = 0
-    applied: int = 0
-    duplicates: int = 0
-    dead_letters: int = 0
-    events: int = 0
-    batches: int = 0
-    dead_letter_codes: Counter[str] = field(default_factory=Counter)
     dead_letter_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -70,14 +63,8 @@ def ingest_file(ledger: Ledger, path: Path, *, batch_size: int = 500, dead_lette
 
     def flush() -> None:
         result = apply_batch(ledger, batch, publish_dead_letters=write_dead_letters)
-        report.batches += 1
-        report.events += result.events
-        report.applied += result.count("applied")
-        report.duplicates += result.count("duplicate")
-        for dead in result.dead_letters:
-            report.dead_letters += 1
-            report.dead_letter_codes[dead["code"]] += 1
-            report.dead_letter_ids.append(dead["dead_letter_id"])
+        report.add(result)
+        report.dead_letter_ids.extend(dead["dead_letter_id"] for dead in result.dead_letters)
         batch.clear()
 
     for delivery in read_deliveries(path):
