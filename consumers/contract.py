@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -66,8 +67,12 @@ def _with_region(command_class: type) -> Callable[[s.Envelope, Any], Any]:
 
 
 def _example(type_name: str, message_id: str, region: str, payload: dict[str, Any], producer: str = "example-producer") -> dict[str, Any]:
+    """An example message, issued on the day of its latest business date (the window of
+    ``ledger.bounds`` allows no business date much after the message's ``occurred_at``)."""
+    dates = sorted(value for value in payload.values() if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value))
+    issued_on = dates[-1] if dates else "2024-12-31"
     return {"message_id": message_id, "producer": producer, "type": type_name, "schema_version": s.SCHEMA_VERSION,
-            "region": region, "occurred_at": "2024-03-15T09:30:00+08:00", "payload": payload}
+            "region": region, "occurred_at": f"{issued_on}T09:30:00+08:00", "payload": payload}
 
 
 R = "210100"

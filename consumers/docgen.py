@@ -26,9 +26,10 @@ def _json(data: Any) -> str:
 def schema_files() -> dict[str, str]:
     files = {f"{name}.v{schemas.SCHEMA_VERSION}.json": _json(schemas.message_json_schema(name)) for name in schemas.PAYLOADS}
     files[f"message.v{schemas.SCHEMA_VERSION}.json"] = _json(schemas.any_message_json_schema())
-    dead = schemas.DeadLetterRecord.model_json_schema()
-    dead["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    files[f"dead-letter.v{schemas.SCHEMA_VERSION}.json"] = _json(dead)
+    for name, model in (("dead-letter", schemas.DeadLetterRecord), ("dead-letter-notice", schemas.DeadLetterNotice)):
+        schema = model.model_json_schema()
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        files[f"{name}.v{schemas.SCHEMA_VERSION}.json"] = _json(schema)
     return files
 
 

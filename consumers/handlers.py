@@ -16,8 +16,6 @@ The same code serves the Kafka consumer and ``fund-ledger ingest``:
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -29,7 +27,7 @@ import structlog
 from eventsourcing.persistence import PersistenceError, Tracking
 from pydantic import ValidationError
 
-from consumers import schemas
+from consumers import schemas, wire
 from consumers.contract import MESSAGE_TYPES
 from consumers.faults import NO_FAULTS, Faults
 from consumers.refusals import MessageRefused, refusal
@@ -45,6 +43,7 @@ MAX_BATCH = 10_000
 # seconds serialising its rows inside its transaction, holding the events table's lock that long.
 MAX_EVENTS_PER_SAVE = 20_000
 SAVE_SIZE_CHECK_EVERY = 10  # deliveries between two counts of the pending events
+MAX_KEY_CHARS = 256  # of a record's key or header names, as kept with a dead letter
 
 
 # Each message runs in one ``UnitOfWork.command()``; the use case's own command joins it, so a
@@ -63,10 +62,25 @@ class Delivery:
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
     id_suffix: str = ""  # a file line's id also names its content: the file may change between runs
+    # A file line too long to keep whole: ``value`` holds its beginning, these describe all of it.
+    full_size_bytes: int | None = None
+    full_sha256: str | None = None
 
     @property
     def dead_letter_id(self) -> str:
         return f"{self.topic}:{self.partition}:{self.offset}{self.id_suffix}"
+
+    @property
+    def size_bytes(self) -> int:
+        return self.full_size_bytes if self.full_size_bytes is not None else len(self.value)
+
+    @property
+    def sha256(self) -> str:
+        return self.full_sha256 or wire.sha256_hex(self.value)
+
+    @property
+    def is_truncated(self) -> bool:
+        return self.size_bytes != len(self.value)
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -162,8 +176,8 @@ def apply_batch(
 def _parse_quietly(delivery: Delivery) -> schemas.Envelope | None:
     """The envelope, if the delivery parses (``apply_delivery`` reports why one does not)."""
     try:
-        return _parse(delivery.value)
-    except (MessageRefused, ValidationError, UnicodeDecodeError, ValueError):
+        return _parse(delivery)
+    except Exception:  # noqa: BLE001 - refused properly, with its reason, when applied
         return None
 
 
@@ -190,17 +204,17 @@ def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery, parse
     structlog.contextvars.bind_contextvars(topic=delivery.topic, partition=delivery.partition, offset=delivery.offset)
     message: schemas.Envelope | None = None
     try:
-        message = parsed if parsed is not None else _parse(delivery.value)
+        message = parsed if parsed is not None else _parse(delivery)
         structlog.contextvars.bind_contextvars(message_id=message.message_id, region=message.region, type=message.type)
         with unit.command():
             outcome = _apply(ledger, unit, message, delivery)
     except PersistenceError:
         raise
-    except (MessageRefused, ValidationError, LedgerError, UnicodeDecodeError) as error:
-        outcome = _dead_letter(ledger, unit, delivery, message, refusal(error))
+    except (MessageRefused, ValidationError, LedgerError) as error:
+        outcome = _dead_letter(ledger, unit, delivery, message, error)
     except Exception as error:  # a bug in a use case: see consumers.refusals
         logger.exception("message.internal_error")
-        outcome = _dead_letter(ledger, unit, delivery, message, refusal(error))
+        outcome = _dead_letter(ledger, unit, delivery, message, error)
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     if outcome.dead_letter is not None:
         dead = outcome.dead_letter
@@ -210,10 +224,13 @@ def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery, parse
     return outcome
 
 
-def _parse(value: bytes) -> schemas.Envelope:
-    if len(value) > schemas.MAX_MESSAGE_BYTES:
-        raise MessageRefused("too_large", "", f"{len(value)} bytes is above the limit of {schemas.MAX_MESSAGE_BYTES}", size=len(value))
-    return schemas.parse_message(value)
+def _parse(delivery: Delivery) -> schemas.Envelope:
+    """The message, read strictly (``consumers.wire``), then validated by its schema."""
+    if delivery.size_bytes > schemas.MAX_MESSAGE_BYTES:
+        raise MessageRefused("too_large", "", f"{delivery.size_bytes} bytes is above the limit of {schemas.MAX_MESSAGE_BYTES}",
+                             size=delivery.size_bytes)
+    wire.read_json(delivery.value)
+    return schemas.parse_message(delivery.value)
 
 
 def _apply(ledger: Ledger, unit: ConsumerUnit, message: schemas.Envelope, delivery: Delivery) -> Outcome:
@@ -230,7 +247,8 @@ def _apply(ledger: Ledger, unit: ConsumerUnit, message: schemas.Envelope, delive
                              type=message.type)
     command = kind.build(message, schemas.payload_of(message))
     before = unit.pending_versions()
-    result = use_case(command, unit=unit)
+    with unit.reported(message.occurred_at):
+        result = use_case(command, unit=unit)
     caused = unit.events_since(before)
     outcome.result = _jsonable(result) if isinstance(result, dict) else {}
     ledger.record_message(unit, message.producer, message.message_id, digest, message.occurred_at.date(),
@@ -240,54 +258,73 @@ def _apply(ledger: Ledger, unit: ConsumerUnit, message: schemas.Envelope, delive
 
 def _provenance(delivery: Delivery, message: schemas.Envelope | None) -> dict[str, Any]:
     provenance: dict[str, Any] = {"topic": delivery.topic, "partition": delivery.partition, "offset": delivery.offset,
-                                  "key": delivery.key.decode(errors="replace") if delivery.key else None}
+                                  "key": wire.printable(delivery.key.decode(errors="replace"), MAX_KEY_CHARS) if delivery.key else None}
     if message is not None:
         provenance.update(message_id=message.message_id, producer=message.producer, type=message.type, region=message.region)
     else:
-        provenance.update(_loose_envelope(delivery.value))
+        provenance.update(wire.loose_envelope(delivery.value))
     republished_from = delivery.header("republished-from")
     if republished_from:
-        provenance["republished_from"] = republished_from
+        provenance["republished_from"] = wire.printable(republished_from)
     return provenance
 
 
-def _loose_envelope(value: bytes) -> dict[str, str]:
-    """What can be read of an invalid message's envelope, to help find it (never trusted)."""
-    try:
-        loose = json.loads(value)
-    except ValueError:
-        return {}
-    if not isinstance(loose, dict):
-        return {}
-    return {name: loose[name] for name in ("message_id", "producer", "type", "region")
-            if isinstance(loose.get(name), str) and len(loose[name]) <= 128}
-
-
 def _dead_letter(ledger: Ledger, unit: UnitOfWork, delivery: Delivery, message: schemas.Envelope | None,
-                 reason: dict[str, Any]) -> Outcome:
-    """Record the dead letter in the batch's transaction, once per position."""
+                 error: BaseException) -> Outcome:
+    """Record the dead letter in the batch's transaction, once per position.
+
+    Nothing here may stop a consumer: if the full record cannot be built (whatever the message
+    holds), a minimal one is (position, size, digest, the original bytes, reason ``unreadable``).
+    """
     now = datetime.now(UTC)
-    dead = {
-        "dead_letter_id": delivery.dead_letter_id, **reason,
-        "provenance": _provenance(delivery, message),
-        "headers": [[key, base64.b64encode(value).decode()] for key, value in delivery.headers],
-        "value_b64": base64.b64encode(delivery.value).decode(),
-        "dead_lettered_at": now.isoformat(),
-    }
-    digest = hashlib.sha256(delivery.value).hexdigest()
-    outcome = Outcome("dead_letter", delivery, dead["provenance"].get("message_id"), dead["provenance"].get("type"),
-                      dead["provenance"].get("region"), dead_letter=dead)
+    try:
+        dead = _dead_letter_record(delivery, message, refusal(error), now)
+    except Exception as failure:  # noqa: BLE001 - see the docstring
+        logger.error("dead_letter.unreadable", error=wire.printable(f"{type(failure).__name__}: {failure}", 300))
+        dead = _minimal_dead_letter(delivery, now)
+    provenance = dead["provenance"]
+    outcome = Outcome("dead_letter", delivery, provenance.get("message_id"), provenance.get("type"), provenance.get("region"),
+                      dead_letter=dead)
     try:
         with unit.command():
-            if ledger.seen_message(unit, DEAD_LETTER_SOURCE, delivery.dead_letter_id, digest) is None:
-                ledger.record_message(unit, DEAD_LETTER_SOURCE, delivery.dead_letter_id, digest, now.date(),
-                                      provenance=dead["provenance"], caused=[], outcome={"dead_letter": dead})
+            if ledger.seen_message(unit, DEAD_LETTER_SOURCE, delivery.dead_letter_id, dead["sha256"]) is None:
+                ledger.record_message(unit, DEAD_LETTER_SOURCE, delivery.dead_letter_id, dead["sha256"], now.date(),
+                                      provenance=provenance, caused=[], outcome={"dead_letter": dead})
             else:
                 dead["already_recorded"] = True
-    except LedgerError as error:  # the same position with other bytes: a topic deleted and created again
-        logger.error("dead_letter.position_conflict", **error.as_dict())
+    except LedgerError as conflict:  # the same position with other bytes: a topic deleted and created again
+        logger.error("dead_letter.position_conflict", **conflict.as_dict())
         dead["already_recorded"] = True
     return outcome
+
+
+def _dead_letter_record(delivery: Delivery, message: schemas.Envelope | None, reason: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """What the store keeps of a refused delivery: the reason, where it came from, and the
+    original bytes and headers (``schemas.DeadLetterRecord``)."""
+    return {
+        "dead_letter_id": delivery.dead_letter_id, **reason,
+        "provenance": _provenance(delivery, message),
+        "headers": [[wire.printable(key, MAX_KEY_CHARS), base64.b64encode(value).decode()] for key, value in delivery.headers],
+        **_original(delivery),
+        "dead_lettered_at": now.isoformat(),
+    }
+
+
+def _minimal_dead_letter(delivery: Delivery, now: datetime) -> dict[str, Any]:
+    return {
+        "dead_letter_id": delivery.dead_letter_id, "code": "unreadable", "field": "",
+        "reason": "the message could not be read well enough to say more", "context": {},
+        "provenance": {"topic": delivery.topic, "partition": delivery.partition, "offset": delivery.offset},
+        "headers": [], **_original(delivery), "dead_lettered_at": now.isoformat(),
+    }
+
+
+def _original(delivery: Delivery) -> dict[str, Any]:
+    original: dict[str, Any] = {"value_b64": base64.b64encode(delivery.value).decode(), "size_bytes": delivery.size_bytes,
+                                "sha256": delivery.sha256}
+    if delivery.is_truncated:
+        original["value_truncated"] = True
+    return original
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,18 +9,31 @@ Dead letters are recorded in the ledger's store and appended to a local JSON-lin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from consumers.handlers import MAX_BATCH, BatchTally, Delivery, apply_batch
 from ledger.application import Ledger
 
 DEFAULT_DEAD_LETTER_FILE = Path(".run") / "dead-letters.jsonl"
 MAX_LINE_BYTES = 2_000_000
+READ_CHUNK_BYTES = 1 << 20
+
+
+def append_private(path: Path, lines: list[str]) -> None:
+    """Append lines to a file only its owner can read (dead letters hold the original messages,
+    personal data included): created 0600 in a 0700 folder when new."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(descriptor, "a", encoding="utf-8") as out:
+        for line in lines:
+            out.write(line + "\n")
 
 
 @dataclass
@@ -34,32 +47,53 @@ class IngestReport(BatchTally):
                 "dead_letter_codes": dict(self.dead_letter_codes), "dead_letter_ids": self.dead_letter_ids[:100]}
 
 
-def read_deliveries(path: Path) -> Iterator[Delivery]:
-    """One delivery per non-blank line, with its line number as offset."""
-    topic = f"file:{path.name}"
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            value = line.rstrip(b"\r\n")
-            if not value.strip():
+def read_deliveries(path: Path | None, source: BinaryIO | None = None) -> Iterator[Delivery]:
+    """One delivery per non-blank line of ``path`` (or of ``source``, e.g. standard input, named
+    ``stdin``), with its line number as offset. A line longer than ``MAX_LINE_BYTES`` is read
+    in chunks, never whole: its delivery keeps its first ``MAX_LINE_BYTES`` and the size and
+    digest of all of it (it is refused as too large, and recorded for what it was)."""
+    topic = f"file:{path.name}" if path is not None else "file:stdin"
+    with (path.open("rb") if path is not None else contextlib.nullcontext(source)) as handle:
+        assert handle is not None
+        for number, (value, size_bytes, digest) in enumerate(_lines(handle), start=1):
+            if size_bytes <= MAX_LINE_BYTES and not value.strip():
                 continue
-            if len(value) > MAX_LINE_BYTES:
-                value = value[:MAX_LINE_BYTES]  # refused by the schema's size limit, kept for the record
-            suffix = "@" + hashlib.sha256(value).hexdigest()[:12]
-            yield Delivery(value=value, topic=topic, partition=0, offset=number, id_suffix=suffix)
+            truncated = size_bytes != len(value)
+            yield Delivery(value=value, topic=topic, partition=0, offset=number, id_suffix="@" + digest[:12],
+                           full_size_bytes=size_bytes if truncated else None, full_sha256=digest if truncated else None)
 
 
-def ingest_file(ledger: Ledger, path: Path, *, batch_size: int = 500, dead_letter_file: Path | None = DEFAULT_DEAD_LETTER_FILE) -> IngestReport:
+def _lines(handle: BinaryIO) -> Iterator[tuple[bytes, int, str]]:
+    """(the line's first ``MAX_LINE_BYTES`` without its line end, its whole size, its SHA-256)."""
+    while True:
+        line = handle.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
+            value = line.rstrip(b"\r\n")
+            yield value, len(value), hashlib.sha256(value).hexdigest()
+            continue
+        kept, digest, size_bytes = line[:MAX_LINE_BYTES], hashlib.sha256(line), len(line)
+        while not line.endswith(b"\n"):
+            line = handle.readline(READ_CHUNK_BYTES)
+            if not line:
+                break
+            body = line.rstrip(b"\r\n")
+            digest.update(body)
+            size_bytes += len(body)
+        yield kept, size_bytes, digest.hexdigest()
+
+
+def ingest_file(ledger: Ledger, path: Path | None, *, batch_size: int = 500, dead_letter_file: Path | None = DEFAULT_DEAD_LETTER_FILE,
+                source: BinaryIO | None = None) -> IngestReport:
+    """Apply the lines of ``path`` (or of ``source`` when ``path`` is ``None``)."""
     assert 0 < batch_size <= MAX_BATCH, batch_size
     report = IngestReport()
     batch: list[Delivery] = []
 
     def write_dead_letters(dead_letters: list[dict[str, Any]]) -> None:
-        if dead_letter_file is None:
-            return
-        dead_letter_file.parent.mkdir(parents=True, exist_ok=True)
-        with dead_letter_file.open("a", encoding="utf-8") as out:
-            for dead in dead_letters:
-                out.write(json.dumps(dead, ensure_ascii=False, sort_keys=True) + "\n")
+        if dead_letter_file is not None:
+            append_private(dead_letter_file, [json.dumps(dead, ensure_ascii=False, sort_keys=True) for dead in dead_letters])
 
     def flush() -> None:
         result = apply_batch(ledger, batch, publish_dead_letters=write_dead_letters)
@@ -67,7 +101,7 @@ def ingest_file(ledger: Ledger, path: Path, *, batch_size: int = 500, dead_lette
         report.dead_letter_ids.extend(dead["dead_letter_id"] for dead in result.dead_letters)
         batch.clear()
 
-    for delivery in read_deliveries(path):
+    for delivery in read_deliveries(path, source):
         report.lines += 1
         batch.append(delivery)
         if len(batch) >= batch_size:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -14,13 +15,15 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from consumers import contract, schemas
+from consumers import contract, schemas, wire
 
 logger = structlog.get_logger()
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 DEFAULT_PARTITIONS = 3
 SEND_TIMEOUT_S = 30
+NOTICE_EXCERPT_BYTES = 512
+MAX_NOTICE_BYTES = 64 * 1024
 
 
 def bootstrap_servers(value: str | None = None) -> str:
@@ -78,11 +81,8 @@ def route_raw(value: bytes, prefix: str, fallback_topic: str | None) -> tuple[st
         return contract.route(schemas.parse_message(value), prefix)
     except ValueError:
         pass
-    try:
-        loose: Any = json.loads(value)
-    except ValueError:
-        loose = None
-    if isinstance(loose, dict) and loose.get("type") in contract.MESSAGE_TYPES:
+    loose: Any = wire.read_json_leniently(value)
+    if isinstance(loose, dict) and isinstance(loose.get("type"), str) and loose["type"] in contract.MESSAGE_TYPES:
         kind = contract.MESSAGE_TYPES[loose["type"]]
         payload: dict[str, Any] = loose["payload"] if isinstance(loose.get("payload"), dict) else {}
         business_id = payload.get(kind.key_field, "") if kind.key_field else "fund"
@@ -109,8 +109,27 @@ class DeadLetterPublisher:
     def __call__(self, dead_letters: list[dict[str, Any]]) -> None:
         records = []
         for dead in dead_letters:
-            value = json.dumps(dead, ensure_ascii=False, sort_keys=True).encode()
             headers = [("dead-letter-code", dead["code"].encode()),
                        ("original-topic", str(dead["provenance"]["topic"]).encode())]
-            records.append((self.topic, dead["dead_letter_id"], value, headers))
+            records.append((self.topic, dead["dead_letter_id"], dead_letter_notice(dead), headers))
         send_all(self.kafka, records)
+
+
+def dead_letter_notice(dead: dict[str, Any]) -> bytes:
+    """The topic's record for a stored dead letter (``schemas.DeadLetterNotice``): a reference to
+    the original and the first ``NOTICE_EXCERPT_BYTES`` of it, never the whole, so that a refused
+    message of any size fits the topic (the broker takes records of 1 MiB at most). The context
+    is dropped if it would make the notice larger than ``MAX_NOTICE_BYTES``."""
+    excerpt = base64.b64decode(dead["value_b64"])[:NOTICE_EXCERPT_BYTES]
+    notice = {
+        "dead_letter_id": dead["dead_letter_id"], "code": dead["code"], "field": dead["field"], "reason": dead["reason"][:1000],
+        "context": dead["context"], "provenance": dead["provenance"], "size_bytes": dead["size_bytes"], "sha256": dead["sha256"],
+        "excerpt_b64": base64.b64encode(excerpt).decode(),
+        "original": f"kept in the ledger's store: fund-ledger dead-letters --show {dead['dead_letter_id']}",
+        "dead_lettered_at": dead["dead_lettered_at"],
+    }
+    value = json.dumps(notice, ensure_ascii=True, sort_keys=True).encode()
+    if len(value) > MAX_NOTICE_BYTES:
+        notice["context"] = {}
+        value = json.dumps(notice, ensure_ascii=True, sort_keys=True).encode()
+    return value

@@ -363,17 +363,41 @@ class DeadLetterProvenance(BaseModel):
 
 
 class DeadLetterRecord(BaseModel):
-    """What the consumer publishes to ``ledger.dead-letters`` (key: ``dead_letter_id``) and records
-    in the ledger's store, for a message it refused."""
+    """What the ledger's store keeps of a message it refused (``fund-ledger dead-letters --json``):
+    the reason, where it came from, and the original bytes and headers."""
 
     model_config = ConfigDict(extra="forbid")
 
     dead_letter_id: str = Field(description="<topic>:<partition>:<offset> (file lines add @<sha256 prefix of the line>)")
-    code: str = Field(description="not_json, invalid_schema, too_large, message_conflict, unsupported_type, internal_error, or a LedgerError code")
+    code: str = Field(description="a refusal code: see the README's list (not_json, invalid_schema, unknown_person, ...)")
     field: str = Field(description="where in the message, e.g. payload.lines[3].person_id; empty when about the whole message")
     reason: str
     context: dict[str, Any]
     provenance: DeadLetterProvenance
     headers: list[list[str]] = Field(description="the record's headers as [name, base64 value]")
-    value_b64: str = Field(description="the record's value, byte for byte, in base64")
+    value_b64: str = Field(description="the record's value, byte for byte, in base64 (a file line over 2 MB: its first 2 MB)")
+    size_bytes: int = Field(description="the size of the whole original value")
+    sha256: str = Field(description="SHA-256 of the whole original value, hex")
+    value_truncated: bool = Field(False, description="true when value_b64 holds only the beginning of the original")
+    dead_lettered_at: AwareDatetime
+
+
+class DeadLetterNotice(BaseModel):
+    """What the consumer publishes to ``ledger.dead-letters`` (key: ``dead_letter_id``) for a
+    message it refused: the reason and a reference to the original, which the ledger's store keeps
+    (``fund-ledger dead-letters --show ID``). Bounded in size whatever the original's size, so a
+    refusal always fits its topic."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dead_letter_id: str
+    code: str
+    field: str
+    reason: str
+    context: dict[str, Any] = Field(description="empty when the full context would make the notice too large")
+    provenance: DeadLetterProvenance
+    size_bytes: int
+    sha256: str
+    excerpt_b64: str = Field(description="the first bytes of the original (at most 512), in base64")
+    original: str = Field(description="where the original is kept")
     dead_lettered_at: AwareDatetime

@@ -53,10 +53,12 @@ class PolicyBook(Aggregate):
     class Opened(Aggregate.Created):
         region: str
         region_name: str
+        opened_on: date | None
 
-    def __init__(self, region: str, region_name: str) -> None:
+    def __init__(self, region: str, region_name: str, opened_on: date | None = None) -> None:
         self.region = region
         self.region_name = region_name
+        self.opened_on = opened_on  # None (books opened before it was recorded): the first version's date
         self.versions: list[dict[str, Any]] = []
         self.last_closed_year = 0
         self.final_balances: dict[str, dict[str, int]] = {}
@@ -99,6 +101,20 @@ class PolicyBook(Aggregate):
         """A closed year accepts no new postings (corrections are new events dated now)."""
         if on.year <= self.last_closed_year:
             raise PeriodClosed(field, f"{on} is in a closed year (closed through {self.last_closed_year})", region=self.region, on=on)
+
+    @property
+    def opening_date(self) -> date | None:
+        """No business date of the region may be earlier (``ledger.bounds``)."""
+        if self.opened_on is not None:
+            return self.opened_on
+        return self.versions[0]["effective_from"] if self.versions else None
+
+    def version_for_checks(self, on: date) -> PolicyVersion:
+        """The version whose limits and date rules judge a command dated ``on``: the one in force,
+        or the first one for a date before any (the command is refused either way)."""
+        if self.versions and on < self.versions[0]["effective_from"]:
+            return self.in_force(self.versions[0]["effective_from"])
+        return self.in_force(on)
 
     def has_version(self, version: str) -> bool:
         return any(v["version"] == version for v in self.versions)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
@@ -20,6 +20,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Transcoding
 
 from ledger import accounts as acc
+from ledger import bounds
 from ledger.aggregates import (
     BusinessRecord,
     ClearingPosition,
@@ -46,7 +47,7 @@ from ledger.errors import (
     UnknownPerson,
     UnknownRegion,
 )
-from ledger.policy import PolicyFile, PolicyVersion, policy_to_stored
+from ledger.policy import DateRules, Limits, PolicyFile, PolicyVersion, policy_to_stored
 from ledger.rules import LineSplit, age_on, contribution_split, laid_off_wage_base_fen, pay_from_account, settle_inpatient
 from ledger.unit_of_work import UnitOfWork
 
@@ -139,15 +140,46 @@ class CoreLedger(Application[UUID]):
         yield unit
         unit.commit()
 
-    def _run(self, unit: UnitOfWork | None, use_case: Any, *args: Any) -> Any:
+    def _run(self, unit: UnitOfWork | None, use_case: Any, command: Any) -> Any:
+        """Run ``use_case`` on ``command`` as one command of ``unit`` (or of a unit of its own,
+        committed at once), after checking the command's bounds (``ledger.bounds``)."""
         if unit is not None:
             with unit.command():
-                return use_case(unit, *args)
+                self._check_bounds(unit, command)
+                return use_case(unit, command)
         own = UnitOfWork(self)
         with own.command():
-            outcome = use_case(own, *args)
+            self._check_bounds(own, command)
+            outcome = use_case(own, command)
         own.commit()
         return outcome
+
+    @staticmethod
+    def clock() -> datetime:
+        """The ledger's clock: only bounds on when orders were issued read it."""
+        return datetime.now(UTC)
+
+    def _check_bounds(self, unit: UnitOfWork, command: object) -> None:
+        """Dates in the region's window, amounts below its limits (``ledger.bounds``). A region
+        that is not open is left to the use case to refuse."""
+        if not bounds.is_command(command):
+            return
+        region = bounds.region_of(command)
+        book = unit.find(PolicyBook.id_for(region), PolicyBook) if region is not None else None
+        if region is not None and (book is None or not book.versions):
+            return
+        if book is None:
+            rules, limits, opening = DateRules(), Limits(), None
+        else:
+            dated = [day for _, day in bounds.business_dates(command)]
+            version = book.version_for_checks(min(dated) if dated else book.versions[-1]["effective_from"])
+            rules, limits, opening = version.date_rules, version.limits, book.opening_date
+        people = bounds.person_ids_of(command)
+        if people:
+            unit.prefetch(PersonalAccount.id_for(region, person_id) for person_id in people)
+        accounts = {person_id: account for person_id in people
+                    if (account := unit.find(PersonalAccount.id_for(region, person_id), PersonalAccount)) is not None}
+        bounds.check(command, bounds.Subject(opening, rules, limits, accounts, unit.reported_at), self.clock())
 
     # ------------------------------------------------------------------ regions and policy
     def open_region(self, policy_file: PolicyFile, unit: UnitOfWork | None = None) -> None:
@@ -160,7 +192,7 @@ class CoreLedger(Application[UUID]):
         book = unit.find(PolicyBook.id_for(region), PolicyBook)
         if book is None:
             book = PolicyBook._create(PolicyBook.Opened, id=PolicyBook.id_for(region), region=region,
-                                      region_name=policy_file.region_name)
+                                      region_name=policy_file.region_name, opened_on=policy_file.opening_date)
             unit.add(book)
             unit.add(PooledFund._create(PooledFund.Opened, id=PooledFund.id_for(region), region=region))
         for version in policy_file.versions:

@@ -96,3 +96,15 @@ class PeriodClosed(LedgerError):
 
 class TransferMismatch(LedgerError):
     code = "transfer_mismatch"
+
+
+class DateOutOfWindow(LedgerError):
+    """A date outside the window the region's policy allows (``ledger.bounds``)."""
+
+    code = "date_out_of_window"
+
+
+class ImplausibleAmount(LedgerError):
+    """An amount above the region's plausibility limit for it (``ledger.bounds``)."""
+
+    code = "implausible_amount"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
@@ -44,6 +45,18 @@ class UnitOfWork:
         self._accesses: list[tuple[UUID, int]] = []
         # Per command: each touched aggregate's pending-event count at the start (None: new to the unit).
         self._marks: dict[UUID, int | None] | None = None
+        # When the order being applied was issued (a message's ``occurred_at``): ``ledger.bounds``
+        # holds its business dates to a window after it. None for orders given directly.
+        self.reported_at: datetime | None = None
+
+    @contextmanager
+    def reported(self, at: datetime) -> Iterator[None]:
+        """Apply the commands inside the block as orders issued ``at``."""
+        self.reported_at = at
+        try:
+            yield
+        finally:
+            self.reported_at = None
 
     def get(self, aggregate_id: UUID, kind: type[A]) -> A:
         """The aggregate as this unit of work sees it (raises ``AggregateNotFoundError``)."""

@@ -517,7 +517,7 @@ def test_where_the_account_does_not_pay_inpatient_self_pay_the_patient_pays_it_a
     shipped = load_policy_file()
     version = shipped.versions[0].model_copy(update={"personal_account_pays_inpatient_self_pay": False})
     app = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    app.open_region(PolicyFile(region=REGION, region_name="no self-pay from accounts", versions=[version]))
+    app.open_region(PolicyFile(region=REGION, region_name="no self-pay from accounts", opened_on=shipped.opened_on, versions=[version]))
     enrol(app, "P1")
     app.post_remittance(remittance("R1", {"P1": 800_000}, 64_000))  # account 22,400
     outcome = app.settle_inpatient(inpatient("H1", "P1", 570_000))

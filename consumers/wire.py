@@ -1,0 +1,97 @@
+"""Reading a record's bytes before trusting any of them: the one place that turns raw bytes into
+JSON, for the handlers, ``publish --raw`` and the dead-letter path alike.
+
+The schemas (``consumers.schemas``) validate a message with pydantic, which reads JSON its own
+way: a key given twice silently keeps its last value, and its parser has its own limits. So every
+message is first read here, strictly, and refused with a reason when:
+
+- it is larger than ``MAX_MESSAGE_BYTES`` (``too_large``);
+- it is not UTF-8, or not JSON (``not_json``, with the position);
+- an object repeats a key (``duplicate_key``): which of two amounts is the real one is not for
+  the ledger to guess;
+- it holds ``NaN``, ``Infinity`` or ``-Infinity`` (``non_finite_number``): not JSON, and not an
+  amount;
+- it nests deeper than Python's parser can recurse (``too_deep``): a line of a thousand ``[``
+  used to raise ``RecursionError`` in every consumer that read it, again after every restart.
+  The parser raises it cleanly, level by level, so it is caught here and becomes a refusal.
+  (Anything nested but shallower is harmless: the parsed object is only looked at for its
+  envelope, and the schemas refuse every structure they do not expect.)
+
+Nothing here may raise anything but ``MessageRefused``: the dead-letter path calls it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from consumers.refusals import MessageRefused
+from consumers.schemas import MAX_MESSAGE_BYTES
+
+LOOSE_FIELD_CHARS = 128
+_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]{1,%d}$" % LOOSE_FIELD_CHARS)
+
+
+def printable(text: str, limit: int = LOOSE_FIELD_CHARS) -> str:
+    """``text`` cut to ``limit`` characters with everything outside printable ASCII escaped
+    (``\\x1b``, ``\\u202e``...): for names taken from a message nobody has validated."""
+    escaped = text[:limit].encode("ascii", "backslashreplace").decode("ascii")
+    return "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in escaped)
+
+
+def sha256_hex(value: bytes) -> str:
+    return hashlib.sha256(value).hexdigest()
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            name = printable(key)
+            raise MessageRefused("duplicate_key", name, f"the key {name!r} appears twice in one object: which value is meant cannot be known")
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> Any:
+    raise MessageRefused("non_finite_number", "", f"{name} is not a number JSON allows, nor an amount")
+
+
+def read_json(value: bytes) -> Any:
+    """``value`` as JSON, read strictly (see the module's docstring). Raises ``MessageRefused``."""
+    if len(value) > MAX_MESSAGE_BYTES:
+        raise MessageRefused("too_large", "", f"{len(value)} bytes is above the limit of {MAX_MESSAGE_BYTES}", size=len(value))
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MessageRefused("not_json", "", f"not UTF-8 text: {error.reason} at byte {error.start}") from None
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise MessageRefused("not_json", "", f"not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except RecursionError:
+        raise MessageRefused("too_deep", "", "nested too deeply to read") from None
+
+
+def read_json_leniently(value: bytes) -> Any:
+    """``value`` as JSON if Python's parser reads it at all (duplicate keys and ``NaN`` included),
+    else ``None``; for finding where a refused message came from, never for applying it. Never
+    raises."""
+    if len(value) > MAX_MESSAGE_BYTES:
+        return None
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+
+
+def loose_envelope(value: bytes) -> dict[str, str]:
+    """What can be read of an invalid message's envelope, to help find it (never trusted): short
+    fields of printable ASCII only, the characters every valid id is made of. Never raises."""
+    loose = read_json_leniently(value)
+    if not isinstance(loose, dict):
+        return {}
+    return {name: loose[name] for name in ("message_id", "producer", "type", "region")
+            if isinstance(loose.get(name), str) and _PRINTABLE_ASCII.match(loose[name])}
