@@ -12,8 +12,15 @@
   free, so the late one's commit fails as a whole and it rewinds to the recorded position.
 - The same failure path handles concurrent writers of one aggregate (two partitions posting to
   one region's pooled fund): the batch is rolled back and read again from the recorded position.
-- Storage or broker failures abort the batch the same way, with a bounded back-off; after
-  ``MAX_CONSECUTIVE_FAILURES`` the consumer exits non-zero and its supervisor restarts it.
+- A broker or a database that cannot be reached is waited for, never a reason to exit: the
+  consumer logs what it waits for (``consumer.waiting``) and tries again with a growing back-off
+  (at most ``BACKOFF_S_MAX``), on start, while joining the group, and for a batch (rolled back and
+  read again from the recorded position). Other storage failures (a conflict that repeats) are
+  retried ``MAX_CONSECUTIVE_FAILURES`` times, then the consumer exits non-zero with one line
+  saying why, for its supervisor to restart it.
+- Refusals that time may cure (a claim before its person's enrolment) are deferred to the retry
+  topics and applied when due (``consumers.retries``): a retry partition whose next record is
+  not due yet is paused until it is.
 - SIGTERM / SIGINT: the current batch finishes, offsets are committed, the consumer leaves the
   group (a fast rebalance) and exits 0.
 """
@@ -24,25 +31,30 @@ import dataclasses
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from consumers import contract
+from consumers import contract, retries
 from consumers.faults import Faults
 from consumers.handlers import MAX_BATCH, BatchTally, Delivery, apply_batch
-from consumers.kafka_io import DeadLetterPublisher, ensure_topics, producer
+from consumers.kafka_io import DeadLetterPublisher, RetryScheduler, ensure_topics, producer
+from consumers.retries import RetryPlan
 from ledger.application import Ledger
 
 logger = structlog.get_logger()
 
 MAX_CONSECUTIVE_FAILURES = 20
-BACKOFF_S_MAX = 10.0
+BACKOFF_S_MAX = 30.0
+T = TypeVar("T")
+# What cannot be reached (is waited for), as opposed to what went wrong (is retried a few times).
+UNAVAILABLE = (KafkaError, OperationalError, InterfaceError)
 
 
 @dataclass
@@ -61,20 +73,29 @@ class ConsumerConfig:
     partitions: int = 3
     create_topics: bool = True
     client_id: str = "fund-ledger-consumer"
+    retry_plan: RetryPlan = dataclasses.field(default_factory=RetryPlan)
 
 
 @dataclass
 class Stats(BatchTally):
     rewinds: int = 0
+    waits: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"applied": self.applied, "duplicates": self.duplicates, "dead_letters": self.dead_letters,
-                "events": self.events, "batches": self.batches, "rewinds": self.rewinds,
-                "dead_letter_codes": dict(self.dead_letter_codes)}
+                "deferred": self.deferred, "events": self.events, "batches": self.batches, "rewinds": self.rewinds,
+                "waits": self.waits, "dead_letter_codes": dict(self.dead_letter_codes)}
 
 
 def tracking_name(tp: TopicPartition) -> str:
     return f"{tp.topic}:{tp.partition}"
+
+
+def describe_unavailable(error: BaseException, bootstrap: str) -> str:
+    """What the consumer waits for, in words."""
+    if isinstance(error, KafkaError):
+        return f"the Kafka broker at {bootstrap}"
+    return "the ledger's database"
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -97,10 +118,13 @@ class LedgerConsumer:
         self.stats = Stats()
         self.stopping = False
         self.failures = 0
+        self.waiting_since: float | None = None
         self.to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
-        self.topics = contract.all_topics(config.topic_prefix)
+        self.topics = [*contract.all_topics(config.topic_prefix), *config.retry_plan.topics(config.topic_prefix)]
         self.priority = {topic: index for index, topic in enumerate(self.topics)}
+        self.paused_until: dict[TopicPartition, float] = {}  # retry partitions waiting for their next record (monotonic s)
         self.kafka: KafkaConsumer | None = None
+        self.started = time.monotonic()
 
     # ------------------------------------------------------------------ lifecycle
     def install_signal_handlers(self) -> None:
@@ -111,25 +135,80 @@ class LedgerConsumer:
         logger.info("consumer.stopping", signal=signum)
         self.stopping = True
 
-    def run(self) -> dict[str, Any]:
+    def _out_of_time(self) -> bool:
+        limit = self.config.max_seconds
+        return limit is not None and time.monotonic() - self.started > limit
+
+    def until_reachable(self, attempt: Callable[[], T]) -> T | None:
+        """``attempt()``, tried again while what it needs cannot be reached (``UNAVAILABLE``), with
+        a growing back-off and a log line saying what it waits for. ``None`` if the consumer is
+        asked to stop (or runs out of time) first."""
+        failures = 0
+        while not self.stopping and not self._out_of_time():
+            try:
+                result = attempt()
+            except UNAVAILABLE as error:
+                failures += 1
+                self._wait(error, failures)
+                continue
+            if failures:
+                logger.info("consumer.reachable_again", after_attempts=failures + 1)
+            return result
+        return None
+
+    def _wait(self, error: BaseException, failures: int) -> None:
+        self.stats.waits += 1
+        structlog.contextvars.clear_contextvars()
+        backoff_s = min(BACKOFF_S_MAX, 0.5 * 2 ** min(failures - 1, 8))
+        logger.warning("consumer.waiting", waiting_for=describe_unavailable(error, self.config.bootstrap),
+                       error=f"{type(error).__name__}: {error}"[:300], attempt=failures, retry_in_s=backoff_s)
+        deadline = time.monotonic() + backoff_s
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.2, backoff_s))
+
+    def _connect(self) -> bool:
+        """Topics, the producer of dead letters and retries, and the consumer, once the broker
+        answers. False if asked to stop first."""
         config = self.config
-        if config.create_topics:
-            ensure_topics(config.bootstrap, config.topic_prefix, config.partitions)
-        dead_letter_producer = producer(config.bootstrap)
-        self.publish_dead_letters = DeadLetterPublisher(dead_letter_producer, contract.dead_letter_topic(config.topic_prefix))
-        self.kafka = KafkaConsumer(
+        def create_topics() -> bool:
+            ensure_topics(config.bootstrap, config.topic_prefix, config.partitions, config.retry_plan)
+            return True
+
+        if config.create_topics and self.until_reachable(create_topics) is None:
+            return False
+        kafka_producer = self.until_reachable(lambda: producer(config.bootstrap))
+        if kafka_producer is None:
+            return False
+        self.producer = kafka_producer
+        self.publish_dead_letters = DeadLetterPublisher(self.producer, contract.dead_letter_topic(config.topic_prefix))
+        self.schedule_retries = RetryScheduler(self.producer, config.retry_plan, config.topic_prefix)
+        self.kafka = self.until_reachable(lambda: KafkaConsumer(
             bootstrap_servers=config.bootstrap, group_id=config.group_id, client_id=config.client_id,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=config.batch_size,
             session_timeout_ms=config.session_timeout_ms, heartbeat_interval_ms=config.heartbeat_interval_ms,
             max_poll_interval_ms=config.max_poll_interval_ms,
-        )
+        ))
+        if self.kafka is None:
+            return False
         self.kafka.subscribe(self.topics, listener=_Rebalance(self))
+        return True
+
+    def run(self) -> dict[str, Any]:
+        config = self.config
+        if not self._connect():
+            logger.info("consumer.stopped", **self.stats.as_dict())
+            return self.stats.as_dict()
+        assert self.kafka is not None
         logger.info("consumer.started", topics=self.topics, group_id=config.group_id)
-        started = last_summary = time.monotonic()
+        last_summary = time.monotonic()
         summary_stats = Stats()
         try:
             while not self.stopping:
-                polled = self.kafka.poll(timeout_ms=config.poll_timeout_ms, max_records=config.batch_size)
+                self._resume_due()
+                polled = self.until_reachable(lambda: self.kafka.poll(timeout_ms=config.poll_timeout_ms,  # type: ignore[union-attr]
+                                                                      max_records=config.batch_size))
+                if polled is None:
+                    break
                 for tp in sorted(polled, key=lambda tp: (self.priority.get(tp.topic, 99), tp.partition)):
                     if self.stopping:
                         break  # what is left of this poll is read again by the next owner
@@ -142,28 +221,37 @@ class LedgerConsumer:
                 if config.until_caught_up and not polled and self._caught_up():
                     logger.info("consumer.caught_up")
                     break
-                if config.max_seconds is not None and now - started > config.max_seconds:
+                if self._out_of_time():
                     logger.warning("consumer.time_limit", max_seconds=config.max_seconds)
                     break
         finally:
-            self._commit_kafka()
-            self.kafka.close(autocommit=False)
-            dead_letter_producer.close(timeout=10)
-            structlog.contextvars.clear_contextvars()
-            logger.info("consumer.stopped", **self.stats.as_dict())
+            self._close()
         return self.stats.as_dict()
+
+    def _close(self) -> None:
+        assert self.kafka is not None
+        self._commit_kafka()
+        try:
+            self.kafka.close(autocommit=False)
+            self.producer.close(timeout=10)
+        except KafkaError as error:  # leaving a group the broker cannot hear about is no failure
+            logger.warning("consumer.close_incomplete", error=f"{type(error).__name__}: {error}"[:300])
+        structlog.contextvars.clear_contextvars()
+        logger.info("consumer.stopped", **self.stats.as_dict())
 
     # ------------------------------------------------------------------ rebalancing
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
         """Seek every newly assigned partition to the position recorded with the ledger's events."""
         assert self.kafka is not None
         for tp in assigned:
+            self.paused_until.pop(tp, None)
             position = self._rewind(tp)
             logger.info("partition.assigned", topic=tp.topic, partition=tp.partition, position=position)
 
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
         self._commit_kafka()
         for tp in revoked:
+            self.paused_until.pop(tp, None)
             logger.info("partition.revoked", topic=tp.topic, partition=tp.partition)
 
     def _rewind(self, tp: TopicPartition) -> int | None:
@@ -176,16 +264,43 @@ class LedgerConsumer:
         self.to_commit.pop(tp, None)
         return position
 
+    # ------------------------------------------------------------------ retry partitions
+    def _due(self, tp: TopicPartition, records: list[Any]) -> list[Any]:
+        """The records of a retry partition that are due, from its first; the partition is
+        paused at the first that is not, until it is."""
+        attempt = retries.attempt_of(tp.topic, self.config.topic_prefix)
+        if not attempt or attempt > self.config.retry_plan.attempts:
+            return records
+        delay_s = self.config.retry_plan.delay_s(attempt)
+        for index, record in enumerate(records):
+            wait_s = retries.due_in_s(_header(record, retries.HEADER_DUE_MS), delay_s)
+            if wait_s > 0:
+                assert self.kafka is not None
+                self.kafka.seek(tp, record.offset)
+                self.kafka.pause(tp)
+                self.paused_until[tp] = time.monotonic() + wait_s
+                return records[:index]
+        return records
+
+    def _resume_due(self) -> None:
+        now = time.monotonic()
+        due = [tp for tp, until in self.paused_until.items() if until <= now]
+        if due and self.kafka is not None:
+            self.kafka.resume(*due)
+            for tp in due:
+                del self.paused_until[tp]
+
     # ------------------------------------------------------------------ one batch
     def _handle(self, tp: TopicPartition, records: list[Any]) -> None:
-        deliveries = [
-            Delivery(value=record.value or b"", topic=tp.topic, partition=tp.partition, offset=record.offset,
-                     key=record.key, headers=tuple((k, v or b"") for k, v in (record.headers or ())))
-            for record in records
-        ]
+        records = self._due(tp, records)
+        if not records:
+            return
+        attempt = retries.attempt_of(tp.topic, self.config.topic_prefix)
+        deliveries = [_delivery(tp, record, attempt) for record in records]
         try:
             result = apply_batch(self.ledger, deliveries, tracking_name=tracking_name(tp),
-                                 publish_dead_letters=self.publish_dead_letters, faults=self.faults)
+                                 publish_dead_letters=self.publish_dead_letters, retry_plan=self.config.retry_plan,
+                                 schedule_retries=self.schedule_retries, faults=self.faults)
         except (PersistenceError, KafkaError) as error:
             self._batch_failed(tp, error)
             return
@@ -198,15 +313,19 @@ class LedgerConsumer:
                      last_offset=deliveries[-1].offset, messages=len(deliveries), events=result.events)
 
     def _batch_failed(self, tp: TopicPartition, error: Exception) -> None:
-        """Nothing of the batch was committed: read it again from the recorded position."""
+        """Nothing of the batch was committed: read it again from the recorded position, after
+        waiting for what could not be reached, or after a short back-off (a bounded number of
+        times) for anything else."""
         assert self.kafka is not None
         structlog.contextvars.clear_contextvars()
-        self.failures += 1
         self.stats.rewinds += 1
-        logger.warning("batch.rolled_back", topic=tp.topic, partition=tp.partition, error=f"{type(error).__name__}: {error}"[:300],
-                       consecutive_failures=self.failures)
+        logger.warning("batch.rolled_back", topic=tp.topic, partition=tp.partition, error=f"{type(error).__name__}: {error}"[:300])
+        if isinstance(error, UNAVAILABLE):
+            self.until_reachable(lambda: self._rewind(tp) if tp in self.kafka.assignment() else None)  # type: ignore[union-attr]
+            return
+        self.failures += 1
         if self.failures >= MAX_CONSECUTIVE_FAILURES:
-            raise RuntimeError(f"{self.failures} batches failed in a row; last: {error}") from error
+            raise ConsumerFailed(f"{self.failures} batches failed in a row; the last: {type(error).__name__}: {error}"[:500])
         if tp in self.kafka.assignment():
             self._rewind(tp)
         time.sleep(min(BACKOFF_S_MAX, 0.05 * 2 ** min(self.failures, 10)))
@@ -246,6 +365,26 @@ class LedgerConsumer:
             return False
         ends = self.kafka.end_offsets(assignment)
         return all(self.kafka.position(tp) >= ends[tp] for tp in assignment)
+
+
+class ConsumerFailed(Exception):
+    """The consumer cannot go on (the same batch failed again and again): its message says why."""
+
+
+def _header(record: Any, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value or b"").decode(errors="replace")
+    return None
+
+
+def _delivery(tp: TopicPartition, record: Any, attempt: int) -> Delivery:
+    """A record as the handlers take it; one from a retry topic keeps its first position."""
+    origin = retries.parse_origin(_header(record, retries.HEADER_ORIGIN)) if attempt else None
+    return Delivery(value=record.value or b"", topic=tp.topic, partition=tp.partition, offset=record.offset, key=record.key,
+                    headers=tuple((k, v or b"") for k, v in (record.headers or ())),
+                    retry_attempt=attempt if origin is not None else 0,
+                    origin_id=f"{origin[0]}:{origin[1]}:{origin[2]}{origin[3]}" if origin is not None else None)
 
 
 def _copy(stats: Stats) -> Stats:

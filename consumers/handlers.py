@@ -27,10 +27,11 @@ import structlog
 from eventsourcing.persistence import PersistenceError, Tracking
 from pydantic import ValidationError
 
-from consumers import schemas, wire
+from consumers import retries, schemas, wire
 from consumers.contract import MESSAGE_TYPES
 from consumers.faults import NO_FAULTS, Faults
 from consumers.refusals import MessageRefused, refusal
+from consumers.retries import RetryPlan
 from ledger.application import Ledger
 from ledger.errors import LedgerError
 from ledger.unit_of_work import UnitOfWork
@@ -38,6 +39,7 @@ from ledger.unit_of_work import UnitOfWork
 logger = structlog.get_logger()
 
 DEAD_LETTER_SOURCE = "dead-letters"
+DEFERRED_SOURCE = "deferred"  # refusals tried again later (consumers.retries), each attempt once
 MAX_BATCH = 10_000
 # A save of more events is split (each part with its own position): a 100,000-event save spends
 # seconds serialising its rows inside its transaction, holding the events table's lock that long.
@@ -65,10 +67,18 @@ class Delivery:
     # A file line too long to keep whole: ``value`` holds its beginning, these describe all of it.
     full_size_bytes: int | None = None
     full_sha256: str | None = None
+    # A deferred message tried again (``consumers.retries``): which attempt, and its first position.
+    retry_attempt: int = 0
+    origin_id: str | None = None
+
+    @property
+    def position_id(self) -> str:
+        return f"{self.topic}:{self.partition}:{self.offset}{self.id_suffix}"
 
     @property
     def dead_letter_id(self) -> str:
-        return f"{self.topic}:{self.partition}:{self.offset}{self.id_suffix}"
+        """A message's identity as a refusal: its first position, however often it was retried."""
+        return self.origin_id or self.position_id
 
     @property
     def size_bytes(self) -> int:
@@ -91,13 +101,14 @@ class Delivery:
 
 @dataclass
 class Outcome:
-    status: str  # "applied" | "duplicate" | "dead_letter"
+    status: str  # "applied" | "duplicate" | "dead_letter" | "deferred"
     delivery: Delivery
     message_id: str | None = None
     type: str | None = None
     region: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
     dead_letter: dict[str, Any] | None = None
+    deferral: dict[str, Any] | None = None  # a refusal to try again (``consumers.retries``)
 
 
 @dataclass
@@ -112,6 +123,10 @@ class BatchResult:
     def dead_letters(self) -> list[dict[str, Any]]:
         return [outcome.dead_letter for outcome in self.outcomes if outcome.dead_letter is not None]
 
+    @property
+    def deferred(self) -> list[Outcome]:
+        return [outcome for outcome in self.outcomes if outcome.deferral is not None]
+
 
 @dataclass
 class BatchTally:
@@ -120,6 +135,7 @@ class BatchTally:
     applied: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    deferred: int = 0
     events: int = 0
     batches: int = 0
     dead_letter_codes: Counter[str] = field(default_factory=Counter)
@@ -129,6 +145,7 @@ class BatchTally:
         self.events += result.events
         self.applied += result.count("applied")
         self.duplicates += result.count("duplicate")
+        self.deferred += result.count("deferred")
         for dead in result.dead_letters:
             self.dead_letters += 1
             self.dead_letter_codes[dead["code"]] += 1
@@ -140,11 +157,15 @@ def apply_batch(
     *,
     tracking_name: str | None = None,
     publish_dead_letters: Callable[[list[dict[str, Any]]], None] | None = None,
+    retry_plan: RetryPlan | None = None,
+    schedule_retries: Callable[[list[Outcome]], None] | None = None,
     faults: Faults = NO_FAULTS,
 ) -> BatchResult:
     """Apply ``deliveries`` in as few transactions as ``MAX_EVENTS_PER_SAVE`` allows (usually one),
     each with the position after its last delivery; dead letters are handed to
-    ``publish_dead_letters`` *before* their transaction commits (docs/messages.md, "Dead letters")."""
+    ``publish_dead_letters`` and deferred messages to ``schedule_retries`` *before* their
+    transaction commits (docs/messages.md, "Dead letters"). Without a ``retry_plan`` nothing is
+    deferred: a refusal is final at once."""
     assert 0 < len(deliveries) <= MAX_BATCH, len(deliveries)
     if tracking_name is not None:
         offsets = [d.offset for d in deliveries]
@@ -155,7 +176,7 @@ def apply_batch(
     result = BatchResult([], 0)
     pending: list[Outcome] = []
     for index, (delivery, message) in enumerate(zip(deliveries, parsed, strict=True)):
-        pending.append(apply_delivery(ledger, unit, delivery, message))
+        pending.append(apply_delivery(ledger, unit, delivery, message, retry_plan))
         faults.reached("kill_after_messages")
         is_last = index == len(deliveries) - 1
         if is_last or (index % SAVE_SIZE_CHECK_EVERY == 0 and unit.pending_event_count >= MAX_EVENTS_PER_SAVE):
@@ -163,6 +184,9 @@ def apply_batch(
             dead_letters = [o.dead_letter for o in pending if o.dead_letter is not None]
             if dead_letters and publish_dead_letters is not None:
                 publish_dead_letters(dead_letters)
+            deferred = [o for o in pending if o.deferral is not None]
+            if deferred and schedule_retries is not None:
+                schedule_retries(deferred)
             faults.reached("kill_before_commit")
             tracking = Tracking(tracking_name, delivery.offset + 1) if tracking_name is not None else None
             result.events += unit.commit(tracking=tracking)
@@ -197,8 +221,10 @@ def _prefetch(ledger: Ledger, unit: UnitOfWork, messages: Sequence[schemas.Envel
     ledger.prefetch(unit, commands, messages=seen)
 
 
-def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery, parsed: schemas.Envelope | None = None) -> Outcome:
-    """Apply one delivery inside its own command; a refusal becomes a recorded dead letter."""
+def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery, parsed: schemas.Envelope | None = None,
+                   retry_plan: RetryPlan | None = None) -> Outcome:
+    """Apply one delivery inside its own command; a refusal becomes a recorded dead letter, or a
+    recorded deferral when time may cure it and ``retry_plan`` has attempts left."""
     started = time.perf_counter()
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(topic=delivery.topic, partition=delivery.partition, offset=delivery.offset)
@@ -211,14 +237,18 @@ def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery, parse
     except PersistenceError:
         raise
     except (MessageRefused, ValidationError, LedgerError) as error:
-        outcome = _dead_letter(ledger, unit, delivery, message, error)
+        outcome = _refused(ledger, unit, delivery, message, error, retry_plan)
     except Exception as error:  # a bug in a use case: see consumers.refusals
         logger.exception("message.internal_error")
-        outcome = _dead_letter(ledger, unit, delivery, message, error)
+        outcome = _refused(ledger, unit, delivery, message, error, None)
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     if outcome.dead_letter is not None:
         dead = outcome.dead_letter
         logger.warning("message.dead_lettered", code=dead["code"], field=dead["field"], reason=dead["reason"], duration_ms=duration_ms)
+    elif outcome.deferral is not None:
+        deferral = outcome.deferral
+        logger.info("message.deferred", code=deferral["code"], field=deferral["field"], attempt=deferral["retry_attempt"],
+                    duration_ms=duration_ms)
     else:
         logger.info("message.handled", status=outcome.status, duration_ms=duration_ms)
     return outcome
@@ -266,36 +296,50 @@ def _provenance(delivery: Delivery, message: schemas.Envelope | None) -> dict[st
     republished_from = delivery.header("republished-from")
     if republished_from:
         provenance["republished_from"] = wire.printable(republished_from)
+    if delivery.retry_attempt:
+        provenance.update(retry_attempt=delivery.retry_attempt, first_position=delivery.dead_letter_id)
     return provenance
 
 
-def _dead_letter(ledger: Ledger, unit: UnitOfWork, delivery: Delivery, message: schemas.Envelope | None,
-                 error: BaseException) -> Outcome:
-    """Record the dead letter in the batch's transaction, once per position.
+def _refused(ledger: Ledger, unit: UnitOfWork, delivery: Delivery, message: schemas.Envelope | None,
+             error: BaseException, retry_plan: RetryPlan | None) -> Outcome:
+    """Record a refused delivery in the batch's transaction, once: as a deferral to try again
+    (``consumers.retries``) or as a dead letter.
 
     Nothing here may stop a consumer: if the full record cannot be built (whatever the message
     holds), a minimal one is (position, size, digest, the original bytes, reason ``unreadable``).
     """
     now = datetime.now(UTC)
     try:
-        dead = _dead_letter_record(delivery, message, refusal(error), now)
+        record = _dead_letter_record(delivery, message, refusal(error), now)
     except Exception as failure:  # noqa: BLE001 - see the docstring
         logger.error("dead_letter.unreadable", error=wire.printable(f"{type(failure).__name__}: {failure}", 300))
-        dead = _minimal_dead_letter(delivery, now)
-    provenance = dead["provenance"]
-    outcome = Outcome("dead_letter", delivery, provenance.get("message_id"), provenance.get("type"), provenance.get("region"),
-                      dead_letter=dead)
+        record = _minimal_dead_letter(delivery, now)
+    provenance = record["provenance"]
+    outcome = Outcome("dead_letter", delivery, provenance.get("message_id"), provenance.get("type"), provenance.get("region"))
+    if retry_plan is not None and record["code"] in retries.RETRIABLE_CODES and delivery.retry_attempt < retry_plan.attempts:
+        attempt = delivery.retry_attempt + 1
+        record.update(retry_attempt=attempt, retry_in_s=retry_plan.delay_s(attempt))
+        outcome.status, outcome.deferral = "deferred", record
+        _record_refusal(ledger, unit, DEFERRED_SOURCE, f"{delivery.dead_letter_id}#{attempt}", record, now)
+    else:
+        outcome.dead_letter = record
+        _record_refusal(ledger, unit, DEAD_LETTER_SOURCE, delivery.dead_letter_id, record, now)
+    return outcome
+
+
+def _record_refusal(ledger: Ledger, unit: UnitOfWork, source: str, record_id: str, record: dict[str, Any], now: datetime) -> None:
+    kind = "dead_letter" if source == DEAD_LETTER_SOURCE else "deferred"
     try:
         with unit.command():
-            if ledger.seen_message(unit, DEAD_LETTER_SOURCE, delivery.dead_letter_id, dead["sha256"]) is None:
-                ledger.record_message(unit, DEAD_LETTER_SOURCE, delivery.dead_letter_id, dead["sha256"], now.date(),
-                                      provenance=provenance, caused=[], outcome={"dead_letter": dead})
+            if ledger.seen_message(unit, source, record_id, record["sha256"]) is None:
+                ledger.record_message(unit, source, record_id, record["sha256"], now.date(),
+                                      provenance=record["provenance"], caused=[], outcome={kind: record})
             else:
-                dead["already_recorded"] = True
+                record["already_recorded"] = True
     except LedgerError as conflict:  # the same position with other bytes: a topic deleted and created again
-        logger.error("dead_letter.position_conflict", **conflict.as_dict())
-        dead["already_recorded"] = True
-    return outcome
+        logger.error(f"{kind}.position_conflict", **conflict.as_dict())
+        record["already_recorded"] = True
 
 
 def _dead_letter_record(delivery: Delivery, message: schemas.Envelope | None, reason: dict[str, Any], now: datetime) -> dict[str, Any]:

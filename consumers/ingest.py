@@ -10,6 +10,7 @@ Dead letters are recorded in the ledger's store and appended to a local JSON-lin
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -18,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from consumers.handlers import MAX_BATCH, BatchTally, Delivery, apply_batch
+from consumers.handlers import MAX_BATCH, BatchTally, Delivery, Outcome, apply_batch
+from consumers.retries import RetryPlan
 from ledger.application import Ledger
 
 DEFAULT_DEAD_LETTER_FILE = Path(".run") / "dead-letters.jsonl"
 MAX_LINE_BYTES = 2_000_000
 READ_CHUNK_BYTES = 1 << 20
+# A file is applied in one go: a deferred line is tried again at once, after the rest of the file.
+INGEST_RETRY_PLAN = RetryPlan((0.0, 0.0, 0.0))
 
 
 def append_private(path: Path, lines: list[str]) -> None:
@@ -43,7 +47,7 @@ class IngestReport(BatchTally):
 
     def as_dict(self) -> dict[str, Any]:
         return {"lines": self.lines, "applied": self.applied, "duplicates": self.duplicates,
-                "dead_letters": self.dead_letters, "events": self.events, "batches": self.batches,
+                "dead_letters": self.dead_letters, "retried": self.deferred, "events": self.events, "batches": self.batches,
                 "dead_letter_codes": dict(self.dead_letter_codes), "dead_letter_ids": self.dead_letter_ids[:100]}
 
 
@@ -85,18 +89,28 @@ def _lines(handle: BinaryIO) -> Iterator[tuple[bytes, int, str]]:
 
 
 def ingest_file(ledger: Ledger, path: Path | None, *, batch_size: int = 500, dead_letter_file: Path | None = DEFAULT_DEAD_LETTER_FILE,
-                source: BinaryIO | None = None) -> IngestReport:
-    """Apply the lines of ``path`` (or of ``source`` when ``path`` is ``None``)."""
+                source: BinaryIO | None = None, retry_plan: RetryPlan = INGEST_RETRY_PLAN) -> IngestReport:
+    """Apply the lines of ``path`` (or of ``source`` when ``path`` is ``None``), then the lines
+    deferred (``consumers.retries``: a claim before its person's enrolment), once per attempt of
+    ``retry_plan``, at once: a file's order between such lines is no more reliable than Kafka's
+    between topics."""
     assert 0 < batch_size <= MAX_BATCH, batch_size
     report = IngestReport()
     batch: list[Delivery] = []
+    deferred: list[Delivery] = []
 
     def write_dead_letters(dead_letters: list[dict[str, Any]]) -> None:
         if dead_letter_file is not None:
             append_private(dead_letter_file, [json.dumps(dead, ensure_ascii=False, sort_keys=True) for dead in dead_letters])
 
+    def defer(outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            assert outcome.deferral is not None
+            deferred.append(dataclasses.replace(outcome.delivery, retry_attempt=outcome.deferral["retry_attempt"],
+                                                origin_id=outcome.delivery.dead_letter_id))
+
     def flush() -> None:
-        result = apply_batch(ledger, batch, publish_dead_letters=write_dead_letters)
+        result = apply_batch(ledger, batch, publish_dead_letters=write_dead_letters, retry_plan=retry_plan, schedule_retries=defer)
         report.add(result)
         report.dead_letter_ids.extend(dead["dead_letter_id"] for dead in result.dead_letters)
         batch.clear()
@@ -106,6 +120,10 @@ def ingest_file(ledger: Ledger, path: Path | None, *, batch_size: int = 500, dea
         batch.append(delivery)
         if len(batch) >= batch_size:
             flush()
-    if batch:
-        flush()
+    for _ in range(retry_plan.attempts + 1):
+        if batch:
+            flush()
+        batch.extend(deferred)
+        deferred.clear()
+    assert not batch and not deferred, "the last attempt defers nothing"
     return report

@@ -6,22 +6,28 @@ import base64
 import contextlib
 import json
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from consumers import contract, schemas, wire
+from consumers import contract, retries, schemas, wire
+from consumers.retries import RetryPlan
+
+if TYPE_CHECKING:
+    from consumers.handlers import Outcome
 
 logger = structlog.get_logger()
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 DEFAULT_PARTITIONS = 3
 SEND_TIMEOUT_S = 30
+DEFAULT_RETRY_PLAN = RetryPlan()
 NOTICE_EXCERPT_BYTES = 512
 MAX_NOTICE_BYTES = 64 * 1024
 
@@ -30,11 +36,13 @@ def bootstrap_servers(value: str | None = None) -> str:
     return value or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_BOOTSTRAP
 
 
-def ensure_topics(bootstrap: str, prefix: str = "", partitions: int = DEFAULT_PARTITIONS) -> None:
+def ensure_topics(bootstrap: str, prefix: str = "", partitions: int = DEFAULT_PARTITIONS,
+                  retry_plan: RetryPlan = DEFAULT_RETRY_PLAN) -> None:
     """Create the ledger's topics if they are missing (the broker's auto-creation would make them
-    with one partition). The dead-letter topic is compacted on its key, the dead-letter id, so a
-    dead letter published twice (a crash between publishing and committing) is kept once."""
-    wanted = [NewTopic(name, partitions, 1) for name in contract.all_topics(prefix)]
+    with one partition): the message topics, the retry topics of ``retry_plan``, and the
+    dead-letter topic, compacted on its key, the dead-letter id, so a dead letter published twice
+    (a crash between publishing and committing) is kept once."""
+    wanted = [NewTopic(name, partitions, 1) for name in (*contract.all_topics(prefix), *retry_plan.topics(prefix))]
     wanted.append(NewTopic(contract.dead_letter_topic(prefix), 1, 1, topic_configs={"cleanup.policy": "compact"}))
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fund-ledger-admin")
     try:
@@ -112,6 +120,31 @@ class DeadLetterPublisher:
             headers = [("dead-letter-code", dead["code"].encode()),
                        ("original-topic", str(dead["provenance"]["topic"]).encode())]
             records.append((self.topic, dead["dead_letter_id"], dead_letter_notice(dead), headers))
+        send_all(self.kafka, records)
+
+
+class RetryScheduler:
+    """Publishes deferred messages to the retry topic of their next attempt (``consumers.retries``)
+    and waits for the broker's acknowledgement, before the batch commits (as dead letters)."""
+
+    def __init__(self, kafka: KafkaProducer, plan: RetryPlan, prefix: str = "") -> None:
+        self.kafka = kafka
+        self.plan = plan
+        self.prefix = prefix
+
+    def __call__(self, deferred: list[Outcome]) -> None:
+        now_ms = int(time.time() * 1000)
+        records = []
+        for outcome in deferred:
+            assert outcome.deferral is not None
+            delivery, attempt = outcome.delivery, outcome.deferral["retry_attempt"]
+            due_ms = now_ms + int(self.plan.delay_s(attempt) * 1000)
+            headers = [(k, v) for k, v in delivery.headers if not k.startswith("retry-")]
+            headers += [(retries.HEADER_ATTEMPT, str(attempt).encode()), (retries.HEADER_DUE_MS, str(due_ms).encode()),
+                        (retries.HEADER_ORIGIN, delivery.dead_letter_id.encode()),
+                        (retries.HEADER_FIRST_CODE, outcome.deferral["code"].encode())]
+            key = delivery.key.decode(errors="replace") if delivery.key else None
+            records.append((self.plan.topic(attempt, self.prefix), key, delivery.value, headers))
         send_all(self.kafka, records)
 
 

@@ -58,12 +58,33 @@ def _validation_refusal(error: ValidationError) -> dict[str, Any]:
     if first["type"] == "json_invalid":
         return {"code": "not_json", "field": "", "reason": first["msg"], "context": {}}
     field = _field_path(tuple(first["loc"]))
-    reason = first["msg"]
+    reason = _reason(first)
     given = first.get("input")
     if field.endswith("_fen") and isinstance(given, float):
         reason = f"must be a whole number of fen, got {given!r}: a fraction of a fen is refused, never rounded"
-    problems = [{"field": _field_path(tuple(d["loc"])), "reason": d["msg"]} for d in details[:20]]
+    problems = [{"field": _field_path(tuple(d["loc"])), "reason": _reason(d)} for d in details[:20]]
     return {"code": "invalid_schema", "field": field, "reason": reason, "context": {"errors": problems, "error_count": len(details)}}
+
+
+def _reason(detail: Any) -> str:
+    """Pydantic's message, in words where it would only quote a regular expression."""
+    if detail["type"] == "string_pattern_mismatch":
+        return _PATTERN_REASONS.get(str((detail.get("ctx") or {}).get("pattern")), detail["msg"])
+    return str(detail["msg"])
+
+
+def _pattern_reasons() -> dict[str, str]:
+    from consumers import schemas
+
+    return {
+        schemas.TEXT_PATTERN: "must not contain control characters (terminal escapes, NUL, tabs, line breaks) or bidirectional overrides",
+        schemas.ID_PATTERN: "must be ASCII letters, digits and . _ : - only, beginning with a letter or digit",
+        schemas.REGION_PATTERN: "must be a 6-digit region code",
+        schemas.PERIOD_PATTERN: "must be a month YYYY-MM",
+    }
+
+
+_PATTERN_REASONS = _pattern_reasons()
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

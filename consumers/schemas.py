@@ -42,9 +42,15 @@ MAX_MESSAGE_BYTES = 1_000_000
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
 MessageId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
-RegionCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-Period = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+REGION_PATTERN = r"^[0-9]{6}$"
+RegionCode = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
+# Free text (a reason, a reference): any printable character, Chinese included; never a control
+# character (terminal escapes, NUL) nor a bidirectional override, which would reach every screen
+# and file the text is shown in.
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+$"
+Text = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=TEXT_PATTERN)]
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
 # Decimal rates travel as text so they stay exact: "0.0035", "1", "0.0275".
 RateText = Annotated[str, StringConstraints(max_length=12, pattern=r"^(0(\.[0-9]{1,10})?|1(\.0{1,10})?)$")]
 ItemCode = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.]*$")]
@@ -141,8 +147,9 @@ class ClaimReversal(Strict):
 
     correction_id: Id
     claim_id: Id
+    person_id: Id = Field(description="the claim's person: the key that keeps the reversal after its claim in one partition")
     on: date
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
 
 
 class CrossRegionSettlement(Strict):

@@ -31,7 +31,7 @@ from consumers.refusals import MessageRefused
 from consumers.schemas import MAX_MESSAGE_BYTES
 
 LOOSE_FIELD_CHARS = 128
-_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]{1,%d}$" % LOOSE_FIELD_CHARS)
+_PRINTABLE_ASCII = re.compile(rf"^[\x20-\x7e]{{1,{LOOSE_FIELD_CHARS}}}$")
 
 
 def printable(text: str, limit: int = LOOSE_FIELD_CHARS) -> str:

@@ -89,7 +89,8 @@ def person_ids_of(command: object) -> list[str]:
 def business_dates(command: object) -> list[tuple[str, date]]:
     """(field, date) of every business date a command carries, a remittance's period as its
     first day."""
-    dated = [(name, value) for name in _date_fields(type(command)) if isinstance(value := getattr(command, name), date)]
+    kind: Any = type(command)
+    dated = [(name, value) for name in _date_fields(kind) if isinstance(value := getattr(command, name), date)]
     if isinstance(command, cmd.PostRemittance):
         year, month = cmd.check_period(command.period)
         dated.append(("period", date(year, month, 1)))

@@ -193,6 +193,7 @@ class ReverseClaim:
     claim_id: str
     on: date
     reason: str
+    person_id: str | None = None  # when given, must be the claim's person
 
 
 @dataclass(frozen=True)

@@ -174,11 +174,11 @@ class CoreLedger(Application[UUID]):
             dated = [day for _, day in bounds.business_dates(command)]
             version = book.version_for_checks(min(dated) if dated else book.versions[-1]["effective_from"])
             rules, limits, opening = version.date_rules, version.limits, book.opening_date
-        people = bounds.person_ids_of(command)
-        if people:
+        people = bounds.person_ids_of(command) if region is not None else []
+        if region is not None and people:
             unit.prefetch(PersonalAccount.id_for(region, person_id) for person_id in people)
-        accounts = {person_id: account for person_id in people
-                    if (account := unit.find(PersonalAccount.id_for(region, person_id), PersonalAccount)) is not None}
+        accounts = {person_id: account for person_id in people if region is not None
+                    and (account := unit.find(PersonalAccount.id_for(region, person_id), PersonalAccount)) is not None}
         bounds.check(command, bounds.Subject(opening, rules, limits, accounts, unit.reported_at), self.clock())
 
     # ------------------------------------------------------------------ regions and policy

@@ -108,3 +108,15 @@ class ImplausibleAmount(LedgerError):
     """An amount above the region's plausibility limit for it (``ledger.bounds``)."""
 
     code = "implausible_amount"
+
+
+class UnknownClaim(LedgerError):
+    """A correction of a claim the ledger has not settled (yet: it may still be on its way)."""
+
+    code = "unknown_claim"
+
+
+class UnknownTransfer(LedgerError):
+    """A transfer-in whose transfer-out has not been recorded (yet: it may still be on its way)."""
+
+    code = "unknown_transfer"

@@ -51,6 +51,8 @@ from ledger.errors import (
     PolicyError,
     ScopeViolation,
     TransferMismatch,
+    UnknownClaim,
+    UnknownTransfer,
 )
 from ledger.interest import Rates, deposit_interest, personal_account_interest
 
@@ -348,7 +350,7 @@ class LifecycleUseCases(CoreLedger):
             return first
         transfer = unit.find(Transfer.id_for(command.transfer_id), Transfer)
         if transfer is None:
-            raise TransferMismatch("transfer_id", f"no transfer-out {command.transfer_id!r} has been recorded", transfer_id=command.transfer_id)
+            raise UnknownTransfer("transfer_id", f"no transfer-out {command.transfer_id!r} has been recorded", transfer_id=command.transfer_id)
         expected = {"region": transfer.to_region, "from_region": transfer.from_region, "person_id": transfer.person_id,
                     "amount_fen": transfer.amount_fen, "contribution_months": transfer.contribution_months}
         for field, value in expected.items():
@@ -466,8 +468,11 @@ class LifecycleUseCases(CoreLedger):
         self._book(unit, command.region).check_open(command.on)
         record = unit.find(BusinessRecord.id_for("claim", command.region, command.claim_id), BusinessRecord)
         if record is None:
-            raise InvalidInput("claim_id", f"no claim {command.claim_id!r} was settled in region {command.region}", claim_id=command.claim_id)
+            raise UnknownClaim("claim_id", f"no claim {command.claim_id!r} was settled in region {command.region}", claim_id=command.claim_id)
         claim = record.outcome
+        if command.person_id is not None and command.person_id != claim["person_id"]:
+            raise InvalidInput("person_id", f"claim {command.claim_id!r} is {claim['person_id']!r}'s, not {command.person_id!r}'s",
+                               claim_id=command.claim_id, person_id=command.person_id)
         if claim.get("treating_region", command.region) != command.region:
             raise InvalidInput("claim_id", "a claim settled across regions is corrected through the clearing between the regions",
                                claim_id=command.claim_id)

@@ -91,18 +91,18 @@ class Limits(_Frozen):
     forged messages (a 10-billion-yuan outpatient bill was once accepted); a region sets them to
     what its own data makes implausible. ``ledger.bounds`` applies them."""
 
-    max_outpatient_bill_fen: Fen = Field(5_000_000, description="one outpatient visit or pharmacy purchase (default 50,000 yuan)")
-    max_inpatient_bill_fen: Fen = Field(500_000_000, description="one admission's whole bill (default 5 million yuan)")
+    max_outpatient_bill_fen: Fen = Field(default=5_000_000, description="one outpatient visit or pharmacy purchase (default 50,000 yuan)")
+    max_inpatient_bill_fen: Fen = Field(default=500_000_000, description="one admission's whole bill (default 5 million yuan)")
     max_inpatient_stay_days: Annotated[int, Field(ge=1, le=3660)] = Field(
-        731, description="days from admission to discharge of one bill (default two years)")
-    max_wage_base_fen: Fen = Field(10_000_000, description="one person's monthly wage base (default 100,000 yuan)")
-    max_pension_fen: Fen = Field(10_000_000, description="one retiree's monthly pension (default 100,000 yuan)")
-    max_transfer_fen: Fen = Field(100_000_000, description="one personal account moving between regions (default 1 million yuan)")
-    max_income_fen: Fen = Field(10**12, description="one income record (default 10 billion yuan)")
-    max_expenditure_fen: Fen = Field(10**12, description="one expenditure record (default 10 billion yuan)")
-    max_bank_movement_fen: Fen = Field(10**12, description="one movement between the fund's bank accounts (default 10 billion yuan)")
-    max_clearing_fen: Fen = Field(10**12, description="one settlement between regions (default 10 billion yuan)")
-    max_budget_line_fen: Fen = Field(10**12, description="one item of a budget (default 10 billion yuan)")
+        default=731, description="days from admission to discharge of one bill (default two years)")
+    max_wage_base_fen: Fen = Field(default=10_000_000, description="one person's monthly wage base (default 100,000 yuan)")
+    max_pension_fen: Fen = Field(default=10_000_000, description="one retiree's monthly pension (default 100,000 yuan)")
+    max_transfer_fen: Fen = Field(default=100_000_000, description="one personal account moving between regions (default 1 million yuan)")
+    max_income_fen: Fen = Field(default=10**12, description="one income record (default 10 billion yuan)")
+    max_expenditure_fen: Fen = Field(default=10**12, description="one expenditure record (default 10 billion yuan)")
+    max_bank_movement_fen: Fen = Field(default=10**12, description="one movement between the fund's bank accounts (default 10 billion yuan)")
+    max_clearing_fen: Fen = Field(default=10**12, description="one settlement between regions (default 10 billion yuan)")
+    max_budget_line_fen: Fen = Field(default=10**12, description="one item of a budget (default 10 billion yuan)")
 
 
 class DateRules(_Frozen):
@@ -113,11 +113,11 @@ class DateRules(_Frozen):
     person's whole balance into carried-over money and cost them the year's interest."""
 
     future_tolerance_days: Annotated[int, Field(ge=0, le=366)] = Field(
-        7, description="how many days after the message's occurred_at a business date may be (an order booked ahead)")
+        default=7, description="how many days after the message's occurred_at a business date may be (an order booked ahead)")
     clock_skew_s: Annotated[int, Field(ge=0, le=86_400)] = Field(
-        300, description="how far ahead of the ledger's clock a message's occurred_at may be (clocks differ)")
+        default=300, description="how far ahead of the ledger's clock a message's occurred_at may be (clocks differ)")
     max_age_years: Annotated[int, Field(ge=100, le=150)] = Field(
-        130, description="the oldest an insured person can be on enrolment")
+        default=130, description="the oldest an insured person can be on enrolment")
 
 
 class PolicyVersion(_Frozen):
@@ -244,7 +244,7 @@ class PolicyFile(_Frozen):
     region: Annotated[str, Field(pattern=r"^[0-9]{6}$")]
     region_name: Annotated[str, Field(min_length=1, max_length=100)]
     opened_on: date | None = Field(
-        None, description="when the region's scheme opened: no business date may be earlier (enrolments of people "
+        default=None, description="when the region's scheme opened: no business date may be earlier (enrolments of people "
         "who joined before the ledger took the region over included); default the first version's effective_from")
     versions: list[PolicyVersion]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -146,8 +147,9 @@ def test_a_malformed_message_in_a_batch_is_dead_lettered_and_the_rest_applied(ka
     kafka_env.publish([claim(1), claim(2), bad, claim(4), claim(5)])
     assert kafka_env.consume(log=tmp_path / "c.log") == 0
 
-    (dead,) = _dead_letter_topic(kafka_env)
-    assert base64.b64decode(dead["value_b64"]) == bad
+    (dead,) = _dead_letter_topic(kafka_env)  # the topic has a notice: a reference to the original and its beginning
+    assert base64.b64decode(dead["excerpt_b64"]) == bad  # a short message fits its excerpt whole
+    assert (dead["size_bytes"], dead["sha256"]) == (len(bad), hashlib.sha256(bad).hexdigest())
     assert (dead["code"], dead["field"]) == ("invalid_schema", "payload.amount_fen")
     assert dead["provenance"]["topic"] == kafka_env.prefix + "ledger.claims"
     assert dead["provenance"]["message_id"] == "m3"
@@ -160,7 +162,9 @@ def test_a_malformed_message_in_a_batch_is_dead_lettered_and_the_rest_applied(ka
 
     listed = kafka_env.cli("dead-letters", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert json.loads(listed.stdout.splitlines()[0])["dead_letter_id"] == dead["dead_letter_id"]
+    stored = json.loads(listed.stdout.splitlines()[0])
+    assert stored["dead_letter_id"] == dead["dead_letter_id"]
+    assert base64.b64decode(stored["value_b64"]) == bad  # the store keeps the original
     fixed = tmp_path / "fixed.json"
     fixed.write_text(json.dumps(claim(3, 1250)))
     republished = kafka_env.cli("dead-letters", "--republish", str(dead["dead_letter_id"]), "--file", str(fixed),

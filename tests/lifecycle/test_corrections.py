@@ -10,7 +10,7 @@ import pytest
 from ledger import accounts as acc
 from ledger.application import Ledger
 from ledger.commands import CloseYear, PayOutpatient, ReverseClaim, SettleInpatient
-from ledger.errors import InvalidInput, PeriodClosed
+from ledger.errors import InvalidInput, PeriodClosed, UnknownClaim
 
 from .scenario import SHENYANG, TO_ACCOUNT_FEN, TO_POOLED_FEN, balances, enrol, event_count, remit
 
@@ -71,6 +71,10 @@ def test_a_claim_is_reversed_once_and_an_unknown_claim_is_refused(insured: Ledge
     recorded = event_count(insured)
     assert insured.reverse_claim(correction)["duplicate"] is True
     assert event_count(insured) == recorded
-    with pytest.raises(InvalidInput) as unknown:
+    with pytest.raises(UnknownClaim) as unknown:  # a refusal the consumers try again later
         insured.reverse_claim(ReverseClaim(SHENYANG, "COR-9", "C-404", date(2024, 3, 1), "typo"))
     assert unknown.value.field == "claim_id"
+    insured.pay_outpatient(PayOutpatient(SHENYANG, "C-2", "P1", "outpatient", date(2024, 2, 2), 1_000))
+    with pytest.raises(InvalidInput) as someone_else:
+        insured.reverse_claim(ReverseClaim(SHENYANG, "COR-8", "C-2", date(2024, 3, 1), "typo", person_id="P2"))
+    assert (someone_else.value.field, someone_else.value.context["person_id"]) == ("person_id", "P2")
