@@ -45,6 +45,7 @@ from ledger.policy import DEFAULT_POLICY_FILE, PolicyVersion, load_policy_file
 from ledger.rules import age_on, contribution_split, laid_off_wage_base_fen
 from ledger.settings import ledger_env, store_description
 from ledger.unit_of_work import UnitOfWork
+from projections.store import projections_sqlite_path
 
 YEAR = 2024
 
@@ -127,8 +128,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     env = ledger_env()
     if env["PERSISTENCE_MODULE"].endswith("sqlite") and not args.keep:
-        for suffix in ("", "-wal", "-shm"):
-            Path(env["SQLITE_DBNAME"] + suffix).unlink(missing_ok=True)
+        # A fresh store, and fresh projections: the last run's would show its figures.
+        for path in (Path(env["SQLITE_DBNAME"]), projections_sqlite_path(env)):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
     ledger = Ledger(env=env)
     rng = random.Random(args.seed)
     policy_file = load_policy_file(args.policy)

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from consumers.ingest import DEFAULT_DEAD_LETTER_FILE, ingest_file
 from consumers.runtime import open_ledger
+from ledger.errors import InvalidInput
 from ledger.policy import DEFAULT_POLICY_FILE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="JSON lines: one message (docs/messages.md) per line")
+    parser.add_argument("file", help="JSON lines: one message (docs/messages.md) per line; - for standard input")
     parser.add_argument("--batch-size", type=int, default=500, help="messages per transaction (default 500, at most 10000)")
     parser.add_argument("--policy", type=Path, action="append", help=f"policy file of a region to open first (repeatable; default {DEFAULT_POLICY_FILE.name})")
     parser.add_argument("--dead-letter-file", type=Path, default=DEFAULT_DEAD_LETTER_FILE,
@@ -22,14 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.batch_size <= 10_000:
-        print("error: --batch-size must be between 1 and 10000")
-        return 2
-    if not args.file.is_file():
-        print(f"error: {args.file}: no such file")
-        return 2
+        raise InvalidInput("batch_size", "must be between 1 and 10000", value=args.batch_size)
+    path = None if args.file == "-" else Path(args.file)
+    if path is not None and not path.is_file():
+        raise InvalidInput("file", f"{args.file}: no such file (- reads standard input)", value=args.file)
     ledger = open_ledger(args.policy or [DEFAULT_POLICY_FILE])
     try:
-        report = ingest_file(ledger, args.file, batch_size=args.batch_size, dead_letter_file=args.dead_letter_file)
+        report = ingest_file(ledger, path, batch_size=args.batch_size, dead_letter_file=args.dead_letter_file,
+                             source=sys.stdin.buffer if path is None else None)
     finally:
         ledger.close()
     summary = report.as_dict()

@@ -12,8 +12,13 @@ import json
 import sys
 from collections.abc import Sequence
 
+import structlog
+
 from cli.logs import configure_logging
+from cli.terminal import SafeStream, escape_controls
 from ledger.errors import LedgerError
+
+logger = structlog.get_logger()
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("cli.demo", "simulate one region for a year through the real use cases and print the books"),
@@ -28,14 +33,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _add_global_options(parser: argparse.ArgumentParser, *, on_subcommand: bool) -> None:
+    """The options every command takes, before or after the command's name (``fund-ledger consume
+    --log-format json`` as well as ``fund-ledger --log-format json consume``)."""
+    kwargs = {"default": argparse.SUPPRESS} if on_subcommand else {}
+    parser.add_argument("--log-format", choices=["auto", "json", "console"], **({"default": "auto"} | kwargs))  # type: ignore[arg-type]
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], type=str.lower,
+                        help="default: the command's own (info for consume, else warning)", **({"default": None} | kwargs))  # type: ignore[arg-type]
+
+
 def build_parser(names: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fund-ledger", description="Event-sourced medical insurance fund ledger")
-    parser.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
-    parser.add_argument("--log-level", default=None, help="default: the command's own (info for consume, else warning)")
+    _add_global_options(parser, on_subcommand=False)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in names:
         module_name, help_text = COMMANDS[name]
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        _add_global_options(command_parser, on_subcommand=True)
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
@@ -49,6 +63,8 @@ def build_parser(names: Sequence[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever a command prints, nothing in it may act on the terminal (cli.terminal).
+    sys.stdout = SafeStream(sys.stdout)  # type: ignore[assignment]
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = [arg for arg in argv if arg in COMMANDS][:1]
     parser = build_parser(chosen or list(COMMANDS))
@@ -60,12 +76,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.module.run(args) or 0)
-    except LedgerError as error:
-        print(f"error: {error.field}: {error.reason}", file=sys.stderr)
-        print(json.dumps(error.as_dict(), ensure_ascii=False), file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say to it
+        sys.stderr.close()
+        return 141
+    except Exception as error:  # noqa: BLE001 - every failure is rendered here, in one line
+        text, code = failure_message(error, args)
+        print(escape_controls(text), file=sys.stderr)
+        return code
+
+
+def failure_message(error: BaseException, args: argparse.Namespace) -> tuple[str, int]:
+    """One line for a person (and an exit code) for whatever stopped a command: what went wrong
+    and what to check. Never a stack trace (``--log-level debug`` logs it)."""
+    from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
+    from kafka.errors import KafkaError
+
+    from consumers.consumer import ConsumerFailed
+    from consumers.kafka_io import bootstrap_servers
+    from consumers.refusals import MessageRefused
+    from ledger.settings import SettingsError
+
+    first_line = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+    if isinstance(error, LedgerError):
+        return f"error: {error.field}: {error.reason}\n{json.dumps(error.as_dict(), ensure_ascii=False)}", 2
+    if isinstance(error, MessageRefused):
+        return f"error: {error.field or error.code}: {error.reason}", 2
+    if isinstance(error, SettingsError):
+        return f"error: {error}", 2
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return (f"error: cannot reach the ledger's database ({_store()}): {first_line}. Check the POSTGRES_* settings and "
+                "that the server runs (deploy/postgres/start.sh)"), 3
+    if isinstance(error, PersistenceError):
+        return f"error: the ledger's database refused the operation ({_store()}): {first_line}", 3
+    if isinstance(error, KafkaError):
+        bootstrap = bootstrap_servers(getattr(args, "bootstrap_servers", None))
+        return (f"error: cannot reach the Kafka broker at {bootstrap} ({type(error).__name__}): check --bootstrap-servers or "
+                "KAFKA_BOOTSTRAP_SERVERS and that the broker runs (deploy/kafka/start.sh)"), 3
+    if isinstance(error, ConsumerFailed):
+        return f"error: the consumer stopped: {error}", 1
+    if isinstance(error, OSError):
+        return f"error: {error.strerror or first_line}" + (f": {error.filename}" if error.filename else ""), 2
+    logger.debug("command.failed", exc_info=True)
+    return (f"error: internal error ({type(error).__name__}: {first_line}); run with --log-level debug for the details, "
+            "and report it"), 70
+
+
+def _store() -> str:
+    from ledger.settings import ledger_env, store_description
+
+    try:
+        return store_description(ledger_env())
+    except Exception:  # noqa: BLE001 - only a description for an error message
+        return "as configured"
 
 
 if __name__ == "__main__":

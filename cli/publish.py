@@ -15,6 +15,7 @@ from pathlib import Path
 from consumers import contract, schemas
 from consumers.kafka_io import DEFAULT_PARTITIONS, bootstrap_servers, ensure_topics, producer, route_raw, send_all
 from consumers.refusals import refusal
+from ledger.errors import InvalidInput
 
 MAX_LINES = 1_000_000
 
@@ -31,8 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     lines = [line for line in args.file.read_bytes().splitlines() if line.strip()]
     if len(lines) > MAX_LINES:
-        print(f"error: at most {MAX_LINES} lines per file")
-        return 2
+        raise InvalidInput("file", f"at most {MAX_LINES} lines per file", lines=len(lines))
     records, refused = [], []
     for number, value in enumerate(lines, start=1):
         if args.raw:

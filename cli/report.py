@@ -12,6 +12,7 @@ from datetime import date
 
 from ledger.errors import InvalidInput
 from projections import render
+from projections.lookups import check_filters, parse_iso_date
 from projections.projector import Projector
 from projections.reports import AS_OF_FROM_TABLES, POINT_IN_TIME, REPORTS, Filters, as_of_report, run_report
 from projections.runtime import ledger_and_store
@@ -31,10 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _as_of(args: argparse.Namespace) -> date | None:
     if args.as_of:
-        try:
-            return date.fromisoformat(args.as_of)
-        except ValueError:
-            raise InvalidInput("as_of", f"must be a date YYYY-MM-DD, got {args.as_of!r}", value=args.as_of) from None
+        return parse_iso_date("as_of", args.as_of)
     if args.year is not None and args.name in POINT_IN_TIME:
         return date(args.year, 12, 31)
     return None
@@ -50,18 +48,18 @@ def run(args: argparse.Namespace) -> int:
                       person=args.person, period=args.period)
     with ledger_and_store() as (ledger, store, _):
         projector = Projector(ledger, store)
-        if as_of is not None and args.name not in AS_OF_FROM_TABLES:
-            report, _ = as_of_report(ledger, store, args.name, as_of, filters)
-            heading = f" as of {as_of.isoformat()} (from the events)"
+        if args.catch_up:
+            projector.catch_up()
         else:
-            if args.catch_up:
-                projector.catch_up()
-            if as_of is not None:
-                report, _ = as_of_report(ledger, store, args.name, as_of, filters)
-                heading = f" as of {as_of.isoformat()} (projections at position {projector.position})"
-            else:
-                report = run_report(args.name, store, filters)
-                heading = f" (projections at position {projector.position})"
+            projector.check_not_ahead()
+        check_filters(ledger, store, Filters(region=args.region, year=args.year, person=args.person))
+        if as_of is not None:
+            report, _ = as_of_report(ledger, store, args.name, as_of, filters)
+            source = "from the events" if args.name not in AS_OF_FROM_TABLES else f"projections at position {projector.position}"
+            heading = f" as of {as_of.isoformat()} ({source})"
+        else:
+            report = run_report(args.name, store, filters)
+            heading = f" (projections at position {projector.position})"
     meta = {"region": args.region, "year": args.year, "as_of": as_of.isoformat() if as_of else None}
     if args.format == "json":
         sys.stdout.write(render.as_json(report, meta))

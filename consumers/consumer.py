@@ -109,24 +109,16 @@ class _Rebalance(ConsumerRebalanceListener):
         self.owner.on_assigned(assigned)
 
 
-class LedgerConsumer:
-    def __init__(self, ledger: Ledger, config: ConsumerConfig, faults: Faults | None = None) -> None:
-        assert 0 < config.batch_size <= MAX_BATCH, config.batch_size
-        self.ledger = ledger
-        self.config = config
-        self.faults = faults or Faults()
-        self.stats = Stats()
-        self.stopping = False
-        self.failures = 0
-        self.waiting_since: float | None = None
-        self.to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
-        self.topics = [*contract.all_topics(config.topic_prefix), *config.retry_plan.topics(config.topic_prefix)]
-        self.priority = {topic: index for index, topic in enumerate(self.topics)}
-        self.paused_until: dict[TopicPartition, float] = {}  # retry partitions waiting for their next record (monotonic s)
-        self.kafka: KafkaConsumer | None = None
-        self.started = time.monotonic()
+class Patience:
+    """Waiting for what cannot be reached, until asked to stop (SIGTERM, SIGINT) or out of time."""
 
-    # ------------------------------------------------------------------ lifecycle
+    def __init__(self, bootstrap: str, max_seconds: float | None = None) -> None:
+        self.bootstrap = bootstrap
+        self.max_seconds = max_seconds
+        self.started = time.monotonic()
+        self.stopping = False
+        self.waits = 0
+
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
@@ -135,16 +127,15 @@ class LedgerConsumer:
         logger.info("consumer.stopping", signal=signum)
         self.stopping = True
 
-    def _out_of_time(self) -> bool:
-        limit = self.config.max_seconds
-        return limit is not None and time.monotonic() - self.started > limit
+    def out_of_time(self) -> bool:
+        return self.max_seconds is not None and time.monotonic() - self.started > self.max_seconds
 
     def until_reachable(self, attempt: Callable[[], T]) -> T | None:
         """``attempt()``, tried again while what it needs cannot be reached (``UNAVAILABLE``), with
-        a growing back-off and a log line saying what it waits for. ``None`` if the consumer is
-        asked to stop (or runs out of time) first."""
+        a growing back-off and a log line saying what it waits for. ``None`` if asked to stop (or
+        out of time) first."""
         failures = 0
-        while not self.stopping and not self._out_of_time():
+        while not self.stopping and not self.out_of_time():
             try:
                 result = attempt()
             except UNAVAILABLE as error:
@@ -157,14 +148,44 @@ class LedgerConsumer:
         return None
 
     def _wait(self, error: BaseException, failures: int) -> None:
-        self.stats.waits += 1
+        self.waits += 1
         structlog.contextvars.clear_contextvars()
         backoff_s = min(BACKOFF_S_MAX, 0.5 * 2 ** min(failures - 1, 8))
-        logger.warning("consumer.waiting", waiting_for=describe_unavailable(error, self.config.bootstrap),
+        logger.warning("consumer.waiting", waiting_for=describe_unavailable(error, self.bootstrap),
                        error=f"{type(error).__name__}: {error}"[:300], attempt=failures, retry_in_s=backoff_s)
         deadline = time.monotonic() + backoff_s
         while not self.stopping and time.monotonic() < deadline:
             time.sleep(min(0.2, backoff_s))
+
+
+class LedgerConsumer:
+    def __init__(self, ledger: Ledger, config: ConsumerConfig, faults: Faults | None = None, patience: Patience | None = None) -> None:
+        assert 0 < config.batch_size <= MAX_BATCH, config.batch_size
+        self.ledger = ledger
+        self.config = config
+        self.faults = faults or Faults()
+        self.stats = Stats()
+        self.patience = patience or Patience(config.bootstrap, config.max_seconds)
+        self.failures = 0
+        self.to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
+        self.topics = [*contract.all_topics(config.topic_prefix), *config.retry_plan.topics(config.topic_prefix)]
+        self.priority = {topic: index for index, topic in enumerate(self.topics)}
+        self.paused_until: dict[TopicPartition, float] = {}  # retry partitions waiting for their next record (monotonic s)
+        self.kafka: KafkaConsumer | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def stopping(self) -> bool:
+        return self.patience.stopping
+
+    def install_signal_handlers(self) -> None:
+        self.patience.install_signal_handlers()
+
+    def request_stop(self, signum: int = 0, frame: Any = None) -> None:
+        self.patience.request_stop(signum, frame)
+
+    def until_reachable(self, attempt: Callable[[], T]) -> T | None:
+        return self.patience.until_reachable(attempt)
 
     def _connect(self) -> bool:
         """Topics, the producer of dead letters and retries, and the consumer, once the broker
@@ -196,6 +217,7 @@ class LedgerConsumer:
     def run(self) -> dict[str, Any]:
         config = self.config
         if not self._connect():
+            self.stats.waits = self.patience.waits
             logger.info("consumer.stopped", **self.stats.as_dict())
             return self.stats.as_dict()
         assert self.kafka is not None
@@ -221,7 +243,7 @@ class LedgerConsumer:
                 if config.until_caught_up and not polled and self._caught_up():
                     logger.info("consumer.caught_up")
                     break
-                if self._out_of_time():
+                if self.patience.out_of_time():
                     logger.warning("consumer.time_limit", max_seconds=config.max_seconds)
                     break
         finally:
@@ -237,6 +259,7 @@ class LedgerConsumer:
         except KafkaError as error:  # leaving a group the broker cannot hear about is no failure
             logger.warning("consumer.close_incomplete", error=f"{type(error).__name__}: {error}"[:300])
         structlog.contextvars.clear_contextvars()
+        self.stats.waits = self.patience.waits
         logger.info("consumer.stopped", **self.stats.as_dict())
 
     # ------------------------------------------------------------------ rebalancing

@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 from consumers import contract, schemas
-from consumers.handlers import DEAD_LETTER_SOURCE
+from consumers.handlers import DEAD_LETTER_SOURCE, DEFERRED_SOURCE
 from consumers.kafka_io import Sent, producer, send_all
 from consumers.refusals import MessageRefused
 from ledger.aggregates import BusinessRecord
@@ -40,21 +40,27 @@ def _message_records(ledger: Ledger) -> Iterator[Any]:
 
 
 def list_dead_letters(ledger: Ledger) -> list[dict[str, Any]]:
-    """Every dead letter with ``status``: "open", or "resolved" by the message that replaced it."""
-    dead_letters: dict[str, dict[str, Any]] = {}
+    """Every refused message with ``status``: "open" (dead-lettered), "retrying" (deferred, its
+    next attempt due: ``consumers.retries``), or "resolved" by the message that replaced it (one
+    re-published from it, or its own later attempt)."""
+    refused: dict[str, dict[str, Any]] = {}
     resolved: dict[str, str] = {}
     for event in _message_records(ledger):
         if event.region == DEAD_LETTER_SOURCE:
-            dead_letters[event.business_key] = dict(event.outcome["dead_letter"])
+            refused[event.business_key] = {**event.outcome["dead_letter"], "status": "open"}
+        elif event.region == DEFERRED_SOURCE:
+            deferral = event.outcome["deferred"]
+            if refused.get(deferral["dead_letter_id"], {}).get("status") != "open":
+                refused[deferral["dead_letter_id"]] = {**deferral, "status": "retrying"}
         else:
-            origin = (event.outcome.get("provenance") or {}).get("republished_from")
-            if origin:
-                resolved[origin] = f"{event.region}/{event.business_key}"
-    for key, dead in dead_letters.items():
-        dead["status"] = "resolved" if key in resolved else "open"
+            provenance = event.outcome.get("provenance") or {}
+            for origin in (provenance.get("republished_from"), provenance.get("first_position")):
+                if origin:
+                    resolved[origin] = f"{event.region}/{event.business_key}"
+    for key, dead in refused.items():
         if key in resolved:
-            dead["resolved_by"] = resolved[key]
-    return list(dead_letters.values())
+            dead.update(status="resolved", resolved_by=resolved[key])
+    return list(refused.values())
 
 
 def find_dead_letter(ledger: Ledger, dead_letter_id: str) -> dict[str, Any]:

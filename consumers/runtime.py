@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError
 
 from ledger.application import Ledger
 from ledger.policy import DEFAULT_POLICY_FILE, load_policy_file
-from ledger.settings import ledger_env, store_description
+from ledger.settings import SettingsError, ledger_env, store_description
 
 logger = structlog.get_logger()
 
@@ -39,3 +39,14 @@ def open_ledger(policy_files: Sequence[Path] = (DEFAULT_POLICY_FILE,)) -> Ledger
         logger.info("region.opened", region=policy_file.region, versions=len(policy_file.versions))
     logger.info("ledger.opened", store=store_description(env))
     return ledger
+
+
+def open_ledger_for_reading() -> Ledger:
+    """The ledger as it is, for commands that only read it: no region opened, no policy adopted,
+    and no embedded store created where there is none."""
+    env = ledger_env()
+    if env["PERSISTENCE_MODULE"].endswith("sqlite"):
+        path = Path(env["SQLITE_DBNAME"])
+        if not path.is_file():
+            raise SettingsError(f"there is no ledger at {path}: nothing has been recorded there (FUND_LEDGER_SQLITE names another file)")
+    return Ledger(env=env)

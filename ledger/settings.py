@@ -26,14 +26,34 @@ DEFAULTS = {
     # tens of thousands of events (a year's interest) spends longer than that being serialised.
     "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
     "POSTGRES_POOL_SIZE": "4",
+    # Seconds to get a connection (the library's default is 30): a database that is down is
+    # reported, and waited for, sooner.
+    "POSTGRES_CONNECT_TIMEOUT": "10",
     "POSTGRES_MAX_OVERFLOW": "4",
 }
 
 
+POSTGRES_REQUIRED = ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD")
+KNOWN_MODULES = ("eventsourcing.sqlite", "eventsourcing.postgres", "eventsourcing.popo")
+
+
+class SettingsError(Exception):
+    """The environment does not say how to reach the ledger's store: the message says what to set."""
+
+
 def ledger_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The ``eventsourcing`` settings for the ledger, defaulting to the embedded SQLite file."""
+    """The ``eventsourcing`` settings for the ledger, defaulting to the embedded SQLite file.
+    Raises ``SettingsError`` when a store is chosen but not fully described."""
     source = dict(os.environ if environ is None else environ)
     env = {**DEFAULTS, **source}
+    module = env.get("PERSISTENCE_MODULE")
+    if module and module not in KNOWN_MODULES:
+        raise SettingsError(f"PERSISTENCE_MODULE={module!r} is not a store the ledger knows: one of {', '.join(KNOWN_MODULES)}, or unset")
+    if module == "eventsourcing.postgres":
+        missing = [name for name in POSTGRES_REQUIRED if not env.get(name)]
+        if missing:
+            raise SettingsError(f"PERSISTENCE_MODULE is PostgreSQL but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set "
+                                "(for the local server: eval \"$(deploy/postgres/env.sh --eventsourcing)\")")
     if not env.get("PERSISTENCE_MODULE"):
         path = Path(env.get("FUND_LEDGER_SQLITE") or DEFAULT_SQLITE_PATH)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from ledger.errors import LedgerError
 from projections import schema
 from projections.fold import BatchState, PersonalRow, event_date, fold, touched_people
 from projections.store import ProjectionStore
@@ -30,6 +31,10 @@ MAX_BATCH_SIZE = 100_000
 LOAD_CHUNK = 500  # person ids per SELECT ... IN (...)
 
 EventFilter = Callable[[Any], bool]
+
+
+class ProjectionsAhead(LedgerError):
+    code = "projections_ahead_of_log"
 
 
 @dataclass
@@ -93,9 +98,19 @@ class Projector:
             if stop is not None and position >= stop:
                 return
 
+    def check_not_ahead(self) -> None:
+        """Refuse tables that have applied more of the log than there is: they were built from
+        another store (a demo run since, a database restored) and would show its figures."""
+        position, head = self.position, self.head()
+        if position > head:
+            raise ProjectionsAhead(
+                "projections", f"the projections are at position {position} but the event log ends at {head}: they were built "
+                f"from another store; rebuild them with `fund-ledger project --rebuild`", position=position, head=head)
+
     def catch_up(self, stop: int | None = None, progress: Callable[[int], None] | None = None) -> CatchUp:
         """Apply every event after the tracked position (through ``stop``, if given)."""
         started = time.perf_counter()
+        self.check_not_ahead()
         start = position = self.position
         events = batches = 0
         for batch in self.batches(position, stop):
