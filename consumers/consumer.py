@@ -44,7 +44,7 @@ from kafka.structs import OffsetAndMetadata
 from consumers import contract, retries
 from consumers.faults import Faults
 from consumers.handlers import MAX_BATCH, BatchTally, Delivery, apply_batch
-from consumers.kafka_io import DeadLetterPublisher, RetryScheduler, ensure_topics, producer
+from consumers.kafka_io import BOOTSTRAP_TIMEOUT_MS, DeadLetterPublisher, RetryScheduler, ensure_topics, producer
 from consumers.retries import RetryPlan
 from ledger.application import Ledger
 
@@ -207,7 +207,7 @@ class LedgerConsumer:
             bootstrap_servers=config.bootstrap, group_id=config.group_id, client_id=config.client_id,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=config.batch_size,
             session_timeout_ms=config.session_timeout_ms, heartbeat_interval_ms=config.heartbeat_interval_ms,
-            max_poll_interval_ms=config.max_poll_interval_ms,
+            max_poll_interval_ms=config.max_poll_interval_ms, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
         ))
         if self.kafka is None:
             return False

@@ -27,6 +27,9 @@ logger = structlog.get_logger()
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 DEFAULT_PARTITIONS = 3
 SEND_TIMEOUT_S = 30
+# How long a client waits for a broker to answer at all (kafka-python's default is 30 s): a
+# broker that is down is reported, and waited for, sooner.
+BOOTSTRAP_TIMEOUT_MS = 10_000
 DEFAULT_RETRY_PLAN = RetryPlan()
 NOTICE_EXCERPT_BYTES = 512
 MAX_NOTICE_BYTES = 64 * 1024
@@ -44,7 +47,7 @@ def ensure_topics(bootstrap: str, prefix: str = "", partitions: int = DEFAULT_PA
     (a crash between publishing and committing) is kept once."""
     wanted = [NewTopic(name, partitions, 1) for name in (*contract.all_topics(prefix), *retry_plan.topics(prefix))]
     wanted.append(NewTopic(contract.dead_letter_topic(prefix), 1, 1, topic_configs={"cleanup.policy": "compact"}))
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fund-ledger-admin")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fund-ledger-admin", bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
     try:
         existing = set(admin.list_topics())
         missing = [topic for topic in wanted if topic.name not in existing]
@@ -59,7 +62,8 @@ def ensure_topics(bootstrap: str, prefix: str = "", partitions: int = DEFAULT_PA
 def producer(bootstrap: str) -> KafkaProducer:
     # acks="all" with the idempotent producer (the default in kafka-python 3): a retried send is
     # not written twice by the broker.
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, client_id="fund-ledger-producer")
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, client_id="fund-ledger-producer",
+                         bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
 
 
 @dataclass(frozen=True)

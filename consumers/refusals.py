@@ -58,6 +58,8 @@ def _validation_refusal(error: ValidationError) -> dict[str, Any]:
     if first["type"] == "json_invalid":
         return {"code": "not_json", "field": "", "reason": first["msg"], "context": {}}
     field = _field_path(tuple(first["loc"]))
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):  # the discriminator: the message's type
+        field = "type"
     reason = _reason(first)
     given = first.get("input")
     if field.endswith("_fen") and isinstance(given, float):
