@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: demo test test-unit test-integration test-kafka lint services pg-start pg-stop kafka-start kafka-stop stop bench soak clean
+.PHONY: demo test test-unit test-integration test-kafka lint services pg-start pg-stop kafka-start kafka-stop stop bench soak fuzz clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -49,6 +49,11 @@ kafka-stop:
 	deploy/kafka/stop.sh
 
 stop: kafka-stop pg-stop
+
+## A long fuzzing run over the whole message path (make test runs a bounded one).
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PYTEST) tests/fuzz -q
 
 ## Benchmarks (slow; figures go to docs/benchmarks.md).
 bench: $(STAMP) services

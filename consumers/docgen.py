@@ -161,12 +161,24 @@ environment (`--topic-prefix staging.`). Topics are created on first use with 3 
 
 ## Ordering between topics
 
-Kafka orders records within a partition, not across topics. A message that names a person who is
-not enrolled yet is refused (`unknown_person`) and dead-lettered; nothing is lost, and it is
-re-published once the enrolment is in (`fund-ledger dead-letters --republish ID`). Producers
-should therefore publish an enrolment and wait for the broker's acknowledgement before publishing
-anything that names the person. Within one poll the consumer applies `ledger.persons` first, then
-`ledger.fund`, `ledger.contributions`, `ledger.transfers` and `ledger.claims`.
+Kafka orders records within a partition, not across topics. Within one poll the consumer applies
+`ledger.persons` first, then `ledger.fund`, `ledger.contributions`, `ledger.transfers` and
+`ledger.claims`; across polls a message can still overtake what it depends on. A refusal that
+time may cure is therefore **deferred**, not dead-lettered: `unknown_person` (a claim before its
+person's enrolment), `unknown_claim` (a reversal before its claim), `unknown_transfer` (a
+transfer-in before its transfer-out). The message goes unchanged (value, key) to the retry topic
+of its next attempt, `ledger.retry.<n>`, with the headers `retry-attempt`, `retry-due-ms`,
+`retry-origin` (its first `<topic>:<partition>:<offset>`, which stays its identity) and
+`retry-first-code`. Each retry topic holds one delay (by default 5 s, 30 s, 2 min, 10 min, 30 min:
+`consume --retry-delays`), so its records fall due in order; the consumer applies those that are
+due and pauses the partition until the next one is. After the last attempt the refusal is final
+and the message is dead-lettered under its first position. Each deferral is recorded in the
+store with the original bytes in the batch's transaction; `fund-ledger dead-letters` shows it as
+`retrying` until it is applied (`resolved`) or dead-lettered (`open`). `fund-ledger ingest` tries
+deferred lines again after the rest of the file, three times, without waiting.
+
+A reversal (`claim.reversed`) carries the claim's `person_id` and is keyed by it, like the claim,
+so the two stay in one partition, in order.
 
 ## Duplicates and conflicts
 
@@ -190,16 +202,24 @@ events it caused, in the same transaction.
 
 ## Dead letters
 
-A message that is not JSON, fails its schema, names an unknown person, or breaks a rule of the
-ledger is **not applied and not lost**. It goes to `ledger.dead-letters` with its original bytes
-(base64), its headers, the reason (`code`, `field`, `reason`, `context`) and its provenance, and the
-consumer goes on with the rest of the batch. Codes: `not_json`, `invalid_schema`, `too_large`,
-`message_conflict`, `unsupported_type` (no use case for it in this build), `internal_error` (a bug
-while applying it), and every `LedgerError` code (`unknown_person`, `unknown_region`,
-`declared_total_mismatch`, `insufficient_balance`, ...).
+A message that is not JSON, fails its schema, breaks a bound or a rule of the ledger is **not
+applied and not lost**. The ledger's store records it with its original bytes (base64), its
+headers, the reason (`code`, `field`, `reason`, `context`), its size, digest and provenance
+(`dead-letter.v1.json`), **in the same transaction as the batch's position**: the store has each
+dead letter exactly once. The topic `ledger.dead-letters` gets a notice (`dead-letter-notice.v1.json`):
+the same reason and provenance, the original's size and SHA-256, its first 512 bytes and a
+reference to the original in the store, never the whole of it, so that a refusal of any size fits
+the topic (the broker takes records of 1 MiB at most; a notice is at most 64 KiB). The consumer
+goes on with the rest of the batch. The codes are listed in the README ("Refusal codes").
 
-The dead letter is also recorded in the ledger's store, **in the same transaction as the batch's
-position**: the store has each dead letter exactly once. The topic is published *before* that
+Every record is read strictly before its schema is applied: a key given twice in one object
+(`duplicate_key`), `NaN` or `Infinity` (`non_finite_number`) and nesting deeper than the parser
+reads (`too_deep`) are refused. Every business date must lie in the window the region's policy
+sets (`date_rules`: not before the region's opening, the person's enrolment or birth; not later
+than the message's `occurred_at` plus `future_tolerance_days`; `occurred_at` no more than
+`clock_skew_s` ahead of the ledger's clock) and every amount under its `limits` (`date_out_of_window`,
+`implausible_amount`, naming the bound). Nothing in a record can stop the consumer: if a refusal
+cannot even be described, it is dead-lettered as `unreadable`, with its bytes. The topic is published *before* that
 commit and the consumer waits for the broker's acknowledgement: if publishing fails, nothing is
 committed and the batch is retried; if the process dies between the publish and the commit, the
 batch is applied again after the restart and its dead letters are published again under the same
@@ -207,11 +227,13 @@ key (the dead-letter id `<topic>:<partition>:<offset>`), which the compacted top
 Readers of the topic must treat the dead-letter id as the identity. Storage and broker failures
 are never dead letters: they abort the batch, which is retried from the recorded position.
 
-`fund-ledger dead-letters` lists the open ones from the store (`--all`, `--code`, `--json`);
+`fund-ledger dead-letters` lists the open and retrying ones from the store (`--all`, `--code`,
+`--json`; `--show ID` prints one in full, original included);
 `fund-ledger dead-letters --republish ID [--file fixed.json]` sends the message again (or the
 fixed one) to its topic with the header `republished-from: ID`; once applied, the dead letter shows
 as resolved. `fund-ledger ingest` records its dead letters the same way (id
-`file:<name>:0:<line>@<hash>`) and also appends them to `.run/dead-letters.jsonl`.
+`file:<name>:0:<line>@<hash>`) and also appends them to `.run/dead-letters.jsonl` (created readable
+by its owner only: it holds the messages).
 
 ## Running it
 
@@ -223,13 +245,16 @@ fund-ledger ingest examples/messages.jsonl               # the same handlers, wi
 fund-ledger dead-letters                                 # the open dead letters
 ```
 
-The consumer logs one JSON line per message (`message.handled` or `message.dead_lettered`, with
+The consumer logs one JSON line per message (`message.handled`, `message.deferred` or `message.dead_lettered`, with
 `topic`, `partition`, `offset`, `message_id`, `region`, `type` and `duration_ms`), and every
 `--summary-interval` seconds a `consumer.summary` line: messages per second, lag per partition
 (high-water mark minus position) and totals. On SIGTERM or SIGINT it finishes the batch it is
-applying, commits, leaves the group and exits 0. Storage and broker failures roll the batch back
-and retry it from the recorded position with a bounded back-off; after 20 failures in a row the
-consumer exits non-zero for its supervisor to restart it. Several consumers in one group share
+applying, commits, leaves the group and exits 0. A broker or a database that cannot be reached
+(on start, while joining the group, or during a batch, which is rolled back and read again from
+the recorded position) is waited for: a `consumer.waiting` line says what it waits for, and the
+consumer tries again with a growing back-off (at most 30 s). Other storage failures roll the
+batch back and retry it with a bounded back-off; after 20 in a row the consumer exits non-zero
+with one line saying why, for its supervisor to restart it. Several consumers in one group share
 the partitions; when two batches write to one aggregate at once (a region's pooled fund), one
 commit fails on the aggregate's version and that batch is simply read again.
 
