@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("cli.publish", "publish a JSON-lines file of messages to Kafka"),
     "consume": ("cli.consume", "run the Kafka consumer (exactly-once in effect) until stopped"),
     "dead-letters": ("cli.dead_letters", "list dead-lettered messages, or re-publish one"),
+    "anchor": ("cli.anchor", "write the hash chain's head to a file and/or a Kafka topic, outside the database"),
+    "migrate": ("cli.migrate", "create and secure the ledger's tables (PostgreSQL: as the database's owner)"),
 }
 
 
