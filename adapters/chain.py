@@ -146,8 +146,22 @@ def read_chain(recorder: Any, after: int, limit: int = READ_BATCH, stop: int | N
         with datastore.transaction(commit=False) as cursor:
             cursor.execute(statement_text, [after, *(() if stop is None else (stop,)), limit])
             rows = cursor.fetchall()
-    return [ChainedRow(row["position"], as_uuid(row["originator_id"]), row["originator_version"], row["topic"],
-                       bytes(row["state"]), None if row["chain_hash"] is None else bytes(row["chain_hash"])) for row in rows]
+    return [ChainedRow(row["position"], _stored_uuid(row["originator_id"]), row["originator_version"], row["topic"],
+                       as_bytes(row["state"]), None if row["chain_hash"] is None else as_bytes(row["chain_hash"])) for row in rows]
+
+
+def _stored_uuid(value: Any) -> UUID:
+    """A stored originator id; one that is not a UUID at all (a forged row) reads as the nil UUID,
+    which then does not hash to the recorded hash."""
+    try:
+        return as_uuid(value)
+    except (ValueError, TypeError, AttributeError):
+        return UUID(int=0)
+
+
+def as_bytes(value: Any) -> bytes:
+    """A stored value as bytes (SQLite keeps whatever type was written: an edit may leave text)."""
+    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def keeps_chain(recorder: Any) -> bool:
