@@ -86,27 +86,32 @@ class ChainBreak:
 
 class ChainCheck:
     """Recomputes the chain over rows fed in log order. The first break is kept with its reason;
-    later breaks are counted, each checked against the stored hash before it (so one edit is one
-    break, not a break at every event after it)."""
+    later breaks are counted, each row checked against the recorded hash before it (so one edit
+    is one break, not a break at every event after it). ``recomputed`` is the chain recomputed
+    from position 0 through the last row fed, never rebased: what an anchor or an attestation
+    is compared with."""
 
     def __init__(self, previous: bytes = GENESIS, previous_position: int = 0) -> None:
-        self.head = previous
+        self.head = previous  # the recorded hash of the last row (the base the next row is checked on)
         self.head_position = previous_position
+        self.recomputed = previous
         self.rows = 0
         self.first_break: ChainBreak | None = None
         self.breaks = 0
 
     def feed(self, row: ChainedRow) -> bytes:
-        """Check one row; returns the recomputed hash."""
+        """Check one row; returns the hash recomputed from position 0 through it."""
         self.rows += 1
-        computed = link(self.head, row.position, row.originator_id, row.originator_version, row.topic, row.state)
+        identity = (row.position, row.originator_id, row.originator_version, row.topic, row.state)
+        computed = link(self.head, *identity)
+        self.recomputed = computed if self.first_break is None else link(self.recomputed, *identity)
         if row.chain_hash != computed:
             self.breaks += 1
             if self.first_break is None:
                 self.first_break = ChainBreak(row.position, self.head_position, self._reason(row, computed))
         self.head = row.chain_hash if row.chain_hash is not None else computed
         self.head_position = row.position
-        return computed
+        return self.recomputed
 
     def _reason(self, row: ChainedRow, computed: bytes) -> str:
         where = f"the event at position {row.position} ({row.originator_id} v{row.originator_version})"

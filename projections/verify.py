@@ -162,7 +162,7 @@ class Verifier:
             if anchors:
                 result.fail("anchor contradicted", "anchors given, but this store keeps no chain to check them against")
             return
-        result.chain_head = (check.head_position, check.head)
+        result.chain_head = (check.head_position, check.recomputed)
         result.chain_events = check.rows
         if check.first_break is not None:
             result.first_break = check.first_break
