@@ -187,3 +187,17 @@ def head(recorder: Any) -> tuple[int, bytes]:
         return 0, GENESIS
     recorded = hash_at(recorder, last)
     return last, recorded if recorded is not None else GENESIS
+
+
+def check_whole_chain(recorder: Any, stop: int | None = None) -> ChainCheck | None:
+    """The chain recomputed from position 0 (through ``stop``); ``None`` if this store keeps none."""
+    if not keeps_chain(recorder):
+        return None
+    check, position = ChainCheck(), 0
+    while True:
+        rows = read_chain(recorder, position, READ_BATCH, stop)
+        if not rows:
+            return check
+        for row in rows:
+            check.feed(row)
+        position = rows[-1].position

@@ -65,9 +65,10 @@ class Database:
 
 
 @contextmanager
-def fresh_database(label: str, keep: bool = False) -> Iterator[Database]:
+def fresh_database(label: str, keep: bool = False, migrate: bool = True) -> Iterator[Database]:
     """A new database owned by the owner role and migrated by it (``fund-ledger migrate``), used by
-    the application role; dropped afterwards (``WITH (FORCE)`` closes leftover sessions)."""
+    the application role; dropped afterwards (``WITH (FORCE)`` closes leftover sessions).
+    ``migrate=False``: left empty (for a baseline that creates its own tables, as the owner)."""
     from ledger.application import Ledger
 
     settings, owner = postgres_settings("app"), postgres_settings("owner")
@@ -76,7 +77,8 @@ def fresh_database(label: str, keep: bool = False) -> Iterator[Database]:
         conn.execute(f'CREATE DATABASE "{name}" OWNER "{owner["POSTGRES_USER"]}"')
     try:
         database = Database(name, settings, owner)
-        Ledger(env=database.owner_ledger_env()).close()  # the migration, as the owner
+        if migrate:
+            Ledger(env=database.owner_ledger_env()).close()  # the migration, as the owner
         yield database
     finally:
         if not keep:

@@ -125,3 +125,28 @@ def test_the_command_names_the_broken_position_and_fails(history: dict[str, str]
     assert f"BROKEN at position {tamper.C1_POSITION}" in done.stdout
     assert f"first break at position {tamper.C1_POSITION}" in done.stdout
     assert "FAIL" in done.stdout.splitlines()[-1]
+
+
+def test_the_issue_scenario_fails_replay_too(history: dict[str, str]) -> None:
+    """Issue 11: a balanced UPDATE of a claim's two postings, the projections dropped and rebuilt:
+    ``verify`` and ``replay`` both passed. Now both fail, naming the position."""
+    from projections import schema
+    from projections.projector import Projector
+    from projections.replay import replay
+    from projections.store import open_store
+
+    with connect(history, "superuser") as connection:
+        tamper.balanced_edit(connection, tamper.C1_POSITION)
+    ledger = Ledger(env=history)
+    store = open_store(ledger)
+    try:
+        store.drop_tables(schema.LIVE_PREFIX)
+        Projector(ledger, store).catch_up()
+        result = replay(ledger, store)
+    finally:
+        store.close()
+        ledger.close()
+    assert not result.differences, "the projections agree with the edited events"
+    assert not result.passed
+    assert result.chain is not None and result.chain.first_break is not None
+    assert result.chain.first_break.position == tamper.C1_POSITION
