@@ -337,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         chain.bench_chain(sizes.persons, CHAIN_MONTHS, results)
     elapsed_s = time.perf_counter() - started
     print_tables(results)
-    path = DOCUMENT if (not args.quick or args.write) else QUICK_DOCUMENT
+    # A quick or partial (--only) run never replaces the full run's figures unless --write.
+    path = DOCUMENT if ((not args.quick and args.only is None) or args.write) else QUICK_DOCUMENT
     path.parent.mkdir(parents=True, exist_ok=True)
     write_document(path, results, machine, mode, elapsed_s)
     print(f"\nwritten to {Path(path).relative_to(env.REPO)} ({elapsed_s / 60:.1f} min)")

@@ -27,7 +27,7 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 from ledger.aggregates import BusinessRecord, PolicyBook
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, UnknownRegion
 from projections.fold import event_date, event_reference
 
 READ_BATCH = 5_000
@@ -213,6 +213,8 @@ def trace(ledger: Any, selector: Selector, known_at: int | None = None) -> Trace
     """The events whose postings make the figure ``selector`` names, with their sources."""
     stop = _head(ledger, known_at)
     messages, policies = message_index(ledger, stop), PolicyHistory(ledger, stop)
+    if selector.region not in policies.adopted:
+        raise UnknownRegion("region", f"region {selector.region!r} has not been opened", region=selector.region)
     found = Trace(selector.description, stop)
     for notification in _notifications(ledger, stop):
         event = ledger.mapper.to_domain_event(notification)

@@ -110,3 +110,25 @@ def test_writers_in_parallel_make_one_unbroken_chain(postgres_env: dict[str, str
         ledger.close()
     assert result.passed, dict(result.violations)
     assert result.chain_events == 3 + 3 * 15
+
+
+def test_encrypted_events_are_chained_as_ciphertext_and_check_without_the_key(tmp_path: Path) -> None:
+    """With a cipher configured, the stored bytes are ciphertext and the chain covers them: the
+    chain checks without the key, so erasing a key (to forget a person) leaves it intact."""
+    from eventsourcing.cryptography import AESCipher
+    from eventsourcing.sqlite import SQLiteDatastore
+
+    from adapters.sqlite_recorder import ChainedSQLiteProcessRecorder
+
+    env = {**_sqlite(tmp_path), "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": AESCipher.create_key(16)}
+    ledger = Ledger(env=env)
+    try:
+        run_scenario(ledger)
+        assert Verifier(ledger).run().passed
+    finally:
+        ledger.close()
+    keyless = ChainedSQLiteProcessRecorder(SQLiteDatastore(env["SQLITE_DBNAME"]))
+    rows = chain.read_chain(keyless, 0)
+    assert rows and not any(b"postings" in row.state for row in rows), "stored as ciphertext"
+    checked = chain.check_whole_chain(keyless)
+    assert checked is not None and checked.intact and checked.rows == len(rows)
