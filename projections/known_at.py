@@ -14,6 +14,7 @@ position, not the time.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -24,6 +25,18 @@ from projections.store import ProjectionStore, memory_store
 
 READ_BATCH = 5_000
 FOLD_BATCH = 5_000
+
+
+def read_log(ledger: Any, stop: int, after: int = 0, topics: tuple[str, ...] = ()) -> Iterator[Any]:
+    """The notifications after position ``after`` through ``stop`` (of ``topics``, if given), a
+    batch of ``READ_BATCH`` at a time."""
+    position = after
+    while position < stop:
+        batch = ledger.recorder.select_notifications(start=position + 1, limit=READ_BATCH, stop=stop, topics=topics)
+        if not batch:
+            return
+        yield from batch
+        position = batch[-1].id
 
 
 def check_position(ledger: Any, position: int) -> int:
@@ -38,15 +51,11 @@ def position_at_time(ledger: Any, instant: datetime) -> int:
     """The position of the last event recorded at or before ``instant`` (0: none)."""
     if instant.tzinfo is None:
         raise InvalidInput("known_at_time", "must carry a time zone, e.g. 2024-03-31T23:59:59+08:00", value=instant.isoformat())
-    found, position = 0, 0
-    while True:
-        batch = ledger.recorder.select_notifications(start=position + 1, limit=READ_BATCH)
-        if not batch:
-            return found
-        for notification in batch:
-            if ledger.mapper.to_domain_event(notification).timestamp <= instant:
-                found = notification.id
-        position = batch[-1].id
+    found = 0
+    for notification in read_log(ledger, ledger.recorder.max_notification_id() or 0):
+        if ledger.mapper.to_domain_event(notification).timestamp <= instant:
+            found = notification.id
+    return found
 
 
 def known_at_store(ledger: Any, position: int, day: date | None = None, region: str | None = None) -> ProjectionStore:

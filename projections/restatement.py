@@ -30,7 +30,7 @@ from eventsourcing.utils import get_topic
 from ledger.aggregates import PolicyBook
 from ledger.errors import InvalidInput
 from projections import schema
-from projections.known_at import check_position
+from projections.known_at import check_position, read_log
 from projections.projector import Projector
 from projections.reports import Column, Filters, Report, Section, final_accounts, fund_label
 from projections.store import memory_store
@@ -124,20 +124,10 @@ class Restatement:
         ])
 
 
-def _scan(ledger: Any, after: int, stop: int, topics: tuple[str, ...] = ()) -> Any:
-    position = after
-    while position < stop:
-        batch = ledger.recorder.select_notifications(start=position + 1, limit=READ_BATCH, stop=stop, topics=topics)
-        if not batch:
-            return
-        yield from batch
-        position = batch[-1].id
-
-
 def close_position(ledger: Any, region: str, year: int, stop: int) -> int:
     """The position of ``region``'s ``YearClosed`` event for ``year``."""
     book = PolicyBook.id_for(region)
-    for notification in _scan(ledger, 0, stop, (get_topic(PolicyBook.YearClosed),)):
+    for notification in read_log(ledger, stop, topics=(get_topic(PolicyBook.YearClosed),)):
         if notification.originator_id == book and ledger.mapper.to_domain_event(notification).closed_year == year:
             return int(notification.id)
     raise InvalidInput("year", f"region {region} has not closed {year}", region=region, year=year)
@@ -171,7 +161,7 @@ def restate(ledger: Any, region: str, year: int, known_at: int | None = None) ->
     head = check_position(ledger, known_at) if known_at is not None else ledger.recorder.max_notification_id() or 0
     closed_at = close_position(ledger, region, year, head)
     filters = Filters(region=region, year=year)
-    later = [(n.id, ledger.mapper.to_domain_event(n)) for n in _scan(ledger, closed_at, head)]
+    later = [(n.id, ledger.mapper.to_domain_event(n)) for n in read_log(ledger, head, after=closed_at)]
     corrected_year = {correction_id_of(e): int(e.year) for _, e in later
                       if correction_id_of(e) and getattr(e, "region", None) == region and getattr(e, "year", None) is not None}
     chosen = [(p, e) for p, e in later if getattr(e, "region", None) == region and corrected_year.get(correction_id_of(e)) == year]

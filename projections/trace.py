@@ -29,8 +29,8 @@ from eventsourcing.utils import get_topic
 from ledger.aggregates import BusinessRecord, PolicyBook
 from ledger.errors import InvalidInput, UnknownRegion
 from projections.fold import event_date, event_reference
+from projections.known_at import read_log
 
-READ_BATCH = 5_000
 PERSONAL_FUND = "fund.personal"
 
 
@@ -133,16 +133,6 @@ class Trace:
 
 
 # ---------------------------------------------------------------------------- reading the log
-def _notifications(ledger: Any, stop: int, topics: tuple[str, ...] = ()) -> Iterator[Any]:
-    position = 0
-    while position < stop:
-        batch = ledger.recorder.select_notifications(start=position + 1, limit=READ_BATCH, stop=stop, topics=topics)
-        if not batch:
-            return
-        yield from batch
-        position = batch[-1].id
-
-
 def message_index(ledger: Any, stop: int) -> dict[tuple[str, int], dict[str, Any]]:
     """(aggregate id, version) of each event a message caused -> that message's record."""
     caused_by: dict[tuple[str, int], dict[str, Any]] = {}
@@ -154,7 +144,7 @@ def message_index(ledger: Any, stop: int) -> dict[tuple[str, int], dict[str, Any
 
 def message_records(ledger: Any, stop: int) -> Iterator[dict[str, Any]]:
     """Every applied message's record: its provenance and the events it caused."""
-    for notification in _notifications(ledger, stop, (get_topic(BusinessRecord.Recorded),)):
+    for notification in read_log(ledger, stop, topics=(get_topic(BusinessRecord.Recorded),)):
         record = ledger.mapper.to_domain_event(notification)
         if record.kind != "message" or "provenance" not in record.outcome:
             continue
@@ -169,7 +159,7 @@ class PolicyHistory:
         self.adopted: dict[str, list[tuple[int, date, str]]] = {}
         books: dict[str, str] = {}
         topics = (get_topic(PolicyBook.Opened), get_topic(PolicyBook.PolicyAdopted))
-        for notification in _notifications(ledger, stop, topics):
+        for notification in read_log(ledger, stop, topics=topics):
             event = ledger.mapper.to_domain_event(notification)
             if isinstance(event, PolicyBook.Opened):
                 books[str(event.originator_id)] = event.region
@@ -216,7 +206,7 @@ def trace(ledger: Any, selector: Selector, known_at: int | None = None) -> Trace
     if selector.region not in policies.adopted:
         raise UnknownRegion("region", f"region {selector.region!r} has not been opened", region=selector.region)
     found = Trace(selector.description, stop)
-    for notification in _notifications(ledger, stop):
+    for notification in read_log(ledger, stop):
         event = ledger.mapper.to_domain_event(notification)
         postings = getattr(event, "postings", None)
         if not postings:
@@ -245,7 +235,7 @@ def trace_message(ledger: Any, message_id: str, producer: str | None = None, kno
     found = Trace(f"message {message_id} from {message.get('producer')} ({message.get('topic')}:{message.get('partition')}"
                   f"@{message.get('offset')})", stop)
     index = {key: message for key in caused}
-    for notification in _notifications(ledger, stop):
+    for notification in read_log(ledger, stop):
         if (str(notification.originator_id), notification.originator_version) in caused:
             event = ledger.mapper.to_domain_event(notification)
             found.events.append(_traced(notification.id, event, [dict(p) for p in getattr(event, "postings", None) or ()],

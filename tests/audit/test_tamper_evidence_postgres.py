@@ -46,6 +46,16 @@ def verify(env: dict[str, str], anchors_file: Path | None = None) -> Verificatio
         ledger.close()
 
 
+def anchored(env: dict[str, str], path: Path) -> Path:
+    """An anchor of the log's head now, appended to ``path``."""
+    ledger = Ledger(env=env)
+    try:
+        append_anchor(path, take_anchor(ledger))
+    finally:
+        ledger.close()
+    return path
+
+
 def test_an_untouched_history_verifies_with_its_chain_head(history: dict[str, str]) -> None:
     result = verify(history)
     assert result.passed, dict(result.violations)
@@ -85,12 +95,7 @@ def test_two_events_swapped_are_caught_at_the_first(history: dict[str, str]) -> 
 
 
 def test_a_history_rewritten_whole_is_caught_by_an_anchor_kept_outside(history: dict[str, str], tmp_path: Path) -> None:
-    anchors = tmp_path / "anchors.jsonl"
-    ledger = Ledger(env=history)
-    try:
-        append_anchor(anchors, take_anchor(ledger))
-    finally:
-        ledger.close()
+    anchors = anchored(history, tmp_path / "anchors.jsonl")
     with connect(history, "superuser") as connection:
         tamper.balanced_edit(connection, tamper.C1_POSITION)
         tamper.rechain_from(connection, tamper.C1_POSITION)
@@ -102,12 +107,7 @@ def test_a_history_rewritten_whole_is_caught_by_an_anchor_kept_outside(history: 
 
 
 def test_the_anchor_catches_events_removed_from_the_end(history: dict[str, str], tmp_path: Path) -> None:
-    anchors = tmp_path / "anchors.jsonl"
-    ledger = Ledger(env=history)
-    try:
-        append_anchor(anchors, take_anchor(ledger))
-    finally:
-        ledger.close()
+    anchors = anchored(history, tmp_path / "anchors.jsonl")
     with connect(history, "superuser") as connection:
         tamper.delete(connection, EVENTS)
     result = verify(history, anchors)
