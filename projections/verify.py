@@ -172,7 +172,7 @@ class Verifier:
         for problem in anchors_module.check_anchors(anchors or [], recomputed, last_position):
             result.fail("anchor contradicted", problem)
         if anchors:
-            result.notes.append(f"{len(anchors)} anchors checked")
+            result.notes.append(f"{len(anchors)} anchor{'' if len(anchors) == 1 else 's'} checked against the chain")
 
     def _transaction_boundary(self, transaction: str | None, position: int) -> None:
         if transaction != self.transaction:
