@@ -1,13 +1,26 @@
-"""A PostgreSQL process recorder that writes a save without pipeline mode.
+"""The PostgreSQL process recorder: writes a save without pipeline mode, and chains every event.
 
 ``eventsourcing`` writes each save in psycopg's pipeline mode: the table lock, the notify, the
 INSERT of every event (one array parameter) and the tracking row are sent together and synced.
 With a large save (measured here: 10,000 events of 500 bytes, 5 MB) the connection hangs, the
 server waiting in ``ClientRead`` for the rest of a statement the client never finishes sending,
 the failure reported upstream as psycopg/psycopg#685. The ledger's saves are large by design (a
-batch of remittances, a year's interest), so this recorder sends the same statements in the
-same single transaction one after the other: three or four round trips per save instead of one,
-which a save of thousands of events does not notice.
+batch of remittances, a year's interest), so this recorder sends the statements of a save in
+one transaction one after the other.
+
+Each save is two round trips (three with a tracking row):
+
+1. ``SET LOCAL lock_timeout``; the events table's ``EXCLUSIVE`` lock, taken through the owner's
+   ``SECURITY DEFINER`` function (``adapters.postgres_schema``: the application role holds no
+   UPDATE, DELETE or TRUNCATE privilege, which ``LOCK TABLE`` in that mode requires); the
+   ``NOTIFY``; then, in a statement of its own so that it sees every save committed before the
+   lock was granted, the chain head (the last event's position and hash) and the positions of the
+   new events, drawn from the table's sequence. One simple-query message.
+2. The INSERT of the events with their positions and chain hashes, computed here from the stored
+   bytes already in hand (``adapters.chain``).
+
+The lock is held until the commit, so positions are assigned, chained and committed in one
+order: what the projections rely on, and what makes the chain a chain.
 """
 
 from __future__ import annotations
@@ -15,34 +28,75 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
+from psycopg.sql import SQL, Identifier, Literal
+
+from adapters import chain
+from adapters.postgres_schema import lock_function_name
+
+# The chain head and the positions of ``count`` new events, read after the lock is granted.
+HEAD_AND_POSITIONS = (
+    "SELECT (SELECT notification_id FROM {schema}.{table} ORDER BY notification_id DESC LIMIT 1) AS head_position, "
+    "(SELECT chain_hash FROM {schema}.{table} ORDER BY notification_id DESC LIMIT 1) AS head_hash, "
+    "ARRAY(SELECT nextval(pg_get_serial_sequence({qualified}, 'notification_id')) FROM generate_series(1, {count})) AS positions")
 
 
-class UnpipelinedPostgresProcessRecorder(PostgresProcessRecorder):
+class ChainedPostgresProcessRecorder(PostgresProcessRecorder):
+    keeps_chain = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema, table = Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        self.chain_insert_statement = SQL(
+            "INSERT INTO {schema}.{table} (notification_id, originator_id, originator_version, topic, state, chain_hash) "
+            "SELECT * FROM unnest(%s::bigint[], %s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[], %s::bytea[])"
+        ).format(schema=schema, table=table, id_type=SQL(self.datastore.originator_id_type))
+        self._head_names = {"schema": schema, "table": table,
+                            "qualified": Literal(f'"{self.datastore.schema}"."{self.events_table_name}"')}
+        self._lock_statement = SQL("SET LOCAL lock_timeout = '{timeout}s'; SELECT {schema}.{function}(); NOTIFY {channel}; ").format(
+            timeout=SQL(str(int(self.datastore.lock_timeout))), schema=schema,
+            function=Identifier(lock_function_name(self.events_table_name)), channel=Identifier(self.channel_name))
+
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        # Build the INSERT's parameter before the transaction opens: for a large save that takes
-        # seconds, and a transaction idle that long is ended by the server
-        # (POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT, 5 s by default).
-        rows = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state) for e in stored_events]
+        ids = [chain.as_uuid(e.originator_id) for e in stored_events]
         with self.datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
             self._insert_events(cursor, stored_events, **kwargs)  # the tracking row, if any
             if not stored_events:
                 return []
-            self._lock_table(cursor)
-            self._notify_channel(cursor)
-            cursor.execute(query=self.insert_events_statement, params=(rows,))
-            return self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
+            head_statement = SQL(HEAD_AND_POSITIONS).format(count=Literal(len(stored_events)), **self._head_names)
+            cursor.execute(self._lock_statement + head_statement)
+            while cursor.nextset():  # the head is the last statement's result
+                pass
+            found = cursor.fetchone()
+            assert found is not None
+            positions = sorted(found["positions"])
+            if found["head_position"] is not None and positions[0] <= found["head_position"]:
+                raise IntegrityError(f"position {positions[0]} is not after the head {found['head_position']}")
+            previous = bytes(found["head_hash"]) if found["head_hash"] is not None else chain.GENESIS
+            hashes = chain.chain_hashes(previous, [(p, i, e.originator_version, e.topic, e.state)
+                                                   for p, i, e in zip(positions, ids, stored_events, strict=True)])
+            originator_ids: list[Any] = ids if self.datastore.originator_id_type == "uuid" else [str(i) for i in ids]
+            cursor.execute(self.chain_insert_statement, (positions, originator_ids, [e.originator_version for e in stored_events],
+                                                         [e.topic for e in stored_events], [e.state for e in stored_events], hashes))
+            return positions
+
+    def create_table(self) -> None:
+        """The tables are created by the migration (``adapters.postgres_schema.migrate``), run as
+        the database's owner: the application role may not create or alter them."""
+        from adapters.postgres_schema import ensure_migrated
+
+        ensure_migrated(self)
 
 
-def process_recorder(factory: Any) -> UnpipelinedPostgresProcessRecorder:
-    """What ``PostgresFactory.process_recorder()`` builds, with this recorder class."""
+def process_recorder(factory: Any) -> ChainedPostgresProcessRecorder:
+    """What ``PostgresFactory.process_recorder()`` builds, with this recorder class; the
+    database is checked to be migrated (and migrated, when the connected role may)."""
     name = factory.env.name.lower()
-    recorder = UnpipelinedPostgresProcessRecorder(
+    recorder = ChainedPostgresProcessRecorder(
         datastore=factory.datastore,
         events_table_name=(name or "stored") + "_events",
         tracking_table_name=(name or "notification") + "_tracking",
     )
-    if factory.env_create_table():
-        recorder.create_table()
+    recorder.create_table()
     return recorder

@@ -22,15 +22,19 @@ REPO = Path(__file__).resolve().parents[1]
 DATABASE_PREFIX = "bench_"
 
 
-def postgres_settings() -> dict[str, str]:
-    """The ``POSTGRES_*`` variables for the project's server (``deploy/postgres/env.sh``)."""
-    out = subprocess.run([str(REPO / "deploy/postgres/env.sh"), "--eventsourcing"], check=True,
+def postgres_settings(role: str = "app") -> dict[str, str]:
+    """The ``POSTGRES_*`` variables for the project's server as ``role`` (app, owner, superuser:
+    ``deploy/postgres/env.sh``)."""
+    out = subprocess.run([str(REPO / "deploy/postgres/env.sh"), f"--{role}", "--eventsourcing"], check=True,
                          capture_output=True, text=True).stdout
     settings = dict(re.findall(r"export (\w+)=['\"]?([^'\"\n]*)['\"]?", out))
-    return {**settings, **{k: v for k, v in os.environ.items() if k.startswith("POSTGRES_")}}
+    overrides = {k: v for k, v in os.environ.items() if k.startswith("POSTGRES_") and k not in ("POSTGRES_USER", "POSTGRES_PASSWORD")}
+    return {**settings, **overrides}
 
 
-def admin_connection(settings: dict[str, str], dbname: str | None = None) -> psycopg.Connection:
+def admin_connection(settings: dict[str, str] | None = None, dbname: str | None = None) -> psycopg.Connection:
+    """A connection as the superuser (``settings``: another role's)."""
+    settings = settings or postgres_settings("superuser")
     return psycopg.connect(host=settings["POSTGRES_HOST"], port=int(settings["POSTGRES_PORT"]),
                            user=settings["POSTGRES_USER"], password=settings["POSTGRES_PASSWORD"],
                            dbname=dbname or settings["POSTGRES_DBNAME"], autocommit=True)
@@ -39,7 +43,8 @@ def admin_connection(settings: dict[str, str], dbname: str | None = None) -> psy
 @dataclass
 class Database:
     name: str
-    settings: dict[str, str]
+    settings: dict[str, str]  # the application role's
+    owner_settings: dict[str, str]
 
     @property
     def environ(self) -> dict[str, str]:
@@ -49,29 +54,41 @@ class Database:
     def ledger_env(self) -> dict[str, str]:
         return ledger_env(self.environ)
 
+    def owner_ledger_env(self) -> dict[str, str]:
+        """As the database's owner (a plain ``eventsourcing`` application creates its own tables)."""
+        return ledger_env({**self.environ, "POSTGRES_USER": self.owner_settings["POSTGRES_USER"],
+                           "POSTGRES_PASSWORD": self.owner_settings["POSTGRES_PASSWORD"]})
+
     def connect(self) -> psycopg.Connection:
-        return admin_connection(self.settings, self.name)
+        """As the owner."""
+        return admin_connection(self.owner_settings, self.name)
 
 
 @contextmanager
-def fresh_database(label: str, keep: bool = False) -> Iterator[Database]:
-    """A new, empty database, dropped afterwards (``WITH (FORCE)`` closes leftover sessions)."""
-    settings = postgres_settings()
+def fresh_database(label: str, keep: bool = False, migrate: bool = True) -> Iterator[Database]:
+    """A new database owned by the owner role and migrated by it (``fund-ledger migrate``), used by
+    the application role; dropped afterwards (``WITH (FORCE)`` closes leftover sessions).
+    ``migrate=False``: left empty (for a baseline that creates its own tables, as the owner)."""
+    from ledger.application import Ledger
+
+    settings, owner = postgres_settings("app"), postgres_settings("owner")
     name = f"{DATABASE_PREFIX}{label}_{uuid.uuid4().hex[:8]}"
-    with admin_connection(settings) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    with admin_connection() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" OWNER "{owner["POSTGRES_USER"]}"')
     try:
-        yield Database(name, settings)
+        database = Database(name, settings, owner)
+        if migrate:
+            Ledger(env=database.owner_ledger_env()).close()  # the migration, as the owner
+        yield database
     finally:
         if not keep:
-            with admin_connection(settings) as conn:
+            with admin_connection() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def drop_leftover_databases() -> list[str]:
     """Databases left by an interrupted run."""
-    settings = postgres_settings()
-    with admin_connection(settings) as conn:
+    with admin_connection() as conn:
         names = [row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
                                                 (DATABASE_PREFIX + "%",))]
         for name in names:
@@ -115,8 +132,7 @@ def _kafka_version() -> str:
 
 
 def machine() -> dict[str, str]:
-    settings = postgres_settings()
-    with admin_connection(settings) as conn:
+    with admin_connection() as conn:
         pg_version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
         pg_settings = {name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
                        for name in ("fsync", "synchronous_commit", "shared_buffers")}

@@ -109,7 +109,7 @@ class NaiveProjection(Projection[NaiveBalances]):
 def naive_rate(db: Database, people: list[Person], lines: int, bootstrap: str, topic: str) -> tuple[int, float]:
     """(lines, seconds) end to end through the naive ledger: publish ``lines`` one-line messages,
     consume them with one save each, until the runner's view has the last event."""
-    env = db.ledger_env()
+    env = db.owner_ledger_env()  # a plain eventsourcing application: it creates its own tables
     env.pop("AGGREGATE_CACHE_MAXSIZE", None)
     app = NaiveLedger(env=env)
     try:

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench import data, env, ingest, interest, naive, replay
+from bench import chain, data, env, ingest, interest, naive, replay
 from bench.measure import Figure, Results, profile, ratio
 from bench.report import print_tables, write_document
 
@@ -34,6 +34,7 @@ CONSUMER_GROWTH_MAX = 0.20  # RSS growth allowed from the end of the first month
 # The first of the months of remittances touches every account: from then on the aggregate cache
 # holds them all, and what still grows is what grows with the events processed.
 FIRST_MONTH_SHARE = 0.20
+CHAIN_MONTHS = 2  # months of remittances in each run of the chain's cost (four runs: two with, two without)
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md even with --quick")
-    parser.add_argument("--only", choices=["ingest", "interest"], help="run one group only")
+    parser.add_argument("--only", choices=["ingest", "interest", "chain"], help="run one group only")
     args = parser.parse_args(argv)
 
     from cli.logs import configure_logging
@@ -331,9 +332,13 @@ def main(argv: list[str] | None = None) -> int:
         bench_ingest(sizes, results)
     if args.only in (None, "interest"):
         bench_interest_and_replay(sizes, results)
+    if args.only in (None, "chain"):
+        section(f"the hash chain's cost: direct ingest of {sizes.persons * CHAIN_MONTHS:,} lines and replay, with and without")
+        chain.bench_chain(sizes.persons, CHAIN_MONTHS, results)
     elapsed_s = time.perf_counter() - started
     print_tables(results)
-    path = DOCUMENT if (not args.quick or args.write) else QUICK_DOCUMENT
+    # A quick or partial (--only) run never replaces the full run's figures unless --write.
+    path = DOCUMENT if ((not args.quick and args.only is None) or args.write) else QUICK_DOCUMENT
     path.parent.mkdir(parents=True, exist_ok=True)
     write_document(path, results, machine, mode, elapsed_s)
     print(f"\nwritten to {Path(path).relative_to(env.REPO)} ({elapsed_s / 60:.1f} min)")

@@ -30,6 +30,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("cli.publish", "publish a JSON-lines file of messages to Kafka"),
     "consume": ("cli.consume", "run the Kafka consumer (exactly-once in effect) until stopped"),
     "dead-letters": ("cli.dead_letters", "list dead-lettered messages, or re-publish one"),
+    "trace": ("cli.trace", "from a report figure to its events, their Kafka messages and policy versions; or a message to its events"),
+    "attest": ("cli.attest", "sign a report with its log position, chain head and verify result (Ed25519)"),
+    "check-attestation": ("cli.check_attestation", "check an attestation's signature and that the log still yields its report"),
+    "anchor": ("cli.anchor", "write the hash chain's head to a file and/or a Kafka topic, outside the database"),
+    "migrate": ("cli.migrate", "create and secure the ledger's tables (PostgreSQL: as the database's owner)"),
 }
 
 

@@ -34,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
             bar[0].finish()
         print(f"replay of {description} into {store.description}: {result.events:,} events in {result.elapsed_s:.1f} s; "
               f"live at position {result.live_position}, replay at {result.replay_position}")
+        if result.chain is not None:
+            broken = result.chain.first_break
+            state = "intact" if broken is None else f"BROKEN at position {broken.position}: {broken.reason}"
+            print(f"  hash chain over {result.chain.rows:,} events checked in {result.chain_s:.1f} s: {state}")
         for table, count in result.rows.items():
             print(f"  {table:<22} {count:>10,} rows")
         for difference in result.differences:
@@ -46,5 +50,8 @@ def run(args: argparse.Namespace) -> int:
         if result.passed:
             print("PASS: the replay equals the live projections")
             return 0
-        print("FAIL: the replay differs from the live projections (replay tables kept as proj_replay_*)")
+        if result.chain is not None and not result.chain.intact:
+            print("FAIL: the history replayed is not the one written (the hash chain is broken; run fund-ledger verify)")
+        else:
+            print("FAIL: the replay differs from the live projections (replay tables kept as proj_replay_*)")
         return 1

@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
     parser.add_argument("--no-catch-up", dest="catch_up", action="store_false",
                         help="read the live tables as they are, without applying new events first")
+    parser.add_argument("--known-at", dest="known_at", type=int,
+                        help="as the ledger knew it at this log position (events recorded later are left out)")
+    parser.add_argument("--known-at-time", dest="known_at_time",
+                        help="as the ledger knew it at this recording time, ISO 8601 with a time zone")
+    parser.add_argument("--restated", action="store_true",
+                        help="final-accounts of a closed year: as reported at the close and restated with later corrections")
 
 
 def _as_of(args: argparse.Namespace) -> date | None:
@@ -46,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     as_of = _as_of(args)
     filters = Filters(region=args.region, year=None if args.name in POINT_IN_TIME else args.year,
                       person=args.person, period=args.period)
+    if args.restated:
+        return _restated(args)
+    if args.known_at is not None or args.known_at_time:
+        return _known_at(args, as_of, filters)
     with ledger_and_store() as (ledger, store, _):
         projector = Projector(ledger, store)
         if args.catch_up:
@@ -67,4 +77,43 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render.as_csv(report))
     else:
         sys.stdout.write(render.as_table(report, heading))
+    return 0
+
+
+def _known_at(args: argparse.Namespace, as_of: date | None, filters: Filters) -> int:
+    """The report as the ledger knew it at a log position or recording time (``projections.known_at``)."""
+    from datetime import datetime
+
+    from projections.known_at import known_at_report, position_at_time
+
+    with ledger_and_store() as (ledger, _, _description):
+        if args.known_at_time:
+            try:
+                instant = datetime.fromisoformat(args.known_at_time)
+            except ValueError:
+                raise InvalidInput("known_at_time", f"must be an ISO 8601 time, got {args.known_at_time!r}",
+                                   value=args.known_at_time) from None
+            position = position_at_time(ledger, instant)
+        else:
+            position = args.known_at
+        report = known_at_report(ledger, args.name, filters, position, as_of)
+    meta = {"region": args.region, "year": args.year, "as_of": as_of.isoformat() if as_of else None, "known_at_position": position}
+    heading = (f" as of {as_of.isoformat()}" if as_of else "") + f" as known at log position {position}"
+    sys.stdout.write(render.as_json(report, meta) if args.format == "json" else
+                     render.as_csv(report) if args.format == "csv" else render.as_table(report, heading))
+    return 0
+
+
+def _restated(args: argparse.Namespace) -> int:
+    """A closed year's final accounts as reported and restated (``projections.restatement``)."""
+    from projections.restatement import restate
+
+    if args.name != "final-accounts" or not args.region or args.year is None:
+        raise InvalidInput("restated", "--restated is for final-accounts, with --region and --year (a closed year)")
+    with ledger_and_store() as (ledger, _, _description):
+        restatement = restate(ledger, args.region, args.year, args.known_at)
+    report = restatement.report()
+    meta = {"region": args.region, "year": args.year, "close_position": restatement.close_position, "known_at_position": restatement.known_at}
+    sys.stdout.write(render.as_json(report, meta) if args.format == "json" else
+                     render.as_csv(report) if args.format == "csv" else render.as_table(report))
     return 0

@@ -1,11 +1,14 @@
-"""``fund-ledger verify``: recompute the trial balance and every invariant over the whole history
-(see ``projections.verify``). Exit code 0 on PASS, 1 on FAIL."""
+"""``fund-ledger verify``: recompute the hash chain, the trial balance and every invariant over the
+whole history (see ``projections.verify``), and check the anchors kept outside the database
+(``--anchors FILE``, ``--anchors-topic TOPIC``). Exit code 0 on PASS, 1 on FAIL."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ledger.money import yuan_text
+from projections.anchors import Anchor, load_anchor_file, read_anchor_topic
 from projections.progress import Progress
 from projections.runtime import ledger_and_store
 from projections.verify import Verifier
@@ -13,6 +16,20 @@ from projections.verify import Verifier
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-projection", action="store_true", help="do not compare the live projection's balances")
+    parser.add_argument("--anchors", type=Path, help="a file of anchors (fund-ledger anchor --file) to check the chain against")
+    parser.add_argument("--anchors-topic", help="a Kafka topic of anchors (fund-ledger anchor --kafka-topic) to check against")
+    parser.add_argument("--bootstrap-servers", default=None, help="Kafka brokers (default: 127.0.0.1:$KAFKA_PORT)")
+
+
+def anchors_from(args: argparse.Namespace) -> list[Anchor]:
+    found: list[Anchor] = []
+    if args.anchors is not None:
+        found += load_anchor_file(args.anchors)
+    if args.anchors_topic:
+        from cli.anchor import bootstrap_servers
+
+        found += read_anchor_topic(bootstrap_servers(args), args.anchors_topic)
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.append(Progress("verify", total))
             bar[0].update(position)
 
-        result = verifier.run(progress)
+        result = verifier.run(progress, anchors=anchors_from(args))
         if bar:
             bar[0].finish()
         if not args.no_projection:
@@ -39,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
             by_region[region] = by_region.get(region, 0) + amount_fen
         for region, total_fen in sorted(by_region.items()):
             print(f"  {region}  {'total':<40} {yuan_text(total_fen):>20}")
+        if result.chain_head is not None:
+            position, head = result.chain_head
+            state = "intact" if result.first_break is None else f"BROKEN at position {result.first_break.position}"
+            print(f"Hash chain: {result.chain_events:,} events, {state}; head at position {position}: {head.hex()}")
         for note in result.notes:
             print(f"note: {note}")
         for kind, count in sorted(result.counts.items()):

@@ -124,13 +124,11 @@ class CoreLedger(Application[UUID]):
 
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder also keeps tracking records (e.g. Kafka offsets) in the same
-        # transaction as the events they caused. On PostgreSQL, one that does not write in
-        # pipeline mode (adapters.postgres_recorder: large saves hang in pipeline mode).
-        if type(self.factory).__name__ == "PostgresFactory" and not self.env.get("PROCESS_RECORDER_TOPIC"):
-            from adapters.postgres_recorder import process_recorder
+        # transaction as the events they caused; on PostgreSQL and SQLite it chains every event
+        # (adapters.recorders).
+        from adapters.recorders import process_recorder
 
-            return process_recorder(self.factory)
-        return self.factory.process_recorder()
+        return process_recorder(self.factory, self.env)
 
     # ------------------------------------------------------------------ units of work
     @contextmanager

@@ -1,5 +1,7 @@
 """Replay: rebuild every projection from position 0 into fresh tables (``proj_replay_*``) and
-compare them, row by row, with the live ones (``proj_*``) at the same position.
+compare them, row by row, with the live ones (``proj_*``) at the same position. The history
+replayed is first checked to be the one that was written: the hash chain is recomputed from
+position 0 (``adapters.chain``), and a broken chain fails the replay, naming the position.
 
 The comparison runs in the database (``EXCEPT`` both ways), so it scales with the tables, and
 reports how many rows differ and a sample of each side.
@@ -8,10 +10,12 @@ reports how many rows differ and a sample of each side.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters import chain
 from projections import schema
 from projections.projector import DEFAULT_BATCH_SIZE, Projector
 from projections.store import ProjectionStore
@@ -37,10 +41,13 @@ class ReplayResult:
     elapsed_s: float
     differences: list[TableDifference]
     rows: dict[str, int]
+    chain: chain.ChainCheck | None = None  # None: the store keeps no chain
+    chain_s: float = 0.0
 
     @property
     def passed(self) -> bool:
-        return not self.differences and self.live_position == self.replay_position
+        chain_intact = self.chain is None or self.chain.intact
+        return chain_intact and not self.differences and self.live_position == self.replay_position
 
 
 def compare_tables(store: ProjectionStore, left: str, right: str) -> list[TableDifference]:
@@ -67,9 +74,12 @@ def row_counts(store: ProjectionStore, prefix: str) -> dict[str, int]:
 
 
 def replay(ledger: Any, store: ProjectionStore, batch_size: int = DEFAULT_BATCH_SIZE,
-           progress: Callable[[int, int], None] | None = None, keep: bool = False) -> ReplayResult:
-    """Bring the live projection up to date, rebuild a fresh copy up to the same position, and
-    compare. The fresh tables are dropped afterwards unless ``keep`` or they differ."""
+           progress: Callable[[int, int], None] | None = None, keep: bool = False, check_chain: bool = True) -> ReplayResult:
+    """Check the chain, bring the live projection up to date, rebuild a fresh copy up to the same
+    position, and compare. The fresh tables are dropped afterwards unless ``keep`` or they differ."""
+    started = time.perf_counter()
+    checked = chain.check_whole_chain(ledger.recorder) if check_chain else None
+    chain_s = time.perf_counter() - started
     live = Projector(ledger, store, batch_size=batch_size)
     live.catch_up()
     store.drop_tables(schema.REPLAY_PREFIX)
@@ -87,7 +97,7 @@ def replay(ledger: Any, store: ProjectionStore, batch_size: int = DEFAULT_BATCH_
         if live.position == target:
             break
     outcome = ReplayResult(live.position, fresh.position, events, elapsed_s, differences,
-                           row_counts(store, schema.LIVE_PREFIX))
+                           row_counts(store, schema.LIVE_PREFIX), checked, chain_s)
     if outcome.passed and not keep:
         store.drop_tables(schema.REPLAY_PREFIX)
     return outcome

@@ -1,6 +1,9 @@
-"""Verify: recompute the trial balance and every ledger invariant over the whole history, from
-the events alone.
+"""Verify: recompute the hash chain, the trial balance and every ledger invariant over the whole
+history, from the events alone.
 
+- the hash chain (``adapters.chain``) from position 0: the first position where the recorded
+  hashes stop matching the events is named, and every anchor kept outside the database
+  (``projections.anchors``) must agree with the chain recomputed here;
 - each event's postings are whole fen and sum to zero (double entry);
 - the trial balance is zero overall and per region;
 - each clearing account (``clearing.*`` except the inter-region ``clearing.region.*``
@@ -23,8 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import Notification
+
+from adapters import chain
 from ledger import aggregates
+from projections import anchors as anchors_module
 from projections import schema
+from projections.anchors import Anchor
 from projections.store import ProjectionStore
 
 BATCH_SIZE = 5_000
@@ -43,6 +51,9 @@ class Verification:
     violations: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     notes: list[str] = field(default_factory=list)
+    chain_head: tuple[int, bytes] | None = None  # (position, hash) recomputed; None: no chain on this store
+    chain_events: int = 0
+    first_break: chain.ChainBreak | None = None
 
     def fail(self, kind: str, text: str) -> None:
         self.counts[kind] += 1
@@ -95,27 +106,73 @@ class Verifier:
                            "WHERE notification_id BETWEEN %s AND %s", (first, last))
             return {row["notification_id"]: row["tx"] for row in cursor.fetchall()}
 
-    def run(self, progress: Callable[[int, int], None] | None = None) -> Verification:
-        head = self.ledger.recorder.max_notification_id() or 0
+    def run(self, progress: Callable[[int, int], None] | None = None, anchors: list[Anchor] | None = None,
+            stop: int | None = None) -> Verification:
+        """Check every event from position 0 (through ``stop``): the hash chain (on the stores
+        that keep one) and the anchors, then the books' invariants."""
+        recorder = self.ledger.recorder
+        head = stop if stop is not None else recorder.max_notification_id() or 0
+        chained = chain.keeps_chain(recorder)
+        check = chain.ChainCheck() if chained else None
+        wanted = {anchor.position for anchor in anchors or ()}
+        recomputed: dict[int, bytes] = {}
         position = 0
         exact = True
         while True:
-            notifications = self.ledger.recorder.select_notifications(start=position + 1, limit=BATCH_SIZE)
+            notifications = self._read(position, stop, check, wanted, recomputed)
             if not notifications:
                 break
             transactions = self.transaction_ids(notifications[0].id, notifications[-1].id)
             exact = exact and transactions is not None
             for notification in notifications:
-                event = self.ledger.mapper.to_domain_event(notification)
                 if transactions is not None:
                     self._transaction_boundary(transactions.get(notification.id), notification.id)
+                try:
+                    event = self.ledger.mapper.to_domain_event(notification)
+                except Exception as error:  # noqa: BLE001 - a tampered event may not decode at all
+                    self.result.fail("event cannot be decoded", f"position {notification.id}: {type(error).__name__}: {error}"[:500])
+                    continue
                 self.check_event(notification.id, event)
             position = notifications[-1].id
             if progress is not None:
                 progress(position, head)
         self._end_of_transaction(position)
         self._finish(exact)
+        self._finish_chain(check, anchors, recomputed, position)
         return self.result
+
+    def _read(self, position: int, stop: int | None, check: chain.ChainCheck | None, wanted: set[int],
+              recomputed: dict[int, bytes]) -> list[Notification]:
+        """The next batch of events, the chain checked over it when the store keeps one."""
+        if check is None:
+            return list(self.ledger.recorder.select_notifications(start=position + 1, limit=BATCH_SIZE, stop=stop))
+        rows = chain.read_chain(self.ledger.recorder, position, BATCH_SIZE, stop)
+        for row in rows:
+            computed = check.feed(row)
+            if row.position in wanted:
+                recomputed[row.position] = computed
+        return [Notification(id=r.position, originator_id=r.originator_id, originator_version=r.originator_version,
+                             topic=r.topic, state=r.state) for r in rows]
+
+    def _finish_chain(self, check: chain.ChainCheck | None, anchors: list[Anchor] | None, recomputed: dict[int, bytes],
+                      last_position: int) -> None:
+        result = self.result
+        if check is None:
+            result.notes.append("this store keeps no hash chain (in memory): the history's integrity is not checked")
+            if anchors:
+                result.fail("anchor contradicted", "anchors given, but this store keeps no chain to check them against")
+            return
+        result.chain_head = (check.head_position, check.recomputed)
+        result.chain_events = check.rows
+        if check.first_break is not None:
+            result.first_break = check.first_break
+            result.fail("hash chain broken", f"first break at position {check.first_break.position}: {check.first_break.reason}")
+            if check.breaks > 1:
+                result.notes.append(f"the chain breaks at {check.breaks} positions in all")
+        for problem in anchors_module.check_anchors(anchors or [], recomputed, last_position):
+            result.fail("anchor contradicted", problem)
+        if anchors:
+            result.notes.append(f"{len(anchors)} anchor{'' if len(anchors) == 1 else 's'} checked against the chain")
 
     def _transaction_boundary(self, transaction: str | None, position: int) -> None:
         if transaction != self.transaction:
@@ -193,6 +250,8 @@ class Verifier:
         """If the live projection is at the head, its balances must equal the trial balance."""
         head = self.ledger.recorder.max_notification_id() or 0
         position = store.position(schema.LIVE_PREFIX)
+        if not head:
+            return
         if position != head:
             self.result.notes.append(f"live projection at position {position}, log at {head}: not compared (run `fund-ledger project`)")
             return

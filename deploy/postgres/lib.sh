@@ -12,9 +12,16 @@ PG_REPO_ROOT="$(cd -- "$PG_SCRIPT_DIR/../.." && pwd -P)"
 
 PG_PORT="${PG_PORT:-15432}"
 PG_HOST="127.0.0.1"
-PG_USER="${PG_USER:-ledger}"
-PG_PASSWORD="${PG_PASSWORD:-ledger}"
 PG_DBNAME="${PG_DBNAME:-ledger}"
+# Roles (none but the bootstrap superuser is a superuser): the database's owner runs the
+# migrations, the application writes events and projections, finance reads. Their passwords are
+# generated on the first start into PG_SECRETS_FILE (mode 0600), or taken from the PG_*_PASSWORD
+# variables if set then; see README.md.
+PG_SUPERUSER="${PG_SUPERUSER:-fund_admin}"
+PG_OWNER="${PG_OWNER:-fund_owner}"
+PG_APP_USER="${PG_APP_USER:-fund_app}"
+PG_FINANCE_USER="${PG_FINANCE_USER:-fund_finance}"
+PG_SECRETS_FILE="${PG_SECRETS_FILE:-$PG_REPO_ROOT/.run/postgres.secrets}"
 PG_OS_USER="${PG_OS_USER:-postgres}"          # OS account that runs the server when we are root
 PG_START_TIMEOUT="${PG_START_TIMEOUT:-60}"
 PG_FAST="${PG_FAST:-0}"
@@ -130,7 +137,7 @@ pg_client() {
 
 # 0 if a server answers on 127.0.0.1:PG_PORT.
 pg_is_ready() {
-    pg_client pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -d "$PG_DBNAME" -U "$PG_USER" -t 2
+    pg_client pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -d postgres -U "$PG_SUPERUSER" -t 2
 }
 
 # 0 if pg_ctl considers the cluster in PG_DATA_DIR running.
@@ -138,3 +145,40 @@ pg_cluster_running() {
     [[ -f "$PG_DATA_DIR/PG_VERSION" ]] || return 1
     pg_as_owner "$PG_BIN_DIR/pg_ctl" status -D "$PG_DATA_DIR" >/dev/null 2>&1
 }
+
+# --- secrets ------------------------------------------------------------------
+_pg_random_password() { LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32; }
+
+# Load PG_SECRETS_FILE (refusing one that others can read). Returns 1 if it does not exist.
+pg_load_secrets() {
+    [[ -f "$PG_SECRETS_FILE" ]] || return 1
+    local mode; mode="$(stat -c '%a' "$PG_SECRETS_FILE")"
+    [[ "$mode" =~ ^[0-7]00$ ]] || pg_die "$PG_SECRETS_FILE is readable by others (mode $mode); chmod 600 it"
+    # shellcheck disable=SC1090
+    source "$PG_SECRETS_FILE"
+}
+
+# Write PG_SECRETS_FILE (0600) from the current values, generating missing passwords.
+pg_write_secrets() {
+    : "${PG_SUPERUSER_PASSWORD:=$(_pg_random_password)}" "${PG_OWNER_PASSWORD:=$(_pg_random_password)}"
+    : "${PG_APP_PASSWORD:=$(_pg_random_password)}" "${PG_FINANCE_PASSWORD:=$(_pg_random_password)}"
+    mkdir -p "$(dirname -- "$PG_SECRETS_FILE")"
+    local tmp; tmp="$(mktemp "$PG_SECRETS_FILE.XXXXXX")"
+    chmod 0600 "$tmp"
+    {
+        echo "# fund-ledger PostgreSQL roles (deploy/postgres/start.sh). Keep secret; never commit."
+        printf 'PG_SUPERUSER=%q\nPG_SUPERUSER_PASSWORD=%q\n' "$PG_SUPERUSER" "$PG_SUPERUSER_PASSWORD"
+        printf 'PG_OWNER=%q\nPG_OWNER_PASSWORD=%q\n' "$PG_OWNER" "$PG_OWNER_PASSWORD"
+        printf 'PG_APP_USER=%q\nPG_APP_PASSWORD=%q\n' "$PG_APP_USER" "$PG_APP_PASSWORD"
+        printf 'PG_FINANCE_USER=%q\nPG_FINANCE_PASSWORD=%q\n' "$PG_FINANCE_USER" "$PG_FINANCE_PASSWORD"
+    } > "$tmp"
+    mv -f "$tmp" "$PG_SECRETS_FILE"
+}
+
+# psql as the bootstrap superuser; SQL on stdin (so no password is ever on a command line).
+pg_super_psql() {
+    PGPASSWORD="$PG_SUPERUSER_PASSWORD" PGCONNECT_TIMEOUT=5 pg_client psql -X -q -At -v ON_ERROR_STOP=1 \
+        -h "$PG_HOST" -p "$PG_PORT" -U "$PG_SUPERUSER" "$@"
+}
+
+_pg_quote() { local value="${1//\'/\'\'}"; printf "'%s'" "$value"; }

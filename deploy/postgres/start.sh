@@ -34,7 +34,18 @@ pg_resolve_run_dir create
 exec 9>"$PG_RUN_DIR/.start.lock"
 flock -w $((PG_START_TIMEOUT * 2)) 9 || pg_die "timed out waiting for another start.sh (lock $PG_RUN_DIR/.start.lock)"
 
-# --- 3. initdb ----------------------------------------------------------------
+# --- 3. secrets, then initdb --------------------------------------------------
+legacy_password=""
+if ! pg_load_secrets; then
+    if [[ -f "$PG_DATA_DIR/PG_VERSION" ]]; then
+        # A cluster from before the roles: its superuser was ledger/ledger. Rotate it below.
+        PG_SUPERUSER="${PG_USER:-ledger}"
+        legacy_password="${PG_PASSWORD:-ledger}"
+    fi
+    pg_log "writing role passwords to $PG_SECRETS_FILE (mode 0600)"
+    pg_write_secrets
+fi
+
 if [[ ! -f "$PG_DATA_DIR/PG_VERSION" ]]; then
     if [[ -d "$PG_DATA_DIR" ]] && [[ -n "$(ls -A "$PG_DATA_DIR")" ]]; then
         pg_die "$PG_DATA_DIR is not empty but has no PG_VERSION (interrupted initdb?); remove it and retry"
@@ -42,14 +53,14 @@ if [[ ! -f "$PG_DATA_DIR/PG_VERSION" ]]; then
     pg_log "initialising cluster in $PG_DATA_DIR ($("$PG_BIN_DIR/postgres" --version))"
     pwfile="$(mktemp "$PG_RUN_DIR/.pwfile.XXXXXX")"
     trap 'rm -f "$pwfile"' EXIT
-    printf '%s\n' "$PG_PASSWORD" > "$pwfile"
+    printf '%s\n' "$PG_SUPERUSER_PASSWORD" > "$pwfile"
     [[ $EUID -eq 0 ]] && chown "$PG_OS_USER" "$pwfile"
     chmod 0600 "$pwfile"
     locale_opt=(--locale=C)
     if locale -a 2>/dev/null | grep -qix 'c\.utf-\?8'; then locale_opt=(--locale=C.UTF-8); fi
-    # The bootstrap superuser *is* $PG_USER, so no peer/trust auth is ever needed.
+    # The bootstrap superuser authenticates by password, so no peer/trust auth is ever needed.
     pg_as_owner "$PG_BIN_DIR/initdb" -D "$PG_DATA_DIR" \
-        --username="$PG_USER" --pwfile="$pwfile" --auth=scram-sha-256 \
+        --username="$PG_SUPERUSER" --pwfile="$pwfile" --auth=scram-sha-256 \
         --encoding=UTF8 "${locale_opt[@]}" >"$PG_RUN_DIR/initdb.log" 2>&1 \
         || { cat "$PG_RUN_DIR/initdb.log" >&2; pg_die "initdb failed"; }
     rm -f "$pwfile"
@@ -118,15 +129,49 @@ if ! grep -q "^include_if_exists = 'fund-ledger.conf'" "$PG_DATA_DIR/postgresql.
 fi
 
 # --- 5. start (unless running) -------------------------------------------------
-ensure_db() {
-    local exists
-    exists="$(PGPASSWORD="$PG_PASSWORD" PGCONNECT_TIMEOUT=5 pg_client psql -X -q -At \
-        -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres \
-        -c "select 1 from pg_database where datname = '${PG_DBNAME//\'/\'\'}'")"
-    if [[ "$exists" != "1" ]]; then
-        pg_log "creating database $PG_DBNAME"
-        PGPASSWORD="$PG_PASSWORD" pg_client createdb -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$PG_DBNAME"
+ensure_roles_and_db() {
+    if [[ -n "$legacy_password" ]]; then
+        pg_log "rotating the superuser $PG_SUPERUSER's password (was the fixed one in the repo)"
+        printf 'ALTER ROLE %s PASSWORD %s;\n' "\"$PG_SUPERUSER\"" "$(_pg_quote "$PG_SUPERUSER_PASSWORD")" \
+            | PG_SUPERUSER_PASSWORD="$legacy_password" pg_super_psql -d postgres \
+            || pg_die "cannot log in to the existing cluster as $PG_SUPERUSER; set PG_SECRETS_FILE or delete $PG_RUN_DIR"
     fi
+    local role password sql=""
+    for role in owner app finance; do
+        case $role in
+            owner) name="$PG_OWNER"; password="$PG_OWNER_PASSWORD" ;;
+            app) name="$PG_APP_USER"; password="$PG_APP_PASSWORD" ;;
+            finance) name="$PG_FINANCE_USER"; password="$PG_FINANCE_PASSWORD" ;;
+        esac
+        sql+="SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION', $(_pg_quote "$name"))
+              WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $(_pg_quote "$name"))
+\\gexec
+ALTER ROLE \"$name\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD $(_pg_quote "$password");
+"
+    done
+    # The owner may set the application's default privileges (finance reads its projections).
+    sql+="GRANT \"$PG_APP_USER\" TO \"$PG_OWNER\";
+SELECT format('CREATE DATABASE %I OWNER %I', $(_pg_quote "$PG_DBNAME"), $(_pg_quote "$PG_OWNER"))
+       WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = $(_pg_quote "$PG_DBNAME"))
+\\gexec
+ALTER DATABASE \"$PG_DBNAME\" OWNER TO \"$PG_OWNER\";
+"
+    printf '%s' "$sql" | pg_super_psql -d postgres >/dev/null
+    migrate_default_db
+}
+
+# The default database's tables, created by the owner (fund-ledger migrate), if the project's
+# virtualenv exists (make creates it before starting the servers).
+migrate_default_db() {
+    local python="$PG_REPO_ROOT/.venv/bin/python"
+    if [[ ! -x "$python" ]]; then
+        pg_log "no $python yet: run 'fund-ledger migrate' as the owner later (eval \"\$(deploy/postgres/env.sh --owner)\")"
+        return 0
+    fi
+    (cd "$PG_REPO_ROOT" && PERSISTENCE_MODULE=eventsourcing.postgres POSTGRES_HOST="$PG_HOST" POSTGRES_PORT="$PG_PORT" \
+        POSTGRES_DBNAME="$PG_DBNAME" POSTGRES_USER="$PG_OWNER" POSTGRES_PASSWORD="$PG_OWNER_PASSWORD" \
+        FUND_LEDGER_APP_ROLE="$PG_APP_USER" FUND_LEDGER_FINANCE_ROLE="$PG_FINANCE_USER" \
+        "$python" -m cli.main migrate --quiet 9>&-) || pg_die "fund-ledger migrate failed on database $PG_DBNAME"
 }
 
 if (( running )); then
@@ -156,7 +201,7 @@ until pg_is_ready; do
     fi
     sleep 0.2
 done
-ensure_db
+ensure_roles_and_db
 
 pg_log "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "took %.1fs", b - a }')"
 echo "postgres ready on $PG_HOST:$PG_PORT"

@@ -1,0 +1,203 @@
+"""The hash chain over the stored events: what makes the log tamper-evident.
+
+Every stored event carries ``chain_hash``, a SHA-256 over the hash of the event stored before it
+and this event's identity and stored bytes::
+
+    chain_hash(n) = SHA-256( "fund-ledger/chain/v1"
+                             || chain_hash(previous event)      32 bytes (zeros for the first)
+                             || position                        8 bytes, big-endian
+                             || originator id                   16 bytes (the UUID)
+                             || originator version              8 bytes, big-endian
+                             || length of topic                 4 bytes, big-endian
+                             || topic                           UTF-8
+                             || state )                         the stored bytes, as stored
+
+The state is hashed as stored: if a cipher or compressor is configured, the ciphertext is
+chained, so erasing a key later leaves the chain intact. The recorders
+(``adapters.postgres_recorder``, ``adapters.sqlite_recorder``) compute it in the transaction that
+inserts the events, under the lock that serialises writers, from the hash of the last stored
+event; ``ChainCheck`` recomputes it from position 0 and names the first position where the
+stored hashes stop matching. Editing an event's bytes breaks the chain at that event; deleting
+one breaks it at the next event; inserting one breaks it at the inserted event (or the next);
+moving one to another position breaks it there, because the position is hashed. Rewriting the
+whole chain from a point on is caught against an anchor kept outside the database
+(``projections.anchors``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+CHAIN_COLUMN = "chain_hash"
+DOMAIN_TAG = b"fund-ledger/chain/v1"
+GENESIS = bytes(32)
+HASH_BYTES = 32
+READ_BATCH = 5_000
+
+
+def link(previous: bytes, position: int, originator_id: UUID, originator_version: int, topic: str, state: bytes) -> bytes:
+    """The chain hash of one stored event (see the module docstring for the exact bytes)."""
+    topic_bytes = topic.encode()
+    digest = hashlib.sha256(DOMAIN_TAG)
+    digest.update(previous)
+    digest.update(struct.pack(">q16sqI", position, originator_id.bytes, originator_version, len(topic_bytes)))
+    digest.update(topic_bytes)
+    digest.update(state)
+    return digest.digest()
+
+
+def chain_hashes(previous: bytes, rows: Sequence[tuple[int, UUID, int, str, bytes]]) -> list[bytes]:
+    """The chain hashes of ``rows`` (position, originator id, version, topic, state), in order,
+    continuing from ``previous``."""
+    hashes = []
+    for position, originator_id, version, topic, state in rows:
+        previous = link(previous, position, originator_id, version, topic, state)
+        hashes.append(previous)
+    return hashes
+
+
+def as_uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+@dataclass(frozen=True)
+class ChainedRow:
+    """A stored event as the chain sees it."""
+
+    position: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    state: bytes
+    chain_hash: bytes | None
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    position: int
+    previous_position: int
+    reason: str
+
+
+class ChainCheck:
+    """Recomputes the chain over rows fed in log order. The first break is kept with its reason;
+    later breaks are counted, each row checked against the recorded hash before it (so one edit
+    is one break, not a break at every event after it). ``recomputed`` is the chain recomputed
+    from position 0 through the last row fed, never rebased: what an anchor or an attestation
+    is compared with."""
+
+    def __init__(self, previous: bytes = GENESIS, previous_position: int = 0) -> None:
+        self.head = previous  # the recorded hash of the last row (the base the next row is checked on)
+        self.head_position = previous_position
+        self.recomputed = previous
+        self.rows = 0
+        self.first_break: ChainBreak | None = None
+        self.breaks = 0
+
+    def feed(self, row: ChainedRow) -> bytes:
+        """Check one row; returns the hash recomputed from position 0 through it."""
+        self.rows += 1
+        identity = (row.position, row.originator_id, row.originator_version, row.topic, row.state)
+        computed = link(self.head, *identity)
+        self.recomputed = computed if self.first_break is None else link(self.recomputed, *identity)
+        if row.chain_hash != computed:
+            self.breaks += 1
+            if self.first_break is None:
+                self.first_break = ChainBreak(row.position, self.head_position, self._reason(row, computed))
+        self.head = row.chain_hash if row.chain_hash is not None else computed
+        self.head_position = row.position
+        return self.recomputed
+
+    def _reason(self, row: ChainedRow, computed: bytes) -> str:
+        where = f"the event at position {row.position} ({row.originator_id} v{row.originator_version})"
+        if row.chain_hash is None:
+            return f"{where} has no chain hash: it was inserted around the ledger's recorder"
+        gap = "" if row.position == self.head_position + 1 else \
+            f"; positions {self.head_position + 1}-{row.position - 1} are absent (a gap is normal after a rolled-back save, or an event was deleted)"
+        return (f"{where} does not hash to its recorded chain hash (recorded {row.chain_hash.hex()[:16]}..., "
+                f"computed {computed.hex()[:16]}...): it was changed, inserted or moved, or an event between position "
+                f"{self.head_position} and it was deleted{gap}")
+
+    @property
+    def intact(self) -> bool:
+        return self.first_break is None
+
+
+# ---------------------------------------------------------------------------- reading the chain
+def read_chain(recorder: Any, after: int, limit: int = READ_BATCH, stop: int | None = None) -> list[ChainedRow]:
+    """Stored events after position ``after`` (through ``stop``), with their chain hashes, in log
+    order. PostgreSQL and SQLite (the stores that keep a chain)."""
+    datastore = recorder.datastore
+    table = recorder.events_table_name
+    upper = "" if stop is None else " AND {position} <= {mark}"
+    if type(datastore).__name__.startswith("Postgres"):
+        from psycopg.sql import SQL, Identifier
+
+        statement = SQL("SELECT notification_id AS position, originator_id, originator_version, topic, state, chain_hash "
+                        "FROM {schema}.{table} WHERE notification_id > %s" + upper.format(position="notification_id", mark="%s")
+                        + " ORDER BY notification_id LIMIT %s").format(schema=Identifier(datastore.schema), table=Identifier(table))
+        params: list[Any] = [after, *(() if stop is None else (stop,)), limit]
+        with datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            rows = cursor.fetchall()
+    else:
+        statement_text = (f"SELECT rowid AS position, originator_id, originator_version, topic, state, chain_hash FROM {table} "  # noqa: S608
+                          f"WHERE rowid > ?{upper.format(position='rowid', mark='?')} ORDER BY rowid LIMIT ?")
+        with datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement_text, [after, *(() if stop is None else (stop,)), limit])
+            rows = cursor.fetchall()
+    return [ChainedRow(row["position"], _stored_uuid(row["originator_id"]), row["originator_version"], row["topic"],
+                       as_bytes(row["state"]), None if row["chain_hash"] is None else as_bytes(row["chain_hash"])) for row in rows]
+
+
+def _stored_uuid(value: Any) -> UUID:
+    """A stored originator id; one that is not a UUID at all (a forged row) reads as the nil UUID,
+    which then does not hash to the recorded hash."""
+    try:
+        return as_uuid(value)
+    except (ValueError, TypeError, AttributeError):
+        return UUID(int=0)
+
+
+def as_bytes(value: Any) -> bytes:
+    """A stored value as bytes (SQLite keeps whatever type was written: an edit may leave text)."""
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def keeps_chain(recorder: Any) -> bool:
+    """Whether this recorder's store keeps a chain (the in-memory store does not)."""
+    return bool(getattr(recorder, "keeps_chain", False))
+
+
+def hash_at(recorder: Any, position: int) -> bytes | None:
+    """The recorded chain hash of the event at ``position`` (``None``: no event there)."""
+    rows = read_chain(recorder, position - 1, limit=1, stop=position)
+    return rows[0].chain_hash if rows and rows[0].position == position else None
+
+
+def head(recorder: Any) -> tuple[int, bytes]:
+    """The last stored event's position and recorded chain hash ((0, zeros) for an empty log)."""
+    last = recorder.max_notification_id() or 0
+    if not last:
+        return 0, GENESIS
+    recorded = hash_at(recorder, last)
+    return last, recorded if recorded is not None else GENESIS
+
+
+def check_whole_chain(recorder: Any, stop: int | None = None) -> ChainCheck | None:
+    """The chain recomputed from position 0 (through ``stop``); ``None`` if this store keeps none."""
+    if not keeps_chain(recorder):
+        return None
+    check, position = ChainCheck(), 0
+    while True:
+        rows = read_chain(recorder, position, READ_BATCH, stop)
+        if not rows:
+            return check
+        for row in rows:
+            check.feed(row)
+        position = rows[-1].position

@@ -1,0 +1,88 @@
+"""The SQLite process recorder of the embedded store, with the hash chain (``adapters.chain``).
+
+A save is one SQLite transaction: the head (last row and its hash) is read, the events are
+inserted with explicit positions (``rowid``) and their chain hashes, then the tracking row. A
+second writer process that saved in between makes this transaction's first write fail (SQLite
+allows one writer; a stale read cannot be written on), so the chain never forks. Triggers refuse
+UPDATE and DELETE of stored events, as on PostgreSQL; a file can always be edited with other
+tools, which is what ``fund-ledger verify`` and the anchors are for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
+
+from adapters import chain
+
+
+class ChainedSQLiteProcessRecorder(SQLiteProcessRecorder):
+    keeps_chain = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        table = self.events_table_name
+        self.insert_events_statement = (
+            f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state, chain_hash) VALUES (?,?,?,?,?,?)")
+        self.head_statement = f"SELECT rowid AS position, chain_hash FROM {table} ORDER BY rowid DESC LIMIT 1"  # noqa: S608
+
+    def create_table(self) -> None:
+        """The library's tables, then the chain column, the chain of a file written before it
+        existed, and the append-only triggers."""
+        super().create_table()
+        table = self.events_table_name
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"PRAGMA table_info({table})")
+            if chain.CHAIN_COLUMN not in {row["name"] for row in c.fetchall()}:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN {chain.CHAIN_COLUMN} BLOB")
+            c.execute("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'trigger' AND name = ?", (f"{table}_no_update",))
+            if not c.fetchone()["n"]:
+                self._backfill(c)
+            for operation in ("UPDATE", "DELETE"):
+                c.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
+                          f"BEGIN SELECT RAISE(ABORT, 'stored events are append-only: {operation} refused'); END")
+
+    def _backfill(self, c: SQLiteCursor) -> None:
+        """Chain the events of a file written before the chain existed, in log order (only ever
+        before the triggers exist: a row added around the recorder later stays unchained, for
+        ``verify`` to report)."""
+        table = self.events_table_name
+        c.execute(f"SELECT rowid AS position, originator_id, originator_version, topic, state FROM {table} "  # noqa: S608
+                  "WHERE chain_hash IS NULL ORDER BY rowid")
+        rows = [(r["position"], chain.as_uuid(r["originator_id"]), r["originator_version"], r["topic"], r["state"]) for r in c.fetchall()]
+        if not rows:
+            return
+        c.execute(f"SELECT rowid AS position, originator_id, originator_version, topic, state FROM {table} ORDER BY rowid")  # noqa: S608
+        rows = [(r["position"], chain.as_uuid(r["originator_id"]), r["originator_version"], r["topic"], r["state"]) for r in c.fetchall()]
+        hashes = chain.chain_hashes(chain.GENESIS, rows)
+        c.executemany(f"UPDATE {table} SET chain_hash = ? WHERE rowid = ?",  # noqa: S608
+                      [(h, row[0]) for h, row in zip(hashes, rows, strict=True)])
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        positions: list[int] = []
+        if stored_events:
+            c.execute(self.head_statement)
+            last = c.fetchone()
+            head_position, previous = (last["position"], bytes(last["chain_hash"])) if last else (0, chain.GENESIS)
+            positions = list(range(head_position + 1, head_position + 1 + len(stored_events)))
+            ids = [chain.as_uuid(e.originator_id) for e in stored_events]
+            hashes = chain.chain_hashes(previous, [(p, i, e.originator_version, e.topic, e.state)
+                                                   for p, i, e in zip(positions, ids, stored_events, strict=True)])
+            c.executemany(self.insert_events_statement, [
+                (p, i.hex, e.originator_version, e.topic, e.state, h)
+                for p, i, e, h in zip(positions, ids, stored_events, hashes, strict=True)])
+        tracking = kwargs.get("tracking")
+        if tracking is not None:
+            self._insert_tracking(c, tracking)
+        return positions
+
+
+def process_recorder(factory: Any) -> ChainedSQLiteProcessRecorder:
+    """What ``SQLiteFactory.process_recorder()`` builds, with this recorder class."""
+    recorder = ChainedSQLiteProcessRecorder(datastore=factory.datastore)
+    if factory.env_create_table():
+        recorder.create_table()
+    return recorder

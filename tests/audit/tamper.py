@@ -1,0 +1,65 @@
+"""Tampering with a stored history the way an attacker with the database's superuser would: SQL
+on the events table, with the append-only triggers switched off for the session
+(``session_replication_role = replica``, which only a superuser may set)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from adapters import chain
+
+TABLE = "fundledger_events"
+C1_POSITION = 12  # PersonalAccount.ClaimPaid of claim C1 in tests.integration.test_stores.run_scenario
+
+
+def _as_superuser(connection: Any) -> None:
+    connection.execute("SET session_replication_role = replica")
+
+
+def balanced_edit(connection: Any, position: int = C1_POSITION) -> None:
+    """The claim's two postings both lowered from 10,000 to 1,000 fen: still balanced, so the
+    books' invariants alone do not see it (issue 11)."""
+    _as_superuser(connection)
+    state = bytes(connection.execute(f"SELECT state FROM {TABLE} WHERE notification_id = %s", (position,)).fetchone()[0])
+    edited = state.replace(b'"amount_fen":10000', b'"amount_fen":1000').replace(b'"amount_fen":-10000', b'"amount_fen":-1000')
+    assert edited != state
+    connection.execute(f"UPDATE {TABLE} SET state = %s WHERE notification_id = %s", (edited, position))
+
+
+def delete(connection: Any, position: int) -> None:
+    _as_superuser(connection)
+    connection.execute(f"DELETE FROM {TABLE} WHERE notification_id = %s", (position,))
+
+
+def insert_with_valid_link(connection: Any, position: int) -> None:
+    """Make room at ``position`` (every later event moved one on) and insert there a forged event
+    whose hash links correctly to the event before it: the attacker knows the algorithm."""
+    _as_superuser(connection)
+    connection.execute(f"UPDATE {TABLE} SET notification_id = -notification_id - 1 WHERE notification_id >= %s", (position,))
+    connection.execute(f"UPDATE {TABLE} SET notification_id = -notification_id WHERE notification_id < 0")
+    previous = bytes(connection.execute(f"SELECT chain_hash FROM {TABLE} WHERE notification_id = %s", (position - 1,)).fetchone()[0])
+    forged_id, topic, state = UUID(int=1), "ledger.aggregates:PersonalAccount.ClaimPaid", b"{}"
+    forged_hash = chain.link(previous, position, forged_id, 1, topic, state)
+    connection.execute(f"INSERT INTO {TABLE} (notification_id, originator_id, originator_version, topic, state, chain_hash) "
+                       "VALUES (%s, %s, 1, %s, %s, %s)", (position, forged_id, topic, state, forged_hash))
+
+
+def swap(connection: Any, first: int, second: int) -> None:
+    """Exchange the positions of two events (rows, hashes and all)."""
+    _as_superuser(connection)
+    connection.execute(f"UPDATE {TABLE} SET notification_id = -1 WHERE notification_id = %s", (first,))
+    connection.execute(f"UPDATE {TABLE} SET notification_id = %s WHERE notification_id = %s", (first, second))
+    connection.execute(f"UPDATE {TABLE} SET notification_id = %s WHERE notification_id = -1", (second,))
+
+
+def rechain_from(connection: Any, position: int) -> None:
+    """Recompute every hash from ``position`` on, so the chain in the database is consistent
+    again after an edit: only an anchor kept outside the database can tell."""
+    _as_superuser(connection)
+    previous = bytes(connection.execute(f"SELECT chain_hash FROM {TABLE} WHERE notification_id = %s", (position - 1,)).fetchone()[0])
+    rows = connection.execute(f"SELECT notification_id, originator_id, originator_version, topic, state FROM {TABLE} "
+                              "WHERE notification_id >= %s ORDER BY notification_id", (position,)).fetchall()
+    hashes = chain.chain_hashes(previous, [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows])
+    for row, recomputed in zip(rows, hashes, strict=True):
+        connection.execute(f"UPDATE {TABLE} SET chain_hash = %s WHERE notification_id = %s", (recomputed, row[0]))
