@@ -146,3 +146,10 @@ def test_every_ledger_command_has_a_message_type() -> None:
 
 def test_published_schemas_and_messages_doc_are_up_to_date() -> None:
     assert docgen.main(["--check"]) == 0, "run: python -m consumers.docgen"
+
+
+def test_a_reversal_travels_with_its_claim_in_one_partition() -> None:
+    """Keyed by the claim's person, as the claim is: Kafka keeps the two in order."""
+    claim = schemas.parse_message(json.dumps(contract.MESSAGE_TYPES["claim.inpatient"].example))
+    reversal = schemas.parse_message(json.dumps(contract.MESSAGE_TYPES["claim.reversed"].example))
+    assert contract.route(reversal) == contract.route(claim) == ("ledger.claims", "210100/P000123")

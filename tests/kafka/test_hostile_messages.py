@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaConsumer
@@ -20,7 +21,7 @@ from kafka_helpers import REPO, Env, stop, wait_until
 from consumers import contract
 from consumers.dead_letters import list_dead_letters
 from consumers.kafka_io import MAX_NOTICE_BYTES
-from tests.hostile.catalogue import Line, catalogue
+from tests.hostile.catalogue import Line, catalogue, enrol, outpatient
 from tests.hostile.checks import applied_message_ids, check_books, check_outcomes, message_id_of
 
 pytestmark = pytest.mark.kafka
@@ -137,3 +138,47 @@ def test_the_consumer_waits_for_an_unreachable_database_and_stops_cleanly(kafka_
     waiting = [json.loads(line) for line in log.read_text().splitlines() if '"consumer.waiting"' in line]
     assert waiting[0]["waiting_for"] == "the ledger's database"
     assert "Traceback" not in log.read_text()
+
+
+def test_a_claim_that_overtakes_its_persons_enrolment_waits_in_the_retry_topics_then_applies(kafka_env: Env, tmp_path: Path) -> None:
+    log = tmp_path / "consumer.log"
+    claim = outpatient("op-late", "CL", "P7", "2024-02-10", 700)
+    consumer = kafka_env.start_consumer("--retry-delays", "2,2,2,2,2", log=log)
+    try:
+        kafka_env.publish([claim])
+
+        def deferral() -> dict[str, object] | None:
+            ledger = kafka_env.ledger()
+            try:
+                return next((d for d in list_dead_letters(ledger) if d["provenance"].get("message_id") == "op-late"), None)
+            except Exception:  # noqa: BLE001 - the store may not exist yet
+                return None
+            finally:
+                ledger.close()
+
+        wait_until(lambda: (deferral() or {}).get("status") == "retrying", 60, "the claim to be deferred")
+        kafka_env.publish([enrol("P7")])
+        wait_until(lambda: (deferral() or {}).get("status") == "resolved", 60, "the claim to be applied after the enrolment")
+        assert consumer.poll() is None
+    finally:
+        assert stop(consumer) == 0, log.read_text()[-3000:]
+    ledger = kafka_env.ledger()
+    try:
+        assert "op-late" in applied_message_ids(ledger)  # applied once, after the enrolment
+        assert ledger.personal_account("210100", "P7").balance_fen == 0  # an empty account: the 700 was out of pocket
+    finally:
+        ledger.close()
+    records = _retry_records(kafka_env)
+    assert records, "nothing went through the retry topics"
+    headers = dict(records[0].headers)
+    assert headers["retry-attempt"] == b"1" and headers["retry-first-code"] == b"unknown_person"
+    assert headers["retry-origin"].decode().startswith(kafka_env.prefix + contract.TOPIC_CLAIMS + ":")
+
+
+def _retry_records(env: Env) -> list[Any]:
+    consumer = KafkaConsumer(f"{env.prefix}ledger.retry.1", bootstrap_servers=env.bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=3000)
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()
