@@ -22,7 +22,6 @@ REGION = "210100"
 YEAR = 2024
 LINES_PER_REMITTANCE = 200
 ENROLLED_ON = date(YEAR, 1, 1)
-OCCURRED_AT = f"{YEAR}-01-05T09:00:00+08:00"
 
 
 @dataclass(frozen=True)
@@ -66,15 +65,17 @@ def remittances(people: list[Person], month: int) -> Iterator[PostRemittance]:
 
 
 # ---------------------------------------------------------------------------- messages (docs/messages.md)
-def _envelope(message_id: str, producer: str, kind: str, payload: dict[str, object]) -> bytes:
-    return json.dumps({"message_id": message_id, "producer": producer, "type": kind, "schema_version": 1,
-                       "region": REGION, "occurred_at": OCCURRED_AT, "payload": payload}, separators=(",", ":")).encode()
+def _envelope(message_id: str, producer: str, kind: str, payload: dict[str, object], issued_on: date) -> bytes:
+    """A message issued on the day of its business date (the ledger refuses business dates much
+    later than a message's ``occurred_at``)."""
+    return json.dumps({"message_id": message_id, "producer": producer, "type": kind, "schema_version": 1, "region": REGION,
+                       "occurred_at": f"{issued_on.isoformat()}T09:00:00+08:00", "payload": payload}, separators=(",", ":")).encode()
 
 
 def enrolment_messages(people: list[Person]) -> list[bytes]:
     return [_envelope(f"hr-{p.person_id}", "hr", "person.enrolled", {
         "person_id": p.person_id, "category": "employee", "birth_date": p.birth_date.isoformat(),
-        "employer_id": p.employer_id, "enrolled_on": ENROLLED_ON.isoformat()}) for p in people]
+        "employer_id": p.employer_id, "enrolled_on": ENROLLED_ON.isoformat()}, ENROLLED_ON) for p in people]
 
 
 def remittance_messages(people: list[Person], months: int) -> list[bytes]:
@@ -84,7 +85,7 @@ def remittance_messages(people: list[Person], months: int) -> list[bytes]:
             out.append(_envelope(f"tax-{r.remittance_id}", "tax", "contribution.remittance", {
                 "remittance_id": r.remittance_id, "payer_kind": r.payer_kind, "payer_id": r.payer_id, "period": r.period,
                 "received_on": r.received_on.isoformat(), "declared_total_fen": r.declared_total_fen,
-                "lines": [{"person_id": line.person_id, "wage_base_fen": line.wage_base_fen} for line in r.lines]}))
+                "lines": [{"person_id": line.person_id, "wage_base_fen": line.wage_base_fen} for line in r.lines]}, r.received_on))
     return out
 
 
