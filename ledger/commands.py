@@ -59,7 +59,8 @@ def fingerprint(command: Any) -> str:
 
 def _plain_fields(value: Any) -> Any:
     """What ``dataclasses.asdict`` gives for a command: dataclasses as dicts, tuples as lists."""
-    names = _field_names(type(value))
+    kind: Any = type(value)
+    names = _field_names(kind)
     if names:
         return {name: _plain_fields(getattr(value, name)) for name in names}
     if isinstance(value, (list, tuple)):
