@@ -1,0 +1,173 @@
+"""Claims (Liao 1999 §II(4)): outpatient and pharmacy paid by the personal account, inpatient bills
+settled between the pooled fund, the account and the patient, and their corrections.
+
+Part of ``Ledger`` (see ``ledger.application``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from ledger import accounts as acc
+from ledger.aggregates import BusinessRecord, ClearingPosition, PersonalAccount, PooledFund, check_ceiling
+from ledger.commands import PayOutpatient, ReverseClaim, SettleInpatient, check_text, fingerprint
+from ledger.core import CoreLedger
+from ledger.errors import InvalidInput
+from ledger.rules import pay_from_account, settle_inpatient
+
+if TYPE_CHECKING:
+    from ledger.unit_of_work import UnitOfWork
+
+
+class ClaimUseCases(CoreLedger):
+    # ------------------------------------------------------------------ claims
+    def pay_outpatient(self, command: PayOutpatient, unit: UnitOfWork | None = None) -> dict[str, Any]:
+        """Outpatient or pharmacy: the personal account pays while its balance lasts, the rest
+        is the patient's own payment (Liao 1999 §II(4)). The pooled fund never pays these."""
+        return self._run(unit, self._pay_outpatient, command)  # type: ignore[no-any-return]
+
+    def _pay_outpatient(self, unit: UnitOfWork, command: PayOutpatient) -> dict[str, Any]:
+        command.check()
+        digest = fingerprint(command)
+        first = self._first_outcome(unit, "claim", command.region, command.claim_id, digest, "claim_id")
+        if first is not None:
+            return first
+        self._book(unit, command.region).check_open(command.on)
+        account = self._account(unit, command.region, command.person_id)
+        account_fen, out_of_pocket_fen = pay_from_account(account.balance_fen, command.amount_fen)
+        item = acc.EXPENDITURE_OUTPATIENT if command.kind == "outpatient" else acc.EXPENDITURE_PHARMACY
+        account.record_money(
+            PersonalAccount.ClaimPaid,
+            acc.entry(*acc.transfer(acc.FUND_PERSONAL, acc.PAYABLE_HOSPITALS, account_fen, debit_item=item, debit_person_id=account.person_id)),
+            on=command.on, origin="claim", claim_id=command.claim_id, kind=command.kind, account_fen=account_fen,
+        )
+        outcome = {"claim_id": command.claim_id, "person_id": command.person_id, "kind": command.kind,
+                   "amount_fen": command.amount_fen, "account_fen": account_fen, "out_of_pocket_fen": out_of_pocket_fen,
+                   "pooled_fen": 0}
+        memo = acc.entry(*acc.transfer(acc.MEMO_PATIENT_OUT_OF_POCKET, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, out_of_pocket_fen, person_id=command.person_id))
+        return self._record_outcome(unit, "claim", command.region, command.claim_id, digest, command.on, outcome, memo)
+
+    def settle_inpatient(self, command: SettleInpatient, unit: UnitOfWork | None = None) -> dict[str, Any]:
+        """Settle an inpatient bill (Liao 1999 §II(4)) by ``rules.settle_inpatient``: the pooled
+        fund pays its share up to the annual ceiling; the personal account pays the patient's
+        share while it lasts; the rest is out of pocket; above the ceiling is referred."""
+        return self._run(unit, self._settle_inpatient, command)  # type: ignore[no-any-return]
+
+    def _settle_inpatient(self, unit: UnitOfWork, command: SettleInpatient) -> dict[str, Any]:
+        command.check()
+        return self._settle_bill(unit, command, command.region, treating_region=None)
+
+    def _settle_bill(self, unit: UnitOfWork, command: Any, home_region: str, treating_region: str | None) -> dict[str, Any]:
+        """Settle an inpatient bill of a person of ``home_region`` under its policy. Treated at
+        home, the fund owes the hospital; treated in ``treating_region`` (cross-region direct
+        settlement), the home fund owes the treating region, which owes its hospital."""
+        digest = fingerprint(command)
+        first = self._first_outcome(unit, "claim", home_region, command.claim_id, digest, "claim_id")
+        if first is not None:
+            return first
+        book = self._book(unit, home_region)
+        book.check_open(command.discharged_on, "discharged_on")
+        policy = book.in_force(command.admitted_on)
+        account = self._account(unit, home_region, command.person_id)
+        year = command.admitted_on.year
+        breakdown = settle_inpatient(
+            policy, hospital_level=command.hospital_level, admission_number=account.admissions_in(year) + 1,
+            total_cost_fen=command.total_cost_fen, excluded_fen=command.excluded_fen,
+            is_retiree=account.category == "retiree", pooled_paid_this_year_fen=account.pooled_paid_in(year),
+        )
+        check_ceiling(account, year, breakdown.pooled_fen, policy.annual_ceiling_fen)
+        patient_fen = breakdown.patient_share_fen
+        account_fen, out_of_pocket_fen = (
+            pay_from_account(account.balance_fen, patient_fen) if policy.personal_account_pays_inpatient_self_pay else (0, patient_fen)
+        )
+        on = command.discharged_on
+        person = command.person_id
+        owed_to = acc.PAYABLE_HOSPITALS if treating_region is None else acc.region_clearing_account(treating_region)
+        account.record_money(
+            PersonalAccount.InpatientClaimRecorded,
+            acc.entry(*acc.transfer(acc.FUND_PERSONAL, owed_to, account_fen,
+                                    debit_item=acc.EXPENDITURE_INPATIENT_SELF_PAY, debit_person_id=person)),
+            on=on, origin="claim", claim_id=command.claim_id, year=year, pooled_fen=breakdown.pooled_fen, account_fen=account_fen,
+        )
+        if breakdown.pooled_fen:
+            fund = unit.get(PooledFund.id_for(home_region), PooledFund)
+            pooled_postings = acc.entry(*acc.transfer(acc.FUND_POOLED, owed_to, breakdown.pooled_fen, debit_item=acc.EXPENDITURE_INPATIENT))
+            if treating_region is None:
+                fund.record_money(PooledFund.InpatientBenefitPaid, pooled_postings, on=on, claim_id=command.claim_id,
+                                  person_id=person, pooled_fen=breakdown.pooled_fen)
+            else:
+                fund.record_money(PooledFund.CrossRegionBenefitPaid, pooled_postings, on=on, claim_id=command.claim_id,
+                                  person_id=person, treating_region=treating_region, pooled_fen=breakdown.pooled_fen)
+        if treating_region is not None:
+            self._advance_clearing(unit, treating_region, home_region, command.claim_id, on, account_fen + breakdown.pooled_fen)
+        outcome = {"claim_id": command.claim_id, "person_id": person, "kind": "inpatient", "year": year,
+                   "policy_version": policy.version, "treating_region": treating_region or home_region,
+                   **breakdown.as_dict(), "account_fen": account_fen, "out_of_pocket_fen": out_of_pocket_fen}
+        memo = acc.entry(
+            *acc.transfer(acc.MEMO_PATIENT_OUT_OF_POCKET, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, out_of_pocket_fen, person_id=person),
+            *acc.transfer(acc.MEMO_REFERRED_ABOVE_CEILING, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, breakdown.above_ceiling_fen, person_id=person),
+        )
+        return self._record_outcome(unit, "claim", home_region, command.claim_id, digest, on, outcome, memo)
+
+    def _advance_clearing(self, unit: UnitOfWork, creditor: str, debtor: str, claim_id: str, on: date, amount_fen: int) -> None:
+        position = unit.find(ClearingPosition.id_for(creditor, debtor), ClearingPosition)
+        if position is None:
+            position = ClearingPosition._create(ClearingPosition.Opened, id=ClearingPosition.id_for(creditor, debtor),
+                                                creditor_region=creditor, debtor_region=debtor)
+            unit.add(position)
+        position.trigger_event(
+            ClearingPosition.ClaimAdvanced, region=creditor, on=on, claim_id=claim_id, amount_fen=amount_fen,
+            postings=acc.entry(*acc.transfer(acc.region_clearing_account(debtor), acc.PAYABLE_HOSPITALS, amount_fen)),
+        )
+
+
+    # ------------------------------------------------------------------ corrections
+    def reverse_claim(self, command: ReverseClaim, unit: UnitOfWork | None = None) -> dict[str, Any]:
+        """Correct a claim settled earlier by reversing it with new events dated ``on`` (the
+        claim's own events are never changed, and its year may be closed): the personal account
+        gets back what it paid, the pooled fund what it paid, the hospital is owed that much
+        less, and an inpatient claim no longer counts towards its year's admissions and ceiling.
+        A claim is reversed at most once; settled across regions, it is corrected through the
+        clearing instead."""
+        return self._run(unit, self._reverse_claim, command)  # type: ignore[no-any-return]
+
+    def _reverse_claim(self, unit: UnitOfWork, command: ReverseClaim) -> dict[str, Any]:
+        check_text("correction_id", command.correction_id)
+        check_text("reason", command.reason, 200)
+        digest = fingerprint(command)
+        first = self._first_outcome(unit, "reversal", command.region, command.claim_id, digest, "claim_id")
+        if first is not None:
+            return first
+        self._book(unit, command.region).check_open(command.on)
+        record = unit.find(BusinessRecord.id_for("claim", command.region, command.claim_id), BusinessRecord)
+        if record is None:
+            raise InvalidInput("claim_id", f"no claim {command.claim_id!r} was settled in region {command.region}", claim_id=command.claim_id)
+        claim = record.outcome
+        if claim.get("treating_region", command.region) != command.region:
+            raise InvalidInput("claim_id", "a claim settled across regions is corrected through the clearing between the regions",
+                               claim_id=command.claim_id)
+        inpatient = claim["kind"] == "inpatient"
+        account_fen, pooled_fen = claim["account_fen"], claim.get("pooled_fen", 0)
+        item = {"outpatient": acc.EXPENDITURE_OUTPATIENT, "pharmacy": acc.EXPENDITURE_PHARMACY}.get(claim["kind"], acc.EXPENDITURE_INPATIENT_SELF_PAY)
+        account = self._account(unit, command.region, claim["person_id"])
+        account.record_money(
+            PersonalAccount.ClaimReversed,
+            acc.entry(*acc.transfer(acc.PAYABLE_HOSPITALS, acc.FUND_PERSONAL, account_fen, credit_item=item, credit_person_id=account.person_id)),
+            on=command.on, origin="claim_reversal", claim_id=command.claim_id, correction_id=command.correction_id,
+            year=int(claim.get("year", record.on.year)), pooled_fen=pooled_fen, account_fen=account_fen, was_inpatient=inpatient,
+        )
+        if pooled_fen:
+            unit.get(PooledFund.id_for(command.region), PooledFund).record_money(
+                PooledFund.InpatientBenefitReversed,
+                acc.entry(*acc.transfer(acc.PAYABLE_HOSPITALS, acc.FUND_POOLED, pooled_fen, credit_item=acc.EXPENDITURE_INPATIENT)),
+                on=command.on, claim_id=command.claim_id, correction_id=command.correction_id, pooled_fen=pooled_fen,
+            )
+        person = claim["person_id"]
+        memo = acc.entry(
+            *acc.transfer(acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, acc.MEMO_PATIENT_OUT_OF_POCKET, claim.get("out_of_pocket_fen", 0), person_id=person),
+            *acc.transfer(acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, acc.MEMO_REFERRED_ABOVE_CEILING, claim.get("above_ceiling_fen", 0), person_id=person),
+        )
+        outcome = {"correction_id": command.correction_id, "claim_id": command.claim_id, "person_id": person,
+                   "account_refund_fen": account_fen, "pooled_refund_fen": pooled_fen, "reason": command.reason}
+        return self._record_outcome(unit, "reversal", command.region, command.claim_id, digest, command.on, outcome, memo)

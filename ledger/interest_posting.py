@@ -1,0 +1,190 @@
+"""Interest on the fund (Liao 1999 §II(5)6): the announced deposit rates, the year's interest
+posting by the three-rate rule (``ledger.interest``), and the interest an account earns up to the
+day it closes during the year.
+
+Part of ``Ledger``: each public method is a use case taking the command of the same name in
+``ledger.commands`` and an optional unit of work, saving atomically.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.utils import get_topic
+
+from ledger import accounts as acc
+from ledger.aggregates import InterestRateBook, PersonalAccount, PooledFund
+from ledger.commands import AnnounceInterestRates, PostInterest, check_text, fingerprint
+from ledger.core import CoreLedger
+from ledger.errors import InvalidInput, PolicyError
+from ledger.interest import Rates, deposit_interest, personal_account_interest
+
+if TYPE_CHECKING:
+    from ledger.unit_of_work import UnitOfWork
+
+NATIONAL = "000000"
+
+
+def _rate(field: str, text: str) -> Decimal:
+    try:
+        rate = Decimal(text)
+    except (InvalidOperation, TypeError):
+        raise InvalidInput(field, f"must be a decimal rate such as '0.0035', got {text!r}", value=text) from None
+    if not (Decimal(0) <= rate < Decimal(1)):
+        raise InvalidInput(field, f"must be between 0 and 1, got {text}", value=text)
+    return rate
+
+
+class InterestUseCases(CoreLedger):
+    # ------------------------------------------------------------------ interest rates
+    def announce_interest_rates(self, command: AnnounceInterestRates, unit: UnitOfWork | None = None) -> dict[str, Any]:
+        """Record announced deposit rates (demand, 3-month time, 3-year lump-sum) in force from
+        ``effective_from``: data, never constants, so a replay uses the rates of the time."""
+        return self._run(unit, self._announce_interest_rates, command)  # type: ignore[no-any-return]
+
+    def _announce_interest_rates(self, unit: UnitOfWork, command: AnnounceInterestRates) -> dict[str, Any]:
+        check_text("announcement_id", command.announcement_id)
+        rates = {name: _rate(name, getattr(command, name)) for name in ("demand_rate", "three_month_rate", "three_year_rate")}
+        digest = fingerprint(command)
+        first = self._first_outcome(unit, "rates", NATIONAL, command.announcement_id, digest, "announcement_id")
+        if first is not None:
+            return first
+        book = unit.find(InterestRateBook.id_for(), InterestRateBook)
+        if book is None:
+            book = InterestRateBook._create(InterestRateBook.Opened, id=InterestRateBook.id_for())
+            unit.add(book)
+        if any(a["effective_from"] == command.effective_from for a in book.announcements):
+            raise InvalidInput("effective_from", f"rates effective from {command.effective_from} were already announced", effective_from=command.effective_from)
+        book.trigger_event(InterestRateBook.RatesAnnounced, announcement_id=command.announcement_id,
+                           effective_from=command.effective_from, **rates)
+        outcome = {"announcement_id": command.announcement_id, "effective_from": command.effective_from.isoformat(),
+                   **{name: str(rate) for name, rate in rates.items()}}
+        return self._record_outcome(unit, "rates", NATIONAL, command.announcement_id, digest, command.effective_from, outcome)
+
+    def announced_rates(self, unit: UnitOfWork | None = None) -> list[Rates]:
+        book = (unit or self._new_unit()).find(InterestRateBook.id_for(), InterestRateBook)
+        if book is None:
+            return []
+        return [Rates(a["effective_from"], a["demand_rate"], a["three_month_rate"], a["three_year_rate"]) for a in book.announcements]
+
+    # ------------------------------------------------------------------ interest posting
+    def post_interest(self, command: PostInterest, unit: UnitOfWork | None = None) -> dict[str, Any]:
+        """Post a year's interest by the three-rate rule (``ledger.interest``), credited on 31
+        December: each personal account first (current-year money at the demand rate, carried
+        over at the 3-month rate), then the rest of the interest the region's deposits earned
+        (income and expenditure accounts at the demand rate, fiscal special account at the
+        3-year rate) to the pooled fund. Each posting records its basis. Posting the same year
+        twice has no second effect."""
+        return self._run(unit, self._post_interest, command)  # type: ignore[no-any-return]
+
+    def _post_interest(self, unit: UnitOfWork, command: PostInterest) -> dict[str, Any]:
+        digest = fingerprint(command)
+        key = str(command.year)
+        first = self._first_outcome(unit, "interest", command.region, key, digest, "year")
+        if first is not None:
+            return first
+        start, end_exclusive, on = date(command.year, 1, 1), date(command.year + 1, 1, 1), date(command.year, 12, 31)
+        book = self._book(unit, command.region)
+        book.check_open(on, "year")
+        day_basis = book.in_force(on).interest_day_basis
+        announced = self.announced_rates(unit)
+        if not announced or min(r.effective_from for r in announced) > start:
+            raise PolicyError("year", f"no interest rates announced in force on {start}", year=command.year)
+        personal_total_fen = credited = 0
+        people = self._people_of(unit, command.region)
+        unit.prefetch(PersonalAccount.id_for(command.region, person_id) for person_id in people)
+        for person_id in people:
+            account = self._account(unit, command.region, person_id)
+            if account.is_closed:
+                continue
+            result = personal_account_interest(account.movements, announced, start, end_exclusive, day_basis)
+            if result.interest_fen <= 0:
+                continue
+            account.record_money(
+                PersonalAccount.InterestCredited,
+                acc.entry(*acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, result.interest_fen,
+                                        credit_item=acc.INCOME_INTEREST, credit_person_id=person_id, origin=acc.ORIGIN_INTEREST)),
+                on=on, origin=acc.ORIGIN_INTEREST, year=command.year, interest_fen=result.interest_fen, basis=result.segments,
+            )
+            personal_total_fen += result.interest_fen
+            credited += 1
+        fund = unit.get(PooledFund.id_for(command.region), PooledFund)
+        bank_interest: dict[str, Any] = {}
+        for account_name, rate_name in ((acc.BANK_INCOME, "demand_rate"), (acc.BANK_EXPENDITURE, "demand_rate"),
+                                        (acc.BANK_FISCAL_SPECIAL, "three_year_rate")):
+            movements = fund.bank_movements.get(account_name, [])
+            bank_interest[account_name] = deposit_interest(movements, announced, start, end_exclusive, day_basis, rate_name)
+        bank_total_fen = sum(result.interest_fen for result in bank_interest.values())
+        pooled_fen = bank_total_fen - personal_total_fen
+        # The accounts are credited first. When they earn more than the deposits did (carried-
+        # over money earns the 3-month rate, the banks the demand rate), the pooled fund makes
+        # up the difference: an internal transfer, not negative interest income.
+        pooled_posting = (acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.INCOME_INTEREST) if pooled_fen >= 0
+                          else acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS))
+        fund.record_money(
+            PooledFund.InterestPosted,
+            acc.entry(
+                *(acc.Posting(name, result.interest_fen) for name, result in bank_interest.items()),
+                pooled_posting,
+                acc.Posting(acc.CLEARING_PERSONAL_ACCOUNTS, -personal_total_fen),
+            ),
+            on=on, year=command.year, bank_interest_fen=bank_total_fen, personal_accounts_fen=personal_total_fen,
+            pooled_fen=pooled_fen, basis={name: result.segments for name, result in bank_interest.items()},
+        )
+        outcome = {"region": command.region, "year": command.year, "accounts_credited": credited,
+                   "personal_accounts_fen": personal_total_fen, "bank_interest_fen": bank_total_fen, "pooled_fen": pooled_fen}
+        return self._record_outcome(unit, "interest", command.region, key, digest, on, outcome)
+
+    def _people_of(self, unit: UnitOfWork, region: str) -> list[str]:
+        """Everyone enrolled in ``region``: stored, and enrolled earlier in this unit of work."""
+        people = self.person_ids(region)
+        known = set(people)
+        for aggregate in list(unit.aggregates.values()):
+            if isinstance(aggregate, PersonalAccount) and aggregate.region == region and aggregate.person_id not in known:
+                people.append(aggregate.person_id)
+                known.add(aggregate.person_id)
+        return people
+
+    def _settle_accrued_interest(self, unit: UnitOfWork, account: PersonalAccount, on: date) -> int:
+        """An account that closes during the year (death, transfer out) is paid the interest it
+        earned this year up to the day before ``on`` (销户结息), by the same three-rate rule. The
+        pooled fund advances it; at the year end the deposits' interest goes to the pooled fund
+        less the accounts' year-end credits. No rates announced: nothing accrues."""
+        start = date(on.year, 1, 1)
+        announced = self.announced_rates(unit)
+        if on <= start or not announced or min(r.effective_from for r in announced) > start:
+            return 0
+        day_basis = self._book(unit, account.region).in_force(on).interest_day_basis
+        result = personal_account_interest(account.movements, announced, start, on, day_basis)
+        if result.interest_fen <= 0:
+            return 0
+        account.record_money(
+            PersonalAccount.InterestCredited,
+            acc.entry(*acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, result.interest_fen,
+                                    credit_item=acc.INCOME_INTEREST, credit_person_id=account.person_id, origin=acc.ORIGIN_INTEREST)),
+            on=on, origin=acc.ORIGIN_INTEREST, year=on.year, interest_fen=result.interest_fen, basis=result.segments,
+        )
+        unit.get(PooledFund.id_for(account.region), PooledFund).record_money(
+            PooledFund.PersonalAccountsSettled,
+            acc.entry(*acc.transfer(acc.FUND_POOLED, acc.CLEARING_PERSONAL_ACCOUNTS, result.interest_fen,
+                                    debit_item=acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS)),
+            on=on, reference=f"accrued-interest/{account.person_id}", kind="accrued_interest", amount_fen=result.interest_fen,
+        )
+        return result.interest_fen
+
+    def person_ids(self, region: str) -> list[str]:
+        """Everyone ever enrolled in ``region``, in enrolment order (from the event log)."""
+        topic = get_topic(PersonalAccount.Enrolled)
+        found: list[str] = []
+        position = 1
+        while True:
+            notifications = self.recorder.select_notifications(start=position, limit=5000, topics=[topic])
+            if not notifications:
+                return found
+            for notification in notifications:
+                event = self.mapper.to_domain_event(notification)
+                if event.region == region:  # type: ignore[attr-defined]
+                    found.append(event.person_id)  # type: ignore[attr-defined]
+            position = notifications[-1].id + 1
