@@ -79,8 +79,12 @@ class PolicyBook(Aggregate):
         self.trigger_event(self.PolicyAdopted, version=version.version, effective_from=version.effective_from, parameters=parameters)
 
     class YearClosed(Aggregate.Event):
-        """Year-end close: no posting dated in ``closed_year`` or before is accepted after it."""
+        """Year-end close: no posting dated in ``closed_year`` or before is accepted after it.
+        ``region`` names the region whose current-year money becomes carried over (the
+        projections fold it like any regional event; events recorded before it had a region
+        carry none)."""
 
+        region: str
         closed_year: int
         on: date
         final_balances_fen: dict[str, int]
@@ -93,7 +97,7 @@ class PolicyBook(Aggregate):
     def close_year(self, year: int, on: date, final_balances_fen: dict[str, int]) -> None:
         if year != self.last_closed_year + 1 and self.last_closed_year:
             raise PeriodClosed("year", f"years close in order: the next to close is {self.last_closed_year + 1}", region=self.region, year=year)
-        self.trigger_event(self.YearClosed, closed_year=year, on=on, final_balances_fen=final_balances_fen)
+        self.trigger_event(self.YearClosed, region=self.region, closed_year=year, on=on, final_balances_fen=final_balances_fen)
 
     def check_open(self, on: date, field: str = "on") -> None:
         """A closed year accepts no new postings (corrections are new events dated now)."""
