@@ -21,6 +21,7 @@ from typing import Any
 BANK_INCOME = "bank.income"  # 收入户存款: where contributions and other income arrive
 BANK_FISCAL_SPECIAL = "bank.fiscal_special"  # 财政专户存款: the social security fiscal special account
 BANK_EXPENDITURE = "bank.expenditure"  # 支出户存款: the only account that pays benefits
+BASIC_FUND_BANK_ACCOUNTS = (BANK_INCOME, BANK_EXPENDITURE, BANK_FISCAL_SPECIAL)
 
 # --- the basic medical insurance fund's two parts (credit balances)
 FUND_POOLED = "fund.pooled"  # 统筹基金

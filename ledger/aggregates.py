@@ -338,6 +338,10 @@ class PersonalAccount(Aggregate):
 class PooledFund(Aggregate):
     """A region's pooled fund (统筹基金). One event per remittance, not per line."""
 
+    # 2: the bank movements are kept per event (``bank_entries``), so that money moved between
+    # two of the fund's accounts keeps its age for interest (``interest.deposit_interest``).
+    class_version = 2
+
     class Opened(Aggregate.Created):
         region: str
 
@@ -347,7 +351,15 @@ class PooledFund(Aggregate):
         # The region's bank deposits (income, fiscal special, expenditure): every bank posting
         # of the basic fund is on a pooled-fund event, so the fund knows what the banks hold.
         self.bank_balances_fen: dict[str, int] = {}
-        self.bank_movements: dict[str, list[tuple[date, int]]] = {}
+        self.bank_entries: list[tuple[date, dict[str, int]]] = []  # (on, change per bank account), per event
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot taken before ``bank_entries``: its per-account movements, one entry each,
+        in date order (which of them were moves between the fund's accounts is not known)."""
+        movements = state.pop("bank_movements", {})
+        state["bank_entries"] = sorted(((on, {account: change_fen}) for account, listed in movements.items()
+                                        for on, change_fen in listed), key=lambda entry: entry[0])
 
     @staticmethod
     def id_for(region: str) -> UUID:
@@ -361,9 +373,11 @@ class PooledFund(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             fund = cast(PooledFund, aggregate)
             fund.balance_fen += acc.fund_balance_fen(self.postings, acc.FUND_POOLED)
-            for account, change_fen in bank_changes(self.postings).items():
+            changes = bank_changes(self.postings)
+            for account, change_fen in changes.items():
                 fund.bank_balances_fen[account] = fund.bank_balances_fen.get(account, 0) + change_fen
-                fund.bank_movements.setdefault(account, []).append((self.on, change_fen))
+            if changes:
+                fund.bank_entries.append((self.on, changes))
 
     class ContributionsReceived(MoneyEvent):
         remittance_id: str

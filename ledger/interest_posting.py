@@ -19,7 +19,7 @@ from ledger.aggregates import InterestRateBook, PersonalAccount, PooledFund
 from ledger.commands import AnnounceInterestRates, PostInterest, check_text, fingerprint
 from ledger.core import CoreLedger
 from ledger.errors import InvalidInput, PolicyError
-from ledger.interest import Rates, deposit_interest, personal_account_interest
+from ledger.interest import AccountInterest, Rates, deposit_interest, personal_account_interest
 
 if TYPE_CHECKING:
     from ledger.unit_of_work import UnitOfWork
@@ -74,8 +74,8 @@ class InterestUseCases(CoreLedger):
         """Post a year's interest by the three-rate rule (``ledger.interest``), credited on 31
         December: each personal account first (current-year money at the demand rate, carried
         over at the 3-month rate), then the rest of the interest the region's deposits earned
-        (income and expenditure accounts at the demand rate, fiscal special account at the
-        3-year rate) to the pooled fund. Each posting records its basis. Posting the same year
+        (by the same rule, the money's age, in the income and expenditure accounts; the 3-year
+        rate in the fiscal special account: Liao 1999 §II(5)6) to the pooled fund. Each posting records its basis. Posting the same year
         twice has no second effect."""
         return self._run(unit, self._post_interest, command)  # type: ignore[no-any-return]
 
@@ -111,16 +111,14 @@ class InterestUseCases(CoreLedger):
             personal_total_fen += result.interest_fen
             credited += 1
         fund = unit.get(PooledFund.id_for(command.region), PooledFund)
-        bank_interest: dict[str, Any] = {}
-        for account_name, rate_name in ((acc.BANK_INCOME, "demand_rate"), (acc.BANK_EXPENDITURE, "demand_rate"),
-                                        (acc.BANK_FISCAL_SPECIAL, "three_year_rate")):
-            movements = fund.bank_movements.get(account_name, [])
-            bank_interest[account_name] = deposit_interest(movements, announced, start, end_exclusive, day_basis, rate_name)
+        by_account = deposit_interest(fund.bank_entries, announced, start, end_exclusive, day_basis, acc.BANK_FISCAL_SPECIAL)
+        bank_interest = {name: by_account.get(name, AccountInterest(0, [])) for name in acc.BASIC_FUND_BANK_ACCOUNTS}
         bank_total_fen = sum(result.interest_fen for result in bank_interest.values())
         pooled_fen = bank_total_fen - personal_total_fen
-        # The accounts are credited first. When they earn more than the deposits did (carried-
-        # over money earns the 3-month rate, the banks the demand rate), the pooled fund makes
-        # up the difference: an internal transfer, not negative interest income.
+        # The accounts are credited first. When they earn more than the deposits did (their
+        # money is older than the money left in the banks, after the pooled fund spent the
+        # deposits carried over), the pooled fund makes up the difference: an internal transfer,
+        # not negative interest income.
         pooled_posting = (acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.INCOME_INTEREST) if pooled_fen >= 0
                           else acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS))
         fund.record_money(
