@@ -147,7 +147,12 @@ class PersonalAccount(Aggregate):
         self.admissions_by_year: dict[str, int] = {}
         self.pooled_paid_by_year_fen: dict[str, int] = {}
         self.movements: list[tuple[date, int]] = []  # (on, change_fen): the basis of interest
-        self.contribution_months = 0
+        # Months recorded, a bit mask per year (bit 0: January): contributions paid (each period
+        # once: they count as contribution months) and retiree credits (each period once).
+        self.contributed_months_by_year: dict[str, int] = {}
+        self.retiree_credited_months_by_year: dict[str, int] = {}
+        self.months_brought = 0  # contribution months earned elsewhere (transfers in)
+        self.months_taken_away = 0  # months that left with a transfer out
         self.is_closed = False
         self.closed_reason = ""
 
@@ -158,6 +163,21 @@ class PersonalAccount(Aggregate):
     @property
     def who(self) -> dict[str, Any]:
         return {"region": self.region, "person_id": self.person_id}
+
+    @property
+    def contribution_months(self) -> int:
+        """Distinct periods contributed here, plus the months brought from elsewhere, less those
+        that left with a transfer (Social Insurance Law art. 32: contribution years accumulate)."""
+        here = sum(mask.bit_count() for mask in self.contributed_months_by_year.values())
+        return here + self.months_brought - self.months_taken_away
+
+    def has_contributed(self, period: str) -> bool:
+        year, bit = _month_bit(period)
+        return bool(self.contributed_months_by_year.get(year, 0) & bit)
+
+    def has_retiree_credit(self, period: str) -> bool:
+        year, bit = _month_bit(period)
+        return bool(self.retiree_credited_months_by_year.get(year, 0) & bit)
 
     class MoneyEvent(Aggregate.Event):
         """An event that moves money in the person's account."""
@@ -204,7 +224,9 @@ class PersonalAccount(Aggregate):
 
         def apply_details(self, account: PersonalAccount) -> None:
             if self.employee_fen or self.employer_to_personal_fen:
-                account.contribution_months += 1
+                _mark_month(account.contributed_months_by_year, self.period)
+            if self.retiree_credit_fen:
+                _mark_month(account.retiree_credited_months_by_year, self.period)
 
     class ClaimPaid(MoneyEvent):
         claim_id: str
@@ -255,7 +277,7 @@ class PersonalAccount(Aggregate):
         def apply_details(self, account: PersonalAccount) -> None:
             account.is_closed = True
             account.closed_reason = f"transferred to {self.to_region}"
-            account.contribution_months = 0  # they travel with the person
+            account.months_taken_away += account.contribution_months  # they travel with the person
 
     class TransferredIn(MoneyEvent):
         transfer_id: str
@@ -264,7 +286,7 @@ class PersonalAccount(Aggregate):
         contribution_months: int
 
         def apply_details(self, account: PersonalAccount) -> None:
-            account.contribution_months += self.contribution_months
+            account.months_brought += self.contribution_months
 
     class Inherited(MoneyEvent):
         """Death: the balance is paid to the heirs and the account closes."""
@@ -333,6 +355,16 @@ class PersonalAccount(Aggregate):
     def change_category(self, on: date, category: str, employer_id: str, pension_fen: int) -> None:
         self.check_open()
         self.trigger_event(self.CategoryChanged, on=on, category=category, employer_id=employer_id, pension_fen=pension_fen)
+
+
+def _month_bit(period: str) -> tuple[str, int]:
+    """A period ``YYYY-MM`` as (year, its month's bit in the year's mask)."""
+    return period[:4], 1 << (int(period[5:7]) - 1)
+
+
+def _mark_month(months_by_year: dict[str, int], period: str) -> None:
+    year, bit = _month_bit(period)
+    months_by_year[year] = months_by_year.get(year, 0) | bit
 
 
 class PooledFund(Aggregate):

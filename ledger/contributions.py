@@ -13,7 +13,7 @@ from ledger import accounts as acc
 from ledger.aggregates import PersonalAccount, PooledFund
 from ledger.commands import PostRemittance, check_period, fingerprint
 from ledger.core import CoreLedger, touched_ids
-from ledger.errors import DeclaredTotalMismatch, InvalidInput
+from ledger.errors import DeclaredTotalMismatch, DuplicateContribution, InvalidInput
 from ledger.policy import PolicyVersion
 from ledger.rules import LineSplit, age_on, contribution_split, laid_off_wage_base_fen
 
@@ -49,6 +49,8 @@ class ContributionUseCases(CoreLedger):
             (self._account(unit, command.region, line.person_id, f"lines[{index}].person_id"), line)
             for index, line in enumerate(command.lines)
         ]
+        for index, (account, _) in enumerate(splits):
+            self._check_not_recorded(account, command.period, f"lines[{index}].person_id")
         computed = [self._split_line(policy, command, index, account, line, period_start) for index, (account, line) in enumerate(splits)]
         payable_fen = sum(split.payable_fen for split in computed)
         if payable_fen != command.declared_total_fen:
@@ -111,6 +113,31 @@ class ContributionUseCases(CoreLedger):
                 raise InvalidInput(f"{field}.wage_base_fen", "is required for an employee", person_id=account.person_id)
             wage_base_fen = 0
         return contribution_split(policy, account.category, age_on(account.birth_date, period_start), wage_base_fen, account.pension_fen)
+
+    def _check_not_recorded(self, account: PersonalAccount, period: str, field: str) -> None:
+        """A person's contribution for a period is recorded once (a retiree's credit too): a second
+        line for the same (person, period) is refused naming the first remittance."""
+        is_retiree = account.category == "retiree"
+        if not (account.has_retiree_credit(period) if is_retiree else account.has_contributed(period)):
+            return
+        first = self._first_line_reference(account, period, is_retiree)
+        raise DuplicateContribution(
+            field, f"{account.person_id}'s {'retiree credit' if is_retiree else 'contribution'} for {period} is already recorded "
+            f"by remittance {first!r}: a period is paid once (send a correction or a late payment instead)",
+            **account.who, period=period, first_remittance_id=first,
+        )
+
+    def _first_line_reference(self, account: PersonalAccount, period: str, retiree_credit: bool) -> str:
+        """The remittance (or credit run) that first recorded ``period`` for the person: read from
+        the account's events, stored and pending (only when refusing, so never on the fast path)."""
+        stored = self.events.get(account.id)
+        for event in (*stored, *account.pending_events):
+            if getattr(event, "period", None) != period:
+                continue
+            paid = getattr(event, "employee_fen", 0) or getattr(event, "employer_to_personal_fen", 0)
+            if (getattr(event, "retiree_credit_fen", 0) if retiree_credit else paid):
+                return str(getattr(event, "remittance_id", None) or getattr(event, "reference", ""))
+        return "(not found)"
 
     def _credit_line(self, account: PersonalAccount, split: LineSplit, command: PostRemittance, on: date) -> None:
         person = account.person_id

@@ -96,3 +96,10 @@ class PeriodClosed(LedgerError):
 
 class TransferMismatch(LedgerError):
     code = "transfer_mismatch"
+
+
+class DuplicateContribution(LedgerError):
+    """A person's contribution for a period is already recorded: a second line for the same
+    (person, period) is refused; a correction or a late payment is its own message."""
+
+    code = "duplicate_contribution"
