@@ -142,6 +142,8 @@ class PersonalAccount(Aggregate):
         self.employer_id = employer_id
         self.enrolled_on = enrolled_on
         self.pension_fen = pension_fen
+        # The employer of record (or re-employment service centre) from each date on.
+        self.employer_history: list[tuple[date, str]] = [(enrolled_on, employer_id)]
         self.balance_fen = 0
         self.credited_by_origin_fen: dict[str, int] = {}
         self.admissions_by_year: dict[str, int] = {}
@@ -174,6 +176,15 @@ class PersonalAccount(Aggregate):
     def has_contributed(self, period: str) -> bool:
         year, bit = _month_bit(period)
         return bool(self.contributed_months_by_year.get(year, 0) & bit)
+
+    def employers_of_record(self, first_day: date, last_day: date) -> list[str]:
+        """Who may pay for the days ``first_day`` to ``last_day``: the employer of record on the
+        first day, and any employer recorded from a later day within them (in the month an
+        employee changes employer, either may pay it, once)."""
+        history = sorted(self.employer_history)
+        on_first_day = next((employer for on, employer in reversed(history) if on <= first_day), history[0][1])
+        later = [employer for on, employer in history if first_day < on <= last_day]
+        return list(dict.fromkeys([on_first_day, *later]))
 
     def has_retiree_credit(self, period: str) -> bool:
         year, bit = _month_bit(period)
@@ -326,6 +337,7 @@ class PersonalAccount(Aggregate):
             account.category = self.category
             account.employer_id = self.employer_id
             account.pension_fen = self.pension_fen
+            account.employer_history.append((self.on, self.employer_id))
 
     def admissions_in(self, year: int) -> int:
         return self.admissions_by_year.get(str(year), 0)

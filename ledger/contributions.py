@@ -6,14 +6,14 @@ Part of ``Ledger`` (see ``ledger.application``).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ledger import accounts as acc
 from ledger.aggregates import PersonalAccount, PooledFund
 from ledger.commands import PostRemittance, check_period, fingerprint
 from ledger.core import CoreLedger, touched_ids
-from ledger.errors import DeclaredTotalMismatch, DuplicateContribution, InvalidInput
+from ledger.errors import DeclaredTotalMismatch, DuplicateContribution, InvalidInput, PayerMismatch
 from ledger.policy import PolicyVersion
 from ledger.rules import LineSplit, age_on, contribution_split, laid_off_wage_base_fen
 
@@ -49,7 +49,9 @@ class ContributionUseCases(CoreLedger):
             (self._account(unit, command.region, line.person_id, f"lines[{index}].person_id"), line)
             for index, line in enumerate(command.lines)
         ]
+        period_end = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
         for index, (account, _) in enumerate(splits):
+            self._check_payer(account, command, (period_start, period_end), f"lines[{index}].person_id")
             self._check_not_recorded(account, command.period, f"lines[{index}].person_id")
         computed = [self._split_line(policy, command, index, account, line, period_start) for index, (account, line) in enumerate(splits)]
         payable_fen = sum(split.payable_fen for split in computed)
@@ -92,13 +94,6 @@ class ContributionUseCases(CoreLedger):
     def _split_line(self, policy: PolicyVersion, command: PostRemittance, index: int,
                     account: PersonalAccount, line: Any, period_start: date) -> LineSplit:
         field = f"lines[{index}]"
-        expected_payer = "reemployment_centre" if account.category == "laid_off" else "employer"
-        if command.payer_kind != expected_payer:
-            raise InvalidInput(
-                f"{field}.person_id",
-                f"a {account.category} is paid for by the {expected_payer.replace('_', ' ')}, not by the {command.payer_kind.replace('_', ' ')}",
-                person_id=account.person_id,
-            )
         wage_base_fen = line.wage_base_fen
         if account.category == "laid_off":
             base_fen = laid_off_wage_base_fen(policy)
@@ -113,6 +108,25 @@ class ContributionUseCases(CoreLedger):
                 raise InvalidInput(f"{field}.wage_base_fen", "is required for an employee", person_id=account.person_id)
             wage_base_fen = 0
         return contribution_split(policy, account.category, age_on(account.birth_date, period_start), wage_base_fen, account.pension_fen)
+
+    @staticmethod
+    def _check_payer(account: PersonalAccount, command: PostRemittance, period: tuple[date, date], field: str) -> None:
+        """The payer must be the person's employer of record for the period (or the
+        re-employment service centre of a laid-off worker): anyone else is refused until a change
+        of employer is recorded (``change_category``)."""
+        expected_kind = "reemployment_centre" if account.category == "laid_off" else "employer"
+        if command.payer_kind != expected_kind:
+            raise InvalidInput(
+                field, f"a {account.category} is paid for by the {expected_kind.replace('_', ' ')}, "
+                f"not by the {command.payer_kind.replace('_', ' ')}", person_id=account.person_id,
+            )
+        payers = account.employers_of_record(*period)
+        if command.payer_id not in payers:
+            raise PayerMismatch(
+                field, f"{account.person_id}'s employer of record for {command.period} is {' or '.join(payers)}, "
+                f"not {command.payer_id}: record the change of employer first (person.category_changed)",
+                **account.who, period=command.period, payer_id=command.payer_id, employer_of_record=payers[-1],
+            )
 
     def _check_not_recorded(self, account: PersonalAccount, period: str, field: str) -> None:
         """A person's contribution for a period is recorded once (a retiree's credit too): a second

@@ -103,3 +103,10 @@ class DuplicateContribution(LedgerError):
     (person, period) is refused; a correction or a late payment is its own message."""
 
     code = "duplicate_contribution"
+
+
+class PayerMismatch(LedgerError):
+    """A remittance line paid by someone other than the person's employer of record (or
+    re-employment service centre) for the period; a change of employer is recorded first."""
+
+    code = "payer_mismatch"

@@ -1,6 +1,7 @@
 """A person's contribution for a period is recorded once (issue 10, error 3): a second line for
 the same (person, period) is refused naming the first remittance, whoever sends it, and
-contribution months count distinct periods.
+contribution months count distinct periods; a payer other than the person's employer of record
+is refused unless a change of employer was recorded.
 
 Figures (shipped policy, tests/unit/test_use_cases.py): P1 born 1990-03-15, wage 800,000: the
 payer owes 2% + 6% = 64,000 fen, the account gets 16,000 + 0.8% = 6,400 = 22,400. R1, a retiree
@@ -15,8 +16,8 @@ from datetime import date
 import pytest
 
 from ledger.application import Ledger
-from ledger.commands import TransferOut
-from ledger.errors import DuplicateContribution
+from ledger.commands import ChangeCategory, TransferOut
+from ledger.errors import DuplicateContribution, PayerMismatch
 
 from .builders import REGION, enrol, event_count, remittance
 
@@ -80,3 +81,36 @@ def test_contribution_months_count_distinct_periods_and_travel_with_a_transfer(p
     assert people.personal_account(REGION, "P1").contribution_months == 3
     out = people.transfer_out(TransferOut(REGION, "T1", "P1", "210200", date(2024, 4, 20)))
     assert out["contribution_months"] == 3
+
+
+# --------------------------------------------------------------------------- the employer of record
+
+
+def test_a_payer_other_than_the_employer_of_record_is_refused(people: Ledger) -> None:
+    recorded = event_count(people)
+    with pytest.raises(PayerMismatch) as error:
+        people.post_remittance(remittance("R-E2-2024-03", {"P1": 800_000}, 64_000, period="2024-03", payer_id="E2"))
+    assert (error.value.code, error.value.field) == ("payer_mismatch", "lines[0].person_id")
+    assert error.value.context["employer_of_record"] == "E1"
+    assert "E1" in error.value.reason and "E2" in error.value.reason
+    assert event_count(people) == recorded
+    assert balance(people, "P1") == 0
+
+
+def test_after_a_recorded_change_of_employer_each_employer_pays_its_own_months(people: Ledger) -> None:
+    people.change_category(ChangeCategory(REGION, "P1", date(2024, 4, 1), "employee", "E2"))
+    people.post_remittance(remittance("R-E2-2024-04", {"P1": 800_000}, 64_000, period="2024-04", payer_id="E2"))
+    people.post_remittance(remittance("R-E1-2024-03", {"P1": 800_000}, 64_000, period="2024-03", payer_id="E1"))
+    assert balance(people, "P1") == 2 * 22_400
+    with pytest.raises(PayerMismatch) as error:
+        people.post_remittance(remittance("R-E1-2024-05", {"P1": 800_000}, 64_000, period="2024-05", payer_id="E1"))
+    assert error.value.context["employer_of_record"] == "E2"
+
+
+def test_in_the_month_of_the_change_either_employer_may_pay_but_only_once(people: Ledger) -> None:
+    people.change_category(ChangeCategory(REGION, "P1", date(2024, 6, 16), "employee", "E2"))
+    people.post_remittance(remittance("R-E2-2024-06", {"P1": 800_000}, 64_000, period="2024-06", payer_id="E2"))
+    with pytest.raises(DuplicateContribution) as error:
+        people.post_remittance(remittance("R-E1-2024-06", {"P1": 800_000}, 64_000, period="2024-06", payer_id="E1"))
+    assert error.value.context["first_remittance_id"] == "R-E2-2024-06"
+    assert balance(people, "P1") == 22_400
