@@ -51,6 +51,18 @@ def _remittance(message: s.Envelope, p: s.ContributionRemittance) -> cmd.PostRem
                               p.declared_total_fen, lines)
 
 
+def _late_payment(message: s.Envelope, p: s.ContributionLatePayment) -> cmd.PostLatePayment:
+    lines = tuple(cmd.RemittanceLine(line.person_id, line.wage_base_fen) for line in p.lines)
+    return cmd.PostLatePayment(message.region, p.remittance_id, p.payer_kind, p.payer_id, p.period, p.received_on,
+                               p.declared_total_fen, lines, p.late_fee_fen)
+
+
+def _correction(message: s.Envelope, p: s.ContributionCorrection) -> cmd.CorrectContributions:
+    lines = tuple(cmd.RemittanceLine(line.person_id, line.wage_base_fen) for line in p.lines)
+    return cmd.CorrectContributions(message.region, p.correction_id, p.remittance_id, p.payer_kind, p.payer_id, p.period,
+                                    p.received_on, p.declared_difference_fen, lines, p.late_fee_fen)
+
+
 def _budget(kind: str) -> Callable[[s.Envelope, s.BudgetSet], cmd.SetBudget]:
     def build(message: s.Envelope, p: s.BudgetSet) -> cmd.SetBudget:
         lines = tuple(cmd.BudgetLine(line.item, line.amount_fen) for line in p.lines)
@@ -86,6 +98,16 @@ MESSAGE_TYPES: dict[str, MessageType] = {t.name: t for t in [
             "remittance_id": "E001-2024-03", "payer_kind": "employer", "payer_id": "E001", "period": "2024-03",
             "received_on": "2024-03-15", "declared_total_fen": 40000,
             "lines": [{"person_id": "P000123", "wage_base_fen": 500000}, {"person_id": "P000200"}]})),
+    MessageType("contribution.late_payment", TOPIC_CONTRIBUTIONS, "payer_id", "post_late_payment", _late_payment, _example(
+        "contribution.late_payment", "tax-E001-2024-02-late", R, {
+            "remittance_id": "E001-2024-02-late", "payer_kind": "employer", "payer_id": "E001", "period": "2024-02",
+            "received_on": "2024-04-10", "declared_total_fen": 40000, "late_fee_fen": 500,
+            "lines": [{"person_id": "P000123", "wage_base_fen": 500000}]})),
+    MessageType("contribution.corrected", TOPIC_CONTRIBUTIONS, "payer_id", "correct_contributions", _correction, _example(
+        "contribution.corrected", "tax-E001-2024-03-cor1", R, {
+            "correction_id": "COR-E001-2024-03-1", "remittance_id": "E001-2024-03", "payer_kind": "employer",
+            "payer_id": "E001", "period": "2024-03", "received_on": "2024-03-28", "declared_difference_fen": 4000,
+            "late_fee_fen": 0, "lines": [{"person_id": "P000123", "wage_base_fen": 550000}]})),
     MessageType("claim.outpatient", TOPIC_CLAIMS, "person_id", "pay_outpatient", _with_region(cmd.PayOutpatient), _example(
         "claim.outpatient", "his-OP-88001", R, {"claim_id": "OP-88001", "person_id": "P000123", "kind": "pharmacy",
                                                 "on": "2024-03-20", "amount_fen": 4650})),

@@ -50,6 +50,7 @@ RateText = Annotated[str, StringConstraints(max_length=12, pattern=r"^(0(\.[0-9]
 ItemCode = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.]*$")]
 Fen = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT_FEN, description="whole fen (1 yuan = 100 fen)")]
 PositiveFen = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT_FEN, description="whole fen, more than zero")]
+SignedFen = Annotated[int, Field(strict=True, ge=-MAX_AMOUNT_FEN, le=MAX_AMOUNT_FEN, description="whole fen, positive or negative")]
 Year = Annotated[int, Field(strict=True, ge=1990, le=2200)]
 Category = Literal["employee", "retiree", "laid_off"]
 Fund = Literal["pooled", "personal", "retired_cadres", "disabled_servicemen", "civil_servant_subsidy", "enterprise_supplementary"]
@@ -110,6 +111,36 @@ class ContributionRemittance(Strict):
     received_on: date
     declared_total_fen: Fen = Field(description="what the payer says it pays: must equal what the policy computes, to the fen")
     lines: list[RemittanceLine] = Field(min_length=1, max_length=MAX_LINES_PER_REMITTANCE_MESSAGE)
+
+
+class ContributionLatePayment(ContributionRemittance):
+    """A month's contributions paid after their due date (补缴), for people whose month is not
+    recorded yet, with the late fee (滞纳金) the region's policy computes (Social Insurance Law art.
+    86: 0.05% a day of the amount overdue); the fee is the pooled fund's other income."""
+
+    late_fee_fen: Fen = Field(description="the late fee: must equal what the policy computes, to the fen")
+
+
+class CorrectedLine(Strict):
+    person_id: Id
+    wage_base_fen: Fen = Field(description="the right monthly wage base")
+
+
+class ContributionCorrection(Strict):
+    """Lines of a remittance recorded earlier were on the wrong wage base: each line states the
+    right one. The difference of each share is posted (paid in, or refunded from the expenditure
+    account); the month still counts once."""
+
+    correction_id: Id
+    remittance_id: Id = Field(description="the remittance (or late payment) whose lines are corrected")
+    payer_kind: Literal["employer", "reemployment_centre"]
+    payer_id: Id
+    period: Period
+    received_on: date
+    declared_difference_fen: SignedFen = Field(
+        description="what the payer pays in (+) or is refunded (-), late fee excluded: must equal what the policy computes")
+    late_fee_fen: Fen = Field(0, description="late fee on an underpayment found after the due date")
+    lines: list[CorrectedLine] = Field(min_length=1, max_length=MAX_LINES_PER_REMITTANCE_MESSAGE)
 
 
 # --------------------------------------------------------------------------- claims
@@ -275,6 +306,8 @@ PAYLOADS: dict[str, type[Strict]] = {
     "person.category_changed": PersonCategoryChanged,
     "person.deceased": PersonDeceased,
     "contribution.remittance": ContributionRemittance,
+    "contribution.late_payment": ContributionLatePayment,
+    "contribution.corrected": ContributionCorrection,
     "claim.outpatient": OutpatientClaim,
     "claim.inpatient": InpatientClaim,
     "claim.reversed": ClaimReversal,

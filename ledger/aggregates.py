@@ -227,10 +227,15 @@ class PersonalAccount(Aggregate):
             pass
 
     class ContributionCredited(MoneyEvent):
+        """A remittance line credited (events recorded before corrections existed carry neither
+        ``wage_base_fen`` nor ``employer_to_pooled_fen``)."""
+
         remittance_id: str
         period: str
+        wage_base_fen: int
         employee_fen: int
         employer_to_personal_fen: int
+        employer_to_pooled_fen: int
         retiree_credit_fen: int
 
         def apply_details(self, account: PersonalAccount) -> None:
@@ -238,6 +243,18 @@ class PersonalAccount(Aggregate):
                 _mark_month(account.contributed_months_by_year, self.period)
             if self.retiree_credit_fen:
                 _mark_month(account.retiree_credited_months_by_year, self.period)
+
+    class ContributionCorrected(MoneyEvent):
+        """A line of ``remittance_id`` corrected to ``wage_base_fen``: each share's difference
+        (negative: taken back). The period still counts once."""
+
+        correction_id: str
+        remittance_id: str
+        period: str
+        wage_base_fen: int
+        employee_fen: int
+        employer_to_personal_fen: int
+        employer_to_pooled_fen: int
 
     class ClaimPaid(MoneyEvent):
         claim_id: str
@@ -428,6 +445,23 @@ class PooledFund(Aggregate):
         period: str
         pooled_fen: int
         retiree_credit_fen: int
+
+    class LateContributionsReceived(ContributionsReceived):
+        """A late payment (补缴): its contributions, and its late fee as other income."""
+
+        late_fee_fen: int
+        days_late: int
+
+    class ContributionsCorrected(MoneyEvent):
+        """The region's side of a correction: the difference paid in (or refunded), the pooled
+        part's difference, and a late fee on an underpayment found late."""
+
+        correction_id: str
+        remittance_id: str
+        period: str
+        difference_fen: int
+        pooled_fen: int
+        late_fee_fen: int
 
     class InpatientBenefitPaid(MoneyEvent):
         claim_id: str

@@ -36,6 +36,15 @@ def check_fen(field: str, value: Any, *, allow_zero: bool = True) -> int:
     return value
 
 
+def check_signed_fen(field: str, value: Any) -> int:
+    """A difference: a whole number of fen, positive or negative, not absurd."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(field, f"must be a whole number of fen, got {value!r} (a fraction of a fen is refused, not rounded)", value=value)
+    if abs(value) > MAX_AMOUNT_FEN:
+        raise InvalidInput(field, f"{value} fen is beyond the limit of ±{MAX_AMOUNT_FEN}", value=value)
+    return value
+
+
 def check_text(field: str, value: Any, max_length: int = 64) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > max_length:
         raise InvalidInput(field, f"must be a non-empty string of at most {max_length} characters", value=value)
@@ -98,23 +107,72 @@ class PostRemittance:
     def check(self) -> None:
         check_text("region", self.region)
         check_text("remittance_id", self.remittance_id)
-        check_text("payer_id", self.payer_id)
-        if self.payer_kind not in ("employer", "reemployment_centre"):
-            raise InvalidInput("payer_kind", "must be 'employer' or 'reemployment_centre'", value=self.payer_kind)
-        check_period(self.period)
+        check_payer(self.payer_kind, self.payer_id, self.period)
         check_fen("declared_total_fen", self.declared_total_fen)
-        if not self.lines:
-            raise InvalidInput("lines", "a remittance needs at least one line")
-        if len(self.lines) > MAX_LINES_PER_REMITTANCE:
-            raise InvalidInput("lines", f"at most {MAX_LINES_PER_REMITTANCE} lines per remittance", count=len(self.lines))
-        seen: set[str] = set()
+        check_lines(self.lines)
+
+
+def check_payer(payer_kind: str, payer_id: str, period: str) -> None:
+    check_text("payer_id", payer_id)
+    if payer_kind not in ("employer", "reemployment_centre"):
+        raise InvalidInput("payer_kind", "must be 'employer' or 'reemployment_centre'", value=payer_kind)
+    check_period(period)
+
+
+def check_lines(lines: tuple[RemittanceLine, ...]) -> None:
+    if not lines:
+        raise InvalidInput("lines", "a remittance needs at least one line")
+    if len(lines) > MAX_LINES_PER_REMITTANCE:
+        raise InvalidInput("lines", f"at most {MAX_LINES_PER_REMITTANCE} lines per remittance", count=len(lines))
+    seen: set[str] = set()
+    for index, line in enumerate(lines):
+        check_text(f"lines[{index}].person_id", line.person_id)
+        if line.wage_base_fen is not None:
+            check_fen(f"lines[{index}].wage_base_fen", line.wage_base_fen)
+        if line.person_id in seen:
+            raise InvalidInput(f"lines[{index}].person_id", "the same person appears twice in one remittance", person_id=line.person_id)
+        seen.add(line.person_id)
+
+
+@dataclass(frozen=True)
+class PostLatePayment(PostRemittance):
+    """``Ledger.post_late_payment``: a month's contributions paid after they were due (补缴), for
+    people whose month is not recorded yet, with the late fee (滞纳金) the policy computes."""
+
+    late_fee_fen: int = 0
+
+    def check(self) -> None:
+        super().check()
+        check_fen("late_fee_fen", self.late_fee_fen)
+
+
+@dataclass(frozen=True)
+class CorrectContributions:
+    """``Ledger.correct_contributions``: lines of a remittance recorded earlier were on the wrong
+    wage base; each line states the right one. The difference is posted (more paid, or refunded
+    from the expenditure account), with a late fee on an underpayment found after the due date."""
+
+    region: str
+    correction_id: str
+    remittance_id: str  # the remittance (or late payment) whose lines are corrected
+    payer_kind: str
+    payer_id: str
+    period: str
+    received_on: date
+    declared_difference_fen: int  # what the payer pays (+) or is refunded (-), fee excluded
+    lines: tuple[RemittanceLine, ...]
+    late_fee_fen: int = 0
+
+    def check(self) -> None:
+        for field in ("region", "correction_id", "remittance_id"):
+            check_text(field, getattr(self, field))
+        check_payer(self.payer_kind, self.payer_id, self.period)
+        check_signed_fen("declared_difference_fen", self.declared_difference_fen)
+        check_fen("late_fee_fen", self.late_fee_fen)
+        check_lines(self.lines)
         for index, line in enumerate(self.lines):
-            check_text(f"lines[{index}].person_id", line.person_id)
-            if line.wage_base_fen is not None:
-                check_fen(f"lines[{index}].wage_base_fen", line.wage_base_fen)
-            if line.person_id in seen:
-                raise InvalidInput(f"lines[{index}].person_id", "the same person appears twice in one remittance", person_id=line.person_id)
-            seen.add(line.person_id)
+            if line.wage_base_fen is None:
+                raise InvalidInput(f"lines[{index}].wage_base_fen", "a correction states the right wage base of each line")
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,10 @@ def touched_ids(command: object) -> list[UUID]:
         ids.append(PersonalAccount.id_for(region, person_id))
     if isinstance(command, PostRemittance):
         ids.append(BusinessRecord.id_for("remittance", region, command.remittance_id))
-        ids.extend(PersonalAccount.id_for(region, line.person_id) for line in command.lines)
+    for line in getattr(command, "lines", ()):
+        line_person = getattr(line, "person_id", None)
+        if line_person is not None:
+            ids.append(PersonalAccount.id_for(region, line_person))
     claim_id = getattr(command, "claim_id", None)
     if claim_id is not None:
         ids.append(BusinessRecord.id_for("claim", region, claim_id))

@@ -110,3 +110,10 @@ class PayerMismatch(LedgerError):
     re-employment service centre) for the period; a change of employer is recorded first."""
 
     code = "payer_mismatch"
+
+
+class LateContribution(LedgerError):
+    """Contributions received after their due date as an ordinary remittance (they are a late
+    payment, with its late fee), or a late payment that is not late."""
+
+    code = "late_contribution"

@@ -77,6 +77,17 @@ class CopayTier(_Frozen):
     patient_rate_by_level: dict[LevelKey, Rate]
 
 
+class LatePaymentRule(_Frozen):
+    """When a month's contributions are due and what paying later costs. Social Insurance Law
+    (2010) art. 86: contributions not paid in full and on time bear a late fee (滞纳金) of 0.05% a
+    day (按日加收万分之五) from the day they fell overdue; the fee is the fund's other income
+    (DOMAIN, income items). The seed leaves the due date to the city (Liao 1999 §II(5)1: 确保基本医疗保险
+    基金的征缴率); the example: by the 15th of the following month."""
+
+    due_day_of_following_month: Annotated[int, Field(ge=1, le=28)]
+    late_fee_daily_rate: Rate
+
+
 class ProvincialApproval(_Frozen):
     """Liao 1999 §II(2): an employer rate above 6% must be reviewed by the provincial labour and
     finance departments; the ledger keeps the approval's reference."""
@@ -131,6 +142,11 @@ class PolicyVersion(_Frozen):
         default=360,
         description="Days per year when an annual interest rate becomes a daily one "
         "(Chinese banking practice: 360).",
+    )
+    late_payment: LatePaymentRule | None = Field(
+        default=None,
+        description="Due date of a month's contributions and the late fee of a late payment "
+        "(Social Insurance Law art. 86). Absent: no due date is enforced and no late fee is due.",
     )
 
     @model_validator(mode="after")

@@ -107,6 +107,23 @@ def retiree_credit_fen(policy: PolicyVersion, age_years: int, pension_fen: int) 
     return apply_rate(basis_fen, band_rate(rule.bands, age_years))
 
 
+def contribution_due_date(policy: PolicyVersion, year: int, month: int) -> date | None:
+    """The day a month's contributions are due (``late_payment.due_day_of_following_month`` of the
+    next month); ``None`` when the policy sets no due date."""
+    if policy.late_payment is None:
+        return None
+    return date(year + month // 12, month % 12 + 1, policy.late_payment.due_day_of_following_month)
+
+
+def late_fee(policy: PolicyVersion, due_on: date, received_on: date, overdue_fen: int) -> tuple[int, int]:
+    """The late fee (滞纳金) on ``overdue_fen`` received on ``received_on`` after ``due_on``:
+    ``late_fee_daily_rate`` × the amount × the days from the due date to the day received,
+    rounded once, half up (Social Insurance Law art. 86). Returns ``(days_late, fee_fen)``."""
+    assert policy.late_payment is not None
+    days_late = max(0, (received_on - due_on).days)
+    return days_late, apply_rate(overdue_fen * days_late, policy.late_payment.late_fee_daily_rate)
+
+
 def pay_from_account(balance_fen: int, amount_fen: int) -> tuple[int, int]:
     """The personal account pays while its balance lasts; the rest is the patient's own
     payment (Liao 1999 §II(4)). Returns ``(account_fen, out_of_pocket_fen)``."""
