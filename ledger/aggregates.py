@@ -23,6 +23,7 @@ from ledger.errors import (
     InsufficientBalance,
     PeriodClosed,
     PolicyError,
+    PooledFundShortfall,
     ScopeViolation,
 )
 from ledger.interest import compact_movements
@@ -400,7 +401,8 @@ class PooledFund(Aggregate):
     """A region's pooled fund (统筹基金). One event per remittance, not per line."""
 
     # 2: the bank movements are kept per event (``bank_entries``), so that money moved between
-    # two of the fund's accounts keeps its age for interest (``interest.deposit_interest``).
+    # two of the fund's accounts keeps its age for interest (``interest.deposit_interest``); what
+    # the fiscal budget owes for deficits it covers (``fiscal_receivable_fen``).
     class_version = 2
 
     class Opened(Aggregate.Created):
@@ -413,11 +415,14 @@ class PooledFund(Aggregate):
         # of the basic fund is on a pooled-fund event, so the fund knows what the banks hold.
         self.bank_balances_fen: dict[str, int] = {}
         self.bank_entries: list[tuple[date, dict[str, int]]] = []  # (on, change per bank account), per event
+        self.fiscal_receivable_fen = 0  # deficits the fiscal budget will cover, not yet received
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """A snapshot taken before ``bank_entries``: its per-account movements, one entry each,
-        in date order (which of them were moves between the fund's accounts is not known)."""
+        in date order (which of them were moves between the fund's accounts is not known); and
+        before deficits could be receivable from the fiscal budget (none)."""
+        state.setdefault("fiscal_receivable_fen", 0)
         movements = state.pop("bank_movements", {})
         state["bank_entries"] = sorted(((on, {account: change_fen}) for account, listed in movements.items()
                                         for on, change_fen in listed), key=lambda entry: entry[0])
@@ -434,6 +439,7 @@ class PooledFund(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             fund = cast(PooledFund, aggregate)
             fund.balance_fen += acc.fund_balance_fen(self.postings, acc.FUND_POOLED)
+            fund.fiscal_receivable_fen -= acc.fund_balance_fen(self.postings, acc.RECEIVABLE_FISCAL_BUDGET)
             changes = bank_changes(self.postings)
             for account, change_fen in changes.items():
                 fund.bank_balances_fen[account] = fund.bank_balances_fen.get(account, 0) + change_fen
@@ -513,8 +519,28 @@ class PooledFund(Aggregate):
         counterparty_region: str
         amount_fen: int
 
+    class DeficitCovered(MoneyEvent):
+        """A payment the pooled fund could not cover, where the region's policy allows a deficit:
+        the shortfall is booked against a receivable from the fiscal budget (应收财政补贴)."""
+
+        reference: str
+        shortfall_fen: int
+
+    def shortfall_fen(self, postings: Postings) -> int:
+        """How much more than it holds the pooled fund would pay with ``postings`` (0: none)."""
+        change_fen = acc.fund_balance_fen(postings, acc.FUND_POOLED)
+        return max(0, -(self.balance_fen + change_fen)) if change_fen < 0 else 0
+
     def record_money(self, event_class: type[MoneyEvent], postings: Postings, **kwargs: Any) -> None:
         _check_scope(postings, acc.FUND_POOLED, acc.FUND_PERSONAL, {"region": self.region})
+        shortfall_fen = self.shortfall_fen(postings)
+        if shortfall_fen:
+            payment_fen = -acc.fund_balance_fen(postings, acc.FUND_POOLED)
+            raise PooledFundShortfall(
+                "pooled_fen", f"the pooled fund holds {self.balance_fen} fen and cannot pay {payment_fen} fen: short by {shortfall_fen} fen "
+                "(it may not pay with the personal accounts' money, 不得互相挤占)",
+                region=self.region, shortfall_fen=shortfall_fen, balance_fen=self.balance_fen, payment_fen=payment_fen,
+            )
         for account, change_fen in bank_changes(postings).items():
             held_fen = self.bank_balances_fen.get(account, 0)
             if held_fen + change_fen < 0:

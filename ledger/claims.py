@@ -90,20 +90,22 @@ class ClaimUseCases(CoreLedger):
                                     debit_item=acc.EXPENDITURE_INPATIENT_SELF_PAY, debit_person_id=person)),
             on=on, origin="claim", claim_id=command.claim_id, year=year, pooled_fen=breakdown.pooled_fen, account_fen=account_fen,
         )
+        receivable_fen = 0
         if breakdown.pooled_fen:
-            fund = unit.get(PooledFund.id_for(home_region), PooledFund)
             pooled_postings = acc.entry(*acc.transfer(acc.FUND_POOLED, owed_to, breakdown.pooled_fen, debit_item=acc.EXPENDITURE_INPATIENT))
+            details: dict[str, Any] = {"on": on, "claim_id": command.claim_id, "person_id": person, "pooled_fen": breakdown.pooled_fen}
             if treating_region is None:
-                fund.record_money(PooledFund.InpatientBenefitPaid, pooled_postings, on=on, claim_id=command.claim_id,
-                                  person_id=person, pooled_fen=breakdown.pooled_fen)
+                receivable_fen = self._pooled_pays(unit, home_region, policy, PooledFund.InpatientBenefitPaid, pooled_postings,
+                                                   command.claim_id, **details)
             else:
-                fund.record_money(PooledFund.CrossRegionBenefitPaid, pooled_postings, on=on, claim_id=command.claim_id,
-                                  person_id=person, treating_region=treating_region, pooled_fen=breakdown.pooled_fen)
+                receivable_fen = self._pooled_pays(unit, home_region, policy, PooledFund.CrossRegionBenefitPaid, pooled_postings,
+                                                   command.claim_id, **details, treating_region=treating_region)
         if treating_region is not None:
             self._advance_clearing(unit, treating_region, home_region, command.claim_id, on, account_fen + breakdown.pooled_fen)
         outcome = {"claim_id": command.claim_id, "person_id": person, "kind": "inpatient", "year": year,
                    "policy_version": policy.version, "treating_region": treating_region or home_region,
-                   **breakdown.as_dict(), "account_fen": account_fen, "out_of_pocket_fen": out_of_pocket_fen}
+                   **breakdown.as_dict(), "account_fen": account_fen, "out_of_pocket_fen": out_of_pocket_fen,
+                   "fiscal_receivable_fen": receivable_fen}
         memo = acc.entry(
             *acc.transfer(acc.MEMO_PATIENT_OUT_OF_POCKET, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, out_of_pocket_fen, person_id=person),
             *acc.transfer(acc.MEMO_REFERRED_ABOVE_CEILING, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, breakdown.above_ceiling_fen, person_id=person),

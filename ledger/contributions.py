@@ -71,13 +71,13 @@ class ContributionUseCases(CoreLedger):
         retiree_credit_fen = sum(split.retiree_credit_fen for split in computed)
         to_accounts_fen = sum(split.employee_fen + split.employer_to_personal_fen for split in computed)
         postings = _pooled_entry(payable_fen, pooled_fen, to_accounts_fen, retiree_credit_fen, fee_fen)
-        fund = unit.get(PooledFund.id_for(command.region), PooledFund)
-        details = {"on": on, "remittance_id": command.remittance_id, "period": command.period,
-                   "pooled_fen": pooled_fen, "retiree_credit_fen": retiree_credit_fen}
+        details: dict[str, Any] = {"on": on, "remittance_id": command.remittance_id, "period": command.period,
+                                   "pooled_fen": pooled_fen, "retiree_credit_fen": retiree_credit_fen}
         if isinstance(command, PostLatePayment):
-            fund.record_money(PooledFund.LateContributionsReceived, postings, **details, late_fee_fen=fee_fen, days_late=days_late)
-        else:
-            fund.record_money(PooledFund.ContributionsReceived, postings, **details)
+            details.update(late_fee_fen=fee_fen, days_late=days_late)
+        event_class = PooledFund.LateContributionsReceived if isinstance(command, PostLatePayment) else PooledFund.ContributionsReceived
+        # The retirees' credits come out of the pooled fund: a payment it owes.
+        self._pooled_pays(unit, command.region, policy, event_class, postings, command.remittance_id, **details)
         outcome = {
             "remittance_id": command.remittance_id, "region": command.region, "period": command.period,
             "payer_id": command.payer_id, "lines": len(computed), "total_fen": payable_fen,

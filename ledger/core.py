@@ -234,6 +234,29 @@ class CoreLedger(Application[UUID]):
         self._record_outcome(unit, "message", source, message_id, digest, on,
                              {**outcome, "provenance": provenance, "caused": [list(c) for c in caused]})
 
+    # ------------------------------------------------------------------ the pooled fund pays
+    def _pooled_pays(self, unit: UnitOfWork, region: str, policy: PolicyVersion, event_class: type[PooledFund.MoneyEvent],
+                     postings: Postings, paid_for: str, **details: Any) -> int:
+        """Record a payment the pooled fund owes (a benefit, a retiree's credit, interest to the
+        accounts). It never goes below zero (``PooledFund.record_money`` refuses, naming the
+        shortfall) unless the region's policy books a deficit against a receivable from the
+        fiscal budget (``pooled_deficit``): the shortfall is then covered first by a
+        ``DeficitCovered`` event naming what it ``paid_for``, kept apart until a fiscal subsidy
+        clears it. Returns the shortfall so covered (0: none)."""
+        fund = unit.get(PooledFund.id_for(region), PooledFund)
+        shortfall_fen = fund.shortfall_fen(postings)
+        if shortfall_fen and policy.pooled_deficit == "fiscal_receivable":
+            fund.record_money(
+                PooledFund.DeficitCovered,
+                acc.entry(*acc.transfer(acc.RECEIVABLE_FISCAL_BUDGET, acc.FUND_POOLED, shortfall_fen,
+                                        credit_item=acc.INCOME_FISCAL_SUBSIDY_RECEIVABLE)),
+                on=details["on"], reference=paid_for, shortfall_fen=shortfall_fen,
+            )
+        else:
+            shortfall_fen = 0
+        fund.record_money(event_class, postings, **details)
+        return shortfall_fen
+
     # ------------------------------------------------------------------ reading
     def personal_account(self, region: str, person_id: str) -> PersonalAccount:
         return self._account(UnitOfWork(self), region, person_id)

@@ -117,3 +117,10 @@ class LateContribution(LedgerError):
     payment, with its late fee), or a late payment that is not late."""
 
     code = "late_contribution"
+
+
+class PooledFundShortfall(LedgerError):
+    """The pooled fund cannot cover a payment: it never goes below zero (Liao 1999 §II(4),
+    不得互相挤占: it may not pay with the money that backs the personal accounts)."""
+
+    code = "pooled_fund_shortfall"

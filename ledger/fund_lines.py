@@ -60,7 +60,9 @@ class FundLinesUseCases(CoreLedger):
     def record_income(self, command: RecordIncome, unit: UnitOfWork | None = None) -> dict[str, Any]:
         """Income other than contributions, into the income account: fiscal subsidy (pooled fund
         only), subsidy from the upper level, remittance from lower levels, bank interest, late
-        fees and other income; or a memo fund's own income, on its own accounts."""
+        fees and other income; or a memo fund's own income, on its own accounts. A fiscal subsidy
+        first clears what the pooled fund has receivable from the fiscal budget (a deficit it
+        covered, ``pooled_deficit``); only the rest is fiscal subsidy income."""
         return self._run(unit, self._record_income, command)  # type: ignore[no-any-return]
 
     def _record_income(self, unit: UnitOfWork, command: RecordIncome) -> dict[str, Any]:
@@ -71,12 +73,18 @@ class FundLinesUseCases(CoreLedger):
         if first is not None:
             return first
         self._book(unit, command.region).check_open(command.on)
+        cleared_fen = 0
         if command.fund == "pooled":
             item = INCOME_ITEMS_POOLED.get(command.item)
             if item is None:
                 raise InvalidInput("item", f"not an income item of the pooled fund: {command.item!r} (one of {', '.join(INCOME_ITEMS_POOLED)})")
-            unit.get(PooledFund.id_for(command.region), PooledFund).record_money(
-                PooledFund.IncomeRecorded, acc.entry(*acc.transfer(acc.BANK_INCOME, acc.FUND_POOLED, command.amount_fen, credit_item=item)),
+            fund = unit.get(PooledFund.id_for(command.region), PooledFund)
+            if item == acc.INCOME_FISCAL_SUBSIDY:
+                cleared_fen = min(command.amount_fen, fund.fiscal_receivable_fen)
+            fund.record_money(
+                PooledFund.IncomeRecorded,
+                acc.entry(acc.Posting(acc.BANK_INCOME, command.amount_fen), acc.Posting(acc.RECEIVABLE_FISCAL_BUDGET, -cleared_fen),
+                          acc.Posting(acc.FUND_POOLED, cleared_fen - command.amount_fen, item)),
                 on=command.on, income_id=command.income_id, item=item, amount_fen=command.amount_fen,
             )
         elif command.fund in acc.MEMO_FUND_NAMES:
@@ -92,7 +100,8 @@ class FundLinesUseCases(CoreLedger):
             raise ScopeViolation("fund", "personal accounts receive only contributions, interest and transfers; fiscal subsidy and other income go to the pooled fund")
         else:
             raise InvalidInput("fund", f"unknown fund {command.fund!r}: 'pooled' or a memo fund ({', '.join(acc.MEMO_FUND_NAMES)})")
-        outcome = {"income_id": command.income_id, "fund": command.fund, "item": item, "amount_fen": command.amount_fen}
+        outcome = {"income_id": command.income_id, "fund": command.fund, "item": item, "amount_fen": command.amount_fen,
+                   "receivable_cleared_fen": cleared_fen}
         return self._record_outcome(unit, "income", command.region, command.income_id, digest, command.on, outcome)
 
     def record_expenditure(self, command: RecordExpenditure, unit: UnitOfWork | None = None) -> dict[str, Any]:

@@ -121,15 +121,16 @@ class InterestUseCases(CoreLedger):
         # not negative interest income.
         pooled_posting = (acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.INCOME_INTEREST) if pooled_fen >= 0
                           else acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS))
-        fund.record_money(
-            PooledFund.InterestPosted,
+        self._pooled_pays(
+            unit, command.region, book.in_force(on), PooledFund.InterestPosted,
             acc.entry(
                 *(acc.Posting(name, result.interest_fen) for name, result in bank_interest.items()),
                 pooled_posting,
                 acc.Posting(acc.CLEARING_PERSONAL_ACCOUNTS, -personal_total_fen),
             ),
-            on=on, year=command.year, bank_interest_fen=bank_total_fen, personal_accounts_fen=personal_total_fen,
-            pooled_fen=pooled_fen, basis={name: result.segments for name, result in bank_interest.items()},
+            f"interest/{command.year}", on=on, year=command.year, bank_interest_fen=bank_total_fen,
+            personal_accounts_fen=personal_total_fen, pooled_fen=pooled_fen,
+            basis={name: result.segments for name, result in bank_interest.items()},
         )
         outcome = {"region": command.region, "year": command.year, "accounts_credited": credited,
                    "personal_accounts_fen": personal_total_fen, "bank_interest_fen": bank_total_fen, "pooled_fen": pooled_fen}
@@ -154,8 +155,8 @@ class InterestUseCases(CoreLedger):
         announced = self.announced_rates(unit)
         if on <= start or not announced or min(r.effective_from for r in announced) > start:
             return 0
-        day_basis = self._book(unit, account.region).in_force(on).interest_day_basis
-        result = personal_account_interest(account.movements, announced, start, on, day_basis)
+        policy = self._book(unit, account.region).in_force(on)
+        result = personal_account_interest(account.movements, announced, start, on, policy.interest_day_basis)
         if result.interest_fen <= 0:
             return 0
         account.record_money(
@@ -164,11 +165,12 @@ class InterestUseCases(CoreLedger):
                                     credit_item=acc.INCOME_INTEREST, credit_person_id=account.person_id, origin=acc.ORIGIN_INTEREST)),
             on=on, origin=acc.ORIGIN_INTEREST, year=on.year, interest_fen=result.interest_fen, basis=result.segments,
         )
-        unit.get(PooledFund.id_for(account.region), PooledFund).record_money(
-            PooledFund.PersonalAccountsSettled,
+        reference = f"accrued-interest/{account.person_id}"
+        self._pooled_pays(
+            unit, account.region, policy, PooledFund.PersonalAccountsSettled,
             acc.entry(*acc.transfer(acc.FUND_POOLED, acc.CLEARING_PERSONAL_ACCOUNTS, result.interest_fen,
                                     debit_item=acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS)),
-            on=on, reference=f"accrued-interest/{account.person_id}", kind="accrued_interest", amount_fen=result.interest_fen,
+            reference, on=on, reference=reference, kind="accrued_interest", amount_fen=result.interest_fen,
         )
         return result.interest_fen
 

@@ -143,6 +143,14 @@ class PolicyVersion(_Frozen):
         description="Days per year when an annual interest rate becomes a daily one "
         "(Chinese banking practice: 360).",
     )
+    pooled_deficit: Literal["refuse", "fiscal_receivable"] = Field(
+        default="refuse",
+        description="A pooled payment the pooled fund cannot cover. Liao 1999 §II(4): the pooled "
+        "fund may not overdraw the personal accounts (不得互相挤占), §II(5)1: 收支平衡. 'refuse': refused "
+        "with the shortfall named. 'fiscal_receivable': the deficit is booked against a receivable "
+        "from the fiscal budget (应收财政补贴), shown apart until a fiscal subsidy clears it "
+        "(benefits, retirees' credits and interest only; never discretionary expenditure).",
+    )
     late_payment: LatePaymentRule | None = Field(
         default=None,
         description="Due date of a month's contributions and the late fee of a late payment "

@@ -35,6 +35,7 @@ ITEM_LABELS = {
     "expenditure.remittance_to_upper_level": "Remittance to the upper level (上解上级支出)",
     "expenditure.other": "Other expenditure (其他支出)",
     "transfer.retiree_credit": "Internal: employer share to retirees' accounts (划入退休人员个人账户)",
+    "income.fiscal_subsidy_receivable": "Fiscal subsidy receivable: a deficit the budget covers (应收财政补贴)",
 }
 
 
@@ -260,7 +261,8 @@ def final_accounts(store: Queryable, p: str, f: Filters) -> Report:
         row["check"] = "ok" if row["opening_fen"] + row["income_fen"] - row["expenditure_fen"] + row["transfer_in_fen"] \
             - row["transfer_out_fen"] == row["closing_fen"] else "DOES NOT ADD UP"
     banks = store.query(f"SELECT * FROM {p}bank_deposits WHERE {where} ORDER BY region, year, account", params)
-    for row in banks:
+    receivables = store.query(f"SELECT * FROM {p}fiscal_receivables WHERE {where} ORDER BY region, year, account", params)
+    for row in (*banks, *receivables):
         row["description"] = account_label(row["account"])
     fund_columns = [Column("region", "Region"), Column("year", "Year", "int"), Column("fund_name", "Fund"),
                     Column("opening_fen", "Opening balance (年初结余)", "fen"), Column("income_fen", "Income (本年收入)", "fen"),
@@ -271,9 +273,15 @@ def final_accounts(store: Queryable, p: str, f: Filters) -> Report:
                     Column("description", "Description"), Column("opening_fen", "Opening deposits", "fen"),
                     Column("debit_fen", "Received", "fen"), Column("credit_fen", "Paid or moved out", "fen"),
                     Column("closing_fen", "Closing deposits (存款)", "fen")]
+    receivable_columns = [Column("region", "Region"), Column("year", "Year", "int"), Column("account", "Account"),
+                          Column("description", "Description"), Column("opening_fen", "Opening receivable", "fen"),
+                          Column("debit_fen", "Deficits covered (raised)", "fen"), Column("credit_fen", "Cleared by fiscal subsidies", "fen"),
+                          Column("closing_fen", "Closing receivable (应收财政补贴)", "fen")]
     return Report("final-accounts", "Final accounts (基金决算表): opening + income - expenditure ± transfers = closing", [
         Section("funds", "Funds", fund_columns, funds),
         Section("deposits", "Deposits by bank account (资产负债: 存款)", bank_columns, banks),
+        Section("receivables", "Receivable from the fiscal budget for pooled-fund deficits (资产负债: 应收财政补贴)",
+                receivable_columns, receivables),
     ])
 
 
@@ -331,7 +339,7 @@ def run_report(name: str, store: Queryable, filters: Filters, prefix: str = sche
 AS_OF_FROM_TABLES = frozenset({"balances", "trial-balance", "clearing", "income", "expenditure", "transfers",
                                "final-accounts"})
 AS_OF_PREFIX = "as_of_"
-_AS_OF_VIEWS = ("fund_balances", "clearing_positions", "final_accounts", "bank_deposits")
+_AS_OF_VIEWS = ("fund_balances", "clearing_positions", "final_accounts", "bank_deposits", "fiscal_receivables")
 
 
 def business_day(day: date) -> int:

@@ -174,17 +174,26 @@ def _views(p: str) -> dict[str, str]:
                         AS months_of_payment_capacity
             FROM years y JOIN months m ON m.region = y.region AND m.year = y.year
             WINDOW w AS (PARTITION BY y.region, y.fund ORDER BY y.year ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
-        "bank_deposits": f"""
+        "bank_deposits": _running_balances(p, "bank.%"),
+        # What the fiscal budget owes for pooled-fund deficits it covers (应收财政补贴): raised =
+        # debit_fen, cleared by a fiscal subsidy = credit_fen.
+        "fiscal_receivables": _running_balances(p, "receivable.%"),
+    }
+
+
+def _running_balances(p: str, accounts_like: str) -> str:
+    """Per region, account and year of the debit-balance accounts ``accounts_like``: opening,
+    debits, credits and closing balance."""
+    return f"""
             WITH years AS (
                 SELECT region, account, year, SUM(debit_fen) AS debit_fen, SUM(credit_fen) AS credit_fen
-                FROM {p}account_flows WHERE account LIKE 'bank.%' GROUP BY region, account, year
+                FROM {p}account_flows WHERE account LIKE '{accounts_like}' GROUP BY region, account, year
             )
             SELECT region, account, year,
                    SUM(debit_fen - credit_fen) OVER w - (debit_fen - credit_fen) AS opening_fen,
                    debit_fen, credit_fen, SUM(debit_fen - credit_fen) OVER w AS closing_fen
             FROM years
-            WINDOW w AS (PARTITION BY region, account ORDER BY year ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
-    }
+            WINDOW w AS (PARTITION BY region, account ORDER BY year ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
 
 
 def view_definitions(prefix: str) -> dict[str, str]:

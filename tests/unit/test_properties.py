@@ -1,6 +1,6 @@
 """Properties over random sequences of use cases (hypothesis, kept small): money is conserved
 (the trial balance is zero), personal accounts never go below zero, the ceiling holds, a
-person's period is credited once, and replaying the commands that were applied changes nothing."""
+person's period is credited once, the pooled fund never goes below zero, and replaying the commands that were applied changes nothing."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ledger.errors import LedgerError
 from ledger.policy import load_policy_file
 from ledger.rules import age_on, contribution_split, laid_off_wage_base_fen
 
-from .builders import REGION, enrol, event_count, inpatient, outpatient, remittance
+from .builders import REGION, enrol, event_count, fiscal_subsidy, inpatient, outpatient, remittance
 
 POLICY = load_policy_file().versions[0]
 PEOPLE = {  # person id: (category, birth date)
@@ -29,7 +29,7 @@ PEOPLE = {  # person id: (category, birth date)
     "L1": ("laid_off", date(1975, 5, 5)),
 }
 Command = PostRemittance | PayOutpatient | SettleInpatient
-REFUSALS = {"declared_total_mismatch", "duplicate_contribution"}
+REFUSALS = {"declared_total_mismatch", "duplicate_contribution", "pooled_fund_shortfall"}
 
 
 def payable_fen(person_id: str, wage_base_fen: int, period_start: date) -> int:
@@ -104,6 +104,7 @@ def new_ledger() -> Ledger:
     ledger.open_region(load_policy_file())
     for person_id, (category, born) in PEOPLE.items():
         enrol(ledger, person_id, category, birth_date=born)
+    fiscal_subsidy(ledger, 3_000_000)  # enough for some stays, not for all
     return ledger
 
 
@@ -134,7 +135,8 @@ def balances(ledger: Ledger) -> dict[str, int]:
 def test_random_sequences_conserve_money_and_keep_accounts_non_negative(commands: list[Command]) -> None:
     ledger = new_ledger()
     results = apply(ledger, commands)
-    # Refusals the sequences provoke on purpose: a wrong declared total, the same month twice.
+    # Refusals the sequences provoke on purpose: a wrong declared total, the same month twice, a
+    # pooled payment larger than the pooled fund holds.
     assert all(isinstance(r, dict) or r in REFUSALS for r in results), results
     trial = ledger.trial_balance()
     assert sum(trial.values()) == 0
@@ -145,8 +147,11 @@ def test_random_sequences_conserve_money_and_keep_accounts_non_negative(commands
     assert sum(ledger.personal_account(REGION, person).balance_fen for person in PEOPLE) == -trial.get(acc.FUND_PERSONAL, 0)
     pooled_paid: dict[tuple[str, int], int] = {}
     credited_periods: list[tuple[str, str]] = []
+    pooled_fen = 0
     for _, event in ledger.stored_events():
         assert sum(posting["amount_fen"] for posting in getattr(event, "postings", ())) == 0
+        pooled_fen += acc.fund_balance_fen(getattr(event, "postings", ()), acc.FUND_POOLED)
+        assert pooled_fen >= 0, "the pooled fund never goes below zero"
         if isinstance(event, PersonalAccount.ContributionCredited):
             credited_periods.append((str(event.originator_id), event.period))
         if isinstance(event, PooledFund.InpatientBenefitPaid):
