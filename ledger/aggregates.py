@@ -67,9 +67,13 @@ class PolicyBook(Aggregate):
         return business_id("policy-book", region)
 
     class PolicyAdopted(Aggregate.Event):
+        """A version adopted: its parameters, and the fen figures it derives (``derived``, from
+        ``PolicyVersion.derived_figures``; absent on events recorded before it existed)."""
+
         version: str
         effective_from: date
         parameters: dict[str, Any]
+        derived: dict[str, Any]
 
         def apply(self, aggregate: Aggregate) -> None:
             book = cast(PolicyBook, aggregate)
@@ -77,7 +81,8 @@ class PolicyBook(Aggregate):
             book.versions.sort(key=lambda v: v["effective_from"])
 
     def adopt(self, version: PolicyVersion, parameters: dict[str, Any]) -> None:
-        self.trigger_event(self.PolicyAdopted, version=version.version, effective_from=version.effective_from, parameters=parameters)
+        self.trigger_event(self.PolicyAdopted, version=version.version, effective_from=version.effective_from, parameters=parameters,
+                           derived=version.derived_figures())
 
     class YearClosed(Aggregate.Event):
         """Year-end close: no posting dated in ``closed_year`` or before is accepted after it.

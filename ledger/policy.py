@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -36,6 +36,8 @@ Fen = Annotated[int, Field(ge=0, strict=True)]
 STANDARD_EMPLOYER_RATE = Decimal("0.06")
 
 DEFAULT_POLICY_FILE = Path(__file__).parent / "policies" / "liaoning_1999_example.toml"
+# A second example region written in the seed's own terms, with the options the seed leaves to a city.
+SEED_TERMS_POLICY_FILE = Path(__file__).parent / "policies" / "dalian_2024_example.toml"
 
 
 class _Frozen(BaseModel):
@@ -111,8 +113,15 @@ class PolicyVersion(_Frozen):
         description="Employee contribution, share of own wage. Liao 1999 §II(2): generally 2%."
     )
     employer_to_personal_bands: list[AgeBandRate] = Field(
-        description="Employer share credited to personal accounts by age band, as a share of "
-        "the wage base. Liao 1999 §II(3): about 30% of the employer share, by age."
+        description="Employer share credited to personal accounts by age band. Liao 1999 §II(3): "
+        "about 30% of the employer share, by age; each rate applies to employer_to_personal_basis."
+    )
+    employer_to_personal_basis: Literal["wage_base", "employer_contribution"] = Field(
+        default="wage_base",
+        description="What the bands' rates apply to: 'wage_base', the person's wage base (e.g. "
+        "Beijing 2001: 0.8% / 1% / 2%); or 'employer_contribution', the employer's contribution "
+        "for the person, as the seed writes it (Liao 1999 §II(3): about 30% of the employer's "
+        "payment goes to the personal account).",
     )
     retiree_credit: RetireeCreditRule
     previous_year_average_annual_wage_fen: Fen = Field(
@@ -126,11 +135,23 @@ class PolicyVersion(_Frozen):
     deductible_fen_by_level: dict[LevelKey, list[Fen]] = Field(
         description="Deductible per admission by hospital level, for the 1st, 2nd, ... "
         "admission in the year; the last entry applies to all later ones. Liao 1999 §II(4): "
-        "about 10% of the average annual wage, may be lowered for later admissions."
+        "about 10% of the average annual wage, may be lowered for later admissions. Derived from "
+        "deductible_wage_ratio_by_level when that is given."
+    )
+    deductible_wage_ratio_by_level: dict[LevelKey, list[Rate]] | None = Field(
+        default=None,
+        description="The deductibles in the seed's own terms: ratios of last year's average annual "
+        "wage (Liao 1999 §II(4): about 10%). The fen figures are derived, half up, and recorded.",
     )
     annual_ceiling_fen: Fen = Field(
         description="Most the pooled fund pays for one person in a calendar year. "
-        "Liao 1999 §II(4): about 4 times the local average annual wage."
+        "Liao 1999 §II(4): about 4 times the local average annual wage. Derived from "
+        "annual_ceiling_wage_multiple when that is given."
+    )
+    annual_ceiling_wage_multiple: Annotated[Decimal, Field(gt=0, le=100)] | None = Field(
+        default=None,
+        description="The ceiling in the seed's own terms: a multiple of last year's average annual "
+        "wage (Liao 1999 §II(4): about 4 times). The fen figure is derived, half up, and recorded.",
     )
     copay_tiers: list[CopayTier]
     retiree_copay_factor: Rate = Field(
@@ -157,6 +178,30 @@ class PolicyVersion(_Frozen):
         "(Social Insurance Law art. 86). Absent: no due date is enforced and no late fee is due.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_fen(cls, data: Any) -> Any:
+        """Figures written as ratios of last year's average annual wage give their fen figures
+        (``ledger.money.apply_rate``, half up); given both, they must agree."""
+        if not isinstance(data, dict) or "previous_year_average_annual_wage_fen" not in data:
+            return data
+        from ledger.money import apply_rate
+
+        wage_fen = data["previous_year_average_annual_wage_fen"]
+        derived: dict[str, Any] = {}
+        if data.get("deductible_wage_ratio_by_level") is not None and isinstance(wage_fen, int):
+            derived["deductible_fen_by_level"] = {
+                str(level): [apply_rate(wage_fen, Decimal(str(ratio))) for ratio in ratios]
+                for level, ratios in data["deductible_wage_ratio_by_level"].items()
+            }
+        if data.get("annual_ceiling_wage_multiple") is not None and isinstance(wage_fen, int):
+            derived["annual_ceiling_fen"] = apply_rate(wage_fen, Decimal(str(data["annual_ceiling_wage_multiple"])))
+        for name, value in derived.items():
+            given = data.get(name)
+            if given is not None and given != value:
+                raise ValueError(f"{name} {given} is not what the wage ratio gives ({value})")
+        return {**data, **derived}
+
     @model_validator(mode="after")
     def _check(self) -> PolicyVersion:
         if self.employer_rate > STANDARD_EMPLOYER_RATE and self.employer_rate_approval is None:
@@ -167,8 +212,9 @@ class PolicyVersion(_Frozen):
         _check_bands(self.employer_to_personal_bands, "employer_to_personal_bands")
         if self.retiree_credit.basis != "flat":
             _check_bands(self.retiree_credit.bands, "retiree_credit.bands")
+        whole_share = self.employer_rate if self.employer_to_personal_basis == "wage_base" else Decimal(1)
         for band in self.employer_to_personal_bands:
-            if band.rate > self.employer_rate:
+            if band.rate > whole_share:
                 raise ValueError("an age band credits more than the whole employer share")
         for level in HOSPITAL_LEVELS:
             if not self.deductible_fen_by_level.get(str(level)):  # type: ignore[call-overload]
@@ -198,6 +244,31 @@ class PolicyVersion(_Frozen):
         from ledger.money import round_fen
 
         return round_fen(Decimal(self.previous_year_average_annual_wage_fen) / 12)
+
+    def derived_figures(self) -> dict[str, Any]:
+        """The fen figures (and rates of the wage base) this version derives from its ratios and
+        last year's average wage, as an auditor checks them: recorded with the version when a
+        region adopts it (``PolicyBook.PolicyAdopted.derived``)."""
+        from ledger.rules import laid_off_wage_base_fen, retiree_credit_fen
+
+        monthly_fen = self.previous_year_average_monthly_wage_fen
+        employer_bands = [
+            {"min_age": band.min_age, "below_age": band.below_age, "rate_of_wage_base": str(
+                band.rate if self.employer_to_personal_basis == "wage_base" else band.rate * self.employer_rate)}
+            for band in self.employer_to_personal_bands
+        ]
+        retiree_bands = [{"min_age": band.min_age, "below_age": band.below_age,
+                          "monthly_credit_fen": retiree_credit_fen(self, band.min_age, 0)}
+                         for band in self.retiree_credit.bands] if self.retiree_credit.basis == "average_monthly_wage" else []
+        return {
+            "previous_year_average_annual_wage_fen": self.previous_year_average_annual_wage_fen,
+            "previous_year_average_monthly_wage_fen": monthly_fen,
+            "laid_off_wage_base_fen": laid_off_wage_base_fen(self),
+            "deductible_fen_by_level": dict(self.deductible_fen_by_level),
+            "annual_ceiling_fen": self.annual_ceiling_fen,
+            "employer_to_personal_by_age": employer_bands,
+            "retiree_monthly_credit_by_age": retiree_bands,
+        }
 
 
 def _check_bands(bands: Sequence[AgeBandRate], name: str) -> None:

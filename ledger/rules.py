@@ -66,8 +66,9 @@ def contribution_split(
 
     - Employee share: ``employee_rate`` (2%) of the wage base, all to the personal account
       (Liao 1999 §II(3)).
-    - Employer share: ``employer_rate`` (6%) of the wage base; the age band's rate of the wage
-      base goes to the personal account, the rest to the pooled fund (§II(3): about 30%).
+    - Employer share: ``employer_rate`` (6%) of the wage base; the age band's rate goes to the
+      personal account, the rest to the pooled fund (§II(3): about 30%). The band's rate is of
+      the wage base, or of the employer's contribution itself (``employer_to_personal_basis``).
     - Retirees pay nothing; their account is credited by the retiree rule, funded from the
       employer share (§II(6)). Their wage base must be zero.
     - Laid-off workers: the same split, on the laid-off base (§II(6)).
@@ -82,7 +83,8 @@ def contribution_split(
         return LineSplit(0, 0, 0, 0, 0, retiree_credit_fen=credit_fen)
     employee_fen = apply_rate(wage_base_fen, policy.employee_rate)
     employer_fen = apply_rate(wage_base_fen, policy.employer_rate)
-    to_personal_fen = apply_rate(wage_base_fen, band_rate(policy.employer_to_personal_bands, age_years))
+    basis_fen = wage_base_fen if policy.employer_to_personal_basis == "wage_base" else employer_fen
+    to_personal_fen = apply_rate(basis_fen, band_rate(policy.employer_to_personal_bands, age_years))
     to_personal_fen = min(to_personal_fen, employer_fen)
     return LineSplit(
         wage_base_fen=wage_base_fen,
