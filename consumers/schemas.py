@@ -60,6 +60,18 @@ assert get_args(Fund) == FUNDS + MEMO_FUNDS, (get_args(Fund), FUNDS + MEMO_FUNDS
 HospitalLevel = Literal[1, 2, 3]
 
 
+INSTITUTION_NOTE = ("the designated hospital or pharmacy: required where the region keeps a registry of designated "
+                    "institutions (Liao 1999 §III(2))")
+# Payload fields added after a type was first published, with their defaults: left out of the
+# message digest while they hold the default, so a message sent before they existed, sent again,
+# is still the same message (acknowledged, not a conflict).
+ADDED_FIELDS: dict[str, dict[str, Any]] = {
+    "claim.outpatient": {"institution_id": None},
+    "claim.inpatient": {"institution_id": None},
+    "claim.cross_region": {"institution_id": None},
+}
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -152,6 +164,7 @@ class OutpatientClaim(Strict):
     kind: Literal["outpatient", "pharmacy"]
     on: date
     amount_fen: PositiveFen
+    institution_id: Id | None = Field(None, description=INSTITUTION_NOTE)
 
 
 class InpatientClaim(Strict):
@@ -164,6 +177,7 @@ class InpatientClaim(Strict):
     discharged_on: date
     total_cost_fen: PositiveFen
     excluded_fen: Fen = Field(0, description="items outside the fund's catalogue: the patient's")
+    institution_id: Id | None = Field(None, description=INSTITUTION_NOTE)
 
 
 class ClaimReversal(Strict):
@@ -188,6 +202,7 @@ class CrossRegionSettlement(Strict):
     discharged_on: date
     total_cost_fen: PositiveFen
     excluded_fen: Fen = 0
+    institution_id: Id | None = Field(None, description="the hospital, designated by the treating region where it keeps a registry")
 
 
 # --------------------------------------------------------------------------- transfers
@@ -362,6 +377,9 @@ def message_digest(message: Envelope) -> str:
     message may stamp it again, and that is still the same order to the ledger.
     """
     content = message.model_dump(mode="json", include={"type", "region", "payload"})
+    for name, default in ADDED_FIELDS.get(message.type, {}).items():
+        if content["payload"].get(name, default) == default:
+            content["payload"].pop(name, None)
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -14,7 +14,7 @@ from ledger.aggregates import BusinessRecord, ClearingPosition, PersonalAccount,
 from ledger.commands import PayOutpatient, ReverseClaim, SettleInpatient, check_text, fingerprint
 from ledger.core import CoreLedger
 from ledger.errors import InvalidInput
-from ledger.rules import pay_from_account, settle_inpatient
+from ledger.rules import check_designated, pay_from_account, settle_inpatient
 
 if TYPE_CHECKING:
     from ledger.unit_of_work import UnitOfWork
@@ -33,7 +33,10 @@ class ClaimUseCases(CoreLedger):
         first = self._first_outcome(unit, "claim", command.region, command.claim_id, digest, "claim_id")
         if first is not None:
             return first
-        self._book(unit, command.region).check_open(command.on)
+        book = self._book(unit, command.region)
+        book.check_open(command.on)
+        check_designated(book.in_force(command.on), command.region, command.institution_id,
+                         "pharmacy" if command.kind == "pharmacy" else "hospital", command.on)
         account = self._account(unit, command.region, command.person_id)
         account_fen, out_of_pocket_fen = pay_from_account(account.balance_fen, command.amount_fen)
         item = acc.EXPENDITURE_OUTPATIENT if command.kind == "outpatient" else acc.EXPENDITURE_PHARMACY
@@ -43,8 +46,8 @@ class ClaimUseCases(CoreLedger):
             on=command.on, origin="claim", claim_id=command.claim_id, kind=command.kind, account_fen=account_fen,
         )
         outcome = {"claim_id": command.claim_id, "person_id": command.person_id, "kind": command.kind,
-                   "amount_fen": command.amount_fen, "account_fen": account_fen, "out_of_pocket_fen": out_of_pocket_fen,
-                   "pooled_fen": 0}
+                   "institution_id": command.institution_id, "amount_fen": command.amount_fen, "account_fen": account_fen,
+                   "out_of_pocket_fen": out_of_pocket_fen, "pooled_fen": 0}
         memo = acc.entry(*acc.transfer(acc.MEMO_PATIENT_OUT_OF_POCKET, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, out_of_pocket_fen, person_id=command.person_id))
         return self._record_outcome(unit, "claim", command.region, command.claim_id, digest, command.on, outcome, memo)
 
@@ -69,6 +72,9 @@ class ClaimUseCases(CoreLedger):
         book = self._book(unit, home_region)
         book.check_open(command.discharged_on, "discharged_on")
         policy = book.in_force(command.admitted_on)
+        treated_under = policy if treating_region is None else self._book(unit, treating_region).in_force(command.admitted_on)
+        check_designated(treated_under, treating_region or home_region, command.institution_id, "hospital", command.admitted_on,
+                         command.hospital_level)
         account = self._account(unit, home_region, command.person_id)
         year = command.admitted_on.year
         breakdown = settle_inpatient(
@@ -104,6 +110,7 @@ class ClaimUseCases(CoreLedger):
             self._advance_clearing(unit, treating_region, home_region, command.claim_id, on, account_fen + breakdown.pooled_fen)
         outcome = {"claim_id": command.claim_id, "person_id": person, "kind": "inpatient", "year": year,
                    "policy_version": policy.version, "treating_region": treating_region or home_region,
+                   "institution_id": command.institution_id, "hospital_level": command.hospital_level,
                    **breakdown.as_dict(), "account_fen": account_fen, "out_of_pocket_fen": out_of_pocket_fen,
                    "fiscal_receivable_fen": receivable_fen}
         memo = acc.entry(

@@ -58,10 +58,29 @@ def check_period(value: Any) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+# Fields added to a command after it was first used, with their defaults: left out of the
+# fingerprint while they hold the default, so that a payload sent before they existed keeps its
+# fingerprint (the same business id with the same payload is still a duplicate, not a conflict).
+ADDED_FIELDS: dict[str, dict[str, Any]] = {
+    "PayOutpatient": {"institution_id": None},
+    "SettleInpatient": {"institution_id": None},
+    "SettleCrossRegion": {"institution_id": None},
+}
+
+
 def fingerprint(command: Any) -> str:
     """A stable digest of a command's payload: the same payload, the same fingerprint."""
-    payload = json.dumps(asdict(command), sort_keys=True, default=str, separators=(",", ":"))
+    fields = asdict(command)
+    for name, default in ADDED_FIELDS.get(type(command).__name__, {}).items():
+        if fields.get(name, default) == default:
+            fields.pop(name, None)
+    payload = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def check_institution(institution_id: Any) -> None:
+    if institution_id is not None:
+        check_text("institution_id", institution_id)
 
 
 @dataclass(frozen=True)
@@ -185,6 +204,7 @@ class PayOutpatient:
     kind: str  # "outpatient" | "pharmacy"
     on: date
     amount_fen: int
+    institution_id: str | None = None  # the designated hospital or pharmacy
 
     def check(self) -> None:
         check_text("region", self.region)
@@ -193,6 +213,7 @@ class PayOutpatient:
         if self.kind not in ("outpatient", "pharmacy"):
             raise InvalidInput("kind", f"must be 'outpatient' or 'pharmacy', got {self.kind!r}", value=self.kind)
         check_fen("amount_fen", self.amount_fen, allow_zero=False)
+        check_institution(self.institution_id)
 
 
 @dataclass(frozen=True)
@@ -205,10 +226,12 @@ class SettleInpatient:
     discharged_on: date
     total_cost_fen: int
     excluded_fen: int = 0  # items outside the fund's catalogue: the patient's
+    institution_id: str | None = None  # the designated hospital
 
     def check(self) -> None:
         from ledger.policy import check_hospital_level
 
+        check_institution(self.institution_id)
         check_text("region", self.region)
         check_text("claim_id", self.claim_id)
         check_text("person_id", self.person_id)
@@ -304,6 +327,7 @@ class SettleCrossRegion:
     discharged_on: date
     total_cost_fen: int
     excluded_fen: int = 0
+    institution_id: str | None = None  # a hospital the treating region designates
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ class CrossRegionUseCases(ClaimUseCases):
         from ledger.commands import SettleInpatient
 
         SettleInpatient(command.home_region, command.claim_id, command.person_id, command.hospital_level, command.admitted_on,
-                        command.discharged_on, command.total_cost_fen, command.excluded_fen).check()
+                        command.discharged_on, command.total_cost_fen, command.excluded_fen, command.institution_id).check()
         if command.treating_region == command.home_region:
             raise InvalidInput("treating_region", "is the home region: use an ordinary inpatient claim", region=command.home_region)
         self._book(unit, command.treating_region).check_open(command.discharged_on, "discharged_on")

@@ -124,3 +124,9 @@ class PooledFundShortfall(LedgerError):
     不得互相挤占: it may not pay with the money that backs the personal accounts)."""
 
     code = "pooled_fund_shortfall"
+
+
+class NotDesignated(LedgerError):
+    """A claim from a hospital or pharmacy the region has not designated (Liao 1999 §III(2))."""
+
+    code = "not_designated"

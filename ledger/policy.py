@@ -90,6 +90,29 @@ class LatePaymentRule(_Frozen):
     late_fee_daily_rate: Rate
 
 
+class DesignatedInstitution(_Frozen):
+    """A hospital or pharmacy the region designates (Liao 1999 §III(2): basic medical insurance is
+    delivered by designated medical institutions and pharmacies, 定点医疗机构和定点药店, chosen and
+    contracted by the city's agency), with a hospital's level, from ``designated_from`` through
+    ``designated_until`` (its last day; open-ended if absent)."""
+
+    institution_id: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    kind: Literal["hospital", "pharmacy"]
+    level: HospitalLevel | None = None
+    designated_from: date
+    designated_until: date | None = None
+
+    @model_validator(mode="after")
+    def _level(self) -> DesignatedInstitution:
+        if (self.kind == "hospital") != (self.level is not None):
+            raise ValueError(f"{self.institution_id}: a hospital has a level (1, 2 or 3), a pharmacy none")
+        return self
+
+    def designated_on(self, on: date) -> bool:
+        return self.designated_from <= on and (self.designated_until is None or on <= self.designated_until)
+
+
 class ProvincialApproval(_Frozen):
     """Liao 1999 §II(2): an employer rate above 6% must be reviewed by the provincial labour and
     finance departments; the ledger keeps the approval's reference."""
@@ -172,6 +195,12 @@ class PolicyVersion(_Frozen):
         "from the fiscal budget (应收财政补贴), shown apart until a fiscal subsidy clears it "
         "(benefits, retirees' credits and interest only; never discretionary expenditure).",
     )
+    designated_institutions: list[DesignatedInstitution] = Field(
+        default=[],
+        description="The registry of designated hospitals (with their level) and pharmacies (Liao "
+        "1999 §III(2)). When it is not empty, only a designated institution may settle a claim: a "
+        "claim naming another, or none, is refused.",
+    )
     late_payment: LatePaymentRule | None = Field(
         default=None,
         description="Due date of a month's contributions and the late fee of a late payment "
@@ -227,7 +256,13 @@ class PolicyVersion(_Frozen):
         for tier in self.copay_tiers:
             if set(tier.patient_rate_by_level) != {str(level) for level in HOSPITAL_LEVELS}:
                 raise ValueError("each copay tier needs a rate for hospital levels 1, 2 and 3")
+        ids = [institution.institution_id for institution in self.designated_institutions]
+        if len(ids) != len(set(ids)):
+            raise ValueError("designated_institutions lists an institution twice")
         return self
+
+    def designated_institution(self, institution_id: str) -> DesignatedInstitution | None:
+        return next((i for i in self.designated_institutions if i.institution_id == institution_id), None)
 
     def deductible_fen(self, hospital_level: int, admission_number: int) -> int:
         """Deductible for the ``admission_number``-th admission of the year (1-based)."""

@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, NotDesignated
 from ledger.money import apply_rate, round_fen
 from ledger.policy import PolicyVersion, band_rate
 
@@ -124,6 +124,32 @@ def late_fee(policy: PolicyVersion, due_on: date, received_on: date, overdue_fen
     assert policy.late_payment is not None
     days_late = max(0, (received_on - due_on).days)
     return days_late, apply_rate(overdue_fen * days_late, policy.late_payment.late_fee_daily_rate)
+
+
+def check_designated(policy: PolicyVersion, region: str, institution_id: str | None, kind: Literal["hospital", "pharmacy"],
+                     on: date, hospital_level: int | None = None) -> None:
+    """Only a hospital or pharmacy the region designates may settle a claim (Liao 1999 §III(2)),
+    when its policy keeps a registry: the institution must be in it, of the right kind,
+    designated on ``on``, and a hospital of the stated level."""
+    if not policy.designated_institutions:
+        return
+    if institution_id is None:
+        raise NotDesignated("institution_id", f"region {region} settles claims only with its designated hospitals and "
+                            "pharmacies (Liao 1999 §III(2)): name the institution", region=region)
+    institution = policy.designated_institution(institution_id)
+    if institution is None:
+        raise NotDesignated("institution_id", f"{institution_id!r} is not a designated hospital or pharmacy of region {region}",
+                            region=region, institution_id=institution_id)
+    if institution.kind != kind:
+        raise NotDesignated("institution_id", f"{institution.name} ({institution_id}) is a designated {institution.kind}, not a {kind}",
+                            region=region, institution_id=institution_id)
+    if not institution.designated_on(on):
+        until = institution.designated_until or "on"
+        raise NotDesignated("institution_id", f"{institution.name} ({institution_id}) is designated from {institution.designated_from} "
+                            f"through {until}, not on {on}", region=region, institution_id=institution_id, on=on)
+    if hospital_level is not None and institution.level != hospital_level:
+        raise InvalidInput("hospital_level", f"{institution.name} ({institution_id}) is a level-{institution.level} hospital, "
+                           f"not level {hospital_level}", institution_id=institution_id)
 
 
 def pay_from_account(balance_fen: int, amount_fen: int) -> tuple[int, int]:
