@@ -115,6 +115,11 @@ MESSAGE_TYPES: dict[str, MessageType] = {t.name: t for t in [
         "claim.inpatient", "his-IP-5501", R, {"claim_id": "IP-5501", "person_id": "P000123", "hospital_level": 3,
                                               "admitted_on": "2024-04-02", "discharged_on": "2024-04-12",
                                               "total_cost_fen": 2350000, "excluded_fen": 120000})),
+    MessageType("claim.serious_outpatient", TOPIC_CLAIMS, "person_id", "settle_serious_outpatient",
+                _with_region(cmd.SettleSeriousOutpatient), _example(
+        "claim.serious_outpatient", "his-SO-3301", R, {"claim_id": "SO-3301", "person_id": "P000123",
+                                                       "condition_code": "uremia_dialysis", "hospital_level": 3,
+                                                       "on": "2024-04-18", "total_cost_fen": 300000, "excluded_fen": 0})),
     MessageType("claim.reversed", TOPIC_CLAIMS, "claim_id", "reverse_claim", _with_region(cmd.ReverseClaim), _example(
         "claim.reversed", "his-IP-5501-rev", R, {"correction_id": "COR-5501", "claim_id": "IP-5501", "on": "2024-05-03",
                                                   "reason": "bill withdrawn by the hospital"})),

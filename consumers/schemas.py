@@ -180,6 +180,22 @@ class InpatientClaim(Strict):
     institution_id: Id | None = Field(None, description=INSTITUTION_NOTE)
 
 
+class SeriousOutpatientClaim(Strict):
+    """An outpatient bill for a serious or chronic condition the region's pooled fund pays
+    (门诊大病): the condition's yearly deductible and co-pay, the pooled part within the annual
+    ceiling it shares with stays; the account pays the patient's part while it lasts."""
+
+    claim_id: Id
+    person_id: Id
+    condition_code: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")] = Field(
+        description="a condition listed in the region's policy (serious_outpatient_conditions)")
+    hospital_level: HospitalLevel
+    on: date
+    total_cost_fen: PositiveFen
+    excluded_fen: Fen = Field(0, description="items outside the fund's catalogue: the patient's")
+    institution_id: Id | None = Field(None, description=INSTITUTION_NOTE)
+
+
 class ClaimReversal(Strict):
     """A correction of a claim settled earlier (withdrawn, or settled in error), dated when it is
     made: what the funds paid comes back; the claim's own events are never changed."""
@@ -325,6 +341,7 @@ PAYLOADS: dict[str, type[Strict]] = {
     "contribution.corrected": ContributionCorrection,
     "claim.outpatient": OutpatientClaim,
     "claim.inpatient": InpatientClaim,
+    "claim.serious_outpatient": SeriousOutpatientClaim,
     "claim.reversed": ClaimReversal,
     "claim.cross_region": CrossRegionSettlement,
     "transfer.out": TransferOut,

@@ -64,6 +64,8 @@ EXPENDITURE_OUTPATIENT = "expenditure.benefit.outpatient"  # personal account: o
 EXPENDITURE_PHARMACY = "expenditure.benefit.pharmacy"  # personal account: pharmacy
 EXPENDITURE_INPATIENT = "expenditure.benefit.inpatient"  # pooled fund: inpatient
 EXPENDITURE_INPATIENT_SELF_PAY = "expenditure.benefit.inpatient_self_pay"  # personal account
+EXPENDITURE_SERIOUS_OUTPATIENT = "expenditure.benefit.serious_outpatient"  # pooled fund: 门诊大病
+EXPENDITURE_SERIOUS_OUTPATIENT_SELF_PAY = "expenditure.benefit.serious_outpatient_self_pay"  # personal account
 TRANSFER_RETIREE_CREDIT = "transfer.retiree_credit"  # employer share to retirees' accounts
 TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS = "transfer.interest_to_personal_accounts"  # pooled fund tops up account interest
 INCOME_INTEREST = "income.interest"  # 利息收入
@@ -86,6 +88,8 @@ ITEMS: dict[str, str] = {
     EXPENDITURE_PHARMACY: "Benefit: pharmacy purchases, paid by the personal account",
     EXPENDITURE_INPATIENT: "Benefit: inpatient, paid by the pooled fund",
     EXPENDITURE_INPATIENT_SELF_PAY: "Benefit: inpatient self-pay part, paid by the personal account",
+    EXPENDITURE_SERIOUS_OUTPATIENT: "Benefit: serious and chronic outpatient conditions (门诊大病), paid by the pooled fund",
+    EXPENDITURE_SERIOUS_OUTPATIENT_SELF_PAY: "Benefit: serious outpatient conditions, the patient's part paid by the personal account",
     TRANSFER_RETIREE_CREDIT: "Internal: employer share credited to retirees' personal accounts",
     TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS: "Internal: the pooled fund makes up the accounts' interest above what the deposits earned",
     INCOME_INTEREST: "Interest income (利息收入)",

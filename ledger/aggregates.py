@@ -154,6 +154,9 @@ class PersonalAccount(Aggregate):
         self.credited_by_origin_fen: dict[str, int] = {}
         self.admissions_by_year: dict[str, int] = {}
         self.pooled_paid_by_year_fen: dict[str, int] = {}
+        # Deductible paid so far, per "year/scope" ("2024/inpatient", "2024/serious:<code>"): what
+        # a yearly cumulative deductible has met.
+        self.deductible_met_fen: dict[str, int] = {}
         self.movements: list[tuple[date, int]] = []  # (on, change_fen): the basis of interest
         # Months recorded, a bit mask per year (bit 0: January): contributions paid (each period
         # once: they count as contribution months) and retiree credits (each period once).
@@ -272,11 +275,27 @@ class PersonalAccount(Aggregate):
         year: int
         pooled_fen: int
         account_fen: int
+        deductible_fen: int = 0  # 0 on events recorded before it was kept
 
         def apply_details(self, account: PersonalAccount) -> None:
             key = str(self.year)
             account.admissions_by_year[key] = account.admissions_by_year.get(key, 0) + 1
-            account.pooled_paid_by_year_fen[key] = account.pooled_paid_by_year_fen.get(key, 0) + self.pooled_fen
+            account.count_benefit(self.year, "inpatient", self.pooled_fen, self.deductible_fen)
+
+    class SeriousOutpatientClaimRecorded(MoneyEvent):
+        """An outpatient bill for a serious or chronic condition the pooled fund pays: what the
+        account paid; the pooled part counts towards the ceiling, the deductible towards the
+        condition's yearly deductible."""
+
+        claim_id: str
+        year: int
+        condition_code: str
+        pooled_fen: int
+        account_fen: int
+        deductible_fen: int
+
+        def apply_details(self, account: PersonalAccount) -> None:
+            account.count_benefit(self.year, f"serious:{self.condition_code}", self.pooled_fen, self.deductible_fen)
 
     class ClaimReversed(MoneyEvent):
         """A correction, dated when it is made, of a claim paid earlier: what the account paid
@@ -289,12 +308,14 @@ class PersonalAccount(Aggregate):
         pooled_fen: int
         account_fen: int
         was_inpatient: bool
+        deductible_scope: str = ""  # "inpatient", "serious:<code>"; "" on events recorded before it was kept
+        deductible_fen: int = 0
 
         def apply_details(self, account: PersonalAccount) -> None:
+            key = str(self.year)
             if self.was_inpatient:
-                key = str(self.year)
                 account.admissions_by_year[key] = account.admissions_by_year.get(key, 0) - 1
-                account.pooled_paid_by_year_fen[key] = account.pooled_paid_by_year_fen.get(key, 0) - self.pooled_fen
+            account.count_benefit(self.year, self.deductible_scope or "inpatient", -self.pooled_fen, -self.deductible_fen)
 
     class InterestCredited(MoneyEvent):
         year: int
@@ -361,6 +382,17 @@ class PersonalAccount(Aggregate):
             account.employer_id = self.employer_id
             account.pension_fen = self.pension_fen
             account.employer_history.append((self.on, self.employer_id))
+
+    def count_benefit(self, year: int, scope: str, pooled_fen: int, deductible_fen: int) -> None:
+        """A benefit settled (or, negative, reversed): the pooled fund's payments count towards
+        the year's ceiling, the deductible paid towards a yearly cumulative deductible."""
+        key = str(year)
+        self.pooled_paid_by_year_fen[key] = self.pooled_paid_by_year_fen.get(key, 0) + pooled_fen
+        if deductible_fen:
+            self.deductible_met_fen[f"{key}/{scope}"] = self.deductible_met_fen.get(f"{key}/{scope}", 0) + deductible_fen
+
+    def deductible_met_in(self, year: int, scope: str) -> int:
+        return self.deductible_met_fen.get(f"{year}/{scope}", 0)
 
     def admissions_in(self, year: int) -> int:
         return self.admissions_by_year.get(str(year), 0)
@@ -480,6 +512,17 @@ class PooledFund(Aggregate):
         pooled_fen: int
 
     class InpatientBenefitReversed(MoneyEvent):
+        claim_id: str
+        correction_id: str
+        pooled_fen: int
+
+    class SeriousOutpatientBenefitPaid(MoneyEvent):
+        claim_id: str
+        person_id: str
+        condition_code: str
+        pooled_fen: int
+
+    class SeriousOutpatientBenefitReversed(MoneyEvent):
         claim_id: str
         correction_id: str
         pooled_fen: int

@@ -244,6 +244,34 @@ class SettleInpatient:
             raise InvalidInput("discharged_on", "is before admitted_on", admitted_on=self.admitted_on, discharged_on=self.discharged_on)
 
 
+@dataclass(frozen=True)
+class SettleSeriousOutpatient:
+    """``Ledger.settle_serious_outpatient``: an outpatient bill for a serious or chronic condition
+    the region's pooled fund pays (门诊大病), under the condition's deductible and co-pay."""
+
+    region: str
+    claim_id: str
+    person_id: str
+    condition_code: str
+    hospital_level: int
+    on: date
+    total_cost_fen: int
+    excluded_fen: int = 0
+    institution_id: str | None = None
+
+    def check(self) -> None:
+        from ledger.policy import check_hospital_level
+
+        for field in ("region", "claim_id", "person_id", "condition_code"):
+            check_text(field, getattr(self, field))
+        check_hospital_level(self.hospital_level)
+        check_fen("total_cost_fen", self.total_cost_fen, allow_zero=False)
+        check_fen("excluded_fen", self.excluded_fen)
+        if self.excluded_fen > self.total_cost_fen:
+            raise InvalidInput("excluded_fen", "cannot exceed total_cost_fen", excluded_fen=self.excluded_fen, total_cost_fen=self.total_cost_fen)
+        check_institution(self.institution_id)
+
+
 # --------------------------------------------------------------------------- fund lifecycle
 # Commands of the fund's lifecycle (issue 3). The use case of each is the ``Ledger`` method
 # named in its docstring.

@@ -90,6 +90,24 @@ class LatePaymentRule(_Frozen):
     late_fee_daily_rate: Rate
 
 
+class SeriousCondition(_Frozen):
+    """A serious or chronic condition treated as an outpatient that the pooled fund pays
+    (门诊大病 / 特殊病种: DOMAIN, the pooled fund's benefits; Liao 1999 §II(4): the pooled fund pays
+    large medical costs and each city sets the scope): its own yearly deductible, met by the
+    year's eligible costs of the condition, and the patient's co-pay by hospital level."""
+
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    yearly_deductible_fen: Fen
+    patient_rate_by_level: dict[LevelKey, Rate]
+
+    @model_validator(mode="after")
+    def _levels(self) -> SeriousCondition:
+        if set(self.patient_rate_by_level) != {str(level) for level in HOSPITAL_LEVELS}:
+            raise ValueError(f"{self.code}: a co-pay rate for hospital levels 1, 2 and 3")
+        return self
+
+
 class DesignatedInstitution(_Frozen):
     """A hospital or pharmacy the region designates (Liao 1999 §III(2): basic medical insurance is
     delivered by designated medical institutions and pharmacies, 定点医疗机构和定点药店, chosen and
@@ -155,7 +173,22 @@ class PolicyVersion(_Frozen):
         description="Liao 1999 §II(6): laid-off workers' contributions are paid by the "
         "re-employment service centre on 60% of last year's local average wage."
     )
+    deductible_mode: Literal["per_admission", "yearly_cumulative"] = Field(
+        default="per_admission",
+        description="Liao 1999 §II(4): the deductible may be set per admission (lower for later "
+        "admissions in the year: deductible_fen_by_level), or as an amount of medical costs "
+        "accumulated in the year (yearly_deductible_fen), met by the year's eligible stay costs.",
+    )
+    yearly_deductible_fen: Fen | None = Field(
+        default=None,
+        description="The yearly cumulative deductible (deductible_mode yearly_cumulative). Derived "
+        "from yearly_deductible_wage_ratio when that is given (§II(4): about 10% of the wage).",
+    )
+    yearly_deductible_wage_ratio: Rate | None = Field(
+        default=None, description="The yearly deductible as a ratio of last year's average annual wage.",
+    )
     deductible_fen_by_level: dict[LevelKey, list[Fen]] = Field(
+        default={},
         description="Deductible per admission by hospital level, for the 1st, 2nd, ... "
         "admission in the year; the last entry applies to all later ones. Liao 1999 §II(4): "
         "about 10% of the average annual wage, may be lowered for later admissions. Derived from "
@@ -195,6 +228,11 @@ class PolicyVersion(_Frozen):
         "from the fiscal budget (应收财政补贴), shown apart until a fiscal subsidy clears it "
         "(benefits, retirees' credits and interest only; never discretionary expenditure).",
     )
+    serious_outpatient_conditions: list[SeriousCondition] = Field(
+        default=[],
+        description="Serious and chronic outpatient conditions the pooled fund pays (门诊大病), each "
+        "with its yearly deductible and co-pay; their pooled payments count towards the annual ceiling.",
+    )
     designated_institutions: list[DesignatedInstitution] = Field(
         default=[],
         description="The registry of designated hospitals (with their level) and pharmacies (Liao "
@@ -223,6 +261,8 @@ class PolicyVersion(_Frozen):
                 str(level): [apply_rate(wage_fen, Decimal(str(ratio))) for ratio in ratios]
                 for level, ratios in data["deductible_wage_ratio_by_level"].items()
             }
+        if data.get("yearly_deductible_wage_ratio") is not None and isinstance(wage_fen, int):
+            derived["yearly_deductible_fen"] = apply_rate(wage_fen, Decimal(str(data["yearly_deductible_wage_ratio"])))
         if data.get("annual_ceiling_wage_multiple") is not None and isinstance(wage_fen, int):
             derived["annual_ceiling_fen"] = apply_rate(wage_fen, Decimal(str(data["annual_ceiling_wage_multiple"])))
         for name, value in derived.items():
@@ -245,9 +285,14 @@ class PolicyVersion(_Frozen):
         for band in self.employer_to_personal_bands:
             if band.rate > whole_share:
                 raise ValueError("an age band credits more than the whole employer share")
-        for level in HOSPITAL_LEVELS:
+        if self.deductible_mode == "yearly_cumulative" and self.yearly_deductible_fen is None:
+            raise ValueError("a yearly cumulative deductible needs yearly_deductible_fen (or yearly_deductible_wage_ratio)")
+        for level in HOSPITAL_LEVELS if self.deductible_mode == "per_admission" else ():
             if not self.deductible_fen_by_level.get(str(level)):  # type: ignore[call-overload]
                 raise ValueError(f"deductible_fen_by_level has no entry for level {level}")
+        codes = [condition.code for condition in self.serious_outpatient_conditions]
+        if len(codes) != len(set(codes)):
+            raise ValueError("serious_outpatient_conditions lists a condition twice")
         if not self.copay_tiers or self.copay_tiers[-1].up_to_fen is not None:
             raise ValueError("copay_tiers must end with an unbounded tier (up_to_fen absent)")
         bounds = [tier.up_to_fen for tier in self.copay_tiers[:-1]]
@@ -260,6 +305,9 @@ class PolicyVersion(_Frozen):
         if len(ids) != len(set(ids)):
             raise ValueError("designated_institutions lists an institution twice")
         return self
+
+    def serious_condition(self, code: str) -> SeriousCondition | None:
+        return next((c for c in self.serious_outpatient_conditions if c.code == code), None)
 
     def designated_institution(self, institution_id: str) -> DesignatedInstitution | None:
         return next((i for i in self.designated_institutions if i.institution_id == institution_id), None)
@@ -299,7 +347,9 @@ class PolicyVersion(_Frozen):
             "previous_year_average_annual_wage_fen": self.previous_year_average_annual_wage_fen,
             "previous_year_average_monthly_wage_fen": monthly_fen,
             "laid_off_wage_base_fen": laid_off_wage_base_fen(self),
+            "deductible_mode": self.deductible_mode,
             "deductible_fen_by_level": dict(self.deductible_fen_by_level),
+            "yearly_deductible_fen": self.yearly_deductible_fen,
             "annual_ceiling_fen": self.annual_ceiling_fen,
             "employer_to_personal_by_age": employer_bands,
             "retiree_monthly_credit_by_age": retiree_bands,

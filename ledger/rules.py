@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from ledger.errors import InvalidInput, NotDesignated
 from ledger.money import apply_rate, round_fen
-from ledger.policy import PolicyVersion, band_rate
+from ledger.policy import PolicyVersion, SeriousCondition, band_rate
 
 Category = Literal["employee", "retiree", "laid_off"]
 CATEGORIES: tuple[str, ...] = ("employee", "retiree", "laid_off")
@@ -192,12 +192,16 @@ def settle_inpatient(
     excluded_fen: int,
     is_retiree: bool,
     pooled_paid_this_year_fen: int,
+    deductible_met_fen: int = 0,
 ) -> InpatientBreakdown:
     """Divide an inpatient bill (Liao 1999 §II(4)).
 
     1. Items outside the fund's scope (``excluded_fen``) are the patient's.
-    2. Deductible: ``deductible_fen_by_level[level][admission_number]``, lower for later
-       admissions in the year; the patient's (or the personal account's).
+    2. Deductible: per admission, ``deductible_fen_by_level[level][admission_number]``, lower for
+       later admissions in the year; or, where ``deductible_mode`` is ``yearly_cumulative``, what
+       is left of the year's ``yearly_deductible_fen`` after ``deductible_met_fen`` (the seed's
+       "a certain amount of medical costs accumulated in the year"). The patient's (or the
+       personal account's).
     3. The cost above the deductible goes through ``copay_tiers`` in order; in each band the
        patient pays the band's rate for the hospital level (× ``retiree_copay_factor`` for
        retirees) and the pooled fund the rest.
@@ -206,21 +210,56 @@ def settle_inpatient(
        equals what is left of the ceiling; the rest of the bill is referred to supplementary
        insurance (above the ceiling).
     """
+    if policy.deductible_mode == "yearly_cumulative":
+        deductible_due_fen = max(0, (policy.yearly_deductible_fen or 0) - deductible_met_fen)
+    else:
+        deductible_due_fen = policy.deductible_fen(hospital_level, admission_number)
+    bands = [(tier.up_to_fen, policy.patient_rate(tier, hospital_level, is_retiree)) for tier in policy.copay_tiers]
+    return divide_bill(policy, total_cost_fen, excluded_fen, deductible_due_fen, bands, pooled_paid_this_year_fen, admission_number)
+
+
+def settle_serious_outpatient(
+    policy: PolicyVersion,
+    condition: SeriousCondition,
+    *,
+    hospital_level: int,
+    total_cost_fen: int,
+    excluded_fen: int,
+    is_retiree: bool,
+    pooled_paid_this_year_fen: int,
+    deductible_met_fen: int,
+) -> InpatientBreakdown:
+    """Divide an outpatient bill for a serious or chronic condition the pooled fund pays
+    (门诊大病, ``serious_outpatient_conditions``): the condition's own yearly deductible, met by the
+    year's eligible costs of that condition (what is left of it after ``deductible_met_fen``),
+    then the condition's co-pay rate for the hospital level (× ``retiree_copay_factor`` for
+    retirees) on everything above it; the pooled fund pays the rest within the same annual
+    ceiling as stays (Liao 1999 §II(4): the pooled fund pays large medical costs)."""
+    rate = condition.patient_rate_by_level[str(hospital_level)]  # type: ignore[index]
+    rate = rate * policy.retiree_copay_factor if is_retiree else rate
+    deductible_due_fen = max(0, condition.yearly_deductible_fen - deductible_met_fen)
+    return divide_bill(policy, total_cost_fen, excluded_fen, deductible_due_fen, [(None, rate)], pooled_paid_this_year_fen, 0)
+
+
+def divide_bill(policy: PolicyVersion, total_cost_fen: int, excluded_fen: int, deductible_due_fen: int,
+                bands: list[tuple[int | None, Decimal]], pooled_paid_this_year_fen: int, admission_number: int) -> InpatientBreakdown:
+    """The arithmetic a stay and a serious outpatient bill share: excluded items, the deductible,
+    then bands of the cost above it (each ``(up_to_fen, patient rate)``, the last unbounded), the
+    pooled part within what is left of the annual ceiling and the rest referred above it."""
     eligible_fen = total_cost_fen - excluded_fen
-    deductible_fen = min(policy.deductible_fen(hospital_level, admission_number), eligible_fen)
+    deductible_fen = min(deductible_due_fen, eligible_fen)
     above_deductible_fen = eligible_fen - deductible_fen
     ceiling_left_fen = max(0, policy.annual_ceiling_fen - pooled_paid_this_year_fen)
     ceiling_before_fen = ceiling_left_fen
     copay_fen = pooled_fen = above_ceiling_fen = 0
     tiers: list[dict[str, Any]] = []
     band_start_fen = 0
-    for tier in policy.copay_tiers:
-        band_end_fen = above_deductible_fen if tier.up_to_fen is None else min(tier.up_to_fen, above_deductible_fen)
+    for up_to_fen, rate in bands:
+        band_end_fen = above_deductible_fen if up_to_fen is None else min(up_to_fen, above_deductible_fen)
         band_fen = max(0, band_end_fen - band_start_fen)
-        band_start_fen = max(band_start_fen, band_end_fen)
+        from_fen, band_start_fen = band_start_fen, max(band_start_fen, band_end_fen)
         if band_fen == 0:
             continue
-        rate = policy.patient_rate(tier, hospital_level, is_retiree)
         band_patient_fen = apply_rate(band_fen, rate)
         band_pooled_fen = band_fen - band_patient_fen
         band_referred_fen = 0
@@ -234,8 +273,8 @@ def settle_inpatient(
         pooled_fen += band_pooled_fen
         above_ceiling_fen += band_referred_fen
         tiers.append({
-            "band_fen": band_fen, "patient_rate": str(rate), "patient_fen": band_patient_fen,
-            "pooled_fen": band_pooled_fen, "referred_fen": band_referred_fen,
+            "from_fen": from_fen, "to_fen": from_fen + band_fen, "band_fen": band_fen, "patient_rate": str(rate),
+            "patient_fen": band_patient_fen, "pooled_fen": band_pooled_fen, "referred_fen": band_referred_fen,
         })
     breakdown = InpatientBreakdown(
         total_cost_fen=total_cost_fen,

@@ -10,6 +10,7 @@ from ledger.application import Ledger
 from ledger.commands import Enrol, PayOutpatient, PostRemittance, RecordIncome, RemittanceLine, SettleInpatient
 
 REGION = "210100"
+JANUARY = "2024-01"
 
 
 def enrol(ledger: Ledger, person_id: str, category: str = "employee", birth_date: date = date(1990, 3, 15),

@@ -96,11 +96,11 @@ def test_the_policy_shows_and_records_the_fen_figures_it_derives() -> None:
 
 
 def test_the_shipped_example_in_the_seeds_terms_derives_its_fen_figures() -> None:
-    # Dalian example: wage 780,000 fen. Ceiling 4 × 780,000 = 3,120,000. Level 3: 10% = 78,000,
-    # 8% = 62,400, 6% = 46,800. A 40-year-old on a 500,000 wage: employer 6% = 30,000, 30% of it
+    # Dalian example: wage 780,000 fen. Ceiling 4 × 780,000 = 3,120,000; a yearly cumulative
+    # deductible of 10% = 78,000. A 40-year-old on a 500,000 wage: employer 6% = 30,000, 30% of it
     # = 9,000 to the account (1.8% of the wage), 21,000 pooled.
     [version] = load_policy_file(SEED_TERMS_POLICY_FILE).versions
     assert version.annual_ceiling_fen == 3_120_000
-    assert version.deductible_fen_by_level["3"] == [78_000, 62_400, 46_800]
+    assert (version.deductible_mode, version.yearly_deductible_fen) == ("yearly_cumulative", 78_000)
     split = contribution_split(version, "employee", 40, 500_000)
     assert (split.employer_to_personal_fen, split.employer_to_pooled_fen) == (9_000, 21_000)
