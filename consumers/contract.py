@@ -149,6 +149,8 @@ MESSAGE_TYPES: dict[str, MessageType] = {t.name: t for t in [
         "interest.posting_requested", "agency-interest-2024", R, {"year": 2024})),
     MessageType("year.close_requested", TOPIC_FUND, None, "close_year", _with_region(cmd.CloseYear), _example(
         "year.close_requested", "agency-close-2024", R, {"year": 2024})),
+    MessageType("retiree_credit.run_requested", TOPIC_FUND, None, "credit_retirees", _with_region(cmd.CreditRetirees), _example(
+        "retiree_credit.run_requested", "agency-retirees-2024-03", R, {"period": "2024-03", "on": "2024-03-25"})),
     MessageType("income.recorded", TOPIC_FUND, None, "record_income", _with_region(cmd.RecordIncome), _example(
         "income.recorded", "fin-INC-2024-001", R, {"income_id": "INC-2024-001", "fund": "pooled", "item": "fiscal_subsidy",
                                                    "amount_fen": 50000000, "on": "2024-03-31"})),

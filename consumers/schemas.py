@@ -271,6 +271,15 @@ class InterestPostingRequested(Strict):
     year: Year
 
 
+class RetireeCreditRunRequested(Strict):
+    """Credit every retiree of the region for ``period`` from the pooled fund, where the region's
+    policy funds retirees' credits by a monthly run: once per person and month (sent again, it
+    credits only retirees not credited yet)."""
+
+    period: Period
+    on: date = Field(description="the day the credits are booked")
+
+
 class YearCloseRequested(Strict):
     """Close the year: current-year balances become carried-over balances."""
 
@@ -350,6 +359,7 @@ PAYLOADS: dict[str, type[Strict]] = {
     "interest.rates_announced": InterestRatesAnnounced,
     "interest.posting_requested": InterestPostingRequested,
     "year.close_requested": YearCloseRequested,
+    "retiree_credit.run_requested": RetireeCreditRunRequested,
     "income.recorded": IncomeRecorded,
     "expenditure.recorded": ExpenditureRecorded,
     "bank.movement": BankMovement,

@@ -253,6 +253,17 @@ class PersonalAccount(Aggregate):
             if self.retiree_credit_fen:
                 _mark_month(account.retiree_credited_months_by_year, self.period)
 
+    class RetireeCredited(MoneyEvent):
+        """A retiree's monthly credit from the pooled fund, by the region's monthly run (not by a
+        remittance line): each period once."""
+
+        reference: str
+        period: str
+        retiree_credit_fen: int
+
+        def apply_details(self, account: PersonalAccount) -> None:
+            _mark_month(account.retiree_credited_months_by_year, self.period)
+
     class ContributionCorrected(MoneyEvent):
         """A line of ``remittance_id`` corrected to ``wage_base_fen``: each share's difference
         (negative: taken back). The period still counts once."""
@@ -487,6 +498,13 @@ class PooledFund(Aggregate):
         remittance_id: str
         period: str
         pooled_fen: int
+        retiree_credit_fen: int
+
+    class RetireesCredited(MoneyEvent):
+        """The pooled fund's side of a monthly retiree credit run."""
+
+        period: str
+        retirees: int
         retiree_credit_fen: int
 
     class LateContributionsReceived(ContributionsReceived):

@@ -272,6 +272,20 @@ class SettleSeriousOutpatient:
         check_institution(self.institution_id)
 
 
+@dataclass(frozen=True)
+class CreditRetirees:
+    """``Ledger.credit_retirees``: the monthly run that credits every retiree of the region for
+    ``period`` (where the policy funds retirees' credits this way), on ``on``."""
+
+    region: str
+    period: str  # YYYY-MM
+    on: date
+
+    def check(self) -> None:
+        check_text("region", self.region)
+        check_period(self.period)
+
+
 # --------------------------------------------------------------------------- fund lifecycle
 # Commands of the fund's lifecycle (issue 3). The use case of each is the ``Ledger`` method
 # named in its docstring.

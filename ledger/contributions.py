@@ -1,7 +1,7 @@
 """Contributions (Liao 1999 §II(2)-(3), (6)): monthly remittances split between the personal
-accounts and the pooled fund, late payments with their late fee, and corrections of lines
-recorded on the wrong wage base. A person's period is recorded once, paid by the employer of
-record.
+accounts and the pooled fund, late payments with their late fee, corrections of lines recorded
+on the wrong wage base, and the monthly run crediting retirees where the region funds their
+credits that way. A person's period is recorded once, paid by the employer of record.
 
 Part of ``Ledger`` (see ``ledger.application``).
 """
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from ledger import accounts as acc
 from ledger.aggregates import PersonalAccount, PooledFund, Postings
-from ledger.commands import CorrectContributions, PostLatePayment, PostRemittance, check_period, fingerprint
+from ledger.commands import CorrectContributions, CreditRetirees, PostLatePayment, PostRemittance, check_period, fingerprint
 from ledger.core import CoreLedger, touched_ids
-from ledger.errors import DeclaredTotalMismatch, DuplicateContribution, InvalidInput, LateContribution, PayerMismatch
+from ledger.errors import DeclaredTotalMismatch, DuplicateContribution, InvalidInput, LateContribution, PayerMismatch, PolicyError
 from ledger.policy import PolicyVersion
-from ledger.rules import LineSplit, age_on, contribution_due_date, contribution_split, laid_off_wage_base_fen, late_fee
+from ledger.rules import LineSplit, age_on, contribution_due_date, contribution_split, laid_off_wage_base_fen, late_fee, retiree_credit_fen
 
 if TYPE_CHECKING:
     from ledger.unit_of_work import UnitOfWork
@@ -58,6 +58,9 @@ class ContributionUseCases(CoreLedger):
         policy = book.in_force(period.first_day)
         accounts = self._line_accounts(unit, command, period)
         for index, account in enumerate(accounts):
+            if account.category == "retiree" and policy.retiree_credit.funded_by == "monthly_run":
+                raise InvalidInput(f"lines[{index}].person_id", f"retirees of region {command.region} are credited by the monthly "
+                                   "retiree credit run (retiree_credit.funded_by), not by a remittance line", **account.who)
             self._check_not_recorded(account, command.period, f"lines[{index}].person_id")
         computed = [self._split_line(policy, index, account, line, period.first_day)
                     for index, (account, line) in enumerate(zip(accounts, command.lines, strict=True))]
@@ -199,6 +202,54 @@ class ContributionUseCases(CoreLedger):
             employee_fen=split.employee_fen, employer_to_personal_fen=split.employer_to_personal_fen,
             employer_to_pooled_fen=split.employer_to_pooled_fen, retiree_credit_fen=split.retiree_credit_fen,
         )
+
+    # ------------------------------------------------------------------ retirees' monthly credits
+    def credit_retirees(self, command: CreditRetirees, unit: UnitOfWork | None = None) -> dict[str, Any]:
+        """The monthly run that credits retirees' accounts where the region's policy funds them
+        this way (``retiree_credit.funded_by = "monthly_run"``; Liao 1999 §II(6): retirees pay
+        nothing and their accounts get a higher share). Every retiree of the region, enrolled by
+        the end of the period and whose account is open, is credited by the retiree rule
+        (``rules.retiree_credit_fen``, age on the first day of the period) from the pooled fund,
+        once per person and month: running it again credits only those not credited yet."""
+        return self._run(unit, self._credit_retirees, command)  # type: ignore[no-any-return]
+
+    def _credit_retirees(self, unit: UnitOfWork, command: CreditRetirees) -> dict[str, Any]:
+        command.check()
+        period = Period.of(command.period)
+        book = self._book(unit, command.region)
+        book.check_open(command.on)
+        policy = book.in_force(period.first_day)
+        if policy.retiree_credit.funded_by != "monthly_run":
+            raise PolicyError("period", f"retirees of region {command.region} are credited through their former employer's "
+                              "remittance (retiree_credit.funded_by), not by a monthly run", region=command.region)
+        people = self._people_of(unit, command.region)
+        unit.prefetch(PersonalAccount.id_for(command.region, person_id) for person_id in people)
+        reference = f"retiree-credits/{command.period}"
+        credited_fen = credited = already = 0
+        for person_id in people:
+            account = self._account(unit, command.region, person_id)
+            if account.is_closed or account.category != "retiree" or account.enrolled_on > period.last_day:
+                continue
+            if account.has_retiree_credit(command.period):
+                already += 1
+                continue
+            credit_fen = retiree_credit_fen(policy, age_on(account.birth_date, period.first_day), account.pension_fen)
+            account.record_money(
+                PersonalAccount.RetireeCredited,
+                acc.entry(*acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, credit_fen, credit_item=acc.TRANSFER_RETIREE_CREDIT,
+                                        credit_person_id=person_id, origin=acc.ORIGIN_RETIREE_CREDIT)),
+                on=command.on, origin=acc.ORIGIN_RETIREE_CREDIT, reference=reference, period=command.period, retiree_credit_fen=credit_fen,
+            )
+            credited_fen += credit_fen
+            credited += 1
+        if credited:
+            self._pooled_pays(
+                unit, command.region, policy, PooledFund.RetireesCredited,
+                acc.entry(*acc.transfer(acc.FUND_POOLED, acc.CLEARING_PERSONAL_ACCOUNTS, credited_fen, debit_item=acc.TRANSFER_RETIREE_CREDIT)),
+                reference, on=command.on, period=command.period, retirees=credited, retiree_credit_fen=credited_fen,
+            )
+        return {"region": command.region, "period": command.period, "retirees_credited": credited, "credited_fen": credited_fen,
+                "already_credited": already}
 
     # ------------------------------------------------------------------ corrections
     def correct_contributions(self, command: CorrectContributions, unit: UnitOfWork | None = None) -> dict[str, Any]:

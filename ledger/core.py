@@ -18,6 +18,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Transcoding
+from eventsourcing.utils import get_topic
 
 from ledger import accounts as acc
 from ledger.aggregates import BusinessRecord, InterestRateBook, PersonalAccount, PolicyBook, PooledFund, Postings
@@ -258,6 +259,31 @@ class CoreLedger(Application[UUID]):
         return shortfall_fen
 
     # ------------------------------------------------------------------ reading
+    def _people_of(self, unit: UnitOfWork, region: str) -> list[str]:
+        """Everyone enrolled in ``region``: stored, and enrolled earlier in this unit of work."""
+        people = self.person_ids(region)
+        known = set(people)
+        for aggregate in list(unit.aggregates.values()):
+            if isinstance(aggregate, PersonalAccount) and aggregate.region == region and aggregate.person_id not in known:
+                people.append(aggregate.person_id)
+                known.add(aggregate.person_id)
+        return people
+
+    def person_ids(self, region: str) -> list[str]:
+        """Everyone ever enrolled in ``region``, in enrolment order (from the event log)."""
+        topic = get_topic(PersonalAccount.Enrolled)
+        found: list[str] = []
+        position = 1
+        while True:
+            notifications = self.recorder.select_notifications(start=position, limit=5000, topics=[topic])
+            if not notifications:
+                return found
+            for notification in notifications:
+                event = self.mapper.to_domain_event(notification)
+                if event.region == region:  # type: ignore[attr-defined]
+                    found.append(event.person_id)  # type: ignore[attr-defined]
+            position = notifications[-1].id + 1
+
     def personal_account(self, region: str, person_id: str) -> PersonalAccount:
         return self._account(UnitOfWork(self), region, person_id)
 

@@ -12,8 +12,6 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from eventsourcing.utils import get_topic
-
 from ledger import accounts as acc
 from ledger.aggregates import InterestRateBook, PersonalAccount, PooledFund
 from ledger.commands import AnnounceInterestRates, PostInterest, check_text, fingerprint
@@ -136,16 +134,6 @@ class InterestUseCases(CoreLedger):
                    "personal_accounts_fen": personal_total_fen, "bank_interest_fen": bank_total_fen, "pooled_fen": pooled_fen}
         return self._record_outcome(unit, "interest", command.region, key, digest, on, outcome)
 
-    def _people_of(self, unit: UnitOfWork, region: str) -> list[str]:
-        """Everyone enrolled in ``region``: stored, and enrolled earlier in this unit of work."""
-        people = self.person_ids(region)
-        known = set(people)
-        for aggregate in list(unit.aggregates.values()):
-            if isinstance(aggregate, PersonalAccount) and aggregate.region == region and aggregate.person_id not in known:
-                people.append(aggregate.person_id)
-                known.add(aggregate.person_id)
-        return people
-
     def _settle_accrued_interest(self, unit: UnitOfWork, account: PersonalAccount, on: date) -> int:
         """An account that closes during the year (death, transfer out) is paid the interest it
         earned this year up to the day before ``on`` (销户结息), by the same three-rate rule. The
@@ -173,18 +161,3 @@ class InterestUseCases(CoreLedger):
             reference, on=on, reference=reference, kind="accrued_interest", amount_fen=result.interest_fen,
         )
         return result.interest_fen
-
-    def person_ids(self, region: str) -> list[str]:
-        """Everyone ever enrolled in ``region``, in enrolment order (from the event log)."""
-        topic = get_topic(PersonalAccount.Enrolled)
-        found: list[str] = []
-        position = 1
-        while True:
-            notifications = self.recorder.select_notifications(start=position, limit=5000, topics=[topic])
-            if not notifications:
-                return found
-            for notification in notifications:
-                event = self.mapper.to_domain_event(notification)
-                if event.region == region:  # type: ignore[attr-defined]
-                    found.append(event.person_id)  # type: ignore[attr-defined]
-            position = notifications[-1].id + 1

@@ -68,6 +68,13 @@ class RetireeCreditRule(_Frozen):
     basis: Literal["average_monthly_wage", "own_pension", "flat"]
     bands: list[RetireeCreditBand] = []
     flat_monthly_fen: Fen = 0
+    funded_by: Literal["employer_remittance", "monthly_run"] = Field(
+        default="employer_remittance",
+        description="'employer_remittance': a retiree is credited when a former employer lists them "
+        "in its monthly remittance. 'monthly_run': a monthly run credits every retiree of the "
+        "region from the pooled fund, once per person and month, whatever any employer remits "
+        "(and a remittance may not list a retiree).",
+    )
 
 
 class CopayTier(_Frozen):
