@@ -13,11 +13,12 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ledger import accounts as acc
-from ledger.aggregates import BusinessRecord, ClearingPosition, PersonalAccount, PooledFund, check_ceiling
+from ledger.aggregates import BusinessRecord, PersonalAccount, PooledFund, check_ceiling
 from ledger.commands import PayOutpatient, ReverseClaim, SettleInpatient, SettleSeriousOutpatient, check_text, fingerprint
 from ledger.core import CoreLedger
 from ledger.errors import InvalidInput
 from ledger.policy import PolicyVersion
+from ledger.records import ClearingPosition
 from ledger.rules import InpatientBreakdown, check_designated, pay_from_account, settle_inpatient, settle_serious_outpatient
 
 if TYPE_CHECKING:

@@ -21,10 +21,11 @@ from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Transcodi
 from eventsourcing.utils import get_topic
 
 from ledger import accounts as acc
-from ledger.aggregates import BusinessRecord, InterestRateBook, PersonalAccount, PolicyBook, PooledFund, Postings
+from ledger.aggregates import BusinessRecord, PersonalAccount, PolicyBook, PooledFund, Postings
 from ledger.commands import ChangeCategory, Enrol, PostRemittance
 from ledger.errors import DuplicateBusinessId, UnknownPerson, UnknownRegion
 from ledger.policy import PolicyFile, PolicyVersion, policy_to_stored
+from ledger.records import InterestRateBook
 from ledger.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:

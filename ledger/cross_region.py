@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ledger import accounts as acc
-from ledger.aggregates import ClearingPosition, PooledFund
+from ledger.aggregates import PooledFund
 from ledger.claims import ClaimUseCases
 from ledger.commands import SettleClearing, SettleCrossRegion, check_fen, fingerprint
 from ledger.errors import InvalidInput
+from ledger.records import ClearingPosition
 
 if TYPE_CHECKING:
     from ledger.unit_of_work import UnitOfWork

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ledger import accounts as acc
-from ledger.aggregates import Budget, MemoFund, PooledFund
+from ledger.aggregates import PooledFund
 from ledger.commands import (
     MoveBetweenBankAccounts,
     RecordExpenditure,
@@ -21,6 +21,7 @@ from ledger.commands import (
 )
 from ledger.core import CoreLedger
 from ledger.errors import ForbiddenExpenditure, InvalidInput, ScopeViolation
+from ledger.records import Budget, MemoFund
 
 if TYPE_CHECKING:
     from ledger.unit_of_work import UnitOfWork

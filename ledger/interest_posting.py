@@ -13,11 +13,12 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from ledger import accounts as acc
-from ledger.aggregates import InterestRateBook, PersonalAccount, PooledFund
+from ledger.aggregates import PersonalAccount, PooledFund
 from ledger.commands import AnnounceInterestRates, PostInterest, check_text, fingerprint
 from ledger.core import CoreLedger
 from ledger.errors import InvalidInput, PolicyError
 from ledger.interest import AccountInterest, Rates, deposit_interest, personal_account_interest
+from ledger.records import InterestRateBook
 
 if TYPE_CHECKING:
     from ledger.unit_of_work import UnitOfWork

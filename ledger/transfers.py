@@ -11,10 +11,11 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ledger import accounts as acc
-from ledger.aggregates import PersonalAccount, PooledFund, Transfer
+from ledger.aggregates import PersonalAccount, PooledFund
 from ledger.commands import Enrol, RecordDeath, TransferIn, TransferOut, check_fen, check_text, fingerprint
 from ledger.errors import InvalidInput, TransferMismatch
 from ledger.interest_posting import InterestUseCases
+from ledger.records import Transfer
 
 if TYPE_CHECKING:
     from ledger.unit_of_work import UnitOfWork
