@@ -32,6 +32,7 @@ from ledger.commands import (
     RecordDeath,
     RecordExpenditure,
     RecordIncome,
+    RegisterMemoBeneficiary,
     RemittanceLine,
     SetBudget,
     SettleClearing,
@@ -190,8 +191,12 @@ def lifecycle_month(ledger: Ledger, unit: UnitOfWork, month: int, population: li
     """The year's other events: a subsidy, a budget adjustment, a cross-region claim, a transfer, a death."""
     if month == 6:
         ledger.record_income(RecordIncome(REGION, f"FISCAL-{YEAR}-06", "pooled", "fiscal_subsidy", 5_000_000, date(YEAR, 6, 20)), unit)
+        civil_servant = next(p for p in population if p.category == "employee")
+        ledger.register_memo_beneficiary(RegisterMemoBeneficiary(REGION, "civil_servant_subsidy", civil_servant.person_id, date(YEAR, 1, 1),
+                                                                 "HR bureau list 2024"), unit)
         ledger.record_income(RecordIncome(REGION, f"CS-{YEAR}-06", "civil_servant_subsidy", "fiscal_subsidy", 2_000_000, date(YEAR, 6, 20)), unit)
-        ledger.record_expenditure(RecordExpenditure(REGION, f"CS-PAY-{YEAR}-06", "civil_servant_subsidy", "benefit", 800_000, date(YEAR, 6, 28)), unit)
+        ledger.record_expenditure(RecordExpenditure(REGION, f"CS-PAY-{YEAR}-06", "civil_servant_subsidy", "benefit", 800_000, date(YEAR, 6, 28),
+                                                    civil_servant.person_id), unit)
     if month == 7:
         ledger.set_budget(SetBudget(REGION, f"BUDGET-{YEAR}-POOLED-ADJ", "pooled", YEAR, "adjusted",
                                     (BudgetLine(acc.EXPENDITURE_INPATIENT, 140_000_000),), date(YEAR, 7, 10)), unit)

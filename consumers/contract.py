@@ -158,6 +158,10 @@ MESSAGE_TYPES: dict[str, MessageType] = {t.name: t for t in [
         "expenditure.recorded", "fin-EXP-2024-001", R, {"expenditure_id": "EXP-2024-001", "fund": "pooled",
                                                         "item": "remittance_to_upper_level", "amount_fen": 1000000,
                                                         "on": "2024-06-30"})),
+    MessageType("memo_fund.beneficiary_registered", TOPIC_PERSONS, "person_id", "register_memo_beneficiary",
+                _with_region(cmd.RegisterMemoBeneficiary), _example(
+        "memo_fund.beneficiary_registered", "hr-cs-000123", R, {"fund": "civil_servant_subsidy", "person_id": "P000123",
+                                                                "since": "2024-01-01", "reference": "Shenyang HR bureau 2024-17"})),
     MessageType("bank.movement", TOPIC_FUND, None, "move_money", _with_region(cmd.MoveBetweenBankAccounts), _example(
         "bank.movement", "bank-MV-2024-0311", R, {"movement_id": "MV-2024-0311", "kind": "income_to_fiscal_special",
                                                   "amount_fen": 90000000, "on": "2024-03-31"})),

@@ -53,7 +53,9 @@ PositiveFen = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT_FEN, descrip
 SignedFen = Annotated[int, Field(strict=True, ge=-MAX_AMOUNT_FEN, le=MAX_AMOUNT_FEN, description="whole fen, positive or negative")]
 Year = Annotated[int, Field(strict=True, ge=1990, le=2200)]
 Category = Literal["employee", "retiree", "laid_off"]
-Fund = Literal["pooled", "personal", "retired_cadres", "disabled_servicemen", "civil_servant_subsidy", "enterprise_supplementary"]
+Fund = Literal["pooled", "personal", "retired_cadres", "disabled_servicemen", "civil_servant_subsidy", "enterprise_supplementary",
+               "large_amount_supplementary"]
+MemoFundName = Literal["retired_cadres", "disabled_servicemen", "civil_servant_subsidy"]
 # Spelt out for type checkers and JSON Schema; they must stay the ledger's own lists.
 assert get_args(Category) == CATEGORIES, (get_args(Category), CATEGORIES)
 assert get_args(Fund) == FUNDS + MEMO_FUNDS, (get_args(Fund), FUNDS + MEMO_FUNDS)
@@ -69,6 +71,7 @@ ADDED_FIELDS: dict[str, dict[str, Any]] = {
     "claim.outpatient": {"institution_id": None},
     "claim.inpatient": {"institution_id": None},
     "claim.cross_region": {"institution_id": None},
+    "expenditure.recorded": {"person_id": None, "claim_id": None},
 }
 
 
@@ -297,13 +300,29 @@ class IncomeRecorded(Strict):
 
 
 class ExpenditureRecorded(Strict):
-    """Subsidy to lower levels, remittance to the upper level, other permitted expenditure."""
+    """Subsidy to lower levels, remittance to the upper level, other permitted expenditure; a memo
+    fund's benefit, traceable to a person: a special group's fund pays a person registered with it
+    (``person_id``), a supplementary fund pays against a claim referred to it above the ceiling
+    (``claim_id``)."""
 
     expenditure_id: Id
     fund: Fund
     item: ItemCode
     amount_fen: PositiveFen
     on: date
+    person_id: Id | None = Field(None, description="a memo fund's benefit: whom it pays")
+    claim_id: Id | None = Field(None, description="a supplementary fund's benefit: the claim referred to it above the ceiling")
+
+
+class MemoBeneficiaryRegistered(Strict):
+    """A person a special group's memo fund pays (retired cadres and old Red Army soldiers outside
+    the basic scheme, disabled servicemen of class B and above, civil servants insured in it),
+    from ``since``, on the strength of ``reference``."""
+
+    fund: MemoFundName
+    person_id: Id
+    since: date
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class BankMovement(Strict):
@@ -362,6 +381,7 @@ PAYLOADS: dict[str, type[Strict]] = {
     "retiree_credit.run_requested": RetireeCreditRunRequested,
     "income.recorded": IncomeRecorded,
     "expenditure.recorded": ExpenditureRecorded,
+    "memo_fund.beneficiary_registered": MemoBeneficiaryRegistered,
     "bank.movement": BankMovement,
     "budget.approved": BudgetSet,
     "budget.adjusted": BudgetSet,

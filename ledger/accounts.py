@@ -107,7 +107,10 @@ ITEMS: dict[str, str] = {
     EXPENDITURE_MEMO_BENEFIT: "Benefit paid by a memo fund",
 }
 
-MEMO_FUND_NAMES = ("retired_cadres", "disabled_servicemen", "civil_servant_subsidy", "enterprise_supplementary")
+MEMO_FUND_NAMES = ("retired_cadres", "disabled_servicemen", "civil_servant_subsidy", "enterprise_supplementary",
+                   "large_amount_supplementary")
+# The special groups' memo funds (Liao 1999 §II(6)): their benefits are paid to registered people.
+PERSON_MEMO_FUNDS = ("retired_cadres", "disabled_servicemen", "civil_servant_subsidy")
 for _name in MEMO_FUND_NAMES:
     CHART_OF_ACCOUNTS[f"fund.memo.{_name}"] = f"Memo fund {_name}, kept apart from the basic fund, credit balance"
     CHART_OF_ACCOUNTS[f"bank.memo.{_name}"] = f"Deposits of memo fund {_name}, debit balance"

@@ -18,7 +18,7 @@ from ledger.commands import PayOutpatient, ReverseClaim, SettleInpatient, Settle
 from ledger.core import CoreLedger
 from ledger.errors import InvalidInput
 from ledger.policy import PolicyVersion
-from ledger.records import ClearingPosition
+from ledger.records import ClearingPosition, MemoFund
 from ledger.rules import InpatientBreakdown, check_designated, pay_from_account, settle_inpatient, settle_serious_outpatient
 
 if TYPE_CHECKING:
@@ -115,12 +115,19 @@ class ClaimUseCases(CoreLedger):
         receivable_fen = self._pooled_part(unit, home_region, treating_region, policy, bill, command, owed_to, breakdown.pooled_fen, on)
         if treating_region is not None:
             self._advance_clearing(unit, treating_region, home_region, command.claim_id, on, account_fen + breakdown.pooled_fen)
+        referred_to = policy.above_ceiling_memo_fund if breakdown.above_ceiling_fen else None
+        if referred_to is not None:
+            # Liao 1999 §II(4): costs above the ceiling go to supplementary insurance: referred to
+            # the region's supplementary fund, per person and claim, for its payments to be booked against.
+            self._memo_fund(unit, home_region, referred_to).trigger_event(
+                MemoFund.ReferralRecorded, region=home_region, on=on, claim_id=command.claim_id, person_id=person,
+                referred_fen=breakdown.above_ceiling_fen)
         outcome = {"claim_id": command.claim_id, "person_id": person, "kind": bill.kind, "year": year,
                    "policy_version": policy.version, "treating_region": treating_region or home_region,
                    "institution_id": command.institution_id, "hospital_level": command.hospital_level,
                    "condition_code": bill.condition_code, "deductible_scope": bill.scope,
                    "annual_ceiling_fen": policy.annual_ceiling_fen, **breakdown.as_dict(), "account_fen": account_fen,
-                   "out_of_pocket_fen": out_of_pocket_fen, "fiscal_receivable_fen": receivable_fen}
+                   "out_of_pocket_fen": out_of_pocket_fen, "fiscal_receivable_fen": receivable_fen, "referred_to": referred_to}
         memo = acc.entry(
             *acc.transfer(acc.MEMO_PATIENT_OUT_OF_POCKET, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, out_of_pocket_fen, person_id=person),
             *acc.transfer(acc.MEMO_REFERRED_ABOVE_CEILING, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, breakdown.above_ceiling_fen, person_id=person),
@@ -157,6 +164,21 @@ class ClaimUseCases(CoreLedger):
             return self._pooled_pays(unit, home_region, policy, PooledFund.CrossRegionBenefitPaid, postings, command.claim_id,
                                      **details, treating_region=treating_region)
         return self._pooled_pays(unit, home_region, policy, PooledFund.InpatientBenefitPaid, postings, command.claim_id, **details)
+
+    def _cancel_referral(self, unit: UnitOfWork, command: ReverseClaim, claim: dict[str, Any]) -> None:
+        """A reversed claim's part above the ceiling is no longer the supplementary fund's: its
+        referral is cancelled; if the fund has paid on it already, that is recovered first."""
+        if not claim.get("referred_to"):
+            return
+        fund = self._memo_fund(unit, command.region, claim["referred_to"])
+        referral = fund.referrals.get(command.claim_id)
+        if referral is None:
+            return
+        if referral["paid_fen"]:
+            raise InvalidInput("claim_id", f"memo fund {fund.name} has paid {referral['paid_fen']} fen on what claim {command.claim_id!r} "
+                               "referred above the ceiling: recover that first", claim_id=command.claim_id, paid_fen=referral["paid_fen"])
+        fund.trigger_event(MemoFund.ReferralCancelled, region=command.region, on=command.on, claim_id=command.claim_id,
+                           correction_id=command.correction_id, referred_fen=-referral["referred_fen"])
 
     def _advance_clearing(self, unit: UnitOfWork, creditor: str, debtor: str, claim_id: str, on: date, amount_fen: int) -> None:
         position = unit.find(ClearingPosition.id_for(creditor, debtor), ClearingPosition)
@@ -195,6 +217,7 @@ class ClaimUseCases(CoreLedger):
         if claim.get("treating_region", command.region) != command.region:
             raise InvalidInput("claim_id", "a claim settled across regions is corrected through the clearing between the regions",
                                claim_id=command.claim_id)
+        self._cancel_referral(unit, command, claim)
         serious = claim["kind"] == "serious_outpatient"
         account_fen, pooled_fen = claim["account_fen"], claim.get("pooled_fen", 0)
         account = self._account(unit, command.region, claim["person_id"])

@@ -65,6 +65,7 @@ ADDED_FIELDS: dict[str, dict[str, Any]] = {
     "PayOutpatient": {"institution_id": None},
     "SettleInpatient": {"institution_id": None},
     "SettleCrossRegion": {"institution_id": None},
+    "RecordExpenditure": {"person_id": None, "claim_id": None},
 }
 
 
@@ -435,6 +436,21 @@ class RecordExpenditure:
     item: str
     amount_fen: int
     on: date
+    person_id: str | None = None  # a memo fund's benefit: whom it pays
+    claim_id: str | None = None  # a supplementary fund's benefit: the referred claim it pays
+
+
+@dataclass(frozen=True)
+class RegisterMemoBeneficiary:
+    """``Ledger.register_memo_beneficiary``: a person a special group's memo fund pays (retired
+    cadres and old Red Army soldiers, disabled servicemen of class B and above, civil servants'
+    medical subsidy), from ``since``, on the strength of ``reference`` (the entitling document)."""
+
+    region: str
+    fund: str
+    person_id: str
+    since: date
+    reference: str
 
 
 @dataclass(frozen=True)

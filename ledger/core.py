@@ -25,7 +25,7 @@ from ledger.aggregates import BusinessRecord, PersonalAccount, PolicyBook, Poole
 from ledger.commands import ChangeCategory, Enrol, PostRemittance
 from ledger.errors import DuplicateBusinessId, UnknownPerson, UnknownRegion
 from ledger.policy import PolicyFile, PolicyVersion, policy_to_stored
-from ledger.records import InterestRateBook
+from ledger.records import InterestRateBook, MemoFund
 from ledger.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -258,6 +258,13 @@ class CoreLedger(Application[UUID]):
             shortfall_fen = 0
         fund.record_money(event_class, postings, **details)
         return shortfall_fen
+
+    def _memo_fund(self, unit: UnitOfWork, region: str, name: str) -> MemoFund:
+        fund = unit.find(MemoFund.id_for(region, name), MemoFund)
+        if fund is None:
+            fund = MemoFund._create(MemoFund.Opened, id=MemoFund.id_for(region, name), region=region, name=name)
+            unit.add(fund)
+        return fund
 
     # ------------------------------------------------------------------ reading
     def _people_of(self, unit: UnitOfWork, region: str) -> list[str]:

@@ -126,6 +126,12 @@ class PooledFundShortfall(LedgerError):
     code = "pooled_fund_shortfall"
 
 
+class UnknownBeneficiary(LedgerError):
+    """A special group's memo fund pays only the people registered with it (Liao 1999 §II(6))."""
+
+    code = "unknown_beneficiary"
+
+
 class NotDesignated(LedgerError):
     """A claim from a hospital or pharmacy the region has not designated (Liao 1999 §III(2))."""
 

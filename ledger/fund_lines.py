@@ -9,18 +9,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ledger import accounts as acc
-from ledger.aggregates import PooledFund
+from ledger.aggregates import PersonalAccount, PooledFund
 from ledger.commands import (
     MoveBetweenBankAccounts,
     RecordExpenditure,
     RecordIncome,
+    RegisterMemoBeneficiary,
     SetBudget,
     check_fen,
     check_text,
     fingerprint,
 )
 from ledger.core import CoreLedger
-from ledger.errors import ForbiddenExpenditure, InvalidInput, ScopeViolation
+from ledger.errors import ForbiddenExpenditure, InvalidInput, ScopeViolation, UnknownBeneficiary
 from ledger.records import Budget, MemoFund
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ class FundLinesUseCases(CoreLedger):
         if first is not None:
             return first
         self._book(unit, command.region).check_open(command.on)
+        outcome_extra: dict[str, Any] = {}
         if command.fund == "pooled":
             item = EXPENDITURE_ITEMS_POOLED.get(command.item)
             if item is None:
@@ -134,24 +136,86 @@ class FundLinesUseCases(CoreLedger):
             item = EXPENDITURE_ITEMS_MEMO.get(command.item)
             if item is None:
                 raise ForbiddenExpenditure("item", f"{command.item!r} is not a permitted expenditure of a memo fund (one of {', '.join(EXPENDITURE_ITEMS_MEMO)})", item=command.item)
-            self._memo_fund(unit, command.region, command.fund).record_money(
+            fund = self._memo_fund(unit, command.region, command.fund)
+            person_id = self._memo_payee(fund, command) if item == acc.EXPENDITURE_MEMO_BENEFIT else command.person_id
+            fund.record_money(
                 MemoFund.ExpenditureRecorded,
-                acc.entry(*acc.transfer(acc.memo_fund_account(command.fund), acc.memo_bank_account(command.fund), command.amount_fen, debit_item=item)),
+                acc.entry(*acc.transfer(acc.memo_fund_account(command.fund), acc.memo_bank_account(command.fund), command.amount_fen,
+                                        debit_item=item, debit_person_id=person_id)),
                 on=command.on, reference=command.expenditure_id, item=item, amount_fen=command.amount_fen,
+                person_id=person_id, claim_id=command.claim_id,
             )
+            outcome_extra = {"person_id": person_id, "claim_id": command.claim_id}
         elif command.fund == "personal":
             raise ScopeViolation("fund", "personal accounts pay only their holders' medical costs, transfers and inheritance")
         else:
             raise InvalidInput("fund", f"unknown fund {command.fund!r}: 'pooled' or a memo fund ({', '.join(acc.MEMO_FUND_NAMES)})")
-        outcome = {"expenditure_id": command.expenditure_id, "fund": command.fund, "item": item, "amount_fen": command.amount_fen}
+        outcome = {"expenditure_id": command.expenditure_id, "fund": command.fund, "item": item, "amount_fen": command.amount_fen,
+                   **outcome_extra}
         return self._record_outcome(unit, "expenditure", command.region, command.expenditure_id, digest, command.on, outcome)
 
-    def _memo_fund(self, unit: UnitOfWork, region: str, name: str) -> MemoFund:
-        fund = unit.find(MemoFund.id_for(region, name), MemoFund)
-        if fund is None:
-            fund = MemoFund._create(MemoFund.Opened, id=MemoFund.id_for(region, name), region=region, name=name)
-            unit.add(fund)
-        return fund
+    @staticmethod
+    def _memo_payee(fund: MemoFund, command: RecordExpenditure) -> str | None:
+        """Whom a memo fund's benefit pays, so that it is traceable to a person: a special group's
+        fund (Liao 1999 §II(6)) only a person registered with it by the day paid; a supplementary
+        fund what is left of a claim referred to it above the ceiling, for that claim's person."""
+        if fund.name in acc.PERSON_MEMO_FUNDS:
+            registered = fund.beneficiaries.get(command.person_id or "")
+            if registered is None or registered["since"] > command.on:
+                since = f" only from {registered['since']}" if registered else ""
+                raise UnknownBeneficiary("person_id", f"memo fund {fund.name} pays only the people registered with it: "
+                                         f"{command.person_id or 'no person named'} is not{since}", region=fund.region,
+                                         fund=fund.name, person_id=command.person_id)
+            return command.person_id
+        if command.claim_id is None:
+            return command.person_id
+        referral = fund.referrals.get(command.claim_id)
+        if referral is None:
+            raise InvalidInput("claim_id", f"no part of claim {command.claim_id!r} was referred to memo fund {fund.name}",
+                               claim_id=command.claim_id)
+        if command.person_id not in (None, referral["person_id"]):
+            raise InvalidInput("person_id", f"claim {command.claim_id!r} is {referral['person_id']}'s, not {command.person_id}'s",
+                               claim_id=command.claim_id)
+        left_fen = fund.referral_left_fen(command.claim_id)
+        if command.amount_fen > left_fen:
+            raise InvalidInput("amount_fen", f"{left_fen} fen is left of what claim {command.claim_id!r} referred above the ceiling, "
+                               f"not {command.amount_fen}", claim_id=command.claim_id, left_fen=left_fen)
+        return str(referral["person_id"])
+
+    def register_memo_beneficiary(self, command: RegisterMemoBeneficiary, unit: UnitOfWork | None = None) -> dict[str, Any]:
+        """Register a person with a special group's memo fund (Liao 1999 §II(6)): retired cadres
+        and old Red Army soldiers keep their original treatment outside the basic scheme (they may
+        not be insured in it); the civil servants' medical subsidy is paid on top of the basic
+        scheme (they must be insured in it); disabled servicemen of class B and above keep their
+        treatment, on books kept apart. Registering the same person again with the same data is
+        a no-op."""
+        return self._run(unit, self._register_memo_beneficiary, command)  # type: ignore[no-any-return]
+
+    def _register_memo_beneficiary(self, unit: UnitOfWork, command: RegisterMemoBeneficiary) -> dict[str, Any]:
+        for field in ("region", "person_id"):
+            check_text(field, getattr(command, field))
+        check_text("reference", command.reference, 200)
+        if command.fund not in acc.PERSON_MEMO_FUNDS:
+            raise InvalidInput("fund", f"people are registered with a special group's memo fund ({', '.join(acc.PERSON_MEMO_FUNDS)}), "
+                               f"not {command.fund!r}", fund=command.fund)
+        digest = fingerprint(command)
+        key = f"{command.fund}/{command.person_id}"
+        first = self._first_outcome(unit, "memo-beneficiary", command.region, key, digest, "person_id")
+        if first is not None:
+            return first
+        self._book(unit, command.region).check_open(command.since, "since")
+        insured = unit.find(PersonalAccount.id_for(command.region, command.person_id), PersonalAccount) is not None
+        if command.fund == "civil_servant_subsidy" and not insured:
+            raise InvalidInput("person_id", f"the civil servants' medical subsidy is paid on top of the basic scheme: {command.person_id} "
+                               f"is not insured in region {command.region}", person_id=command.person_id)
+        if command.fund == "retired_cadres" and insured:
+            raise InvalidInput("person_id", f"retired cadres and old Red Army soldiers do not take part in the basic scheme (Liao 1999 "
+                               f"§II(6)): {command.person_id} is insured in region {command.region}", person_id=command.person_id)
+        fund = self._memo_fund(unit, command.region, command.fund)
+        fund.trigger_event(MemoFund.BeneficiaryRegistered, region=command.region, on=command.since, person_id=command.person_id,
+                           reference=command.reference)
+        outcome = {"fund": command.fund, "person_id": command.person_id, "since": command.since.isoformat(), "reference": command.reference}
+        return self._record_outcome(unit, "memo-beneficiary", command.region, key, digest, command.since, outcome)
 
     def move_money(self, command: MoveBetweenBankAccounts, unit: UnitOfWork | None = None) -> dict[str, Any]:
         """The two lines (收支两条线): income account → fiscal special account → expenditure

@@ -240,6 +240,13 @@ class PolicyVersion(_Frozen):
         description="Serious and chronic outpatient conditions the pooled fund pays (门诊大病), each "
         "with its yearly deductible and co-pay; their pooled payments count towards the annual ceiling.",
     )
+    above_ceiling_memo_fund: Literal["large_amount_supplementary", "enterprise_supplementary"] | None = Field(
+        default=None,
+        description="The supplementary (large-amount) memo fund that takes the costs above the "
+        "ceiling (Liao 1999 §II(4): settled by supplementary or commercial insurance or social "
+        "assistance): each claim's part above the ceiling is referred to it, per person and claim, "
+        "and its payments are booked against the referral.",
+    )
     designated_institutions: list[DesignatedInstitution] = Field(
         default=[],
         description="The registry of designated hospitals (with their level) and pharmacies (Liao "

@@ -22,8 +22,9 @@ from ledger.errors import InsufficientBalance, ScopeViolation
 
 class MemoFund(Aggregate):
     """A memo fund (retired cadres and old Red Army soldiers, disabled servicemen of class B and
-    above, civil servants' medical subsidy, enterprise supplementary insurance): on the same
-    ledger, its own accounts, never mixed with the basic fund (Liao 1999 §II(6))."""
+    above, civil servants' medical subsidy, enterprise supplementary insurance, large-amount
+    supplementary insurance): on the same ledger, its own accounts, never mixed with the basic fund
+    (Liao 1999 §II(6)). It keeps the people registered with it and the claims referred to it."""
 
     class Opened(Aggregate.Created):
         region: str
@@ -33,6 +34,8 @@ class MemoFund(Aggregate):
         self.region = region
         self.name = name
         self.balance_fen = 0
+        self.beneficiaries: dict[str, dict[str, Any]] = {}  # person id: since (date), reference
+        self.referrals: dict[str, dict[str, Any]] = {}  # claim id: person_id, referred_fen, paid_fen
 
     @staticmethod
     def id_for(region: str, name: str) -> UUID:
@@ -45,10 +48,57 @@ class MemoFund(Aggregate):
         reference: str
         item: str
         amount_fen: int
+        person_id: str | None = None  # whom a benefit was paid to (None on events recorded before)
+        claim_id: str | None = None  # the referred claim a benefit pays
 
         def apply(self, aggregate: Aggregate) -> None:
             fund = cast(MemoFund, aggregate)
-            fund.balance_fen += acc.fund_balance_fen(self.postings, acc.memo_fund_account(fund.name))
+            change_fen = acc.fund_balance_fen(self.postings, acc.memo_fund_account(fund.name))
+            fund.balance_fen += change_fen
+            referral = fund.referrals.get(self.claim_id or "")
+            if referral is not None:
+                referral["paid_fen"] -= change_fen
+
+    class BeneficiaryRegistered(Aggregate.Event):
+        """A person the special group's fund pays, from ``on``."""
+
+        region: str
+        on: date
+        person_id: str
+        reference: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            cast(MemoFund, aggregate).beneficiaries[self.person_id] = {"since": self.on, "reference": self.reference}
+
+    class ReferralRecorded(Aggregate.Event):
+        """A claim's part above the ceiling, referred to this (supplementary) fund."""
+
+        region: str
+        on: date
+        claim_id: str
+        person_id: str
+        referred_fen: int
+
+        def apply(self, aggregate: Aggregate) -> None:
+            cast(MemoFund, aggregate).referrals[self.claim_id] = {"person_id": self.person_id, "referred_fen": self.referred_fen,
+                                                                  "paid_fen": 0}
+
+    class ReferralCancelled(Aggregate.Event):
+        """The referred claim was reversed before the fund paid anything on it (``referred_fen``
+        is the change: minus what had been referred)."""
+
+        region: str
+        on: date
+        claim_id: str
+        correction_id: str
+        referred_fen: int
+
+        def apply(self, aggregate: Aggregate) -> None:
+            cast(MemoFund, aggregate).referrals.pop(self.claim_id, None)
+
+    def referral_left_fen(self, claim_id: str) -> int:
+        referral = self.referrals.get(claim_id)
+        return 0 if referral is None else referral["referred_fen"] - referral["paid_fen"]
 
     class IncomeRecorded(MoneyEvent):
         pass
