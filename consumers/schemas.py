@@ -72,6 +72,7 @@ ADDED_FIELDS: dict[str, dict[str, Any]] = {
     "claim.inpatient": {"institution_id": None},
     "claim.cross_region": {"institution_id": None},
     "expenditure.recorded": {"person_id": None, "claim_id": None},
+    "person.enrolled": {"contribution_months_elsewhere": 0, "contribution_history_reference": ""},
 }
 
 
@@ -89,6 +90,10 @@ class PersonEnrolled(Strict):
     employer_id: Id = Field(description="the employer, or the re-employment service centre of a laid-off worker")
     enrolled_on: date
     pension_fen: Fen = Field(0, description="monthly pension of a retiree, when the region's retiree credit depends on it")
+    contribution_months_elsewhere: Annotated[int, Field(strict=True, ge=0, le=1200)] = Field(
+        0, description="months contributed elsewhere before (contribution years accumulate: Social Insurance Law art. 32)")
+    contribution_history_reference: Annotated[str, StringConstraints(max_length=200)] = Field(
+        "", description="the document recording those months (a transfer certificate); required with them")
 
 
 class PersonCategoryChanged(Strict):

@@ -137,9 +137,11 @@ class PersonalAccount(Aggregate):
         employer_id: str
         enrolled_on: date
         pension_fen: int
+        contribution_months_elsewhere: int = 0  # 0 on events recorded before it existed
+        contribution_history_reference: str = ""
 
-    def __init__(self, region: str, person_id: str, category: str, birth_date: date,
-                 employer_id: str, enrolled_on: date, pension_fen: int) -> None:
+    def __init__(self, region: str, person_id: str, category: str, birth_date: date, employer_id: str, enrolled_on: date,
+                 pension_fen: int, contribution_months_elsewhere: int = 0, contribution_history_reference: str = "") -> None:
         self.region = region
         self.person_id = person_id
         self.category = category
@@ -161,7 +163,7 @@ class PersonalAccount(Aggregate):
         # once: they count as contribution months) and retiree credits (each period once).
         self.contributed_months_by_year: dict[str, int] = {}
         self.retiree_credited_months_by_year: dict[str, int] = {}
-        self.months_brought = 0  # contribution months earned elsewhere (transfers in)
+        self.months_brought = contribution_months_elsewhere  # contribution months earned elsewhere (enrolment, transfers in)
         self.months_taken_away = 0  # months that left with a transfer out
         self.is_closed = False
         self.closed_reason = ""
@@ -338,6 +340,8 @@ class PersonalAccount(Aggregate):
         transfer_id: str
         to_region: str
         amount_fen: int
+        person_id: str = ""  # "" on events recorded before it was kept
+        contribution_months_out: int = 0  # the months that leave with the person
 
         def apply_details(self, account: PersonalAccount) -> None:
             account.is_closed = True
@@ -349,6 +353,7 @@ class PersonalAccount(Aggregate):
         from_region: str
         amount_fen: int
         contribution_months: int
+        person_id: str = ""  # "" on events recorded before it was kept
 
         def apply_details(self, account: PersonalAccount) -> None:
             account.months_brought += self.contribution_months

@@ -93,6 +93,10 @@ class Enrol:
     employer_id: str
     enrolled_on: date
     pension_fen: int = 0
+    # Months contributed elsewhere before (Social Insurance Law art. 32: contribution years
+    # accumulate), as the document named by ``contribution_history_reference`` records them.
+    contribution_months_elsewhere: int = 0
+    contribution_history_reference: str = ""
 
     def check(self) -> None:
         check_text("region", self.region)
@@ -103,6 +107,21 @@ class Enrol:
         if self.birth_date >= self.enrolled_on:
             raise InvalidInput("birth_date", "must be before the enrolment date", birth_date=self.birth_date)
         check_fen("pension_fen", self.pension_fen)
+        check_months("contribution_months_elsewhere", self.contribution_months_elsewhere)
+        if self.contribution_months_elsewhere and not self.contribution_history_reference.strip():
+            raise InvalidInput("contribution_history_reference", "months contributed elsewhere need the document that records them "
+                               "(a transfer certificate, 参保缴费凭证)", months=self.contribution_months_elsewhere)
+        if self.contribution_history_reference:
+            check_text("contribution_history_reference", self.contribution_history_reference, 200)
+
+
+MAX_CONTRIBUTION_MONTHS = 1200  # a hundred years
+
+
+def check_months(field: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CONTRIBUTION_MONTHS:
+        raise InvalidInput(field, f"must be a whole number of months from 0 to {MAX_CONTRIBUTION_MONTHS}, got {value!r}", value=value)
+    return value
 
 
 @dataclass(frozen=True)

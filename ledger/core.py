@@ -173,8 +173,9 @@ class CoreLedger(Application[UUID]):
         account_id = PersonalAccount.id_for(command.region, command.person_id)
         existing = unit.find(account_id, PersonalAccount)
         if existing is not None:
-            same = (existing.category, existing.birth_date, existing.employer_id, existing.enrolled_on, existing.pension_fen) == (
-                command.category, command.birth_date, command.employer_id, command.enrolled_on, command.pension_fen)
+            same = (existing.category, existing.birth_date, existing.employer_id, existing.enrolled_on, existing.pension_fen,
+                    existing.months_brought) == (command.category, command.birth_date, command.employer_id, command.enrolled_on,
+                                                 command.pension_fen, command.contribution_months_elsewhere)
             if not same:
                 raise DuplicateBusinessId("person_id", "already enrolled with other data", region=command.region, person_id=command.person_id)
             return {"person_id": command.person_id, "created": False}
@@ -182,6 +183,8 @@ class CoreLedger(Application[UUID]):
             PersonalAccount.Enrolled, id=account_id, region=command.region, person_id=command.person_id,
             category=command.category, birth_date=command.birth_date, employer_id=command.employer_id,
             enrolled_on=command.enrolled_on, pension_fen=command.pension_fen,
+            contribution_months_elsewhere=command.contribution_months_elsewhere,
+            contribution_history_reference=command.contribution_history_reference,
         )
         unit.add(account)
         return {"person_id": command.person_id, "created": True}

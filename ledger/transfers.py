@@ -48,6 +48,7 @@ class TransferUseCases(InterestUseCases):
             acc.entry(*acc.transfer(acc.FUND_PERSONAL, acc.CLEARING_PERSONAL_ACCOUNTS, amount_fen,
                                     debit_item=acc.EXPENDITURE_TRANSFER_OUT, debit_person_id=account.person_id)),
             on=command.on, origin="transfer", transfer_id=command.transfer_id, to_region=command.to_region, amount_fen=amount_fen,
+            person_id=account.person_id, contribution_months_out=months,
         )
         unit.get(PooledFund.id_for(command.region), PooledFund).record_money(
             PooledFund.PersonalAccountsSettled,
@@ -101,7 +102,7 @@ class TransferUseCases(InterestUseCases):
             acc.entry(*acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, command.amount_fen,
                                     credit_item=acc.INCOME_TRANSFER_IN, credit_person_id=command.person_id, origin=acc.ORIGIN_TRANSFER_IN)),
             on=command.on, origin=acc.ORIGIN_TRANSFER_IN, transfer_id=command.transfer_id, from_region=command.from_region,
-            amount_fen=command.amount_fen, contribution_months=command.contribution_months,
+            amount_fen=command.amount_fen, contribution_months=command.contribution_months, person_id=command.person_id,
         )
         unit.get(PooledFund.id_for(command.region), PooledFund).record_money(
             PooledFund.PersonalAccountsSettled,
