@@ -120,7 +120,7 @@ class ClaimUseCases(CoreLedger):
             # Liao 1999 §II(4): costs above the ceiling go to supplementary insurance: referred to
             # the region's supplementary fund, per person and claim, for its payments to be booked against.
             self._memo_fund(unit, home_region, referred_to).trigger_event(
-                MemoFund.ReferralRecorded, region=home_region, on=on, claim_id=command.claim_id, person_id=person,
+                MemoFund.ReferralRecorded, region=home_region, on=on, fund=referred_to, claim_id=command.claim_id, person_id=person,
                 referred_fen=breakdown.above_ceiling_fen)
         outcome = {"claim_id": command.claim_id, "person_id": person, "kind": bill.kind, "year": year,
                    "policy_version": policy.version, "treating_region": treating_region or home_region,
@@ -177,8 +177,8 @@ class ClaimUseCases(CoreLedger):
         if referral["paid_fen"]:
             raise InvalidInput("claim_id", f"memo fund {fund.name} has paid {referral['paid_fen']} fen on what claim {command.claim_id!r} "
                                "referred above the ceiling: recover that first", claim_id=command.claim_id, paid_fen=referral["paid_fen"])
-        fund.trigger_event(MemoFund.ReferralCancelled, region=command.region, on=command.on, claim_id=command.claim_id,
-                           correction_id=command.correction_id, referred_fen=-referral["referred_fen"])
+        fund.trigger_event(MemoFund.ReferralCancelled, region=command.region, on=command.on, fund=fund.name, claim_id=command.claim_id,
+                           person_id=referral["person_id"], correction_id=command.correction_id, referred_fen=-referral["referred_fen"])
 
     def _advance_clearing(self, unit: UnitOfWork, creditor: str, debtor: str, claim_id: str, on: date, amount_fen: int) -> None:
         position = unit.find(ClearingPosition.id_for(creditor, debtor), ClearingPosition)

@@ -75,6 +75,7 @@ class MemoFund(Aggregate):
 
         region: str
         on: date
+        fund: str
         claim_id: str
         person_id: str
         referred_fen: int
@@ -89,7 +90,9 @@ class MemoFund(Aggregate):
 
         region: str
         on: date
+        fund: str
         claim_id: str
+        person_id: str
         correction_id: str
         referred_fen: int
 
