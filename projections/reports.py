@@ -334,10 +334,16 @@ def claim(store: Queryable, p: str, f: Filters) -> Report:
                        f"WHERE {where} AND c.claim_id = ? ORDER BY c.region", [*params, f.claim])
     sections = [Section("claim", "The claim", CLAIM_COLUMNS, rows)]
     for row in rows[:1]:
-        sections += [Section("arithmetic", "Arithmetic (how the bill divides)", ARITHMETIC_COLUMNS, _claim_lines(row),
-                             ("amount_fen", "patient_fen", "pooled_fen", "referred_fen")),
-                     Section("payers", "Who pays", PAYER_COLUMNS, _claim_payers(row))]
+        sections += claim_sections(row)
     return Report("claim", f"One claim's arithmetic: {f.claim}", sections)
+
+
+def claim_sections(claim_row: dict[str, Any]) -> list[Section]:
+    """The arithmetic and the payers of one claim, from its ``proj_claims`` row or, with its
+    bands as ``bands`` JSON text, from the claim's recorded outcome."""
+    return [Section("arithmetic", "Arithmetic (how the bill divides)", ARITHMETIC_COLUMNS, _claim_lines(claim_row),
+                    ("amount_fen", "patient_fen", "pooled_fen", "referred_fen")),
+            Section("payers", "Who pays", PAYER_COLUMNS, _claim_payers(claim_row))]
 
 
 CLAIM_COLUMNS = [Column("region", "Region"), Column("claim_id", "Claim"), Column("person_id", "Person"), Column("kind", "Kind"),
