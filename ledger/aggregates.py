@@ -236,9 +236,8 @@ class PersonalAccount(Aggregate):
         def apply_details(self, account: PersonalAccount) -> None:
             pass
 
-    class ContributionCredited(MoneyEvent):
-        """A remittance line credited (events recorded before corrections existed carry neither
-        ``wage_base_fen`` nor ``employer_to_pooled_fen``)."""
+    class LineShares(MoneyEvent):
+        """A remittance line's shares for a period (the base of the two events below)."""
 
         remittance_id: str
         period: str
@@ -246,6 +245,11 @@ class PersonalAccount(Aggregate):
         employee_fen: int
         employer_to_personal_fen: int
         employer_to_pooled_fen: int
+
+    class ContributionCredited(LineShares):
+        """A remittance line credited (events recorded before corrections existed carry neither
+        ``wage_base_fen`` nor ``employer_to_pooled_fen``)."""
+
         retiree_credit_fen: int
 
         def apply_details(self, account: PersonalAccount) -> None:
@@ -265,17 +269,11 @@ class PersonalAccount(Aggregate):
         def apply_details(self, account: PersonalAccount) -> None:
             _mark_month(account.retiree_credited_months_by_year, self.period)
 
-    class ContributionCorrected(MoneyEvent):
+    class ContributionCorrected(LineShares):
         """A line of ``remittance_id`` corrected to ``wage_base_fen``: each share's difference
         (negative: taken back). The period still counts once."""
 
         correction_id: str
-        remittance_id: str
-        period: str
-        wage_base_fen: int
-        employee_fen: int
-        employer_to_personal_fen: int
-        employer_to_pooled_fen: int
 
     class ClaimPaid(MoneyEvent):
         claim_id: str

@@ -46,17 +46,10 @@ class ContributionUseCases(CoreLedger):
         return self._run(unit, self._post_remittance, command)  # type: ignore[no-any-return]
 
     def _post_remittance(self, unit: UnitOfWork, command: PostRemittance) -> dict[str, Any]:
-        command.check()
-        unit.prefetch(touched_ids(command))
-        digest = fingerprint(command)
-        first = self._first_outcome(unit, "remittance", command.region, command.remittance_id, digest, "remittance_id")
-        if first is not None:
-            return first
-        period = Period.of(command.period)
-        book = self._book(unit, command.region)
-        book.check_open(command.received_on, "received_on")
-        policy = book.in_force(period.first_day)
-        accounts = self._line_accounts(unit, command, period)
+        opened = self._open_lines(unit, command, "remittance", command.remittance_id, "remittance_id")
+        if isinstance(opened, dict):
+            return opened
+        digest, period, policy, accounts = opened.digest, opened.period, opened.policy, opened.accounts
         for index, account in enumerate(accounts):
             if account.category == "retiree" and policy.retiree_credit.funded_by == "monthly_run":
                 raise InvalidInput(f"lines[{index}].person_id", f"retirees of region {command.region} are credited by the monthly "
@@ -91,6 +84,22 @@ class ContributionUseCases(CoreLedger):
         if isinstance(command, PostLatePayment):
             outcome.update(days_late=days_late, late_fee_fen=fee_fen)
         return self._record_outcome(unit, "remittance", command.region, command.remittance_id, digest, on, outcome)
+
+    def _open_lines(self, unit: UnitOfWork, command: PostRemittance | CorrectContributions, kind: str, key: str,
+                    field: str) -> dict[str, Any] | _OpenLines:
+        """What remittances and corrections start with: the command checked, the first outcome of
+        its business id if it was applied before, else the policy of its period and the account of
+        each line, its payer checked against the employer of record."""
+        command.check()
+        unit.prefetch(touched_ids(command))
+        digest = fingerprint(command)
+        first = self._first_outcome(unit, kind, command.region, key, digest, field)
+        if first is not None:
+            return first
+        period = Period.of(command.period)
+        book = self._book(unit, command.region)
+        book.check_open(command.received_on, "received_on")
+        return _OpenLines(digest, period, book.in_force(period.first_day), self._line_accounts(unit, command, period))
 
     def _line_accounts(self, unit: UnitOfWork, command: PostRemittance | CorrectContributions, period: Period) -> list[PersonalAccount]:
         """The account of each line, its payer checked against the employer of record."""
@@ -262,17 +271,10 @@ class ContributionUseCases(CoreLedger):
         return self._run(unit, self._correct_contributions, command)  # type: ignore[no-any-return]
 
     def _correct_contributions(self, unit: UnitOfWork, command: CorrectContributions) -> dict[str, Any]:
-        command.check()
-        unit.prefetch(touched_ids(command))
-        digest = fingerprint(command)
-        first = self._first_outcome(unit, "contribution-correction", command.region, command.correction_id, digest, "correction_id")
-        if first is not None:
-            return first
-        period = Period.of(command.period)
-        book = self._book(unit, command.region)
-        book.check_open(command.received_on, "received_on")
-        policy = book.in_force(period.first_day)
-        accounts = self._line_accounts(unit, command, period)
+        opened = self._open_lines(unit, command, "contribution-correction", command.correction_id, "correction_id")
+        if isinstance(opened, dict):
+            return opened
+        digest, period, policy, accounts = opened.digest, opened.period, opened.policy, opened.accounts
         changes = [self._line_change(policy, command, index, account, period.first_day) for index, account in enumerate(accounts)]
         difference_fen = sum(change.payable_fen for change in changes)
         _check_declared("declared_difference_fen", command.declared_difference_fen, difference_fen, correction_id=command.correction_id)
@@ -323,6 +325,14 @@ class ContributionUseCases(CoreLedger):
             employer_to_personal_fen=right.employer_to_personal_fen - held.employer_to_personal_fen,
             employer_to_pooled_fen=right.employer_to_pooled_fen - held.employer_to_pooled_fen,
         )
+
+
+@dataclass(frozen=True)
+class _OpenLines:
+    digest: str
+    period: Period
+    policy: PolicyVersion
+    accounts: list[PersonalAccount]
 
 
 @dataclass(frozen=True)
