@@ -101,7 +101,7 @@ MESSAGE_TYPES: dict[str, MessageType] = {t.name: t for t in [
     MessageType("contribution.late_payment", TOPIC_CONTRIBUTIONS, "payer_id", "post_late_payment", _late_payment, _example(
         "contribution.late_payment", "tax-E001-2024-02-late", R, {
             "remittance_id": "E001-2024-02-late", "payer_kind": "employer", "payer_id": "E001", "period": "2024-02",
-            "received_on": "2024-04-10", "declared_total_fen": 40000, "late_fee_fen": 500,
+            "received_on": "2024-04-10", "declared_total_fen": 40000, "late_fee_fen": 520,
             "lines": [{"person_id": "P000123", "wage_base_fen": 500000}]})),
     MessageType("contribution.corrected", TOPIC_CONTRIBUTIONS, "payer_id", "correct_contributions", _correction, _example(
         "contribution.corrected", "tax-E001-2024-03-cor1", R, {

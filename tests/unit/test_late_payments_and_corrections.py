@@ -181,3 +181,22 @@ def test_a_retirees_credit_is_not_corrected_by_a_wage_base(march: Ledger) -> Non
     with pytest.raises(InvalidInput) as error:
         march.correct_contributions(command)
     assert "set by the policy" in error.value.reason
+
+
+def test_the_documented_late_payment_and_correction_examples_apply_as_written(ledger: Ledger) -> None:
+    """docs/messages.md: P000123 (born 1985-06-01, employer E001), wage 500,000 fen: 2% + 6% =
+    40,000 owed. February paid on 10 April: due 15 March, 16 days of March + 10 of April = 26 days
+    late: 40,000 × 26 × 0.0005 = 520 fen. March remitted, then corrected to 550,000 on 28 March:
+    8% of the 50,000 more = 4,000 fen, before its due date, so no fee."""
+    import json
+
+    from consumers import contract, schemas
+
+    def build(name: str) -> object:
+        message = schemas.parse_message(json.dumps(contract.MESSAGE_TYPES[name].example))
+        return contract.MESSAGE_TYPES[name].build(message, schemas.payload_of(message))
+
+    ledger.enrol(build("person.enrolled"))  # type: ignore[arg-type]
+    assert ledger.post_late_payment(build("contribution.late_payment"))["late_fee_fen"] == 520  # type: ignore[arg-type]
+    ledger.post_remittance(remittance("E001-2024-03", {"P000123": 500_000}, 40_000, period="2024-03", payer_id="E001"))
+    assert ledger.correct_contributions(build("contribution.corrected"))["difference_fen"] == 4_000  # type: ignore[arg-type]
