@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="pooling region code, e.g. 210100")
     parser.add_argument("--year", type=int, help="the year (balances: as at 31 December of it)")
     parser.add_argument("--as-of", dest="as_of", help="business date YYYY-MM-DD: the books as they stood at the end of that day")
-    parser.add_argument("--person", help="person id (personal, statement)")
+    parser.add_argument("--person", help="person id (personal, statement, contributions, memo-persons)")
+    parser.add_argument("--claim", help="claim id (claim: one claim's arithmetic)")
     parser.add_argument("--period", choices=["month", "quarter", "year"], default="month", help="income, expenditure, transfers")
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
     parser.add_argument("--no-catch-up", dest="catch_up", action="store_false",
@@ -47,11 +48,13 @@ def _as_of(args: argparse.Namespace) -> date | None:
 def run(args: argparse.Namespace) -> int:
     if args.name == "statement" and not args.person:
         raise InvalidInput("person", "the statement report needs --person")
+    if args.name == "claim" and not args.claim:
+        raise InvalidInput("claim", "the claim report needs --claim")
     if args.year is not None and not 1900 <= args.year <= 9999:
         raise InvalidInput("year", "must be a four-digit year", value=args.year)
     as_of = _as_of(args)
     filters = Filters(region=args.region, year=None if args.name in POINT_IN_TIME else args.year,
-                      person=args.person, period=args.period)
+                      person=args.person, period=args.period, claim=args.claim)
     if args.restated:
         return _restated(args)
     if args.known_at is not None or args.known_at_time:

@@ -52,6 +52,18 @@ def _remittance(message: s.Envelope, p: s.ContributionRemittance) -> cmd.PostRem
                               p.declared_total_fen, lines)
 
 
+def _late_payment(message: s.Envelope, p: s.ContributionLatePayment) -> cmd.PostLatePayment:
+    lines = tuple(cmd.RemittanceLine(line.person_id, line.wage_base_fen) for line in p.lines)
+    return cmd.PostLatePayment(message.region, p.remittance_id, p.payer_kind, p.payer_id, p.period, p.received_on,
+                               p.declared_total_fen, lines, p.late_fee_fen)
+
+
+def _correction(message: s.Envelope, p: s.ContributionCorrection) -> cmd.CorrectContributions:
+    lines = tuple(cmd.RemittanceLine(line.person_id, line.wage_base_fen) for line in p.lines)
+    return cmd.CorrectContributions(message.region, p.correction_id, p.remittance_id, p.payer_kind, p.payer_id, p.period,
+                                    p.received_on, p.declared_difference_fen, lines, p.late_fee_fen)
+
+
 def _budget(kind: str) -> Callable[[s.Envelope, s.BudgetSet], cmd.SetBudget]:
     def build(message: s.Envelope, p: s.BudgetSet) -> cmd.SetBudget:
         lines = tuple(cmd.BudgetLine(line.item, line.amount_fen) for line in p.lines)
@@ -91,6 +103,16 @@ MESSAGE_TYPES: dict[str, MessageType] = {t.name: t for t in [
             "remittance_id": "E001-2024-03", "payer_kind": "employer", "payer_id": "E001", "period": "2024-03",
             "received_on": "2024-03-15", "declared_total_fen": 40000,
             "lines": [{"person_id": "P000123", "wage_base_fen": 500000}, {"person_id": "P000200"}]})),
+    MessageType("contribution.late_payment", TOPIC_CONTRIBUTIONS, "payer_id", "post_late_payment", _late_payment, _example(
+        "contribution.late_payment", "tax-E001-2024-02-late", R, {
+            "remittance_id": "E001-2024-02-late", "payer_kind": "employer", "payer_id": "E001", "period": "2024-02",
+            "received_on": "2024-04-10", "declared_total_fen": 40000, "late_fee_fen": 520,
+            "lines": [{"person_id": "P000123", "wage_base_fen": 500000}]})),
+    MessageType("contribution.corrected", TOPIC_CONTRIBUTIONS, "payer_id", "correct_contributions", _correction, _example(
+        "contribution.corrected", "tax-E001-2024-03-cor1", R, {
+            "correction_id": "COR-E001-2024-03-1", "remittance_id": "E001-2024-03", "payer_kind": "employer",
+            "payer_id": "E001", "period": "2024-03", "received_on": "2024-03-28", "declared_difference_fen": 4000,
+            "late_fee_fen": 0, "lines": [{"person_id": "P000123", "wage_base_fen": 550000}]})),
     MessageType("claim.outpatient", TOPIC_CLAIMS, "person_id", "pay_outpatient", _with_region(cmd.PayOutpatient), _example(
         "claim.outpatient", "his-OP-88001", R, {"claim_id": "OP-88001", "person_id": "P000123", "kind": "pharmacy",
                                                 "on": "2024-03-20", "amount_fen": 4650})),
@@ -98,6 +120,11 @@ MESSAGE_TYPES: dict[str, MessageType] = {t.name: t for t in [
         "claim.inpatient", "his-IP-5501", R, {"claim_id": "IP-5501", "person_id": "P000123", "hospital_level": 3,
                                               "admitted_on": "2024-04-02", "discharged_on": "2024-04-12",
                                               "total_cost_fen": 2350000, "excluded_fen": 120000})),
+    MessageType("claim.serious_outpatient", TOPIC_CLAIMS, "person_id", "settle_serious_outpatient",
+                _with_region(cmd.SettleSeriousOutpatient), _example(
+        "claim.serious_outpatient", "his-SO-3301", R, {"claim_id": "SO-3301", "person_id": "P000123",
+                                                       "condition_code": "uremia_dialysis", "hospital_level": 3,
+                                                       "on": "2024-04-18", "total_cost_fen": 300000, "excluded_fen": 0})),
     MessageType("claim.reversed", TOPIC_CLAIMS, "person_id", "reverse_claim", _with_region(cmd.ReverseClaim), _example(
         "claim.reversed", "his-IP-5501-rev", R, {"correction_id": "COR-5501", "claim_id": "IP-5501", "person_id": "P000123", "on": "2024-05-03",
                                                   "reason": "bill withdrawn by the hospital"})),
@@ -127,6 +154,8 @@ MESSAGE_TYPES: dict[str, MessageType] = {t.name: t for t in [
         "interest.posting_requested", "agency-interest-2024", R, {"year": 2024})),
     MessageType("year.close_requested", TOPIC_FUND, None, "close_year", _with_region(cmd.CloseYear), _example(
         "year.close_requested", "agency-close-2024", R, {"year": 2024})),
+    MessageType("retiree_credit.run_requested", TOPIC_FUND, None, "credit_retirees", _with_region(cmd.CreditRetirees), _example(
+        "retiree_credit.run_requested", "agency-retirees-2024-03", R, {"period": "2024-03", "on": "2024-03-25"})),
     MessageType("income.recorded", TOPIC_FUND, None, "record_income", _with_region(cmd.RecordIncome), _example(
         "income.recorded", "fin-INC-2024-001", R, {"income_id": "INC-2024-001", "fund": "pooled", "item": "fiscal_subsidy",
                                                    "amount_fen": 50000000, "on": "2024-03-31"})),
@@ -134,6 +163,10 @@ MESSAGE_TYPES: dict[str, MessageType] = {t.name: t for t in [
         "expenditure.recorded", "fin-EXP-2024-001", R, {"expenditure_id": "EXP-2024-001", "fund": "pooled",
                                                         "item": "remittance_to_upper_level", "amount_fen": 1000000,
                                                         "on": "2024-06-30"})),
+    MessageType("memo_fund.beneficiary_registered", TOPIC_PERSONS, "person_id", "register_memo_beneficiary",
+                _with_region(cmd.RegisterMemoBeneficiary), _example(
+        "memo_fund.beneficiary_registered", "hr-cs-000123", R, {"fund": "civil_servant_subsidy", "person_id": "P000123",
+                                                                "since": "2024-01-01", "reference": "Shenyang HR bureau 2024-17"})),
     MessageType("bank.movement", TOPIC_FUND, None, "move_money", _with_region(cmd.MoveBetweenBankAccounts), _example(
         "bank.movement", "bank-MV-2024-0311", R, {"movement_id": "MV-2024-0311", "kind": "income_to_fiscal_special",
                                                   "amount_fen": 90000000, "on": "2024-03-31"})),

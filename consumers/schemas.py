@@ -56,13 +56,30 @@ RateText = Annotated[str, StringConstraints(max_length=12, pattern=r"^(0(\.[0-9]
 ItemCode = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.]*$")]
 Fen = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT_FEN, description="whole fen (1 yuan = 100 fen)")]
 PositiveFen = Annotated[int, Field(strict=True, gt=0, le=MAX_AMOUNT_FEN, description="whole fen, more than zero")]
+SignedFen = Annotated[int, Field(strict=True, ge=-MAX_AMOUNT_FEN, le=MAX_AMOUNT_FEN, description="whole fen, positive or negative")]
 Year = Annotated[int, Field(strict=True, ge=1990, le=2200)]
 Category = Literal["employee", "retiree", "laid_off"]
-Fund = Literal["pooled", "personal", "retired_cadres", "disabled_servicemen", "civil_servant_subsidy", "enterprise_supplementary"]
+Fund = Literal["pooled", "personal", "retired_cadres", "disabled_servicemen", "civil_servant_subsidy", "enterprise_supplementary",
+               "large_amount_supplementary"]
+MemoFundName = Literal["retired_cadres", "disabled_servicemen", "civil_servant_subsidy"]
 # Spelt out for type checkers and JSON Schema; they must stay the ledger's own lists.
 assert get_args(Category) == CATEGORIES, (get_args(Category), CATEGORIES)
 assert get_args(Fund) == FUNDS + MEMO_FUNDS, (get_args(Fund), FUNDS + MEMO_FUNDS)
 HospitalLevel = Literal[1, 2, 3]
+
+
+INSTITUTION_NOTE = ("the designated hospital or pharmacy: required where the region keeps a registry of designated "
+                    "institutions (Liao 1999 §III(2))")
+# Payload fields added after a type was first published, with their defaults: left out of the
+# message digest while they hold the default, so a message sent before they existed, sent again,
+# is still the same message (acknowledged, not a conflict).
+ADDED_FIELDS: dict[str, dict[str, Any]] = {
+    "claim.outpatient": {"institution_id": None},
+    "claim.inpatient": {"institution_id": None},
+    "claim.cross_region": {"institution_id": None},
+    "expenditure.recorded": {"person_id": None, "claim_id": None},
+    "person.enrolled": {"contribution_months_elsewhere": 0, "contribution_history_reference": ""},
+}
 
 
 class Strict(BaseModel):
@@ -79,6 +96,10 @@ class PersonEnrolled(Strict):
     employer_id: Id = Field(description="the employer, or the re-employment service centre of a laid-off worker")
     enrolled_on: date
     pension_fen: Fen = Field(0, description="monthly pension of a retiree, when the region's retiree credit depends on it")
+    contribution_months_elsewhere: Annotated[int, Field(strict=True, ge=0, le=1200)] = Field(
+        0, description="months contributed elsewhere before (contribution years accumulate: Social Insurance Law art. 32)")
+    contribution_history_reference: Annotated[str, StringConstraints(max_length=200)] = Field(
+        "", description="the document recording those months (a transfer certificate); required with them")
 
 
 class PersonCategoryChanged(Strict):
@@ -118,6 +139,36 @@ class ContributionRemittance(Strict):
     lines: list[RemittanceLine] = Field(min_length=1, max_length=MAX_LINES_PER_REMITTANCE_MESSAGE)
 
 
+class ContributionLatePayment(ContributionRemittance):
+    """A month's contributions paid after their due date (补缴), for people whose month is not
+    recorded yet, with the late fee (滞纳金) the region's policy computes (Social Insurance Law art.
+    86: 0.05% a day of the amount overdue); the fee is the pooled fund's other income."""
+
+    late_fee_fen: Fen = Field(description="the late fee: must equal what the policy computes, to the fen")
+
+
+class CorrectedLine(Strict):
+    person_id: Id
+    wage_base_fen: Fen = Field(description="the right monthly wage base")
+
+
+class ContributionCorrection(Strict):
+    """Lines of a remittance recorded earlier were on the wrong wage base: each line states the
+    right one. The difference of each share is posted (paid in, or refunded from the expenditure
+    account); the month still counts once."""
+
+    correction_id: Id
+    remittance_id: Id = Field(description="the remittance (or late payment) whose lines are corrected")
+    payer_kind: Literal["employer", "reemployment_centre"]
+    payer_id: Id
+    period: Period
+    received_on: date
+    declared_difference_fen: SignedFen = Field(
+        description="what the payer pays in (+) or is refunded (-), late fee excluded: must equal what the policy computes")
+    late_fee_fen: Fen = Field(0, description="late fee on an underpayment found after the due date")
+    lines: list[CorrectedLine] = Field(min_length=1, max_length=MAX_LINES_PER_REMITTANCE_MESSAGE)
+
+
 # --------------------------------------------------------------------------- claims
 class OutpatientClaim(Strict):
     """An outpatient visit or a pharmacy purchase: paid by the personal account while it lasts."""
@@ -127,6 +178,7 @@ class OutpatientClaim(Strict):
     kind: Literal["outpatient", "pharmacy"]
     on: date
     amount_fen: PositiveFen
+    institution_id: Id | None = Field(None, description=INSTITUTION_NOTE)
 
 
 class InpatientClaim(Strict):
@@ -139,6 +191,23 @@ class InpatientClaim(Strict):
     discharged_on: date
     total_cost_fen: PositiveFen
     excluded_fen: Fen = Field(0, description="items outside the fund's catalogue: the patient's")
+    institution_id: Id | None = Field(None, description=INSTITUTION_NOTE)
+
+
+class SeriousOutpatientClaim(Strict):
+    """An outpatient bill for a serious or chronic condition the region's pooled fund pays
+    (门诊大病): the condition's yearly deductible and co-pay, the pooled part within the annual
+    ceiling it shares with stays; the account pays the patient's part while it lasts."""
+
+    claim_id: Id
+    person_id: Id
+    condition_code: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")] = Field(
+        description="a condition listed in the region's policy (serious_outpatient_conditions)")
+    hospital_level: HospitalLevel
+    on: date
+    total_cost_fen: PositiveFen
+    excluded_fen: Fen = Field(0, description="items outside the fund's catalogue: the patient's")
+    institution_id: Id | None = Field(None, description=INSTITUTION_NOTE)
 
 
 class ClaimReversal(Strict):
@@ -164,6 +233,7 @@ class CrossRegionSettlement(Strict):
     discharged_on: date
     total_cost_fen: PositiveFen
     excluded_fen: Fen = 0
+    institution_id: Id | None = Field(None, description="the hospital, designated by the treating region where it keeps a registry")
 
 
 # --------------------------------------------------------------------------- transfers
@@ -216,6 +286,15 @@ class InterestPostingRequested(Strict):
     year: Year
 
 
+class RetireeCreditRunRequested(Strict):
+    """Credit every retiree of the region for ``period`` from the pooled fund, where the region's
+    policy funds retirees' credits by a monthly run: once per person and month (sent again, it
+    credits only retirees not credited yet)."""
+
+    period: Period
+    on: date = Field(description="the day the credits are booked")
+
+
 class YearCloseRequested(Strict):
     """Close the year: current-year balances become carried-over balances."""
 
@@ -233,13 +312,29 @@ class IncomeRecorded(Strict):
 
 
 class ExpenditureRecorded(Strict):
-    """Subsidy to lower levels, remittance to the upper level, other permitted expenditure."""
+    """Subsidy to lower levels, remittance to the upper level, other permitted expenditure; a memo
+    fund's benefit, traceable to a person: a special group's fund pays a person registered with it
+    (``person_id``), a supplementary fund pays against a claim referred to it above the ceiling
+    (``claim_id``)."""
 
     expenditure_id: Id
     fund: Fund
     item: ItemCode
     amount_fen: PositiveFen
     on: date
+    person_id: Id | None = Field(None, description="a memo fund's benefit: whom it pays")
+    claim_id: Id | None = Field(None, description="a supplementary fund's benefit: the claim referred to it above the ceiling")
+
+
+class MemoBeneficiaryRegistered(Strict):
+    """A person a special group's memo fund pays (retired cadres and old Red Army soldiers outside
+    the basic scheme, disabled servicemen of class B and above, civil servants insured in it),
+    from ``since``, on the strength of ``reference``."""
+
+    fund: MemoFundName
+    person_id: Id
+    since: date
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class BankMovement(Strict):
@@ -282,8 +377,11 @@ PAYLOADS: dict[str, type[Strict]] = {
     "person.category_changed": PersonCategoryChanged,
     "person.deceased": PersonDeceased,
     "contribution.remittance": ContributionRemittance,
+    "contribution.late_payment": ContributionLatePayment,
+    "contribution.corrected": ContributionCorrection,
     "claim.outpatient": OutpatientClaim,
     "claim.inpatient": InpatientClaim,
+    "claim.serious_outpatient": SeriousOutpatientClaim,
     "claim.reversed": ClaimReversal,
     "claim.cross_region": CrossRegionSettlement,
     "transfer.out": TransferOut,
@@ -292,8 +390,10 @@ PAYLOADS: dict[str, type[Strict]] = {
     "interest.rates_announced": InterestRatesAnnounced,
     "interest.posting_requested": InterestPostingRequested,
     "year.close_requested": YearCloseRequested,
+    "retiree_credit.run_requested": RetireeCreditRunRequested,
     "income.recorded": IncomeRecorded,
     "expenditure.recorded": ExpenditureRecorded,
+    "memo_fund.beneficiary_registered": MemoBeneficiaryRegistered,
     "bank.movement": BankMovement,
     "budget.approved": BudgetSet,
     "budget.adjusted": BudgetSet,
@@ -336,6 +436,9 @@ def message_digest(message: Envelope) -> str:
     message may stamp it again, and that is still the same order to the ledger.
     """
     content = message.model_dump(mode="json", include={"type", "region", "payload"})
+    for name, default in ADDED_FIELDS.get(message.type, {}).items():
+        if content["payload"].get(name, default) == default:
+            content["payload"].pop(name, None)
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -21,13 +21,17 @@ from typing import Any
 BANK_INCOME = "bank.income"  # 收入户存款: where contributions and other income arrive
 BANK_FISCAL_SPECIAL = "bank.fiscal_special"  # 财政专户存款: the social security fiscal special account
 BANK_EXPENDITURE = "bank.expenditure"  # 支出户存款: the only account that pays benefits
+BASIC_FUND_BANK_ACCOUNTS = (BANK_INCOME, BANK_EXPENDITURE, BANK_FISCAL_SPECIAL)
 
 # --- the basic medical insurance fund's two parts (credit balances)
 FUND_POOLED = "fund.pooled"  # 统筹基金
 FUND_PERSONAL = "fund.personal"  # 个人账户基金, with one sub-ledger per person (person_id)
 
-# --- liabilities and clearing
+# --- liabilities, receivables and clearing
 PAYABLE_HOSPITALS = "payable.hospitals"  # 应付医疗机构: settled claims not yet paid out
+# 应收财政补贴: a deficit of the pooled fund that the fiscal budget will cover (where the region's
+# policy allows it), until a fiscal subsidy clears it
+RECEIVABLE_FISCAL_BUDGET = "receivable.fiscal_budget"
 # Between the personal accounts and the region's books: every movement of money between a
 # personal account and a bank account or the pooled fund passes through it; zero after each save.
 CLEARING_PERSONAL_ACCOUNTS = "clearing.personal_accounts"
@@ -46,6 +50,7 @@ CHART_OF_ACCOUNTS: dict[str, str] = {
     FUND_POOLED: "Pooled fund (统筹基金), credit balance",
     FUND_PERSONAL: "Personal accounts fund (个人账户), credit balance, sub-ledger per person",
     PAYABLE_HOSPITALS: "Amounts due to hospitals and pharmacies, credit balance",
+    RECEIVABLE_FISCAL_BUDGET: "Receivable from the fiscal budget (应收财政补贴): pooled-fund deficits it will cover, debit balance",
     CLEARING_PERSONAL_ACCOUNTS: "Clearing between personal accounts and the region's books, zero after each save",
     TRANSIT_TRANSFERS_OUT: "Personal-account balances transferred out, in transit until they land, credit balance",
     MEMO_PATIENT_OUT_OF_POCKET: "Memo: the patients' own payments, debit balance",
@@ -59,10 +64,13 @@ EXPENDITURE_OUTPATIENT = "expenditure.benefit.outpatient"  # personal account: o
 EXPENDITURE_PHARMACY = "expenditure.benefit.pharmacy"  # personal account: pharmacy
 EXPENDITURE_INPATIENT = "expenditure.benefit.inpatient"  # pooled fund: inpatient
 EXPENDITURE_INPATIENT_SELF_PAY = "expenditure.benefit.inpatient_self_pay"  # personal account
+EXPENDITURE_SERIOUS_OUTPATIENT = "expenditure.benefit.serious_outpatient"  # pooled fund: 门诊大病
+EXPENDITURE_SERIOUS_OUTPATIENT_SELF_PAY = "expenditure.benefit.serious_outpatient_self_pay"  # personal account
 TRANSFER_RETIREE_CREDIT = "transfer.retiree_credit"  # employer share to retirees' accounts
 TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS = "transfer.interest_to_personal_accounts"  # pooled fund tops up account interest
 INCOME_INTEREST = "income.interest"  # 利息收入
 INCOME_FISCAL_SUBSIDY = "income.fiscal_subsidy"  # 财政补贴收入 (pooled fund only)
+INCOME_FISCAL_SUBSIDY_RECEIVABLE = "income.fiscal_subsidy_receivable"  # 应收财政补贴: a deficit the budget covers
 INCOME_TRANSFER_IN = "income.transfer_in"  # 转移收入 (personal accounts)
 INCOME_UPPER_LEVEL_SUBSIDY = "income.upper_level_subsidy"  # 上级补助收入
 INCOME_LOWER_LEVEL_REMITTANCE = "income.lower_level_remittance"  # 下级上解收入
@@ -80,10 +88,13 @@ ITEMS: dict[str, str] = {
     EXPENDITURE_PHARMACY: "Benefit: pharmacy purchases, paid by the personal account",
     EXPENDITURE_INPATIENT: "Benefit: inpatient, paid by the pooled fund",
     EXPENDITURE_INPATIENT_SELF_PAY: "Benefit: inpatient self-pay part, paid by the personal account",
+    EXPENDITURE_SERIOUS_OUTPATIENT: "Benefit: serious and chronic outpatient conditions (门诊大病), paid by the pooled fund",
+    EXPENDITURE_SERIOUS_OUTPATIENT_SELF_PAY: "Benefit: serious outpatient conditions, the patient's part paid by the personal account",
     TRANSFER_RETIREE_CREDIT: "Internal: employer share credited to retirees' personal accounts",
     TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS: "Internal: the pooled fund makes up the accounts' interest above what the deposits earned",
     INCOME_INTEREST: "Interest income (利息收入)",
     INCOME_FISCAL_SUBSIDY: "Fiscal subsidy (财政补贴收入), pooled fund only",
+    INCOME_FISCAL_SUBSIDY_RECEIVABLE: "Fiscal subsidy receivable (应收财政补贴): a deficit of the pooled fund the fiscal budget covers, not yet received",
     INCOME_TRANSFER_IN: "Transfer income (转移收入), personal accounts",
     INCOME_UPPER_LEVEL_SUBSIDY: "Subsidy from the upper level (上级补助收入)",
     INCOME_LOWER_LEVEL_REMITTANCE: "Remittance from lower levels (下级上解收入)",
@@ -96,7 +107,10 @@ ITEMS: dict[str, str] = {
     EXPENDITURE_MEMO_BENEFIT: "Benefit paid by a memo fund",
 }
 
-MEMO_FUND_NAMES = ("retired_cadres", "disabled_servicemen", "civil_servant_subsidy", "enterprise_supplementary")
+MEMO_FUND_NAMES = ("retired_cadres", "disabled_servicemen", "civil_servant_subsidy", "enterprise_supplementary",
+                   "large_amount_supplementary")
+# The special groups' memo funds (Liao 1999 §II(6)): their benefits are paid to registered people.
+PERSON_MEMO_FUNDS = ("retired_cadres", "disabled_servicemen", "civil_servant_subsidy")
 for _name in MEMO_FUND_NAMES:
     CHART_OF_ACCOUNTS[f"fund.memo.{_name}"] = f"Memo fund {_name}, kept apart from the basic fund, credit balance"
     CHART_OF_ACCOUNTS[f"bank.memo.{_name}"] = f"Deposits of memo fund {_name}, debit balance"

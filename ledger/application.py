@@ -1,18 +1,24 @@
 """The ledger's application service: every use case, in one ``Ledger``.
 
-``ledger.core`` holds regions and policy, enrolment, contributions and claims;
-``ledger.lifecycle`` adds interest, year-end close, transfers, cross-region settlement,
-inheritance, the other income and expenditure lines, bank movements, memo funds and budgets.
-Persistence comes from the environment (``ledger.settings``).
+``ledger.core`` holds the application itself (regions and policy, enrolment, idempotency,
+reading); each concern adds its use cases in a module of its own: ``ledger.contributions``,
+``ledger.claims``, ``ledger.cross_region``, ``ledger.interest_posting``, ``ledger.year_end``,
+``ledger.transfers`` (transfers and death) and ``ledger.fund_lines`` (other income and
+expenditure, the two-line bank movements, memo funds and budgets). Persistence comes from the
+environment (``ledger.settings``).
 """
 
 from __future__ import annotations
 
+from ledger.contributions import ContributionUseCases
 from ledger.core import DateAsISO
-from ledger.lifecycle import LifecycleUseCases
+from ledger.cross_region import CrossRegionUseCases
+from ledger.fund_lines import FundLinesUseCases
+from ledger.transfers import TransferUseCases
+from ledger.year_end import YearEndUseCases
 
 
-class Ledger(LifecycleUseCases):
+class Ledger(ContributionUseCases, CrossRegionUseCases, TransferUseCases, YearEndUseCases, FundLinesUseCases):
     """The fund ledger."""
 
     name = "FundLedger"

@@ -29,7 +29,7 @@ from functools import cache
 from typing import Any
 
 from ledger import commands as cmd
-from ledger.errors import DateOutOfWindow, ImplausibleAmount
+from ledger.errors import DateOutOfWindow, ImplausibleAmount, InvalidInput
 from ledger.policy import DateRules, Limits
 
 # Amount fields and the limit that bounds each; lines are checked by ``_line_amounts``.
@@ -37,6 +37,7 @@ AMOUNT_LIMITS: dict[type, tuple[tuple[str, str], ...]] = {
     cmd.PayOutpatient: (("amount_fen", "max_outpatient_bill_fen"),),
     cmd.SettleInpatient: (("total_cost_fen", "max_inpatient_bill_fen"),),
     cmd.SettleCrossRegion: (("total_cost_fen", "max_inpatient_bill_fen"),),
+    cmd.SettleSeriousOutpatient: (("total_cost_fen", "max_inpatient_bill_fen"),),
     cmd.Enrol: (("pension_fen", "max_pension_fen"),),
     cmd.ChangeCategory: (("pension_fen", "max_pension_fen"),),
     cmd.TransferIn: (("amount_fen", "max_transfer_fen"),),
@@ -77,23 +78,39 @@ def region_of(command: object) -> str | None:
 
 
 def person_ids_of(command: object) -> list[str]:
-    """The people a command is about: its ``person_id``, or each line's."""
+    """The people a command is about: its ``person_id``, or each line's (a remittance)."""
     if isinstance(command, ENROLLING):
         return []
-    if isinstance(command, cmd.PostRemittance):
-        return [line.person_id for line in command.lines]
+    lines = _person_lines(command)
+    if lines:
+        return [line.person_id for line in lines]
     person_id = getattr(command, "person_id", None)
     return [person_id] if isinstance(person_id, str) else []
 
 
+def _person_lines(command: object) -> list[Any]:
+    return [line for line in getattr(command, "lines", ()) if isinstance(getattr(line, "person_id", None), str)]
+
+
+def _period(command: object) -> tuple[date, date] | None:
+    """The first and last day of a command's ``period`` (YYYY-MM), if it has a valid one."""
+    period = getattr(command, "period", None)
+    if not isinstance(period, str):
+        return None
+    try:
+        year, month = cmd.check_period(period)
+    except InvalidInput:
+        return None  # the command's own check refuses it
+    return date(year, month, 1), date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+
 def business_dates(command: object) -> list[tuple[str, date]]:
-    """(field, date) of every business date a command carries, a remittance's period as its
-    first day."""
+    """(field, date) of every business date a command carries, a period as its first day."""
     kind: Any = type(command)
     dated = [(name, value) for name in _date_fields(kind) if isinstance(value := getattr(command, name), date)]
-    if isinstance(command, cmd.PostRemittance):
-        year, month = cmd.check_period(command.period)
-        dated.append(("period", date(year, month, 1)))
+    period = _period(command)
+    if period is not None:
+        dated.append(("period", period[0]))
     return [(name, day) for name, day in dated if name not in NOT_BUSINESS_DATES]
 
 
@@ -114,11 +131,13 @@ def check(command: object, subject: Subject, now: datetime) -> None:
         _check_upper(field, day, subject)
     _check_years(command, subject)
     _check_person_dates(command, subject)
-    for field, limit in AMOUNT_LIMITS.get(type(command), ()):
-        check_amount(field, getattr(command, field), limit, subject.limits)
-    extra = EXTRA_CHECKS.get(type(command))
-    if extra is not None:
-        extra(command, subject)
+    for kind in type(command).__mro__:  # a command derived from another keeps its bounds
+        for field, limit in AMOUNT_LIMITS.get(kind, ()):
+            check_amount(field, getattr(command, field), limit, subject.limits)
+        extra = EXTRA_CHECKS.get(kind)
+        if extra is not None:
+            extra(command, subject)
+            break
 
 
 def check_reported_at(reported_at: datetime, now: datetime, rules: DateRules) -> None:
@@ -174,15 +193,14 @@ def _check_person_dates(command: object, subject: Subject) -> None:
     """A command about an enrolled person is not dated before their enrolment (a remittance: no
     period ending before it) or birth."""
     dated = business_dates(command)
-    if isinstance(command, cmd.PostRemittance):
-        year, month = cmd.check_period(command.period)
-        period_end = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
-        for index, line in enumerate(command.lines):
+    lines, period = _person_lines(command), _period(command)
+    if lines and period is not None:
+        for index, line in enumerate(lines):
             account = subject.accounts.get(line.person_id)
-            if account is not None and period_end < account.enrolled_on:
-                raise DateOutOfWindow(f"lines[{index}].person_id", f"the period {command.period} ends before {line.person_id}'s "
-                                      f"enrolment on {account.enrolled_on}", person_id=line.person_id, bound="enrolment",
-                                      enrolled_on=account.enrolled_on)
+            if account is not None and period[1] < account.enrolled_on:
+                raise DateOutOfWindow(f"lines[{index}].person_id", f"the period {getattr(command, 'period', '')} ends before "
+                                      f"{line.person_id}'s enrolment on {account.enrolled_on}", person_id=line.person_id,
+                                      bound="enrolment", enrolled_on=account.enrolled_on)
         return
     for person_id in person_ids_of(command):
         account = subject.accounts.get(person_id)
@@ -196,12 +214,12 @@ def _check_person_dates(command: object, subject: Subject) -> None:
 
 
 def _line_amounts(command: object, subject: Subject) -> None:
-    if isinstance(command, cmd.PostRemittance):
-        for index, line in enumerate(command.lines):
+    """Each line's wage base (a remittance, a correction) or amount (a budget) below its limit."""
+    for index, line in enumerate(getattr(command, "lines", ())):
+        if hasattr(line, "wage_base_fen"):
             check_amount(f"lines[{index}].wage_base_fen", line.wage_base_fen, "max_wage_base_fen", subject.limits)
-    elif isinstance(command, cmd.SetBudget):
-        for index, budget_line in enumerate(command.lines):
-            check_amount(f"lines[{index}].amount_fen", budget_line.amount_fen, "max_budget_line_fen", subject.limits)
+        elif hasattr(line, "amount_fen"):
+            check_amount(f"lines[{index}].amount_fen", line.amount_fen, "max_budget_line_fen", subject.limits)
 
 
 def _inpatient_stay(command: Any, subject: Subject) -> None:
@@ -225,6 +243,7 @@ def _enrolment_age(command: Any, subject: Subject) -> None:
 
 EXTRA_CHECKS: dict[type, Callable[[Any, Subject], None]] = {
     cmd.PostRemittance: _line_amounts,
+    cmd.CorrectContributions: _line_amounts,
     cmd.SetBudget: _line_amounts,
     cmd.SettleInpatient: _inpatient_stay,
     cmd.SettleCrossRegion: _inpatient_stay,

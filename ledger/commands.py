@@ -37,6 +37,15 @@ def check_fen(field: str, value: Any, *, allow_zero: bool = True) -> int:
     return value
 
 
+def check_signed_fen(field: str, value: Any) -> int:
+    """A difference: a whole number of fen, positive or negative, not absurd."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(field, f"must be a whole number of fen, got {value!r} (a fraction of a fen is refused, not rounded)", value=value)
+    if abs(value) > MAX_AMOUNT_FEN:
+        raise InvalidInput(field, f"{value} fen is beyond the limit of ±{MAX_AMOUNT_FEN}", value=value)
+    return value
+
+
 def check_text(field: str, value: Any, max_length: int = 64) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > max_length:
         raise InvalidInput(field, f"must be a non-empty string of at most {max_length} characters", value=value)
@@ -50,10 +59,26 @@ def check_period(value: Any) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+# Fields added to a command after it was first used, with their defaults: left out of the
+# fingerprint while they hold the default, so that a payload sent before they existed keeps its
+# fingerprint (the same business id with the same payload is still a duplicate, not a conflict).
+ADDED_FIELDS: dict[str, dict[str, Any]] = {
+    "PayOutpatient": {"institution_id": None},
+    "SettleInpatient": {"institution_id": None},
+    "SettleCrossRegion": {"institution_id": None},
+    "RecordExpenditure": {"person_id": None, "claim_id": None},
+    "ReverseClaim": {"person_id": None},
+}
+
+
 def fingerprint(command: Any) -> str:
     """A stable digest of a command's payload: the same payload, the same fingerprint. (The JSON
     of ``dataclasses.asdict``, built without its deep copies: a remittance has thousands of lines.)"""
-    payload = json.dumps(_plain_fields(command), sort_keys=True, default=str, separators=(",", ":"))
+    plain = _plain_fields(command)
+    for name, default in ADDED_FIELDS.get(type(command).__name__, {}).items():
+        if plain.get(name, default) == default:
+            plain.pop(name, None)
+    payload = json.dumps(plain, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -73,6 +98,11 @@ def _field_names(kind: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(kind)) if is_dataclass(kind) else ()
 
 
+def check_institution(institution_id: Any) -> None:
+    if institution_id is not None:
+        check_text("institution_id", institution_id)
+
+
 @dataclass(frozen=True)
 class Enrol:
     region: str
@@ -82,6 +112,10 @@ class Enrol:
     employer_id: str
     enrolled_on: date
     pension_fen: int = 0
+    # Months contributed elsewhere before (Social Insurance Law art. 32: contribution years
+    # accumulate), as the document named by ``contribution_history_reference`` records them.
+    contribution_months_elsewhere: int = 0
+    contribution_history_reference: str = ""
 
     def check(self) -> None:
         check_text("region", self.region)
@@ -92,6 +126,21 @@ class Enrol:
         if self.birth_date >= self.enrolled_on:
             raise InvalidInput("birth_date", "must be before the enrolment date", birth_date=self.birth_date)
         check_fen("pension_fen", self.pension_fen)
+        check_months("contribution_months_elsewhere", self.contribution_months_elsewhere)
+        if self.contribution_months_elsewhere and not self.contribution_history_reference.strip():
+            raise InvalidInput("contribution_history_reference", "months contributed elsewhere need the document that records them "
+                               "(a transfer certificate, 参保缴费凭证)", months=self.contribution_months_elsewhere)
+        if self.contribution_history_reference:
+            check_text("contribution_history_reference", self.contribution_history_reference, 200)
+
+
+MAX_CONTRIBUTION_MONTHS = 1200  # a hundred years
+
+
+def check_months(field: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CONTRIBUTION_MONTHS:
+        raise InvalidInput(field, f"must be a whole number of months from 0 to {MAX_CONTRIBUTION_MONTHS}, got {value!r}", value=value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -116,23 +165,72 @@ class PostRemittance:
     def check(self) -> None:
         check_text("region", self.region)
         check_text("remittance_id", self.remittance_id)
-        check_text("payer_id", self.payer_id)
-        if self.payer_kind not in ("employer", "reemployment_centre"):
-            raise InvalidInput("payer_kind", "must be 'employer' or 'reemployment_centre'", value=self.payer_kind)
-        check_period(self.period)
+        check_payer(self.payer_kind, self.payer_id, self.period)
         check_fen("declared_total_fen", self.declared_total_fen)
-        if not self.lines:
-            raise InvalidInput("lines", "a remittance needs at least one line")
-        if len(self.lines) > MAX_LINES_PER_REMITTANCE:
-            raise InvalidInput("lines", f"at most {MAX_LINES_PER_REMITTANCE} lines per remittance", count=len(self.lines))
-        seen: set[str] = set()
+        check_lines(self.lines)
+
+
+def check_payer(payer_kind: str, payer_id: str, period: str) -> None:
+    check_text("payer_id", payer_id)
+    if payer_kind not in ("employer", "reemployment_centre"):
+        raise InvalidInput("payer_kind", "must be 'employer' or 'reemployment_centre'", value=payer_kind)
+    check_period(period)
+
+
+def check_lines(lines: tuple[RemittanceLine, ...]) -> None:
+    if not lines:
+        raise InvalidInput("lines", "a remittance needs at least one line")
+    if len(lines) > MAX_LINES_PER_REMITTANCE:
+        raise InvalidInput("lines", f"at most {MAX_LINES_PER_REMITTANCE} lines per remittance", count=len(lines))
+    seen: set[str] = set()
+    for index, line in enumerate(lines):
+        check_text(f"lines[{index}].person_id", line.person_id)
+        if line.wage_base_fen is not None:
+            check_fen(f"lines[{index}].wage_base_fen", line.wage_base_fen)
+        if line.person_id in seen:
+            raise InvalidInput(f"lines[{index}].person_id", "the same person appears twice in one remittance", person_id=line.person_id)
+        seen.add(line.person_id)
+
+
+@dataclass(frozen=True)
+class PostLatePayment(PostRemittance):
+    """``Ledger.post_late_payment``: a month's contributions paid after they were due (补缴), for
+    people whose month is not recorded yet, with the late fee (滞纳金) the policy computes."""
+
+    late_fee_fen: int = 0
+
+    def check(self) -> None:
+        super().check()
+        check_fen("late_fee_fen", self.late_fee_fen)
+
+
+@dataclass(frozen=True)
+class CorrectContributions:
+    """``Ledger.correct_contributions``: lines of a remittance recorded earlier were on the wrong
+    wage base; each line states the right one. The difference is posted (more paid, or refunded
+    from the expenditure account), with a late fee on an underpayment found after the due date."""
+
+    region: str
+    correction_id: str
+    remittance_id: str  # the remittance (or late payment) whose lines are corrected
+    payer_kind: str
+    payer_id: str
+    period: str
+    received_on: date
+    declared_difference_fen: int  # what the payer pays (+) or is refunded (-), fee excluded
+    lines: tuple[RemittanceLine, ...]
+    late_fee_fen: int = 0
+
+    def check(self) -> None:
+        for field in ("region", "correction_id", "remittance_id"):
+            check_text(field, getattr(self, field))
+        check_payer(self.payer_kind, self.payer_id, self.period)
+        check_signed_fen("declared_difference_fen", self.declared_difference_fen)
+        check_fen("late_fee_fen", self.late_fee_fen)
+        check_lines(self.lines)
         for index, line in enumerate(self.lines):
-            check_text(f"lines[{index}].person_id", line.person_id)
-            if line.wage_base_fen is not None:
-                check_fen(f"lines[{index}].wage_base_fen", line.wage_base_fen)
-            if line.person_id in seen:
-                raise InvalidInput(f"lines[{index}].person_id", "the same person appears twice in one remittance", person_id=line.person_id)
-            seen.add(line.person_id)
+            if line.wage_base_fen is None:
+                raise InvalidInput(f"lines[{index}].wage_base_fen", "a correction states the right wage base of each line")
 
 
 @dataclass(frozen=True)
@@ -145,6 +243,7 @@ class PayOutpatient:
     kind: str  # "outpatient" | "pharmacy"
     on: date
     amount_fen: int
+    institution_id: str | None = None  # the designated hospital or pharmacy
 
     def check(self) -> None:
         check_text("region", self.region)
@@ -153,6 +252,7 @@ class PayOutpatient:
         if self.kind not in ("outpatient", "pharmacy"):
             raise InvalidInput("kind", f"must be 'outpatient' or 'pharmacy', got {self.kind!r}", value=self.kind)
         check_fen("amount_fen", self.amount_fen, allow_zero=False)
+        check_institution(self.institution_id)
 
 
 @dataclass(frozen=True)
@@ -165,10 +265,12 @@ class SettleInpatient:
     discharged_on: date
     total_cost_fen: int
     excluded_fen: int = 0  # items outside the fund's catalogue: the patient's
+    institution_id: str | None = None  # the designated hospital
 
     def check(self) -> None:
         from ledger.policy import check_hospital_level
 
+        check_institution(self.institution_id)
         check_text("region", self.region)
         check_text("claim_id", self.claim_id)
         check_text("person_id", self.person_id)
@@ -179,6 +281,48 @@ class SettleInpatient:
             raise InvalidInput("excluded_fen", "cannot exceed total_cost_fen", excluded_fen=self.excluded_fen, total_cost_fen=self.total_cost_fen)
         if self.discharged_on < self.admitted_on:
             raise InvalidInput("discharged_on", "is before admitted_on", admitted_on=self.admitted_on, discharged_on=self.discharged_on)
+
+
+@dataclass(frozen=True)
+class SettleSeriousOutpatient:
+    """``Ledger.settle_serious_outpatient``: an outpatient bill for a serious or chronic condition
+    the region's pooled fund pays (门诊大病), under the condition's deductible and co-pay."""
+
+    region: str
+    claim_id: str
+    person_id: str
+    condition_code: str
+    hospital_level: int
+    on: date
+    total_cost_fen: int
+    excluded_fen: int = 0
+    institution_id: str | None = None
+
+    def check(self) -> None:
+        from ledger.policy import check_hospital_level
+
+        for field in ("region", "claim_id", "person_id", "condition_code"):
+            check_text(field, getattr(self, field))
+        check_hospital_level(self.hospital_level)
+        check_fen("total_cost_fen", self.total_cost_fen, allow_zero=False)
+        check_fen("excluded_fen", self.excluded_fen)
+        if self.excluded_fen > self.total_cost_fen:
+            raise InvalidInput("excluded_fen", "cannot exceed total_cost_fen", excluded_fen=self.excluded_fen, total_cost_fen=self.total_cost_fen)
+        check_institution(self.institution_id)
+
+
+@dataclass(frozen=True)
+class CreditRetirees:
+    """``Ledger.credit_retirees``: the monthly run that credits every retiree of the region for
+    ``period`` (where the policy funds retirees' credits this way), on ``on``."""
+
+    region: str
+    period: str  # YYYY-MM
+    on: date
+
+    def check(self) -> None:
+        check_text("region", self.region)
+        check_period(self.period)
 
 
 # --------------------------------------------------------------------------- fund lifecycle
@@ -265,6 +409,7 @@ class SettleCrossRegion:
     discharged_on: date
     total_cost_fen: int
     excluded_fen: int = 0
+    institution_id: str | None = None  # a hospital the treating region designates
 
 
 @dataclass(frozen=True)
@@ -330,6 +475,21 @@ class RecordExpenditure:
     item: str
     amount_fen: int
     on: date
+    person_id: str | None = None  # a memo fund's benefit: whom it pays
+    claim_id: str | None = None  # a supplementary fund's benefit: the referred claim it pays
+
+
+@dataclass(frozen=True)
+class RegisterMemoBeneficiary:
+    """``Ledger.register_memo_beneficiary``: a person a special group's memo fund pays (retired
+    cadres and old Red Army soldiers, disabled servicemen of class B and above, civil servants'
+    medical subsidy), from ``since``, on the strength of ``reference`` (the entitling document)."""
+
+    region: str
+    fund: str
+    person_id: str
+    since: date
+    reference: str
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The ledger's core use cases: regions and policy, enrolment, contributions, claims.
+"""The ledger application and its core use cases: regions and policy, enrolment, idempotency.
 
 Each use case takes a command (``ledger.commands``), checks it, computes with the rules of the
 policy in force (``ledger.rules``), and records events on every aggregate it touches. A use case
@@ -18,37 +18,15 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Transcoding
+from eventsourcing.utils import get_topic
 
 from ledger import accounts as acc
 from ledger import bounds
-from ledger.aggregates import (
-    BusinessRecord,
-    ClearingPosition,
-    InterestRateBook,
-    PersonalAccount,
-    PolicyBook,
-    PooledFund,
-    Postings,
-    check_ceiling,
-)
-from ledger.commands import (
-    ChangeCategory,
-    Enrol,
-    PayOutpatient,
-    PostRemittance,
-    SettleInpatient,
-    check_period,
-    fingerprint,
-)
-from ledger.errors import (
-    DeclaredTotalMismatch,
-    DuplicateBusinessId,
-    InvalidInput,
-    UnknownPerson,
-    UnknownRegion,
-)
+from ledger.aggregates import BusinessRecord, PersonalAccount, PolicyBook, PooledFund, Postings
+from ledger.commands import ChangeCategory, Enrol, PostRemittance
+from ledger.errors import DuplicateBusinessId, UnknownPerson, UnknownRegion
 from ledger.policy import DateRules, Limits, PolicyFile, PolicyVersion, policy_to_stored
-from ledger.rules import LineSplit, age_on, contribution_split, laid_off_wage_base_fen, pay_from_account, settle_inpatient
+from ledger.records import InterestRateBook, MemoFund
 from ledger.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -72,7 +50,10 @@ def touched_ids(command: object) -> list[UUID]:
         ids.append(PersonalAccount.id_for(region, person_id))
     if isinstance(command, PostRemittance):
         ids.append(BusinessRecord.id_for("remittance", region, command.remittance_id))
-        ids.extend(PersonalAccount.id_for(region, line.person_id) for line in command.lines)
+    for line in getattr(command, "lines", ()):
+        line_person = getattr(line, "person_id", None)
+        if line_person is not None:
+            ids.append(PersonalAccount.id_for(region, line_person))
     claim_id = getattr(command, "claim_id", None)
     if claim_id is not None:
         ids.append(BusinessRecord.id_for("claim", region, claim_id))
@@ -179,6 +160,9 @@ class CoreLedger(Application[UUID]):
                     and (account := unit.find(PersonalAccount.id_for(region, person_id), PersonalAccount)) is not None}
         bounds.check(command, bounds.Subject(opening, rules, limits, accounts, unit.reported_at), self.clock())
 
+    def _new_unit(self) -> UnitOfWork:
+        return UnitOfWork(self)
+
     # ------------------------------------------------------------------ regions and policy
     def open_region(self, policy_file: PolicyFile, unit: UnitOfWork | None = None) -> None:
         """Open a pooling region (its policy book and pooled fund) and adopt every version of
@@ -219,8 +203,9 @@ class CoreLedger(Application[UUID]):
         account_id = PersonalAccount.id_for(command.region, command.person_id)
         existing = unit.find(account_id, PersonalAccount)
         if existing is not None:
-            same = (existing.category, existing.birth_date, existing.employer_id, existing.enrolled_on, existing.pension_fen) == (
-                command.category, command.birth_date, command.employer_id, command.enrolled_on, command.pension_fen)
+            same = (existing.category, existing.birth_date, existing.employer_id, existing.enrolled_on, existing.pension_fen,
+                    existing.months_brought) == (command.category, command.birth_date, command.employer_id, command.enrolled_on,
+                                                 command.pension_fen, command.contribution_months_elsewhere)
             if not same:
                 raise DuplicateBusinessId("person_id", "already enrolled with other data", region=command.region, person_id=command.person_id)
             return {"person_id": command.person_id, "created": False}
@@ -228,6 +213,8 @@ class CoreLedger(Application[UUID]):
             PersonalAccount.Enrolled, id=account_id, region=command.region, person_id=command.person_id,
             category=command.category, birth_date=command.birth_date, employer_id=command.employer_id,
             enrolled_on=command.enrolled_on, pension_fen=command.pension_fen,
+            contribution_months_elsewhere=command.contribution_months_elsewhere,
+            contribution_history_reference=command.contribution_history_reference,
         )
         unit.add(account)
         return {"person_id": command.person_id, "created": True}
@@ -282,213 +269,62 @@ class CoreLedger(Application[UUID]):
         self._record_outcome(unit, "message", source, message_id, digest, on,
                              {**outcome, "provenance": provenance, "caused": [list(c) for c in caused]})
 
-    # ------------------------------------------------------------------ contributions
-    def post_remittance(self, command: PostRemittance, unit: UnitOfWork | None = None) -> dict[str, Any]:
-        """Post a monthly contribution remittance (Liao 1999 §II(2)-(3), (6)).
-
-        Every line is split by ``rules.contribution_split`` under the policy in force on the
-        first day of the period; the personal parts go to each person's account, the pooled
-        part of the whole remittance to the pooled fund in one event. The declared total must
-        equal what the policy computes, to the fen.
-        """
-        return self._run(unit, self._post_remittance, command)  # type: ignore[no-any-return]
-
-    def _post_remittance(self, unit: UnitOfWork, command: PostRemittance) -> dict[str, Any]:
-        command.check()
-        unit.prefetch(touched_ids(command))
-        digest = fingerprint(command)
-        first = self._first_outcome(unit, "remittance", command.region, command.remittance_id, digest, "remittance_id")
-        if first is not None:
-            return first
-        year, month = check_period(command.period)
-        period_start = date(year, month, 1)
-        book = self._book(unit, command.region)
-        book.check_open(command.received_on, "received_on")
-        policy = book.in_force(period_start)
-        splits = [
-            (self._account(unit, command.region, line.person_id, f"lines[{index}].person_id"), line)
-            for index, line in enumerate(command.lines)
-        ]
-        computed = [self._split_line(policy, command, index, account, line, period_start) for index, (account, line) in enumerate(splits)]
-        payable_fen = sum(split.payable_fen for split in computed)
-        if payable_fen != command.declared_total_fen:
-            raise DeclaredTotalMismatch(
-                "declared_total_fen",
-                f"declared {command.declared_total_fen} fen but the policy computes {payable_fen} fen "
-                f"(difference {command.declared_total_fen - payable_fen:+d} fen)",
-                declared_total_fen=command.declared_total_fen, computed_total_fen=payable_fen,
-                difference_fen=command.declared_total_fen - payable_fen, remittance_id=command.remittance_id,
+    # ------------------------------------------------------------------ the pooled fund pays
+    def _pooled_pays(self, unit: UnitOfWork, region: str, policy: PolicyVersion, event_class: type[PooledFund.MoneyEvent],
+                     postings: Postings, paid_for: str, **details: Any) -> int:
+        """Record a payment the pooled fund owes (a benefit, a retiree's credit, interest to the
+        accounts). It never goes below zero (``PooledFund.record_money`` refuses, naming the
+        shortfall) unless the region's policy books a deficit against a receivable from the
+        fiscal budget (``pooled_deficit``): the shortfall is then covered first by a
+        ``DeficitCovered`` event naming what it ``paid_for``, kept apart until a fiscal subsidy
+        clears it. Returns the shortfall so covered (0: none)."""
+        fund = unit.get(PooledFund.id_for(region), PooledFund)
+        shortfall_fen = fund.shortfall_fen(postings)
+        if shortfall_fen and policy.pooled_deficit == "fiscal_receivable":
+            fund.record_money(
+                PooledFund.DeficitCovered,
+                acc.entry(*acc.transfer(acc.RECEIVABLE_FISCAL_BUDGET, acc.FUND_POOLED, shortfall_fen,
+                                        credit_item=acc.INCOME_FISCAL_SUBSIDY_RECEIVABLE)),
+                on=details["on"], reference=paid_for, shortfall_fen=shortfall_fen,
             )
-        on = command.received_on
-        for (account, _), split in zip(splits, computed, strict=True):
-            self._credit_line(account, split, command, on)
-        pooled_fen = sum(split.employer_to_pooled_fen for split in computed)
-        retiree_credit_fen = sum(split.retiree_credit_fen for split in computed)
-        to_accounts_fen = sum(split.employee_fen + split.employer_to_personal_fen for split in computed)
-        fund = unit.get(PooledFund.id_for(command.region), PooledFund)
-        fund.record_money(
-            PooledFund.ContributionsReceived,
-            acc.entry(
-                acc.Posting(acc.BANK_INCOME, payable_fen),
-                acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.INCOME_CONTRIBUTION),
-                acc.Posting(acc.CLEARING_PERSONAL_ACCOUNTS, -to_accounts_fen),
-                *acc.transfer(acc.FUND_POOLED, acc.CLEARING_PERSONAL_ACCOUNTS, retiree_credit_fen, item=acc.TRANSFER_RETIREE_CREDIT),
-            ),
-            on=on, remittance_id=command.remittance_id, period=command.period,
-            pooled_fen=pooled_fen, retiree_credit_fen=retiree_credit_fen,
-        )
-        outcome = {
-            "remittance_id": command.remittance_id, "region": command.region, "period": command.period,
-            "lines": len(computed), "total_fen": payable_fen,
-            "employee_fen": sum(s.employee_fen for s in computed),
-            "employer_fen": sum(s.employer_fen for s in computed),
-            "to_personal_accounts_fen": sum(s.employee_fen + s.employer_to_personal_fen for s in computed),
-            "to_pooled_fund_fen": pooled_fen, "retiree_credit_fen": retiree_credit_fen,
-        }
-        return self._record_outcome(unit, "remittance", command.region, command.remittance_id, digest, on, outcome)
+        else:
+            shortfall_fen = 0
+        fund.record_money(event_class, postings, **details)
+        return shortfall_fen
 
-    def _split_line(self, policy: PolicyVersion, command: PostRemittance, index: int,
-                    account: PersonalAccount, line: Any, period_start: date) -> LineSplit:
-        field = f"lines[{index}]"
-        expected_payer = "reemployment_centre" if account.category == "laid_off" else "employer"
-        if command.payer_kind != expected_payer:
-            raise InvalidInput(
-                f"{field}.person_id",
-                f"a {account.category} is paid for by the {expected_payer.replace('_', ' ')}, not by the {command.payer_kind.replace('_', ' ')}",
-                person_id=account.person_id,
-            )
-        wage_base_fen = line.wage_base_fen
-        if account.category == "laid_off":
-            base_fen = laid_off_wage_base_fen(policy)
-            if wage_base_fen not in (None, base_fen):
-                raise InvalidInput(f"{field}.wage_base_fen", f"a laid-off worker's base is {base_fen} fen (60% of last year's average monthly wage), got {wage_base_fen}", person_id=account.person_id)
-            wage_base_fen = base_fen
-        elif account.category == "retiree" and wage_base_fen:
-            raise InvalidInput(f"{field}.wage_base_fen", "retirees pay no contribution: the wage base must be 0 or absent",
-                               person_id=account.person_id, wage_base_fen=wage_base_fen)
-        elif wage_base_fen is None:
-            if account.category != "retiree":
-                raise InvalidInput(f"{field}.wage_base_fen", "is required for an employee", person_id=account.person_id)
-            wage_base_fen = 0
-        return contribution_split(policy, account.category, age_on(account.birth_date, period_start), wage_base_fen, account.pension_fen)
-
-    def _credit_line(self, account: PersonalAccount, split: LineSplit, command: PostRemittance, on: date) -> None:
-        person = account.person_id
-        postings = acc.entry(
-            *acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, split.employee_fen, credit_item=acc.INCOME_CONTRIBUTION,
-                          credit_person_id=person, origin=acc.ORIGIN_EMPLOYEE_SHARE),
-            *acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, split.employer_to_personal_fen, credit_item=acc.INCOME_CONTRIBUTION,
-                          credit_person_id=person, origin=acc.ORIGIN_EMPLOYER_SHARE),
-            *acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, split.retiree_credit_fen,
-                          credit_item=acc.TRANSFER_RETIREE_CREDIT, credit_person_id=person, origin=acc.ORIGIN_RETIREE_CREDIT),
-        )
-        account.record_money(
-            PersonalAccount.ContributionCredited, postings, on=on, origin="contribution",
-            remittance_id=command.remittance_id, period=command.period, employee_fen=split.employee_fen,
-            employer_to_personal_fen=split.employer_to_personal_fen, retiree_credit_fen=split.retiree_credit_fen,
-        )
-
-    # ------------------------------------------------------------------ claims
-    def pay_outpatient(self, command: PayOutpatient, unit: UnitOfWork | None = None) -> dict[str, Any]:
-        """Outpatient or pharmacy: the personal account pays while its balance lasts, the rest
-        is the patient's own payment (Liao 1999 §II(4)). The pooled fund never pays these."""
-        return self._run(unit, self._pay_outpatient, command)  # type: ignore[no-any-return]
-
-    def _pay_outpatient(self, unit: UnitOfWork, command: PayOutpatient) -> dict[str, Any]:
-        command.check()
-        digest = fingerprint(command)
-        first = self._first_outcome(unit, "claim", command.region, command.claim_id, digest, "claim_id")
-        if first is not None:
-            return first
-        self._book(unit, command.region).check_open(command.on)
-        account = self._account(unit, command.region, command.person_id)
-        account_fen, out_of_pocket_fen = pay_from_account(account.balance_fen, command.amount_fen)
-        item = acc.EXPENDITURE_OUTPATIENT if command.kind == "outpatient" else acc.EXPENDITURE_PHARMACY
-        account.record_money(
-            PersonalAccount.ClaimPaid,
-            acc.entry(*acc.transfer(acc.FUND_PERSONAL, acc.PAYABLE_HOSPITALS, account_fen, debit_item=item, debit_person_id=account.person_id)),
-            on=command.on, origin="claim", claim_id=command.claim_id, kind=command.kind, account_fen=account_fen,
-        )
-        outcome = {"claim_id": command.claim_id, "person_id": command.person_id, "kind": command.kind,
-                   "amount_fen": command.amount_fen, "account_fen": account_fen, "out_of_pocket_fen": out_of_pocket_fen,
-                   "pooled_fen": 0}
-        memo = acc.entry(*acc.transfer(acc.MEMO_PATIENT_OUT_OF_POCKET, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, out_of_pocket_fen, person_id=command.person_id))
-        return self._record_outcome(unit, "claim", command.region, command.claim_id, digest, command.on, outcome, memo)
-
-    def settle_inpatient(self, command: SettleInpatient, unit: UnitOfWork | None = None) -> dict[str, Any]:
-        """Settle an inpatient bill (Liao 1999 §II(4)) by ``rules.settle_inpatient``: the pooled
-        fund pays its share up to the annual ceiling; the personal account pays the patient's
-        share while it lasts; the rest is out of pocket; above the ceiling is referred."""
-        return self._run(unit, self._settle_inpatient, command)  # type: ignore[no-any-return]
-
-    def _settle_inpatient(self, unit: UnitOfWork, command: SettleInpatient) -> dict[str, Any]:
-        command.check()
-        return self._settle_bill(unit, command, command.region, treating_region=None)
-
-    def _settle_bill(self, unit: UnitOfWork, command: Any, home_region: str, treating_region: str | None) -> dict[str, Any]:
-        """Settle an inpatient bill of a person of ``home_region`` under its policy. Treated at
-        home, the fund owes the hospital; treated in ``treating_region`` (cross-region direct
-        settlement), the home fund owes the treating region, which owes its hospital."""
-        digest = fingerprint(command)
-        first = self._first_outcome(unit, "claim", home_region, command.claim_id, digest, "claim_id")
-        if first is not None:
-            return first
-        book = self._book(unit, home_region)
-        book.check_open(command.discharged_on, "discharged_on")
-        policy = book.in_force(command.admitted_on)
-        account = self._account(unit, home_region, command.person_id)
-        year = command.admitted_on.year
-        breakdown = settle_inpatient(
-            policy, hospital_level=command.hospital_level, admission_number=account.admissions_in(year) + 1,
-            total_cost_fen=command.total_cost_fen, excluded_fen=command.excluded_fen,
-            is_retiree=account.category == "retiree", pooled_paid_this_year_fen=account.pooled_paid_in(year),
-        )
-        check_ceiling(account, year, breakdown.pooled_fen, policy.annual_ceiling_fen)
-        patient_fen = breakdown.patient_share_fen
-        account_fen, out_of_pocket_fen = (
-            pay_from_account(account.balance_fen, patient_fen) if policy.personal_account_pays_inpatient_self_pay else (0, patient_fen)
-        )
-        on = command.discharged_on
-        person = command.person_id
-        owed_to = acc.PAYABLE_HOSPITALS if treating_region is None else acc.region_clearing_account(treating_region)
-        account.record_money(
-            PersonalAccount.InpatientClaimRecorded,
-            acc.entry(*acc.transfer(acc.FUND_PERSONAL, owed_to, account_fen,
-                                    debit_item=acc.EXPENDITURE_INPATIENT_SELF_PAY, debit_person_id=person)),
-            on=on, origin="claim", claim_id=command.claim_id, year=year, pooled_fen=breakdown.pooled_fen, account_fen=account_fen,
-        )
-        if breakdown.pooled_fen:
-            fund = unit.get(PooledFund.id_for(home_region), PooledFund)
-            pooled_postings = acc.entry(*acc.transfer(acc.FUND_POOLED, owed_to, breakdown.pooled_fen, debit_item=acc.EXPENDITURE_INPATIENT))
-            if treating_region is None:
-                fund.record_money(PooledFund.InpatientBenefitPaid, pooled_postings, on=on, claim_id=command.claim_id,
-                                  person_id=person, pooled_fen=breakdown.pooled_fen)
-            else:
-                fund.record_money(PooledFund.CrossRegionBenefitPaid, pooled_postings, on=on, claim_id=command.claim_id,
-                                  person_id=person, treating_region=treating_region, pooled_fen=breakdown.pooled_fen)
-        if treating_region is not None:
-            self._advance_clearing(unit, treating_region, home_region, command.claim_id, on, account_fen + breakdown.pooled_fen)
-        outcome = {"claim_id": command.claim_id, "person_id": person, "kind": "inpatient", "year": year,
-                   "policy_version": policy.version, "treating_region": treating_region or home_region,
-                   **breakdown.as_dict(), "account_fen": account_fen, "out_of_pocket_fen": out_of_pocket_fen}
-        memo = acc.entry(
-            *acc.transfer(acc.MEMO_PATIENT_OUT_OF_POCKET, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, out_of_pocket_fen, person_id=person),
-            *acc.transfer(acc.MEMO_REFERRED_ABOVE_CEILING, acc.MEMO_HOSPITAL_CHARGES_OUTSIDE_FUND, breakdown.above_ceiling_fen, person_id=person),
-        )
-        return self._record_outcome(unit, "claim", home_region, command.claim_id, digest, on, outcome, memo)
-
-    def _advance_clearing(self, unit: UnitOfWork, creditor: str, debtor: str, claim_id: str, on: date, amount_fen: int) -> None:
-        position = unit.find(ClearingPosition.id_for(creditor, debtor), ClearingPosition)
-        if position is None:
-            position = ClearingPosition._create(ClearingPosition.Opened, id=ClearingPosition.id_for(creditor, debtor),
-                                                creditor_region=creditor, debtor_region=debtor)
-            unit.add(position)
-        position.trigger_event(
-            ClearingPosition.ClaimAdvanced, region=creditor, on=on, claim_id=claim_id, amount_fen=amount_fen,
-            postings=acc.entry(*acc.transfer(acc.region_clearing_account(debtor), acc.PAYABLE_HOSPITALS, amount_fen)),
-        )
+    def _memo_fund(self, unit: UnitOfWork, region: str, name: str) -> MemoFund:
+        fund = unit.find(MemoFund.id_for(region, name), MemoFund)
+        if fund is None:
+            fund = MemoFund._create(MemoFund.Opened, id=MemoFund.id_for(region, name), region=region, name=name)
+            unit.add(fund)
+        return fund
 
     # ------------------------------------------------------------------ reading
+    def _people_of(self, unit: UnitOfWork, region: str) -> list[str]:
+        """Everyone enrolled in ``region``: stored, and enrolled earlier in this unit of work."""
+        people = self.person_ids(region)
+        known = set(people)
+        for aggregate in list(unit.aggregates.values()):
+            if isinstance(aggregate, PersonalAccount) and aggregate.region == region and aggregate.person_id not in known:
+                people.append(aggregate.person_id)
+                known.add(aggregate.person_id)
+        return people
+
+    def person_ids(self, region: str) -> list[str]:
+        """Everyone ever enrolled in ``region``, in enrolment order (from the event log)."""
+        topic = get_topic(PersonalAccount.Enrolled)
+        found: list[str] = []
+        position = 1
+        while True:
+            notifications = self.recorder.select_notifications(start=position, limit=5000, topics=[topic])
+            if not notifications:
+                return found
+            for notification in notifications:
+                event = self.mapper.to_domain_event(notification)
+                if event.region == region:  # type: ignore[attr-defined]
+                    found.append(event.person_id)  # type: ignore[attr-defined]
+            position = notifications[-1].id + 1
+
     def personal_account(self, region: str, person_id: str) -> PersonalAccount:
         return self._account(UnitOfWork(self), region, person_id)
 
@@ -530,7 +366,6 @@ class CoreLedger(Application[UUID]):
         return acc.trial_balance(
             posting for _, event in self.stored_events() for posting in getattr(event, "postings", ())
         )
-
 
 
 def _reference(event: object) -> str | None:

@@ -120,3 +120,43 @@ class UnknownTransfer(LedgerError):
     """A transfer-in whose transfer-out has not been recorded (yet: it may still be on its way)."""
 
     code = "unknown_transfer"
+
+
+class DuplicateContribution(LedgerError):
+    """A person's contribution for a period is already recorded: a second line for the same
+    (person, period) is refused; a correction or a late payment is its own message."""
+
+    code = "duplicate_contribution"
+
+
+class PayerMismatch(LedgerError):
+    """A remittance line paid by someone other than the person's employer of record (or
+    re-employment service centre) for the period; a change of employer is recorded first."""
+
+    code = "payer_mismatch"
+
+
+class LateContribution(LedgerError):
+    """Contributions received after their due date as an ordinary remittance (they are a late
+    payment, with its late fee), or a late payment that is not late."""
+
+    code = "late_contribution"
+
+
+class PooledFundShortfall(LedgerError):
+    """The pooled fund cannot cover a payment: it never goes below zero (Liao 1999 §II(4),
+    不得互相挤占: it may not pay with the money that backs the personal accounts)."""
+
+    code = "pooled_fund_shortfall"
+
+
+class UnknownBeneficiary(LedgerError):
+    """A special group's memo fund pays only the people registered with it (Liao 1999 §II(6))."""
+
+    code = "unknown_beneficiary"
+
+
+class NotDesignated(LedgerError):
+    """A claim from a hospital or pharmacy the region has not designated (Liao 1999 §III(2))."""
+
+    code = "not_designated"

@@ -10,11 +10,11 @@ change date. Each figure is rounded to the fen once, at the end (``ledger.money.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from ledger.money import round_fen
 from ledger.rules import split_current_and_carried
@@ -59,14 +59,17 @@ class AccountInterest:
     segments: list[dict[str, Any]]
 
 
-def value_dated(movements: Iterable[tuple[date, int]]) -> list[tuple[date, int]]:
+Valued = TypeVar("Valued")
+
+
+def value_dated(movements: Iterable[tuple[date, Valued]]) -> list[tuple[date, Valued]]:
     """Movements in the order they were recorded, each valued no earlier than the one before.
 
     A movement booked late (a claim settled after later contributions) takes value from its
     place in the account's history, so the balance the interest is computed on is the balance
     the ledger really held: never below zero, and never counted twice.
     """
-    valued: list[tuple[date, int]] = []
+    valued: list[tuple[date, Valued]] = []
     for on, change in movements:
         value_date = max(on, valued[-1][0]) if valued else on
         valued.append((value_date, change))
@@ -128,41 +131,83 @@ def personal_account_interest(
     return AccountInterest(round_fen(exact_interest), segments)
 
 
-def balance_days(movements: Iterable[tuple[date, int]], start: date, end_exclusive: date) -> int:
-    """Σ daily balance over ``[start, end_exclusive)`` (balance-days in fen·days), movements
-    valued by ``value_dated``."""
-    ordered = value_dated(movements)
-    balance_fen = sum(change for on, change in ordered if on < start)
-    total = 0
-    day = start
-    for on, change in ordered:
-        if on < start:
-            continue
-        if on >= end_exclusive:
-            break
-        total += balance_fen * (on - day).days
-        balance_fen += change
-        day = on
-    total += balance_fen * (end_exclusive - day).days
-    return total
+BankEntry = tuple[date, Mapping[str, int]]  # (business date, change of each bank account in fen)
+
+
+@dataclass
+class _AgedBalances:
+    """What the fund's bank accounts hold, each split into carried-over and this year's money."""
+
+    carried_fen: dict[str, int]
+    current_fen: dict[str, int]
+
+    def apply(self, changes: Mapping[str, int]) -> None:
+        """A movement between two of the fund's own accounts (one debit, one credit of the same
+        amount) keeps the money's age: what leaves the one, carried-over money first, arrives in
+        the other as old as it was. Any other movement's credits are this year's money; its
+        debits draw on carried-over money first (``rules.split_current_and_carried``)."""
+        debits = {account: -change for account, change in changes.items() if change < 0}
+        credits = {account: change for account, change in changes.items() if change > 0}
+        is_move = len(debits) == len(credits) == 1 and sum(debits.values()) == sum(credits.values())
+        moved_carried_fen = 0
+        for account, amount_fen in debits.items():
+            carried_before_fen = self.carried_fen.get(account, 0)
+            self._change(account, -amount_fen)
+            moved_carried_fen += carried_before_fen - self.carried_fen[account]
+        for account, amount_fen in credits.items():
+            carried_in_fen = moved_carried_fen if is_move else 0
+            self.carried_fen[account] = self.carried_fen.get(account, 0) + carried_in_fen
+            self.current_fen[account] = self.current_fen.get(account, 0) + amount_fen - carried_in_fen
+
+    def _change(self, account: str, change_fen: int) -> None:
+        self.carried_fen[account], self.current_fen[account] = split_current_and_carried(
+            self.carried_fen.get(account, 0), self.current_fen.get(account, 0), change_fen)
 
 
 def deposit_interest(
-    movements: Iterable[tuple[date, int]], announced: Sequence[Rates], start: date, end_exclusive: date,
-    day_basis: int, rate_name: str,
-) -> AccountInterest:
-    """Product-sum interest of a bank deposit at one of the announced rates (``rate_name``)."""
-    listed = list(movements)
-    exact = Decimal(0)
-    segments = []
+    entries: Sequence[BankEntry], announced: Sequence[Rates], start: date, end_exclusive: date, day_basis: int,
+    three_year_account: str,
+) -> dict[str, AccountInterest]:
+    """Product-sum interest of the fund's bank deposits over ``[start, end_exclusive)`` by the age of
+    the money (Liao 1999 §II(5)6): in each account, the money carried over from earlier years
+    earns the 3-month rate and this year's money the demand rate; every fen in
+    ``three_year_account`` (the fiscal special account) earns the 3-year rate, whatever its age.
+
+    ``entries`` are the fund's bank movements in the order they were recorded, each valued no
+    earlier than the one before (``value_dated``). Money held at ``start`` is carried over; how
+    later movements age it is ``_AgedBalances.apply``. Each account's interest is rounded once."""
+    valued = value_dated(entries)
+    held = _AgedBalances({}, {})
+    for _, changes in (entry for entry in valued if entry[0] < start):
+        for account, change_fen in changes.items():
+            held.carried_fen[account] = held.carried_fen.get(account, 0) + change_fen
+    in_period = [entry for entry in valued if start <= entry[0] < end_exclusive]
+    accounts = sorted({account for _, changes in valued for account in changes})
+    exact = {account: Decimal(0) for account in accounts}
+    segments: dict[str, list[dict[str, Any]]] = {account: [] for account in accounts}
+    index = 0
     for seg_from, seg_to, rates in rate_segments(announced, start, end_exclusive):
-        days_fen = balance_days(listed, seg_from, seg_to)
-        rate = getattr(rates, rate_name)
-        seg_interest = Decimal(days_fen) * rate / day_basis
-        exact += seg_interest
-        segments.append({
-            "from": seg_from.isoformat(), "to_exclusive": seg_to.isoformat(), "days": (seg_to - seg_from).days,
-            "balance_days_fen": days_fen, rate_name: str(rate), "day_basis": day_basis,
-            "interest_exact_fen": str(seg_interest),
-        })
-    return AccountInterest(round_fen(exact), segments)
+        carried_days = dict.fromkeys(accounts, 0)
+        current_days = dict.fromkeys(accounts, 0)
+        day = seg_from
+        while day < seg_to:
+            while index < len(in_period) and in_period[index][0] <= day:
+                held.apply(in_period[index][1])
+                index += 1
+            until = min(in_period[index][0], seg_to) if index < len(in_period) else seg_to
+            for account in accounts:
+                carried_days[account] += held.carried_fen.get(account, 0) * (until - day).days
+                current_days[account] += held.current_fen.get(account, 0) * (until - day).days
+            day = until
+        for account in accounts:
+            current_rate, carried_rate = ((rates.three_year_rate, rates.three_year_rate) if account == three_year_account
+                                          else (rates.demand_rate, rates.three_month_rate))
+            seg_interest = (Decimal(current_days[account]) * current_rate + Decimal(carried_days[account]) * carried_rate) / day_basis
+            exact[account] += seg_interest
+            segments[account].append({
+                "from": seg_from.isoformat(), "to_exclusive": seg_to.isoformat(), "days": (seg_to - seg_from).days,
+                "current_year_balance_days_fen": current_days[account], "carried_over_balance_days_fen": carried_days[account],
+                "current_year_rate": str(current_rate), "carried_over_rate": str(carried_rate), "day_basis": day_basis,
+                "interest_exact_fen": str(seg_interest),
+            })
+    return {account: AccountInterest(round_fen(exact[account]), segments[account]) for account in accounts}

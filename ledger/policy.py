@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -36,6 +36,8 @@ Fen = Annotated[int, Field(ge=0, strict=True)]
 STANDARD_EMPLOYER_RATE = Decimal("0.06")
 
 DEFAULT_POLICY_FILE = Path(__file__).parent / "policies" / "liaoning_1999_example.toml"
+# A second example region written in the seed's own terms, with the options the seed leaves to a city.
+SEED_TERMS_POLICY_FILE = Path(__file__).parent / "policies" / "dalian_2024_example.toml"
 
 
 class _Frozen(BaseModel):
@@ -66,6 +68,13 @@ class RetireeCreditRule(_Frozen):
     basis: Literal["average_monthly_wage", "own_pension", "flat"]
     bands: list[RetireeCreditBand] = []
     flat_monthly_fen: Fen = 0
+    funded_by: Literal["employer_remittance", "monthly_run"] = Field(
+        default="employer_remittance",
+        description="'employer_remittance': a retiree is credited when a former employer lists them "
+        "in its monthly remittance. 'monthly_run': a monthly run credits every retiree of the "
+        "region from the pooled fund, once per person and month, whatever any employer remits "
+        "(and a remittance may not list a retiree).",
+    )
 
 
 class CopayTier(_Frozen):
@@ -75,6 +84,58 @@ class CopayTier(_Frozen):
 
     up_to_fen: Fen | None = None
     patient_rate_by_level: dict[LevelKey, Rate]
+
+
+class LatePaymentRule(_Frozen):
+    """When a month's contributions are due and what paying later costs. Social Insurance Law
+    (2010) art. 86: contributions not paid in full and on time bear a late fee (滞纳金) of 0.05% a
+    day (按日加收万分之五) from the day they fell overdue; the fee is the fund's other income
+    (DOMAIN, income items). The seed leaves the due date to the city (Liao 1999 §II(5)1: 确保基本医疗保险
+    基金的征缴率); the example: by the 15th of the following month."""
+
+    due_day_of_following_month: Annotated[int, Field(ge=1, le=28)]
+    late_fee_daily_rate: Rate
+
+
+class SeriousCondition(_Frozen):
+    """A serious or chronic condition treated as an outpatient that the pooled fund pays
+    (门诊大病 / 特殊病种: DOMAIN, the pooled fund's benefits; Liao 1999 §II(4): the pooled fund pays
+    large medical costs and each city sets the scope): its own yearly deductible, met by the
+    year's eligible costs of the condition, and the patient's co-pay by hospital level."""
+
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    yearly_deductible_fen: Fen
+    patient_rate_by_level: dict[LevelKey, Rate]
+
+    @model_validator(mode="after")
+    def _levels(self) -> SeriousCondition:
+        if set(self.patient_rate_by_level) != {str(level) for level in HOSPITAL_LEVELS}:
+            raise ValueError(f"{self.code}: a co-pay rate for hospital levels 1, 2 and 3")
+        return self
+
+
+class DesignatedInstitution(_Frozen):
+    """A hospital or pharmacy the region designates (Liao 1999 §III(2): basic medical insurance is
+    delivered by designated medical institutions and pharmacies, 定点医疗机构和定点药店, chosen and
+    contracted by the city's agency), with a hospital's level, from ``designated_from`` through
+    ``designated_until`` (its last day; open-ended if absent)."""
+
+    institution_id: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    kind: Literal["hospital", "pharmacy"]
+    level: HospitalLevel | None = None
+    designated_from: date
+    designated_until: date | None = None
+
+    @model_validator(mode="after")
+    def _level(self) -> DesignatedInstitution:
+        if (self.kind == "hospital") != (self.level is not None):
+            raise ValueError(f"{self.institution_id}: a hospital has a level (1, 2 or 3), a pharmacy none")
+        return self
+
+    def designated_on(self, on: date) -> bool:
+        return self.designated_from <= on and (self.designated_until is None or on <= self.designated_until)
 
 
 class ProvincialApproval(_Frozen):
@@ -135,8 +196,15 @@ class PolicyVersion(_Frozen):
         description="Employee contribution, share of own wage. Liao 1999 §II(2): generally 2%."
     )
     employer_to_personal_bands: list[AgeBandRate] = Field(
-        description="Employer share credited to personal accounts by age band, as a share of "
-        "the wage base. Liao 1999 §II(3): about 30% of the employer share, by age."
+        description="Employer share credited to personal accounts by age band. Liao 1999 §II(3): "
+        "about 30% of the employer share, by age; each rate applies to employer_to_personal_basis."
+    )
+    employer_to_personal_basis: Literal["wage_base", "employer_contribution"] = Field(
+        default="wage_base",
+        description="What the bands' rates apply to: 'wage_base', the person's wage base (e.g. "
+        "Beijing 2001: 0.8% / 1% / 2%); or 'employer_contribution', the employer's contribution "
+        "for the person, as the seed writes it (Liao 1999 §II(3): about 30% of the employer's "
+        "payment goes to the personal account).",
     )
     retiree_credit: RetireeCreditRule
     previous_year_average_annual_wage_fen: Fen = Field(
@@ -147,14 +215,41 @@ class PolicyVersion(_Frozen):
         description="Liao 1999 §II(6): laid-off workers' contributions are paid by the "
         "re-employment service centre on 60% of last year's local average wage."
     )
+    deductible_mode: Literal["per_admission", "yearly_cumulative"] = Field(
+        default="per_admission",
+        description="Liao 1999 §II(4): the deductible may be set per admission (lower for later "
+        "admissions in the year: deductible_fen_by_level), or as an amount of medical costs "
+        "accumulated in the year (yearly_deductible_fen), met by the year's eligible stay costs.",
+    )
+    yearly_deductible_fen: Fen | None = Field(
+        default=None,
+        description="The yearly cumulative deductible (deductible_mode yearly_cumulative). Derived "
+        "from yearly_deductible_wage_ratio when that is given (§II(4): about 10% of the wage).",
+    )
+    yearly_deductible_wage_ratio: Rate | None = Field(
+        default=None, description="The yearly deductible as a ratio of last year's average annual wage.",
+    )
     deductible_fen_by_level: dict[LevelKey, list[Fen]] = Field(
+        default={},
         description="Deductible per admission by hospital level, for the 1st, 2nd, ... "
         "admission in the year; the last entry applies to all later ones. Liao 1999 §II(4): "
-        "about 10% of the average annual wage, may be lowered for later admissions."
+        "about 10% of the average annual wage, may be lowered for later admissions. Derived from "
+        "deductible_wage_ratio_by_level when that is given."
+    )
+    deductible_wage_ratio_by_level: dict[LevelKey, list[Rate]] | None = Field(
+        default=None,
+        description="The deductibles in the seed's own terms: ratios of last year's average annual "
+        "wage (Liao 1999 §II(4): about 10%). The fen figures are derived, half up, and recorded.",
     )
     annual_ceiling_fen: Fen = Field(
         description="Most the pooled fund pays for one person in a calendar year. "
-        "Liao 1999 §II(4): about 4 times the local average annual wage."
+        "Liao 1999 §II(4): about 4 times the local average annual wage. Derived from "
+        "annual_ceiling_wage_multiple when that is given."
+    )
+    annual_ceiling_wage_multiple: Annotated[Decimal, Field(gt=0, le=100)] | None = Field(
+        default=None,
+        description="The ceiling in the seed's own terms: a multiple of last year's average annual "
+        "wage (Liao 1999 §II(4): about 4 times). The fen figure is derived, half up, and recorded.",
     )
     copay_tiers: list[CopayTier]
     retiree_copay_factor: Rate = Field(
@@ -169,6 +264,63 @@ class PolicyVersion(_Frozen):
     )
     limits: Limits = Limits()
     date_rules: DateRules = DateRules()
+    pooled_deficit: Literal["refuse", "fiscal_receivable"] = Field(
+        default="refuse",
+        description="A pooled payment the pooled fund cannot cover. Liao 1999 §II(4): the pooled "
+        "fund may not overdraw the personal accounts (不得互相挤占), §II(5)1: 收支平衡. 'refuse': refused "
+        "with the shortfall named. 'fiscal_receivable': the deficit is booked against a receivable "
+        "from the fiscal budget (应收财政补贴), shown apart until a fiscal subsidy clears it "
+        "(benefits, retirees' credits and interest only; never discretionary expenditure).",
+    )
+    serious_outpatient_conditions: list[SeriousCondition] = Field(
+        default=[],
+        description="Serious and chronic outpatient conditions the pooled fund pays (门诊大病), each "
+        "with its yearly deductible and co-pay; their pooled payments count towards the annual ceiling.",
+    )
+    above_ceiling_memo_fund: Literal["large_amount_supplementary", "enterprise_supplementary"] | None = Field(
+        default=None,
+        description="The supplementary (large-amount) memo fund that takes the costs above the "
+        "ceiling (Liao 1999 §II(4): settled by supplementary or commercial insurance or social "
+        "assistance): each claim's part above the ceiling is referred to it, per person and claim, "
+        "and its payments are booked against the referral.",
+    )
+    designated_institutions: list[DesignatedInstitution] = Field(
+        default=[],
+        description="The registry of designated hospitals (with their level) and pharmacies (Liao "
+        "1999 §III(2)). When it is not empty, only a designated institution may settle a claim: a "
+        "claim naming another, or none, is refused.",
+    )
+    late_payment: LatePaymentRule | None = Field(
+        default=None,
+        description="Due date of a month's contributions and the late fee of a late payment "
+        "(Social Insurance Law art. 86). Absent: no due date is enforced and no late fee is due.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_fen(cls, data: Any) -> Any:
+        """Figures written as ratios of last year's average annual wage give their fen figures
+        (``ledger.money.apply_rate``, half up); given both, they must agree."""
+        if not isinstance(data, dict) or "previous_year_average_annual_wage_fen" not in data:
+            return data
+        from ledger.money import apply_rate
+
+        wage_fen = data["previous_year_average_annual_wage_fen"]
+        derived: dict[str, Any] = {}
+        if data.get("deductible_wage_ratio_by_level") is not None and isinstance(wage_fen, int):
+            derived["deductible_fen_by_level"] = {
+                str(level): [apply_rate(wage_fen, Decimal(str(ratio))) for ratio in ratios]
+                for level, ratios in data["deductible_wage_ratio_by_level"].items()
+            }
+        if data.get("yearly_deductible_wage_ratio") is not None and isinstance(wage_fen, int):
+            derived["yearly_deductible_fen"] = apply_rate(wage_fen, Decimal(str(data["yearly_deductible_wage_ratio"])))
+        if data.get("annual_ceiling_wage_multiple") is not None and isinstance(wage_fen, int):
+            derived["annual_ceiling_fen"] = apply_rate(wage_fen, Decimal(str(data["annual_ceiling_wage_multiple"])))
+        for name, value in derived.items():
+            given = data.get(name)
+            if given is not None and given != value:
+                raise ValueError(f"{name} {given} is not what the wage ratio gives ({value})")
+        return {**data, **derived}
 
     @model_validator(mode="after")
     def _check(self) -> PolicyVersion:
@@ -180,12 +332,18 @@ class PolicyVersion(_Frozen):
         _check_bands(self.employer_to_personal_bands, "employer_to_personal_bands")
         if self.retiree_credit.basis != "flat":
             _check_bands(self.retiree_credit.bands, "retiree_credit.bands")
+        whole_share = self.employer_rate if self.employer_to_personal_basis == "wage_base" else Decimal(1)
         for band in self.employer_to_personal_bands:
-            if band.rate > self.employer_rate:
+            if band.rate > whole_share:
                 raise ValueError("an age band credits more than the whole employer share")
-        for level in HOSPITAL_LEVELS:
+        if self.deductible_mode == "yearly_cumulative" and self.yearly_deductible_fen is None:
+            raise ValueError("a yearly cumulative deductible needs yearly_deductible_fen (or yearly_deductible_wage_ratio)")
+        for level in HOSPITAL_LEVELS if self.deductible_mode == "per_admission" else ():
             if not self.deductible_fen_by_level.get(str(level)):  # type: ignore[call-overload]
                 raise ValueError(f"deductible_fen_by_level has no entry for level {level}")
+        codes = [condition.code for condition in self.serious_outpatient_conditions]
+        if len(codes) != len(set(codes)):
+            raise ValueError("serious_outpatient_conditions lists a condition twice")
         if not self.copay_tiers or self.copay_tiers[-1].up_to_fen is not None:
             raise ValueError("copay_tiers must end with an unbounded tier (up_to_fen absent)")
         bounds = [tier.up_to_fen for tier in self.copay_tiers[:-1]]
@@ -194,7 +352,16 @@ class PolicyVersion(_Frozen):
         for tier in self.copay_tiers:
             if set(tier.patient_rate_by_level) != {str(level) for level in HOSPITAL_LEVELS}:
                 raise ValueError("each copay tier needs a rate for hospital levels 1, 2 and 3")
+        ids = [institution.institution_id for institution in self.designated_institutions]
+        if len(ids) != len(set(ids)):
+            raise ValueError("designated_institutions lists an institution twice")
         return self
+
+    def serious_condition(self, code: str) -> SeriousCondition | None:
+        return next((c for c in self.serious_outpatient_conditions if c.code == code), None)
+
+    def designated_institution(self, institution_id: str) -> DesignatedInstitution | None:
+        return next((i for i in self.designated_institutions if i.institution_id == institution_id), None)
 
     def deductible_fen(self, hospital_level: int, admission_number: int) -> int:
         """Deductible for the ``admission_number``-th admission of the year (1-based)."""
@@ -211,6 +378,33 @@ class PolicyVersion(_Frozen):
         from ledger.money import round_fen
 
         return round_fen(Decimal(self.previous_year_average_annual_wage_fen) / 12)
+
+    def derived_figures(self) -> dict[str, Any]:
+        """The fen figures (and rates of the wage base) this version derives from its ratios and
+        last year's average wage, as an auditor checks them: recorded with the version when a
+        region adopts it (``PolicyBook.PolicyAdopted.derived``)."""
+        from ledger.rules import laid_off_wage_base_fen, retiree_credit_fen
+
+        monthly_fen = self.previous_year_average_monthly_wage_fen
+        employer_bands = [
+            {"min_age": band.min_age, "below_age": band.below_age, "rate_of_wage_base": str(
+                band.rate if self.employer_to_personal_basis == "wage_base" else band.rate * self.employer_rate)}
+            for band in self.employer_to_personal_bands
+        ]
+        retiree_bands = [{"min_age": band.min_age, "below_age": band.below_age,
+                          "monthly_credit_fen": retiree_credit_fen(self, band.min_age, 0)}
+                         for band in self.retiree_credit.bands] if self.retiree_credit.basis == "average_monthly_wage" else []
+        return {
+            "previous_year_average_annual_wage_fen": self.previous_year_average_annual_wage_fen,
+            "previous_year_average_monthly_wage_fen": monthly_fen,
+            "laid_off_wage_base_fen": laid_off_wage_base_fen(self),
+            "deductible_mode": self.deductible_mode,
+            "deductible_fen_by_level": dict(self.deductible_fen_by_level),
+            "yearly_deductible_fen": self.yearly_deductible_fen,
+            "annual_ceiling_fen": self.annual_ceiling_fen,
+            "employer_to_personal_by_age": employer_bands,
+            "retiree_monthly_credit_by_age": retiree_bands,
+        }
 
 
 def _check_bands(bands: Sequence[AgeBandRate], name: str) -> None:

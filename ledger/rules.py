@@ -11,9 +11,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, NotDesignated
 from ledger.money import apply_rate, round_fen
-from ledger.policy import PolicyVersion, band_rate
+from ledger.policy import PolicyVersion, SeriousCondition, band_rate
 
 Category = Literal["employee", "retiree", "laid_off"]
 CATEGORIES: tuple[str, ...] = ("employee", "retiree", "laid_off")
@@ -66,8 +66,9 @@ def contribution_split(
 
     - Employee share: ``employee_rate`` (2%) of the wage base, all to the personal account
       (Liao 1999 §II(3)).
-    - Employer share: ``employer_rate`` (6%) of the wage base; the age band's rate of the wage
-      base goes to the personal account, the rest to the pooled fund (§II(3): about 30%).
+    - Employer share: ``employer_rate`` (6%) of the wage base; the age band's rate goes to the
+      personal account, the rest to the pooled fund (§II(3): about 30%). The band's rate is of
+      the wage base, or of the employer's contribution itself (``employer_to_personal_basis``).
     - Retirees pay nothing; their account is credited by the retiree rule, funded from the
       employer share (§II(6)). Their wage base must be zero.
     - Laid-off workers: the same split, on the laid-off base (§II(6)).
@@ -82,7 +83,8 @@ def contribution_split(
         return LineSplit(0, 0, 0, 0, 0, retiree_credit_fen=credit_fen)
     employee_fen = apply_rate(wage_base_fen, policy.employee_rate)
     employer_fen = apply_rate(wage_base_fen, policy.employer_rate)
-    to_personal_fen = apply_rate(wage_base_fen, band_rate(policy.employer_to_personal_bands, age_years))
+    basis_fen = wage_base_fen if policy.employer_to_personal_basis == "wage_base" else employer_fen
+    to_personal_fen = apply_rate(basis_fen, band_rate(policy.employer_to_personal_bands, age_years))
     to_personal_fen = min(to_personal_fen, employer_fen)
     return LineSplit(
         wage_base_fen=wage_base_fen,
@@ -105,6 +107,49 @@ def retiree_credit_fen(policy: PolicyVersion, age_years: int, pension_fen: int) 
         else pension_fen
     )
     return apply_rate(basis_fen, band_rate(rule.bands, age_years))
+
+
+def contribution_due_date(policy: PolicyVersion, year: int, month: int) -> date | None:
+    """The day a month's contributions are due (``late_payment.due_day_of_following_month`` of the
+    next month); ``None`` when the policy sets no due date."""
+    if policy.late_payment is None:
+        return None
+    return date(year + month // 12, month % 12 + 1, policy.late_payment.due_day_of_following_month)
+
+
+def late_fee(policy: PolicyVersion, due_on: date, received_on: date, overdue_fen: int) -> tuple[int, int]:
+    """The late fee (滞纳金) on ``overdue_fen`` received on ``received_on`` after ``due_on``:
+    ``late_fee_daily_rate`` × the amount × the days from the due date to the day received,
+    rounded once, half up (Social Insurance Law art. 86). Returns ``(days_late, fee_fen)``."""
+    assert policy.late_payment is not None
+    days_late = max(0, (received_on - due_on).days)
+    return days_late, apply_rate(overdue_fen * days_late, policy.late_payment.late_fee_daily_rate)
+
+
+def check_designated(policy: PolicyVersion, region: str, institution_id: str | None, kind: Literal["hospital", "pharmacy"],
+                     on: date, hospital_level: int | None = None) -> None:
+    """Only a hospital or pharmacy the region designates may settle a claim (Liao 1999 §III(2)),
+    when its policy keeps a registry: the institution must be in it, of the right kind,
+    designated on ``on``, and a hospital of the stated level."""
+    if not policy.designated_institutions:
+        return
+    if institution_id is None:
+        raise NotDesignated("institution_id", f"region {region} settles claims only with its designated hospitals and "
+                            "pharmacies (Liao 1999 §III(2)): name the institution", region=region)
+    institution = policy.designated_institution(institution_id)
+    if institution is None:
+        raise NotDesignated("institution_id", f"{institution_id!r} is not a designated hospital or pharmacy of region {region}",
+                            region=region, institution_id=institution_id)
+    if institution.kind != kind:
+        raise NotDesignated("institution_id", f"{institution.name} ({institution_id}) is a designated {institution.kind}, not a {kind}",
+                            region=region, institution_id=institution_id)
+    if not institution.designated_on(on):
+        until = institution.designated_until or "on"
+        raise NotDesignated("institution_id", f"{institution.name} ({institution_id}) is designated from {institution.designated_from} "
+                            f"through {until}, not on {on}", region=region, institution_id=institution_id, on=on)
+    if hospital_level is not None and institution.level != hospital_level:
+        raise InvalidInput("hospital_level", f"{institution.name} ({institution_id}) is a level-{institution.level} hospital, "
+                           f"not level {hospital_level}", institution_id=institution_id)
 
 
 def pay_from_account(balance_fen: int, amount_fen: int) -> tuple[int, int]:
@@ -147,12 +192,16 @@ def settle_inpatient(
     excluded_fen: int,
     is_retiree: bool,
     pooled_paid_this_year_fen: int,
+    deductible_met_fen: int = 0,
 ) -> InpatientBreakdown:
     """Divide an inpatient bill (Liao 1999 §II(4)).
 
     1. Items outside the fund's scope (``excluded_fen``) are the patient's.
-    2. Deductible: ``deductible_fen_by_level[level][admission_number]``, lower for later
-       admissions in the year; the patient's (or the personal account's).
+    2. Deductible: per admission, ``deductible_fen_by_level[level][admission_number]``, lower for
+       later admissions in the year; or, where ``deductible_mode`` is ``yearly_cumulative``, what
+       is left of the year's ``yearly_deductible_fen`` after ``deductible_met_fen`` (the seed's
+       "a certain amount of medical costs accumulated in the year"). The patient's (or the
+       personal account's).
     3. The cost above the deductible goes through ``copay_tiers`` in order; in each band the
        patient pays the band's rate for the hospital level (× ``retiree_copay_factor`` for
        retirees) and the pooled fund the rest.
@@ -161,21 +210,56 @@ def settle_inpatient(
        equals what is left of the ceiling; the rest of the bill is referred to supplementary
        insurance (above the ceiling).
     """
+    if policy.deductible_mode == "yearly_cumulative":
+        deductible_due_fen = max(0, (policy.yearly_deductible_fen or 0) - deductible_met_fen)
+    else:
+        deductible_due_fen = policy.deductible_fen(hospital_level, admission_number)
+    bands = [(tier.up_to_fen, policy.patient_rate(tier, hospital_level, is_retiree)) for tier in policy.copay_tiers]
+    return divide_bill(policy, total_cost_fen, excluded_fen, deductible_due_fen, bands, pooled_paid_this_year_fen, admission_number)
+
+
+def settle_serious_outpatient(
+    policy: PolicyVersion,
+    condition: SeriousCondition,
+    *,
+    hospital_level: int,
+    total_cost_fen: int,
+    excluded_fen: int,
+    is_retiree: bool,
+    pooled_paid_this_year_fen: int,
+    deductible_met_fen: int,
+) -> InpatientBreakdown:
+    """Divide an outpatient bill for a serious or chronic condition the pooled fund pays
+    (门诊大病, ``serious_outpatient_conditions``): the condition's own yearly deductible, met by the
+    year's eligible costs of that condition (what is left of it after ``deductible_met_fen``),
+    then the condition's co-pay rate for the hospital level (× ``retiree_copay_factor`` for
+    retirees) on everything above it; the pooled fund pays the rest within the same annual
+    ceiling as stays (Liao 1999 §II(4): the pooled fund pays large medical costs)."""
+    rate = condition.patient_rate_by_level[str(hospital_level)]  # type: ignore[index]
+    rate = rate * policy.retiree_copay_factor if is_retiree else rate
+    deductible_due_fen = max(0, condition.yearly_deductible_fen - deductible_met_fen)
+    return divide_bill(policy, total_cost_fen, excluded_fen, deductible_due_fen, [(None, rate)], pooled_paid_this_year_fen, 0)
+
+
+def divide_bill(policy: PolicyVersion, total_cost_fen: int, excluded_fen: int, deductible_due_fen: int,
+                bands: list[tuple[int | None, Decimal]], pooled_paid_this_year_fen: int, admission_number: int) -> InpatientBreakdown:
+    """The arithmetic a stay and a serious outpatient bill share: excluded items, the deductible,
+    then bands of the cost above it (each ``(up_to_fen, patient rate)``, the last unbounded), the
+    pooled part within what is left of the annual ceiling and the rest referred above it."""
     eligible_fen = total_cost_fen - excluded_fen
-    deductible_fen = min(policy.deductible_fen(hospital_level, admission_number), eligible_fen)
+    deductible_fen = min(deductible_due_fen, eligible_fen)
     above_deductible_fen = eligible_fen - deductible_fen
     ceiling_left_fen = max(0, policy.annual_ceiling_fen - pooled_paid_this_year_fen)
     ceiling_before_fen = ceiling_left_fen
     copay_fen = pooled_fen = above_ceiling_fen = 0
     tiers: list[dict[str, Any]] = []
     band_start_fen = 0
-    for tier in policy.copay_tiers:
-        band_end_fen = above_deductible_fen if tier.up_to_fen is None else min(tier.up_to_fen, above_deductible_fen)
+    for up_to_fen, rate in bands:
+        band_end_fen = above_deductible_fen if up_to_fen is None else min(up_to_fen, above_deductible_fen)
         band_fen = max(0, band_end_fen - band_start_fen)
-        band_start_fen = max(band_start_fen, band_end_fen)
+        from_fen, band_start_fen = band_start_fen, max(band_start_fen, band_end_fen)
         if band_fen == 0:
             continue
-        rate = policy.patient_rate(tier, hospital_level, is_retiree)
         band_patient_fen = apply_rate(band_fen, rate)
         band_pooled_fen = band_fen - band_patient_fen
         band_referred_fen = 0
@@ -189,8 +273,8 @@ def settle_inpatient(
         pooled_fen += band_pooled_fen
         above_ceiling_fen += band_referred_fen
         tiers.append({
-            "band_fen": band_fen, "patient_rate": str(rate), "patient_fen": band_patient_fen,
-            "pooled_fen": band_pooled_fen, "referred_fen": band_referred_fen,
+            "from_fen": from_fen, "to_fen": from_fen + band_fen, "band_fen": band_fen, "patient_rate": str(rate),
+            "patient_fen": band_patient_fen, "pooled_fen": band_pooled_fen, "referred_fen": band_referred_fen,
         })
     breakdown = InpatientBreakdown(
         total_cost_fen=total_cost_fen,

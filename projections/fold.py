@@ -13,7 +13,9 @@ Keyed on postings and attributes, never on event classes, so new event types kee
 - an event with ``person_id`` and ``enrolled_on`` opens a personal account row;
 - an event with ``budget_lines`` and ``budget_kind`` sets the budget of each line's item for its
   ``region``, ``fund`` and ``year``;
-- an event with ``closed_year`` turns that region's current-year money into carried-over money.
+- an event with ``closed_year`` turns that region's current-year money into carried-over money;
+- the facts of the contribution, claim and memo-fund tables (``schema.FOLDED_TABLES``): see
+  ``_fold_records``.
 
 A batch state holds only the rows its events touch: personal rows loaded in full (their split
 between carried-over and current-year money depends on what came before), every other table as
@@ -22,16 +24,19 @@ deltas added to what is stored.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from ledger.rules import split_current_and_carried
+from projections import schema
 from projections.schema import ORIGIN_COLUMNS, OTHER_ORIGIN_COLUMN
 
 FUND_PREFIX = "fund."
 PERSONAL_FUND = "fund.personal"
+MEMO_FUND_PREFIX = "fund.memo."
 
 
 def event_date(event: Any) -> date | None:
@@ -141,8 +146,22 @@ class BatchState:
     daily: dict[tuple[Any, ...], list[int]] = field(default_factory=lambda: defaultdict(lambda: _zeros(3)))
     budgets: dict[tuple[str, str, int, str], dict[str, Any]] = field(default_factory=dict)
     year_rolls: list[tuple[str, int]] = field(default_factory=list)  # (region, closed year), in order
+    # The rows of schema.FOLDED_TABLES by table name and key: a full row ("insert") or deltas ("add").
+    folded: dict[str, dict[tuple[Any, ...], list[Any]]] = field(default_factory=dict)
     last_position: int = 0
     events: int = 0
+
+    def folded_row(self, table: schema.Table, key: tuple[Any, ...], values: tuple[Any, ...]) -> None:
+        """A fact recorded once: within a batch too, the first row of a key is kept."""
+        self.folded.setdefault(table.name, {}).setdefault(key, list(values))
+
+    def folded_add(self, table: schema.Table, key: tuple[Any, ...], deltas: tuple[int, ...]) -> None:
+        row = self.folded.setdefault(table.name, {}).setdefault(key, [0] * len(deltas))
+        for index, delta in enumerate(deltas):
+            row[index] += delta
+
+    def folded_rows(self, table: schema.Table) -> list[tuple[Any, ...]]:
+        return [(*key, *values) for key, values in sorted(self.folded.get(table.name, {}).items(), key=lambda kv: str(kv[0]))]
 
 
 def touched_people(event: Any) -> set[tuple[str, str]]:
@@ -168,6 +187,7 @@ def fold(state: BatchState, position: int, event: Any) -> None:
     postings = getattr(event, "postings", None) or ()
     if postings:
         _fold_postings(state, position, event, region, on, postings)
+    _fold_records(state, position, event, region, on, postings)
     lines = getattr(event, "budget_lines", None)
     if lines is not None and getattr(event, "budget_kind", None):
         _fold_budget(state, position, event, region, on, lines)
@@ -246,3 +266,81 @@ def _fold_budget(state: BatchState, position: int, event: Any, region: str, on: 
         budget["approved_fen" if kind == "approved" else "adjusted_fen"] = int(line["amount_fen"])
         budget.update(budget_fen=int(line["amount_fen"]), budget_kind=kind,
                       business_date=on.isoformat() if on else None, position=position)
+
+
+# ---------------------------------------------------------------------------- the folded tables
+CONTRIBUTION_ORIGINS = ("employee_share", "employer_share")
+
+
+def _fold_records(state: BatchState, position: int, event: Any, region: str, on: date | None, postings: Any) -> None:
+    """The facts of ``schema.FOLDED_TABLES``, keyed on attributes like the rest:
+
+    - a credit to ``fund.personal`` from a contribution share on an event with a ``period``: that
+      person contributed that month (counted once: the first line keeps it);
+    - ``contribution_months_elsewhere`` (enrolment), ``contribution_months`` with a
+      ``transfer_id`` (transfer in) and ``contribution_months_out`` (transfer out): months moving;
+    - an ``outcome`` of ``kind`` ``claim`` (a claim's arithmetic) or ``reversal``;
+    - a posting to a memo fund with a ``person_id``: that person's money in the memo fund; a
+      ``referred_fen`` with a ``claim_id`` and ``fund``: a referral above the ceiling, and a memo
+      fund's debit on an event with a ``claim_id``: a payment on it.
+    """
+    day = on.isoformat() if on else None
+    period = getattr(event, "period", None)
+    if isinstance(period, str):
+        for posting in postings:
+            if posting["account"] == PERSONAL_FUND and posting["amount_fen"] < 0 and posting.get("origin") in CONTRIBUTION_ORIGINS:
+                key = (region, posting.get("person_id") or "", period)
+                state.folded_row(schema.CONTRIBUTION_PERIODS, key, (event_reference(event), day, position))
+    _fold_contribution_moves(state, position, event, region, day, postings)
+    outcome = getattr(event, "outcome", None)
+    if isinstance(outcome, dict) and getattr(event, "kind", None) == "claim":
+        state.folded_row(schema.CLAIMS, (region, str(event.business_key)), _claim_values(outcome, day, position))
+    elif isinstance(outcome, dict) and getattr(event, "kind", None) == "reversal":
+        state.folded_row(schema.CLAIM_REVERSALS, (region, str(event.business_key)), (
+            outcome.get("correction_id"), day, outcome.get("account_refund_fen", 0), outcome.get("pooled_refund_fen", 0),
+            outcome.get("reason"), position))
+    _fold_memo_funds(state, event, region, on, postings)
+
+
+def _fold_contribution_moves(state: BatchState, position: int, event: Any, region: str, day: str | None, postings: Any) -> None:
+    moves = (("enrolment", getattr(event, "contribution_months_elsewhere", 0) or 0, "contribution_history_reference"),
+             ("transfer_in", (getattr(event, "contribution_months", 0) or 0) if getattr(event, "transfer_id", None) else 0, "transfer_id"),
+             ("transfer_out", -(getattr(event, "contribution_months_out", 0) or 0), "transfer_id"))
+    for kind, months, reference in moves:
+        if not months:
+            continue
+        person_id = getattr(event, "person_id", None) or next(
+            (p.get("person_id") for p in postings if p["account"] == PERSONAL_FUND), None)
+        if person_id:
+            state.folded_row(schema.CONTRIBUTION_MOVES, (region, person_id, position),
+                             (kind, int(months), getattr(event, reference, None), day))
+
+
+def _claim_values(outcome: dict[str, Any], day: str | None, position: int) -> tuple[Any, ...]:
+    """A claim's row of ``proj_claims`` from its recorded outcome (older outcomes lack some keys)."""
+    money = ("total_cost_fen", "excluded_fen", "deductible_fen", "copay_fen", "pooled_fen", "account_fen", "out_of_pocket_fen",
+             "above_ceiling_fen")
+    total_fen = outcome.get("total_cost_fen", outcome.get("amount_fen", 0))
+    return (outcome.get("person_id", ""), outcome.get("kind", ""), day, outcome.get("policy_version"), outcome.get("treating_region"),
+            outcome.get("institution_id"), outcome.get("hospital_level"), outcome.get("condition_code"), outcome.get("admission_number"),
+            total_fen, *(outcome.get(name, 0) for name in money[1:]), outcome.get("referred_to"),
+            outcome.get("annual_ceiling_fen"), outcome.get("ceiling_remaining_before_fen"), outcome.get("fiscal_receivable_fen", 0),
+            json.dumps(outcome.get("tiers", []), sort_keys=True), position)
+
+
+def _fold_memo_funds(state: BatchState, event: Any, region: str, on: date | None, postings: Any) -> None:
+    year = on.year if on else 0
+    claim_id = getattr(event, "claim_id", None)
+    for posting in postings:
+        if not posting["account"].startswith(MEMO_FUND_PREFIX):
+            continue
+        fund = posting["account"][len(MEMO_FUND_PREFIX):]
+        amount_fen = posting["amount_fen"]
+        if posting.get("person_id"):
+            paid_fen, received_fen = (amount_fen, 0) if amount_fen > 0 else (0, -amount_fen)
+            state.folded_add(schema.MEMO_FUND_PERSONS, (region, fund, posting["person_id"], year), (paid_fen, received_fen, 1))
+        if claim_id and amount_fen > 0:
+            state.folded_add(schema.MEMO_FUND_REFERRALS, (region, fund, claim_id, posting.get("person_id") or ""), (0, amount_fen))
+    referred_fen = getattr(event, "referred_fen", None)
+    if referred_fen is not None and claim_id and getattr(event, "fund", None):
+        state.folded_add(schema.MEMO_FUND_REFERRALS, (region, str(event.fund), claim_id, str(event.person_id)), (int(referred_fen), 0))

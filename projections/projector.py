@@ -178,6 +178,8 @@ class Projector:
             (*key, b["approved_fen"], b["adjusted_fen"], b["budget_fen"], b["budget_kind"], b["business_date"], b["position"])
             for key, b in sorted(state.budgets.items())
         ])
+        for folded in schema.FOLDED_TABLES:
+            store.executemany(cursor, schema.write_sql(p, folded), state.folded_rows(folded))
         store.write_position(cursor, p, state.last_position)
 
 

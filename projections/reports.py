@@ -6,6 +6,7 @@ turns it into yuan for people (``projections.render``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from ledger import accounts as acc
+from ledger.money import yuan_text
 from projections import schema
 from projections.projector import Projector, on_or_before
 from projections.store import ProjectionStore, memory_store
@@ -35,6 +37,7 @@ ITEM_LABELS = {
     "expenditure.remittance_to_upper_level": "Remittance to the upper level (上解上级支出)",
     "expenditure.other": "Other expenditure (其他支出)",
     "transfer.retiree_credit": "Internal: employer share to retirees' accounts (划入退休人员个人账户)",
+    "income.fiscal_subsidy_receivable": "Fiscal subsidy receivable: a deficit the budget covers (应收财政补贴)",
 }
 
 
@@ -96,6 +99,7 @@ class Filters:
     year: int | None = None
     person: str | None = None
     period: str = "month"  # month | quarter | year (income, expenditure, transfers)
+    claim: str | None = None  # the claim report
 
 
 def _where(filters: Filters, *, year: bool = True, person: bool = False, alias: str = "") -> tuple[str, list[Any]]:
@@ -260,7 +264,8 @@ def final_accounts(store: Queryable, p: str, f: Filters) -> Report:
         row["check"] = "ok" if row["opening_fen"] + row["income_fen"] - row["expenditure_fen"] + row["transfer_in_fen"] \
             - row["transfer_out_fen"] == row["closing_fen"] else "DOES NOT ADD UP"
     banks = store.query(f"SELECT * FROM {p}bank_deposits WHERE {where} ORDER BY region, year, account", params)
-    for row in banks:
+    receivables = store.query(f"SELECT * FROM {p}fiscal_receivables WHERE {where} ORDER BY region, year, account", params)
+    for row in (*banks, *receivables):
         row["description"] = account_label(row["account"])
     fund_columns = [Column("region", "Region"), Column("year", "Year", "int"), Column("fund_name", "Fund"),
                     Column("opening_fen", "Opening balance (年初结余)", "fen"), Column("income_fen", "Income (本年收入)", "fen"),
@@ -271,9 +276,15 @@ def final_accounts(store: Queryable, p: str, f: Filters) -> Report:
                     Column("description", "Description"), Column("opening_fen", "Opening deposits", "fen"),
                     Column("debit_fen", "Received", "fen"), Column("credit_fen", "Paid or moved out", "fen"),
                     Column("closing_fen", "Closing deposits (存款)", "fen")]
+    receivable_columns = [Column("region", "Region"), Column("year", "Year", "int"), Column("account", "Account"),
+                          Column("description", "Description"), Column("opening_fen", "Opening receivable", "fen"),
+                          Column("debit_fen", "Deficits covered (raised)", "fen"), Column("credit_fen", "Cleared by fiscal subsidies", "fen"),
+                          Column("closing_fen", "Closing receivable (应收财政补贴)", "fen")]
     return Report("final-accounts", "Final accounts (基金决算表): opening + income - expenditure ± transfers = closing", [
         Section("funds", "Funds", fund_columns, funds),
         Section("deposits", "Deposits by bank account (资产负债: 存款)", bank_columns, banks),
+        Section("receivables", "Receivable from the fiscal budget for pooled-fund deficits (资产负债: 应收财政补贴)",
+                receivable_columns, receivables),
     ])
 
 
@@ -295,6 +306,107 @@ def clearing(store: Queryable, p: str, f: Filters) -> Report:
     return Report("clearing", "Clearing positions between regions (异地就医清算)", [Section("positions", "Positions", columns, rows)])
 
 
+def contributions(store: Queryable, p: str, f: Filters) -> Report:
+    """Each person's contribution months and years (Social Insurance Law art. 32: contribution
+    years accumulate across regions): distinct months paid here, months brought from elsewhere
+    (enrolment, transfers in), months that left with a transfer out."""
+    where, params = _where(f, year=False, person=True)
+    rows = store.query(f"SELECT * FROM {p}contribution_months WHERE {where} ORDER BY region, person_id", params)
+    for row in rows:
+        years, months = divmod(int(row["contribution_months"]), 12)
+        row["contribution_years"] = f"{years} years {months} months"
+    columns = [Column("region", "Region"), Column("person_id", "Person"),
+               Column("months_paid_here", "Months paid here", "int"), Column("first_period", "First month"),
+               Column("last_period", "Last month"), Column("months_brought", "Months brought from elsewhere", "int"),
+               Column("months_transferred_out", "Months transferred out", "int"),
+               Column("contribution_months", "Contribution months (缴费月数)", "int"),
+               Column("contribution_years", "Contribution years (缴费年限)")]
+    return Report("contributions", "Contribution months and years (缴费年限)", [Section("people", "People", columns, rows)])
+
+
+def claim(store: Queryable, p: str, f: Filters) -> Report:
+    """One claim's arithmetic (Liao 1999 §II(4)): the excluded items, the deductible, each co-pay
+    band with its rate, what the pooled fund, the personal account and the patient pay, what is
+    referred above the ceiling, the admission number and the ceiling used so far."""
+    where, params = _where(f, year=False, alias="c.")
+    rows = store.query(f"SELECT c.*, r.correction_id, r.business_date AS reversed_on FROM {p}claims c "
+                       f"LEFT JOIN {p}claim_reversals r ON r.region = c.region AND r.claim_id = c.claim_id "
+                       f"WHERE {where} AND c.claim_id = ? ORDER BY c.region", [*params, f.claim])
+    sections = [Section("claim", "The claim", CLAIM_COLUMNS, rows)]
+    for row in rows[:1]:
+        sections += claim_sections(row)
+    return Report("claim", f"One claim's arithmetic: {f.claim}", sections)
+
+
+def claim_sections(claim_row: dict[str, Any]) -> list[Section]:
+    """The arithmetic and the payers of one claim, from its ``proj_claims`` row or, with its
+    bands as ``bands`` JSON text, from the claim's recorded outcome."""
+    return [Section("arithmetic", "Arithmetic (how the bill divides)", ARITHMETIC_COLUMNS, _claim_lines(claim_row),
+                    ("amount_fen", "patient_fen", "pooled_fen", "referred_fen")),
+            Section("payers", "Who pays", PAYER_COLUMNS, _claim_payers(claim_row))]
+
+
+CLAIM_COLUMNS = [Column("region", "Region"), Column("claim_id", "Claim"), Column("person_id", "Person"), Column("kind", "Kind"),
+                 Column("business_date", "Date"), Column("policy_version", "Policy"), Column("institution_id", "Institution"),
+                 Column("hospital_level", "Level", "int"), Column("condition_code", "Condition"),
+                 Column("admission_number", "Admission of the year", "int"), Column("correction_id", "Reversed by"),
+                 Column("reversed_on", "Reversed on")]
+ARITHMETIC_COLUMNS = [Column("line", "Line"), Column("rate", "Patient's rate", "rate"), Column("amount_fen", "Amount", "fen"),
+                      Column("patient_fen", "Patient's part", "fen"), Column("pooled_fen", "Pooled fund", "fen"),
+                      Column("referred_fen", "Above the ceiling", "fen")]
+PAYER_COLUMNS = [Column("payer", "Paid by"), Column("amount_fen", "Amount", "fen")]
+
+
+def _claim_lines(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bill, line by line: excluded items, the deductible, each band above it."""
+    lines = [{"line": "Items outside the fund's catalogue", "amount_fen": row["excluded_fen"], "patient_fen": row["excluded_fen"],
+              "pooled_fen": 0, "referred_fen": 0},
+             {"line": "Deductible (起付标准)", "amount_fen": row["deductible_fen"], "patient_fen": row["deductible_fen"],
+              "pooled_fen": 0, "referred_fen": 0}]
+    for band in json.loads(row["bands"] or "[]"):
+        to = yuan_text(band["to_fen"]) if "to_fen" in band else "?"
+        start = yuan_text(band["from_fen"]) if "from_fen" in band else "?"
+        lines.append({"line": f"Band above the deductible: {start} to {to} yuan", "rate": band["patient_rate"],
+                      "amount_fen": band["band_fen"], "patient_fen": band["patient_fen"], "pooled_fen": band["pooled_fen"],
+                      "referred_fen": band["referred_fen"]})
+    return lines
+
+
+def _claim_payers(row: dict[str, Any]) -> list[dict[str, Any]]:
+    ceiling_fen, left_fen = row["annual_ceiling_fen"], row["ceiling_remaining_before_fen"]
+    used_before_fen = None if ceiling_fen is None or left_fen is None else ceiling_fen - left_fen
+    referred = f"Referred above the ceiling (to {row['referred_to']})" if row["referred_to"] else "Referred above the ceiling"
+    payers = [("Total cost", row["total_cost_fen"]), ("Pooled fund (统筹基金)", row["pooled_fen"]),
+              ("Personal account (个人账户)", row["account_fen"]), ("Patient, out of pocket", row["out_of_pocket_fen"]),
+              (referred, row["above_ceiling_fen"]), ("of the pooled part, covered against the fiscal budget", row["fiscal_receivable_fen"]),
+              ("Annual ceiling", ceiling_fen), ("Ceiling used before this claim", used_before_fen),
+              ("Ceiling used after this claim", None if used_before_fen is None else used_before_fen + row["pooled_fen"])]
+    return [{"payer": payer, "amount_fen": amount_fen} for payer, amount_fen in payers]
+
+
+def memo_persons(store: Queryable, p: str, f: Filters) -> Report:
+    """Each memo fund's money per person and year (Liao 1999 §II(6): the special groups' funds are
+    kept apart and traceable to a person), and the claims referred to a supplementary fund above
+    the ceiling with what it paid on each."""
+    where, params = _where(f, person=True)
+    rows = store.query(f"SELECT * FROM {p}memo_fund_persons WHERE {where} ORDER BY region, fund, year, person_id", params)
+    where, params = _where(f, year=False, person=True)
+    referrals = store.query(f"SELECT *, referred_fen - paid_fen AS left_fen FROM {p}memo_fund_referrals WHERE {where} "
+                            "ORDER BY region, fund, claim_id", params)
+    for row in (*rows, *referrals):
+        row["fund_name"] = fund_label("memo." + row["fund"])
+    person_columns = [Column("region", "Region"), Column("fund_name", "Memo fund"), Column("year", "Year", "int"),
+                      Column("person_id", "Person"), Column("paid_fen", "Paid to the person", "fen"),
+                      Column("received_fen", "Received for the person", "fen"), Column("postings", "Postings", "int")]
+    referral_columns = [Column("region", "Region"), Column("fund_name", "Memo fund"), Column("claim_id", "Claim"),
+                        Column("person_id", "Person"), Column("referred_fen", "Referred above the ceiling", "fen"),
+                        Column("paid_fen", "Paid by the fund", "fen"), Column("left_fen", "Left to pay", "fen")]
+    return Report("memo-persons", "Memo funds by person (个人台账)", [
+        Section("persons", "Paid and received per person", person_columns, rows, ("paid_fen", "received_fen")),
+        Section("referrals", "Claims referred above the ceiling", referral_columns, referrals, ("referred_fen", "paid_fen", "left_fen")),
+    ])
+
+
 REPORTS: dict[str, Callable[[Queryable, str, Filters], Report]] = {
     "balances": fund_balances,
     "trial-balance": trial_balance,
@@ -306,9 +418,12 @@ REPORTS: dict[str, Callable[[Queryable, str, Filters], Report]] = {
     "budget": budget,
     "final-accounts": final_accounts,
     "clearing": clearing,
+    "contributions": contributions,
+    "claim": claim,
+    "memo-persons": memo_persons,
 }
 # Reports of a point in time: ``--year`` means "at the end of that year".
-POINT_IN_TIME = frozenset({"balances", "trial-balance", "personal", "clearing"})
+POINT_IN_TIME = frozenset({"balances", "trial-balance", "personal", "clearing", "contributions"})
 
 
 def as_of_store(ledger: Any, day: date, region: str | None = None) -> ProjectionStore:
@@ -331,7 +446,7 @@ def run_report(name: str, store: Queryable, filters: Filters, prefix: str = sche
 AS_OF_FROM_TABLES = frozenset({"balances", "trial-balance", "clearing", "income", "expenditure", "transfers",
                                "final-accounts"})
 AS_OF_PREFIX = "as_of_"
-_AS_OF_VIEWS = ("fund_balances", "clearing_positions", "final_accounts", "bank_deposits")
+_AS_OF_VIEWS = ("fund_balances", "clearing_positions", "final_accounts", "bank_deposits", "fiscal_receivables")
 
 
 def business_day(day: date) -> int:

@@ -19,6 +19,9 @@ class Table:
     name: str  # without the prefix
     columns: tuple[tuple[str, str], ...]  # (name, SQL type)
     key: tuple[str, ...]
+    # How the tables folded generically (FOLDED_TABLES) are written: "insert" keeps the first row
+    # of a key (facts recorded once), "add" adds each batch's values to what is stored.
+    write: str = ""
 
     def create_sql(self, prefix: str) -> str:
         columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)
@@ -104,8 +107,57 @@ ACCOUNT_DAILY = Table(
     ("region", "business_day", "account", "item", "year", "quarter", "month"),
 )
 
+TEXT = "TEXT"
+# One row per (person, period) contributed: a month counts once, by the first line that paid it.
+CONTRIBUTION_PERIODS = Table(
+    "contribution_periods",
+    (("region", "TEXT NOT NULL"), ("person_id", "TEXT NOT NULL"), ("period", "TEXT NOT NULL"), ("reference", TEXT),
+     ("business_date", "DATE"), ("position", "BIGINT NOT NULL")),
+    ("region", "person_id", "period"), "insert",
+)
+# Months contributed elsewhere, arriving (enrolment, transfer in: +) or leaving (transfer out: -).
+CONTRIBUTION_MOVES = Table(
+    "contribution_moves",
+    (("region", "TEXT NOT NULL"), ("person_id", "TEXT NOT NULL"), ("position", "BIGINT NOT NULL"), ("kind", "TEXT NOT NULL"),
+     ("months", "INTEGER NOT NULL"), ("reference", TEXT), ("business_date", "DATE")),
+    ("region", "person_id", "position"), "insert",
+)
+# One claim's arithmetic, as settled (the bands as JSON text).
+CLAIMS = Table(
+    "claims",
+    (("region", "TEXT NOT NULL"), ("claim_id", "TEXT NOT NULL"), ("person_id", "TEXT NOT NULL"), ("kind", "TEXT NOT NULL"),
+     ("business_date", "DATE"), ("policy_version", TEXT), ("treating_region", TEXT), ("institution_id", TEXT),
+     ("hospital_level", "INTEGER"), ("condition_code", TEXT), ("admission_number", "INTEGER"), ("total_cost_fen", MONEY),
+     ("excluded_fen", MONEY), ("deductible_fen", MONEY), ("copay_fen", MONEY), ("pooled_fen", MONEY), ("account_fen", MONEY),
+     ("out_of_pocket_fen", MONEY), ("above_ceiling_fen", MONEY), ("referred_to", TEXT), ("annual_ceiling_fen", "BIGINT"),
+     ("ceiling_remaining_before_fen", "BIGINT"), ("fiscal_receivable_fen", MONEY), ("bands", TEXT), ("position", "BIGINT NOT NULL")),
+    ("region", "claim_id"), "insert",
+)
+CLAIM_REVERSALS = Table(
+    "claim_reversals",
+    (("region", "TEXT NOT NULL"), ("claim_id", "TEXT NOT NULL"), ("correction_id", "TEXT NOT NULL"), ("business_date", "DATE"),
+     ("account_refund_fen", MONEY), ("pooled_refund_fen", MONEY), ("reason", TEXT), ("position", "BIGINT NOT NULL")),
+    ("region", "claim_id"), "insert",
+)
+# Each memo fund's money per person and year: paid to them (debit), received for them (credit).
+MEMO_FUND_PERSONS = Table(
+    "memo_fund_persons",
+    (("region", "TEXT NOT NULL"), ("fund", "TEXT NOT NULL"), ("person_id", "TEXT NOT NULL"), ("year", "INTEGER NOT NULL"),
+     ("paid_fen", MONEY), ("received_fen", MONEY), ("postings", COUNT)),
+    ("region", "fund", "person_id", "year"), "add",
+)
+# What each claim referred above the ceiling to a supplementary memo fund, and what it paid on it.
+MEMO_FUND_REFERRALS = Table(
+    "memo_fund_referrals",
+    (("region", "TEXT NOT NULL"), ("fund", "TEXT NOT NULL"), ("claim_id", "TEXT NOT NULL"), ("person_id", "TEXT NOT NULL"),
+     ("referred_fen", MONEY), ("paid_fen", MONEY)),
+    ("region", "fund", "claim_id", "person_id"), "add",
+)
+FOLDED_TABLES: tuple[Table, ...] = (CONTRIBUTION_PERIODS, CONTRIBUTION_MOVES, CLAIMS, CLAIM_REVERSALS, MEMO_FUND_PERSONS,
+                                    MEMO_FUND_REFERRALS)
+
 TABLES: tuple[Table, ...] = (PERSONAL_BALANCES, PERSONAL_STATEMENTS, ACCOUNT_BALANCES, ACCOUNT_FLOWS,
-                             INCOME, EXPENDITURE, TRANSFERS, BUDGETS, ACCOUNT_DAILY)
+                             INCOME, EXPENDITURE, TRANSFERS, BUDGETS, ACCOUNT_DAILY, *FOLDED_TABLES)
 # Tables whose values add up across batches (upserted as ``value = value + delta``).
 ADDITIVE = (ACCOUNT_BALANCES, ACCOUNT_FLOWS, INCOME, EXPENDITURE, TRANSFERS, ACCOUNT_DAILY)
 
@@ -174,17 +226,56 @@ def _views(p: str) -> dict[str, str]:
                         AS months_of_payment_capacity
             FROM years y JOIN months m ON m.region = y.region AND m.year = y.year
             WINDOW w AS (PARTITION BY y.region, y.fund ORDER BY y.year ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
-        "bank_deposits": f"""
+        "bank_deposits": _running_balances(p, "bank.%"),
+        # What the fiscal budget owes for pooled-fund deficits it covers (应收财政补贴): raised =
+        # debit_fen, cleared by a fiscal subsidy = credit_fen.
+        "fiscal_receivables": _running_balances(p, "receivable.%"),
+        # Each person's contribution months (Social Insurance Law art. 32: years accumulate).
+        "contribution_months": f"""
+            WITH paid AS (
+                SELECT region, person_id, COUNT(*) AS months_paid_here, MIN(period) AS first_period, MAX(period) AS last_period
+                FROM {p}contribution_periods GROUP BY region, person_id
+            ), moved AS (
+                SELECT region, person_id, SUM(CASE WHEN months > 0 THEN months ELSE 0 END) AS months_brought,
+                       SUM(CASE WHEN months < 0 THEN -months ELSE 0 END) AS months_transferred_out
+                FROM {p}contribution_moves GROUP BY region, person_id
+            )
+            SELECT b.region, b.person_id, COALESCE(paid.months_paid_here, 0) AS months_paid_here,
+                   paid.first_period, paid.last_period, COALESCE(moved.months_brought, 0) AS months_brought,
+                   COALESCE(moved.months_transferred_out, 0) AS months_transferred_out,
+                   COALESCE(paid.months_paid_here, 0) + COALESCE(moved.months_brought, 0)
+                       - COALESCE(moved.months_transferred_out, 0) AS contribution_months
+            FROM {p}personal_balances b
+            LEFT JOIN paid ON paid.region = b.region AND paid.person_id = b.person_id
+            LEFT JOIN moved ON moved.region = b.region AND moved.person_id = b.person_id""",
+    }
+
+
+def write_sql(prefix: str, table: Table) -> str:
+    """How a folded table's rows are written (``Table.write``): the first row of a key kept, or
+    each batch's values added to the stored ones."""
+    name = prefix + table.name
+    insert = f"INSERT INTO {name} ({', '.join(table.column_names)}) VALUES ({', '.join('?' * len(table.columns))})"
+    if table.write == "insert":
+        return f"{insert} ON CONFLICT ({', '.join(table.key)}) DO NOTHING"
+    assert table.write == "add", table
+    updates = ", ".join(f"{column} = {name}.{column} + excluded.{column}" for column in table.value_names)
+    return f"{insert} ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}"
+
+
+def _running_balances(p: str, accounts_like: str) -> str:
+    """Per region, account and year of the debit-balance accounts ``accounts_like``: opening,
+    debits, credits and closing balance."""
+    return f"""
             WITH years AS (
                 SELECT region, account, year, SUM(debit_fen) AS debit_fen, SUM(credit_fen) AS credit_fen
-                FROM {p}account_flows WHERE account LIKE 'bank.%' GROUP BY region, account, year
+                FROM {p}account_flows WHERE account LIKE '{accounts_like}' GROUP BY region, account, year
             )
             SELECT region, account, year,
                    SUM(debit_fen - credit_fen) OVER w - (debit_fen - credit_fen) AS opening_fen,
                    debit_fen, credit_fen, SUM(debit_fen - credit_fen) OVER w AS closing_fen
             FROM years
-            WINDOW w AS (PARTITION BY region, account ORDER BY year ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
-    }
+            WINDOW w AS (PARTITION BY region, account ORDER BY year ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
 
 
 def view_definitions(prefix: str) -> dict[str, str]:

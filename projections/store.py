@@ -104,13 +104,14 @@ class ProjectionStore:
         return bool(self.fetch(cursor, "SELECT name FROM sqlite_master WHERE name = ?", (name,)))
 
     def ensure_tables(self, prefix: str) -> None:
-        """Create the tables and views if missing. A set built before its newest table existed
-        (``account_daily``) is dropped, position and all, to be rebuilt from position 0 by the
-        next catch-up: a table added later would otherwise miss the events already applied."""
+        """Create the tables and views if missing. A set built before one of its tables existed
+        is dropped, position and all, to be rebuilt from position 0 by the next catch-up: a
+        table added later would otherwise miss the events already applied."""
         with self.transaction() as cursor:
-            complete = self.has_relation(cursor, schema.view_names(prefix)[-1])
-            outdated = complete and not self.has_relation(cursor, prefix + schema.ACCOUNT_DAILY.name)
-        if complete and not outdated:
+            present = [self.has_relation(cursor, prefix + table.name) for table in schema.TABLES]
+            complete = all(present) and self.has_relation(cursor, schema.view_names(prefix)[-1])
+            outdated = any(present) and not all(present)
+        if complete:
             return
         if outdated:
             self.drop_tables(prefix)

@@ -10,7 +10,8 @@ history, from the events alone.
   positions) is zero after each transaction. On PostgreSQL a transaction is known exactly (the
   ``xmin`` of the event rows); SQLite keeps no transaction id, so there it is checked at the end
   of the history only;
-- no personal account is ever below zero;
+- no personal account is ever below zero, nor any region's pooled fund (Liao 1999 §II(4): a
+  deficit the budget covers is a receivable, never an overdraft of the personal accounts' cash);
 - each fund account is posted only by its own aggregate: ``fund.pooled`` by the region's
   ``PooledFund``, ``fund.personal`` by the person's own ``PersonalAccount``, ``fund.memo.<name>``
   by that ``MemoFund``; no other aggregate posts to a fund;
@@ -91,6 +92,7 @@ class Verifier:
         self.result = Verification()
         self.clearing: dict[tuple[str, str], int] = defaultdict(int)
         self.personal: dict[tuple[str, str], int] = defaultdict(int)
+        self.pooled: dict[str, int] = defaultdict(int)  # each region's pooled fund, credit +
         self.transaction: str | None = None
         self.transaction_start = 0
 
@@ -211,6 +213,8 @@ class Verifier:
                 self.clearing[(region, account)] += amount_fen
             if account == "fund.personal":
                 self.personal[(region, posting.get("person_id") or "")] -= amount_fen
+            elif account == "fund.pooled":
+                self.pooled[region] -= amount_fen
             if account.startswith("fund."):
                 self._check_owner(where, owner, event, region, posting)
         if total_fen != 0:
@@ -220,6 +224,9 @@ class Verifier:
                 key = (region, posting.get("person_id") or "")
                 if self.personal[key] < 0:
                     result.fail("personal account below zero", f"{where}: {key[1]} at {self.personal[key]} fen")
+        touches_pooled = any(posting["account"] == "fund.pooled" for posting in postings)
+        if touches_pooled and self.pooled[region] < 0:  # Liao 1999 §II(4): a deficit is a receivable, never an overdraft
+            result.fail("pooled fund below zero", f"{where}: region {region} at {self.pooled[region]} fen")
 
     def _check_owner(self, where: str, owner: str, event: Any, region: str, posting: dict[str, Any]) -> None:
         expected = expected_owner(posting["account"])

@@ -10,7 +10,25 @@ from uuid import UUID
 from adapters import chain
 
 TABLE = "fundledger_events"
-C1_POSITION = 12  # PersonalAccount.ClaimPaid of claim C1 in tests.integration.test_stores.run_scenario
+
+
+def _scenario_positions() -> tuple[int, int]:
+    """Where ``tests.integration.test_stores.run_scenario`` puts claim C1's ``ClaimPaid``, and how
+    many events it stores, found by running it in memory (a fresh store numbers events 1, 2, ...)."""
+    from ledger.application import Ledger
+    from tests.integration.test_stores import run_scenario
+
+    ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    try:
+        run_scenario(ledger)
+        c1 = next(position for position, event in ledger.stored_events()
+                  if type(event).__qualname__ == "PersonalAccount.ClaimPaid" and getattr(event, "claim_id", "") == "C1")
+        return c1, ledger.recorder.max_notification_id() or 0
+    finally:
+        ledger.close()
+
+
+C1_POSITION, SCENARIO_EVENTS = _scenario_positions()  # C1's ClaimPaid: fund.personal +10,000, payable.hospitals -10,000
 
 
 def _as_superuser(connection: Any) -> None:

@@ -1,8 +1,9 @@
 """The hash chain on the real PostgreSQL: each kind of tampering, done with SQL as a superuser,
 is caught by ``verify`` at its position; a chain rewritten whole is caught by an anchor.
 
-The history is ``tests.integration.test_stores.run_scenario``: 23 events, position 12 being
-claim C1's ``ClaimPaid`` (postings: fund.personal +10,000, payable.hospitals -10,000).
+The history is ``tests.integration.test_stores.run_scenario`` (``tamper.SCENARIO_EVENTS`` events,
+``tamper.C1_POSITION`` being claim C1's ``ClaimPaid``: fund.personal +10,000, payable.hospitals
+-10,000).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from tests.integration.test_stores import run_scenario
 
 pytestmark = pytest.mark.postgres
 
-EVENTS = 23
+EVENTS = tamper.SCENARIO_EVENTS
+DELETED = EVENTS - 3  # an event in the middle of the history
 
 
 @pytest.fixture
@@ -73,10 +75,10 @@ def test_a_balanced_edit_of_a_claim_is_caught_at_its_position(history: dict[str,
 
 def test_a_deleted_event_is_caught_at_the_next_position(history: dict[str, str]) -> None:
     with connect(history, "superuser") as connection:
-        tamper.delete(connection, 20)
+        tamper.delete(connection, DELETED)
     result = verify(history)
-    assert result.first_break is not None and result.first_break.position == 21
-    assert "positions 20-20 are absent" in result.first_break.reason
+    assert result.first_break is not None and result.first_break.position == DELETED + 1
+    assert f"positions {DELETED}-{DELETED} are absent" in result.first_break.reason
 
 
 def test_an_inserted_event_is_caught_even_when_its_own_hash_links(history: dict[str, str]) -> None:

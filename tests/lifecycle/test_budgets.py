@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 
 from ledger import accounts as acc
-from ledger.aggregates import Budget
 from ledger.application import Ledger
 from ledger.commands import BudgetLine, CloseYear, SetBudget
 from ledger.errors import InvalidInput
+from ledger.records import Budget
 
 from .scenario import SHENYANG, event_count
 
@@ -65,3 +65,13 @@ def test_a_closed_years_budget_cannot_be_set(ledger: Ledger) -> None:
     with pytest.raises(InvalidInput) as error:
         ledger.set_budget(APPROVED)
     assert error.value.field == "year"
+
+
+def test_events_recorded_when_the_smaller_aggregates_lived_in_ledger_aggregates_still_resolve() -> None:
+    from eventsourcing.utils import resolve_topic
+
+    from ledger import records
+
+    assert resolve_topic("ledger.aggregates:Budget.BudgetSet") is records.Budget.BudgetSet
+    assert resolve_topic("ledger.aggregates:MemoFund.IncomeRecorded") is records.MemoFund.IncomeRecorded
+    assert resolve_topic("ledger.aggregates:InterestRateBook") is records.InterestRateBook

@@ -9,7 +9,7 @@ import pytest
 
 from ledger import accounts as acc
 from ledger.application import Ledger
-from ledger.commands import CloseYear, PayOutpatient, ReverseClaim, SettleInpatient
+from ledger.commands import CloseYear, PayOutpatient, RecordIncome, ReverseClaim, SettleInpatient
 from ledger.errors import InvalidInput, PeriodClosed, UnknownClaim
 
 from .scenario import SHENYANG, TO_ACCOUNT_FEN, TO_POOLED_FEN, balances, enrol, event_count, remit
@@ -38,6 +38,8 @@ def test_a_reversed_pharmacy_claim_gives_the_account_back_what_it_paid(insured: 
 def test_a_reversed_inpatient_claim_no_longer_counts_towards_admissions_or_the_ceiling(insured: Ledger) -> None:
     # 500,000 fen at a level-3 hospital, 1st admission: deductible 70,000; the 430,000 above it at 20%:
     # patient 86,000, pooled 344,000. The patient's 156,000 is paid by the account while it lasts (28,000).
+    # A fiscal subsidy of 300,000 lets the pooled fund (52,000) pay it.
+    insured.record_income(RecordIncome(SHENYANG, "FISCAL-1", "pooled", "fiscal_subsidy", 300_000, date(2024, 2, 1)))
     insured.settle_inpatient(SettleInpatient(SHENYANG, "IP-1", "P1", 3, date(2024, 3, 1), date(2024, 3, 5), 500_000))
     account = insured.personal_account(SHENYANG, "P1")
     assert (account.admissions_in(2024), account.pooled_paid_in(2024), account.balance_fen) == (1, 344_000, 0)
@@ -45,7 +47,7 @@ def test_a_reversed_inpatient_claim_no_longer_counts_towards_admissions_or_the_c
     assert (outcome["account_refund_fen"], outcome["pooled_refund_fen"]) == (28_000, 344_000)
     account = insured.personal_account(SHENYANG, "P1")
     assert (account.admissions_in(2024), account.pooled_paid_in(2024), account.balance_fen) == (0, 0, TO_ACCOUNT_FEN)
-    assert insured.pooled_fund(SHENYANG).balance_fen == TO_POOLED_FEN
+    assert insured.pooled_fund(SHENYANG).balance_fen == TO_POOLED_FEN + 300_000
     # The next admission is a first admission again: deductible 70,000, not the 2nd admission's 50,000.
     again = insured.settle_inpatient(SettleInpatient(SHENYANG, "IP-2", "P1", 3, date(2024, 5, 1), date(2024, 5, 3), 100_000))
     assert (again["admission_number"], again["deductible_fen"]) == (1, 70_000)

@@ -95,6 +95,8 @@ def test_a_cross_region_admission_counts_with_the_home_admissions(regions: Ledge
 def test_a_cross_region_bill_is_held_to_the_home_persons_annual_ceiling(regions: Ledger) -> None:
     # At home first: 3,070,000 fen; after the 70,000 deductible, bands of 1,000,000 at 20 %, 15 %, 10 %:
     # pooled 800,000 + 850,000 + 900,000 = 2,550,000 of Shenyang's 2,800,000 ceiling; 250,000 left.
+    # Another fiscal subsidy of 2,000,000 lets Shenyang's pooled fund pay both.
+    regions.record_income(RecordIncome(SHENYANG, "FISCAL-2", "pooled", "fiscal_subsidy", 2_000_000, date(2024, 2, 20)))
     home = regions.settle_inpatient(SettleInpatient(SHENYANG, "H-1", "P1", 3, date(2024, 3, 1), date(2024, 3, 5), 3_070_000))
     assert home["pooled_fen"] == 2_550_000
     away = regions.settle_cross_region(treated_in_dalian())

@@ -19,7 +19,7 @@ from ledger.errors import ForbiddenExpenditure, InsufficientBalance, InvalidInpu
 from .scenario import SHENYANG, balances, event_count, events, events_of
 
 ON = date(2024, 3, 1)
-MEMO = "civil_servant_subsidy"
+MEMO = "enterprise_supplementary"  # a memo fund whose benefits need no registered person
 
 
 def income(income_id: str, item: str, amount_fen: int, fund: str = "pooled") -> RecordIncome:

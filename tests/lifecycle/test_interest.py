@@ -111,13 +111,55 @@ def test_the_day_basis_is_the_policys_parameter() -> None:
     assert personal_account_interest([(date(2022, 1, 1), 100_000)], rates, *YEAR_2023, 365).interest_fen == 3_650
 
 
+ROUND_RATES = [Rates(date(2024, 1, 1), Decimal("0.0036"), Decimal("0.0108"), Decimal("0.0180"))]  # 0.00001 / 0.00003 / 0.00005 a day
+INCOME, FISCAL, EXPENDITURE = acc.BANK_INCOME, acc.BANK_FISCAL_SPECIAL, acc.BANK_EXPENDITURE
+
+
 def test_the_fiscal_special_account_earns_the_3_year_rate_on_its_balance_days() -> None:
     # 200,000 fen from 1 April 2024: 275 days (30+31+30+31+31+30+31+30+31) × 200,000 = 55,000,000
     # fen·days × 1.80 % ÷ 360 = 2,750 fen; the 3-year rate, not the demand rate.
-    rates = [Rates(date(2024, 1, 1), Decimal("0.0036"), Decimal("0.0108"), Decimal("0.0180"))]
-    result = deposit_interest([(date(2024, 4, 1), 200_000)], rates, *YEAR_2024, 360, "three_year_rate")
-    assert result.segments[0]["balance_days_fen"] == 55_000_000
+    result = deposit_interest([(date(2024, 4, 1), {FISCAL: 200_000})], ROUND_RATES, *YEAR_2024, 360, FISCAL)[FISCAL]
+    assert result.segments[0]["current_year_balance_days_fen"] == 55_000_000
     assert result.interest_fen == 2_750
+
+
+def test_the_fiscal_special_account_earns_the_3_year_rate_on_carried_over_money_too() -> None:
+    # 200,000 fen held since 2023, all of 2024 (366 days): 73,200,000 fen·days × 0.00005 = 3,660 fen.
+    result = deposit_interest([(date(2023, 5, 1), {FISCAL: 200_000})], ROUND_RATES, *YEAR_2024, 360, FISCAL)[FISCAL]
+    assert result.segments[0]["carried_over_balance_days_fen"] == 73_200_000
+    assert result.interest_fen == 3_660
+
+
+def test_deposits_earn_by_the_age_of_the_money_and_money_moved_between_accounts_keeps_its_age() -> None:
+    """Liao 1999 §II(5)6: money raised this year earns the demand rate, money carried over from
+    earlier years the 3-month rate, whatever bank account holds it.
+
+    2023-06-01 income account +100,000 (carried over into 2024); 2024-03-01 +50,000 (this year's);
+    2024-07-01 120,000 moved to the expenditure account: the carried-over 100,000 first, then 20,000
+    of this year's, and they stay that old there; 2024-10-01 the expenditure account pays 30,000,
+    out of the carried-over money first. Days: 1 Jan-1 Mar 60, 1 Mar-1 Jul 122, 1 Jul-1 Oct 92,
+    1 Oct-1 Jan 92 (366).
+
+    Income account: carried 100,000 × 182 = 18,200,000 × 0.00003 = 546
+                    this year's 50,000 × 122 + 30,000 × 184 = 6,100,000 + 5,520,000 = 11,620,000 × 0.00001 = 116.2
+                    -> 662.2 -> 662 fen (one demand rate on everything gave 298)
+    Expenditure:    carried 100,000 × 92 + 70,000 × 92 = 15,640,000 × 0.00003 = 469.2
+                    this year's 20,000 × 184 = 3,680,000 × 0.00001 = 36.8
+                    -> 506.0 -> 506 fen (had the move made the money new, 193)
+    """
+    entries = [
+        (date(2023, 6, 1), {INCOME: 100_000}),
+        (date(2024, 3, 1), {INCOME: 50_000}),
+        (date(2024, 7, 1), {INCOME: -120_000, EXPENDITURE: 120_000}),
+        (date(2024, 10, 1), {EXPENDITURE: -30_000}),
+    ]
+    result = deposit_interest(entries, ROUND_RATES, *YEAR_2024, 360, FISCAL)
+    income, expenditure = result[INCOME], result[EXPENDITURE]
+    assert (income.segments[0]["carried_over_balance_days_fen"], income.segments[0]["current_year_balance_days_fen"]) == (
+        18_200_000, 11_620_000)
+    assert (expenditure.segments[0]["carried_over_balance_days_fen"], expenditure.segments[0]["current_year_balance_days_fen"]) == (
+        15_640_000, 3_680_000)
+    assert (income.interest_fen, expenditure.interest_fen) == (662, 506)
 
 
 def test_interest_with_no_rate_in_force_at_the_start_is_an_error() -> None:
@@ -186,11 +228,14 @@ def test_an_auditor_can_recompute_every_interest_figure_from_the_recorded_basis(
     assert round_fen(exact) == credited.interest_fen == 52
 
     [posted] = events_of(ledger, PooledFund.InterestPosted)
-    rate_of = {acc.BANK_INCOME: "demand_rate", acc.BANK_EXPENDITURE: "demand_rate", acc.BANK_FISCAL_SPECIAL: "three_year_rate"}
     recomputed = {
-        account: round_fen(sum(Decimal(s["balance_days_fen"]) * Decimal(s[rate_of[account]]) / s["day_basis"] for s in segments))
+        account: round_fen(sum((Decimal(s["current_year_balance_days_fen"]) * Decimal(s["current_year_rate"])
+                                + Decimal(s["carried_over_balance_days_fen"]) * Decimal(s["carried_over_rate"])) / s["day_basis"]
+                               for s in segments))
         for account, segments in posted.basis.items()
     }
+    assert [(s["current_year_rate"], s["carried_over_rate"]) for s in posted.basis[acc.BANK_INCOME]] == [("0.0036", "0.0108")]
+    assert [(s["current_year_rate"], s["carried_over_rate"]) for s in posted.basis[acc.BANK_FISCAL_SPECIAL]] == [("0.0180", "0.0180")]
     assert recomputed == {acc.BANK_INCOME: 101, acc.BANK_FISCAL_SPECIAL: 199, acc.BANK_EXPENDITURE: 6}
     assert {p["account"]: p["amount_fen"] for p in posted.postings if p["account"].startswith("bank.")} == recomputed
     assert posted.bank_interest_fen == sum(recomputed.values())
@@ -232,3 +277,12 @@ def test_interest_posted_in_a_batch_credits_a_person_enrolled_earlier_in_the_sam
     # 28,000 × 184 days × 0.00001 = 51.52 -> 52 fen, as when the enrolment was saved first.
     assert outcome["personal_accounts_fen"] == 52
     assert ledger.personal_account(SHENYANG, "P1").balance_fen == TO_ACCOUNT_FEN + 52
+
+
+def test_a_pooled_fund_snapshot_taken_before_bank_entries_loads_with_its_movements_in_date_order() -> None:
+    state = {"region": SHENYANG, "bank_movements": {INCOME: [[date(2024, 3, 1), 500], [date(2024, 5, 1), -200]],
+                                                    FISCAL: [[date(2024, 4, 1), 200]]}}
+    PooledFund.upcast_v1_v2(state)
+    assert "bank_movements" not in state
+    assert state["bank_entries"] == [(date(2024, 3, 1), {INCOME: 500}), (date(2024, 4, 1), {FISCAL: 200}),
+                                     (date(2024, 5, 1), {INCOME: -200})]

@@ -30,7 +30,7 @@ from .scenario import (
 
 MOVED_FEN = 3 * TO_ACCOUNT_FEN  # three months of 28,000 fen = 84,000 fen
 OUT = TransferOut(SHENYANG, "T-1", "P1", DALIAN, date(2024, 5, 1))
-IN = TransferIn(DALIAN, "T-1", "P1", SHENYANG, date(2024, 5, 10), MOVED_FEN, 3)
+IN = TransferIn(DALIAN, "T-1", "P1", SHENYANG, date(2024, 5, 10), MOVED_FEN, 3, employer_id="E1")  # the new employer
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from ledger.aggregates import PolicyBook
 from ledger.application import Ledger
 from ledger.commands import (
     CloseYear,
+    Enrol,
     MoveBetweenBankAccounts,
     PayOutpatient,
     PostInterest,
@@ -138,10 +139,11 @@ def test_next_years_interest_treats_the_closing_balance_as_carried_over(year_202
     # P1's 28,052 fen is carried over into 2025 (365 days) and earns the 3-month rate:
     #   28,052 × 365 = 10,238,980 fen·days × 0.00003 = 307.17 -> 307 fen
     #   (at the demand rate it would have earned 102).
-    # Banks: income 30,101 × 365 × 0.00001 = 109.87 -> 110; fiscal special 50,230 × 365 × 0.00005 = 916.70 -> 917.
+    # Banks, all carried over: income 30,101 × 365 = 10,986,865 × 0.00003 (3-month) = 329.61 -> 330;
+    # fiscal special 50,230 × 365 × 0.00005 (3-year) = 916.70 -> 917.
     assert outcome["personal_accounts_fen"] == 307
-    assert outcome["bank_interest_fen"] == 110 + 917
-    assert outcome["pooled_fen"] == 1_027 - 307
+    assert outcome["bank_interest_fen"] == 330 + 917
+    assert outcome["pooled_fen"] == 1_247 - 307
     assert year_2024.personal_account(SHENYANG, "P1").balance_fen == 28_052 + 307
 
 
@@ -154,28 +156,76 @@ def test_a_close_in_the_same_batch_as_the_years_postings_counts_them(ledger: Led
     assert nonzero(closed["final_balances_fen"]) == {acc.BANK_INCOME: 80_000, acc.FUND_PERSONAL: -28_000, acc.FUND_POOLED: -52_000}
 
 
-def test_final_accounts_add_up_when_the_personal_accounts_earn_more_interest_than_the_banks(ledger: Ledger) -> None:
-    enrol(ledger, "P1")
-    remit(ledger, "R-2024-01", "P1", date(2024, 1, 1))  # all 80,000 stays in the income account (demand rate)
-    # 2024: P1 28,000 × 366 × 0.00001 = 102.48 -> 102; the income account 80,000 × 366 × 0.00001 = 292.8 -> 293;
-    # the pooled fund 293 - 102 = 191, and holds 52,000 + 191 = 52,191 at the close.
-    assert ledger.post_interest(PostInterest(SHENYANG, 2024))["pooled_fen"] == 191
-    ledger.close_year(CloseYear(SHENYANG, 2024))
-    # 2025: P1's 28,102 is carried over: × 365 × 0.00003 = 307.72 -> 308 (3-month rate); the bank still
-    # earns the demand rate: 80,293 × 365 × 0.00001 = 293.07 -> 293. The pooled fund makes up 308 - 293 = 15.
-    outcome = ledger.post_interest(PostInterest(SHENYANG, 2025))
-    assert (outcome["personal_accounts_fen"], outcome["bank_interest_fen"]) == (308, 293)
-    closing_fen = -ledger.close_year(CloseYear(SHENYANG, 2025))["final_balances_fen"][acc.FUND_POOLED]
-    assert closing_fen == 52_191 - 15
-    # Final accounts (决算): opening + income - expenditure = closing, for the pooled fund in 2025.
+def _pooled_2025(ledger: Ledger) -> dict[tuple[str, str], int]:
     year_postings = [p for e in events(ledger) if getattr(e, "region", None) == SHENYANG and hasattr(e, "postings")
                      and e.on.year == 2025 for p in e.postings]
-    # The 15 fen the pooled fund makes up is an internal transfer to the personal accounts, not
-    # negative interest income: opening + income - expenditure + transfers in - transfers out = closing.
     report = acc.income_and_expenditure(year_postings)
-    pooled = {(item, side): v for (fund, item, side), v in report.items() if fund == acc.FUND_POOLED}
-    assert pooled == {(acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS, "out"): 15}
+    return {(item, side): v for (fund, item, side), v in report.items() if fund == acc.FUND_POOLED}
+
+
+def _closes_with(opening_fen: int, pooled: dict[tuple[str, str], int]) -> int:
+    """Final accounts (决算): opening + income - expenditure + transfers in - transfers out."""
     income_fen = sum(v for (item, side), v in pooled.items() if item.startswith("income.") and side == "in")
     expenditure_fen = sum(v for (item, side), v in pooled.items() if item.startswith("expenditure.") and side == "out")
     transfers_fen = sum(v if side == "in" else -v for (item, side), v in pooled.items() if item.startswith("transfer."))
-    assert 52_191 + income_fen - expenditure_fen + transfers_fen == closing_fen
+    return opening_fen + income_fen - expenditure_fen + transfers_fen
+
+
+@pytest.fixture
+def carried_into_2025(ledger: Ledger) -> Ledger:
+    """2024: one remittance on 1 January, all 80,000 left in the income account.
+    P1 28,000 × 366 × 0.00001 = 102.48 -> 102; the income account 80,000 × 366 × 0.00001 = 292.8 -> 293;
+    the pooled fund 293 - 102 = 191 and holds 52,000 + 191 = 52,191 at the close; the bank 80,293."""
+    enrol(ledger, "P1")
+    remit(ledger, "R-2024-01", "P1", date(2024, 1, 1))
+    assert ledger.post_interest(PostInterest(SHENYANG, 2024))["pooled_fen"] == 191
+    ledger.close_year(CloseYear(SHENYANG, 2024))
+    return ledger
+
+
+def test_the_deposits_carried_over_earn_the_3_month_rate_and_the_pooled_fund_its_share(carried_into_2025: Ledger) -> None:
+    """Liao 1999 §II(5)6: the fund's principal and interest carried over from earlier years earn
+    the 3-month rate wherever they are deposited (not the demand rate of the income account).
+    2025: P1's 28,102 carried over × 365 × 0.00003 = 307.72 -> 308; the income account's 80,293
+    carried over × 365 = 29,306,945 × 0.00003 = 879.21 -> 879; the pooled fund 879 - 308 = 571
+    (at one demand rate per account the bank earned 293 and the pooled fund made up 15)."""
+    ledger = carried_into_2025
+    outcome = ledger.post_interest(PostInterest(SHENYANG, 2025))
+    assert (outcome["personal_accounts_fen"], outcome["bank_interest_fen"], outcome["pooled_fen"]) == (308, 879, 571)
+    closing_fen = -ledger.close_year(CloseYear(SHENYANG, 2025))["final_balances_fen"][acc.FUND_POOLED]
+    assert closing_fen == 52_191 + 571
+    pooled = _pooled_2025(ledger)
+    assert pooled == {(acc.INCOME_INTEREST, "in"): 571}
+    assert _closes_with(52_191, pooled) == closing_fen
+
+
+def test_final_accounts_add_up_when_the_personal_accounts_earn_more_interest_than_the_deposits(carried_into_2025: Ledger) -> None:
+    """When the pooled fund has spent the deposits carried over, the banks hold this year's money
+    (demand rate) while the accounts keep theirs (3-month rate): the pooled fund makes up the
+    accounts' interest, an internal transfer, not negative interest income.
+
+    2025-01-01 P1's January remittance: 80,000 to the income account (this year's), P1 +28,000,
+    pooled fund +52,000 = 104,191. 2025-01-02 P2 (no account money) is in hospital: 170,000 at level
+    3, deductible 70,000, 20% of 100,000 = 20,000, pooled 80,000 (pooled fund 24,191 left); the
+    80,000 go income -> fiscal special -> expenditure -> hospital the same day, out of the
+    carried-over 80,293 first.
+      P1: 28,102 × 365 × 0.00003 = 307.72 + 28,000 × 365 × 0.00001 = 102.2 -> 409.92 -> 410
+      income account: carried 80,293 × 1 + 293 × 364 = 186,945 × 0.00003 = 5.61;
+                      this year's 80,000 × 365 = 29,200,000 × 0.00001 = 292 -> 297.61 -> 298
+      pooled fund: 298 - 410 = -112, made up as a transfer of 112 to the accounts.
+    """
+    ledger = carried_into_2025
+    ledger.enrol(Enrol(SHENYANG, "P2", "employee", date(1980, 1, 1), "E1", date(2024, 1, 1)))
+    remit(ledger, "R-2025-01", "P1", date(2025, 1, 1))
+    on = date(2025, 1, 2)
+    assert ledger.settle_inpatient(SettleInpatient(SHENYANG, "IP-P2", "P2", 3, on, on, 170_000))["pooled_fen"] == 80_000
+    for movement_id, kind in (("M1", "income_to_fiscal_special"), ("M2", "fiscal_special_to_expenditure"), ("M3", "pay_hospitals")):
+        ledger.move_money(MoveBetweenBankAccounts(SHENYANG, movement_id, kind, 80_000, on))
+    outcome = ledger.post_interest(PostInterest(SHENYANG, 2025))
+    assert (outcome["personal_accounts_fen"], outcome["bank_interest_fen"], outcome["pooled_fen"]) == (410, 298, -112)
+    closing_fen = -ledger.close_year(CloseYear(SHENYANG, 2025))["final_balances_fen"][acc.FUND_POOLED]
+    assert closing_fen == 52_191 + 52_000 - 80_000 - 112
+    pooled = _pooled_2025(ledger)
+    assert pooled[(acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS, "out")] == 112
+    assert (acc.INCOME_INTEREST, "in") not in pooled
+    assert _closes_with(52_191, pooled) == closing_fen

@@ -7,9 +7,10 @@ from datetime import date
 from typing import Any
 
 from ledger.application import Ledger
-from ledger.commands import Enrol, PayOutpatient, PostRemittance, RemittanceLine, SettleInpatient
+from ledger.commands import Enrol, PayOutpatient, PostRemittance, RecordIncome, RemittanceLine, SettleInpatient
 
 REGION = "210100"
+JANUARY = "2024-01"
 
 
 def enrol(ledger: Ledger, person_id: str, category: str = "employee", birth_date: date = date(1990, 3, 15),
@@ -45,6 +46,12 @@ def inpatient(claim_id: str, person_id: str, total_cost_fen: int, hospital_level
               admitted_on: date = date(2024, 2, 1), excluded_fen: int = 0) -> SettleInpatient:
     return SettleInpatient(REGION, claim_id, person_id, hospital_level, admitted_on,
                            date(admitted_on.year, admitted_on.month, min(admitted_on.day + 5, 28)), total_cost_fen, excluded_fen)
+
+
+def fiscal_subsidy(ledger: Ledger, amount_fen: int, income_id: str = "FISCAL-1", on: date = date(2024, 1, 10)) -> dict[str, Any]:
+    """A fiscal subsidy to the pooled fund, so that it can pay the stays a test settles (it never
+    goes below zero)."""
+    return ledger.record_income(RecordIncome(REGION, income_id, "pooled", "fiscal_subsidy", amount_fen, on))
 
 
 def event_count(ledger: Ledger) -> int:

@@ -64,10 +64,11 @@ def test_no_date_before_the_region_opened_nor_before_the_persons_enrolment_or_bi
         people.enrol(Enrol(REGION, "P2", "employee", date(1960, 1, 1), "E1", date(1999, 3, 31)))
     assert before_opening.value.context["bound"] == "region opening"
     people.enrol(Enrol(REGION, "P2", "employee", date(1960, 1, 1), "E1", date(1999, 4, 1)))  # the opening day itself
+    people.enrol(Enrol(REGION, "P4", "employee", date(1980, 1, 1), "E1", date(2024, 2, 1)))
     with pytest.raises(DateOutOfWindow) as before_enrolment:
-        people.pay_outpatient(outpatient("C1", "P1", 100, on=date(2009, 12, 31)))  # P1 enrolled 2010-01-01
+        people.pay_outpatient(outpatient("C1", "P4", 100, on=date(2024, 1, 31)))
     assert (before_enrolment.value.field, before_enrolment.value.context["bound"]) == ("on", "enrolment")
-    people.pay_outpatient(outpatient("C2", "P1", 100, on=date(2010, 1, 1)))
+    people.pay_outpatient(outpatient("C2", "P4", 100, on=date(2024, 2, 1)))  # the enrolment day itself
 
 
 def test_a_remittance_for_a_period_that_ends_before_the_enrolment_is_refused_naming_the_line(people: Ledger) -> None:

@@ -25,18 +25,20 @@ from ledger.errors import (
     UnknownPerson,
 )
 
-from .builders import REGION, enrol, event_count, inpatient, outpatient, remittance
+from .builders import REGION, enrol, event_count, fiscal_subsidy, inpatient, outpatient, remittance
 
 ON = date(2024, 3, 1)
 
 
 @pytest.fixture
 def funded(ledger: Ledger) -> Ledger:
-    """P1 (33) with 22,400 fen: 2% + 0.8% of 800,000; R1 (73) with 2,800: 4.8% of 58,333."""
+    """P1 (33) with 22,400 fen: 2% + 0.8% of 800,000; R1 (73) with 2,800: 4.8% of 58,333; a
+    fiscal subsidy of 100,000 yuan lets the pooled fund pay up to the ceiling."""
     enrol(ledger, "P1", birth_date=date(1990, 3, 15))
     enrol(ledger, "P2", birth_date=date(1979, 1, 1))
     enrol(ledger, "R1", "retiree", birth_date=date(1950, 6, 1))
     ledger.post_remittance(remittance("R-01", {"P1": 800_000, "R1": None}, 64_000))
+    fiscal_subsidy(ledger, 10_000_000)
     return ledger
 
 
@@ -165,6 +167,7 @@ def run_scenario(ledger: Ledger, check_after_each_save: Callable[[], None]) -> N
     enrol(ledger, "L1", "laid_off", birth_date=date(1975, 5, 5))
     check_after_each_save()
     steps: list[Callable[[], object]] = [
+        lambda: fiscal_subsidy(ledger, 10_000_000),
         lambda: ledger.post_remittance(remittance("R-01", {"P1": 800_000, "R1": None, "R2": 0}, 64_000)),
         lambda: ledger.post_remittance(remittance("RC-01", {"L1": None}, 2_800, payer_kind="reemployment_centre", payer_id="RC01")),
         lambda: ledger.pay_outpatient(outpatient("C1", "P1", 3_000)),

@@ -44,7 +44,8 @@ def test_first_tier_at_level_3() -> None:
     breakdown = settle(570_000)
     assert parts(breakdown) == (0, 70_000, 100_000, 400_000, 0)
     assert breakdown.patient_share_fen == 170_000  # 70,000 + 100,000
-    assert breakdown.tiers == [{"band_fen": 500_000, "patient_rate": "0.20", "patient_fen": 100_000, "pooled_fen": 400_000, "referred_fen": 0}]
+    assert breakdown.tiers == [{"from_fen": 0, "to_fen": 500_000, "band_fen": 500_000, "patient_rate": "0.20", "patient_fen": 100_000,
+                               "pooled_fen": 400_000, "referred_fen": 0}]
 
 
 def test_first_tier_at_levels_2_and_1() -> None:

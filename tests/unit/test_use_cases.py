@@ -16,7 +16,7 @@ from ledger.commands import Enrol, RemittanceLine
 from ledger.errors import DeclaredTotalMismatch, DuplicateBusinessId, InvalidInput, PolicyError, UnknownPerson, UnknownRegion
 from ledger.policy import PolicyFile, load_policy_file
 
-from .builders import REGION, enrol, event_count, inpatient, outpatient, remittance
+from .builders import REGION, enrol, event_count, fiscal_subsidy, inpatient, outpatient, remittance
 
 # --------------------------------------------------------------------------- a small population
 # P1 born 1990-03-15: 33 on 2024-01-01 -> band [0, 35) 0.8%
@@ -35,6 +35,8 @@ from .builders import REGION, enrol, event_count, inpatient, outpatient, remitta
 # accounts P1 22,400, P2 20,000, P3 15,000, R1 2,800; pooled fund 86,600 - 2,800 = 83,800
 JANUARY_LINES: dict[str, int | None] = {"P1": 800_000, "P2": 500_000, "P3": 500_000, "R1": None}
 JANUARY_TOTAL_FEN = 144_000
+# The pooled fund never goes below zero: a fiscal subsidy of 50,000 yuan lets it pay the stays below.
+SUBSIDY_FEN = 5_000_000
 
 
 @pytest.fixture
@@ -51,6 +53,7 @@ def people(ledger: Ledger) -> Ledger:
 @pytest.fixture
 def funded(people: Ledger) -> Ledger:
     people.post_remittance(remittance("R-2024-01-E1", JANUARY_LINES, JANUARY_TOTAL_FEN))
+    fiscal_subsidy(people, SUBSIDY_FEN)
     return people
 
 
@@ -132,10 +135,11 @@ def test_a_remittance_books_income_to_the_bank_and_balances(people: Ledger) -> N
     assert sum(trial.values()) == 0
 
 
-def test_a_younger_retiree_is_credited_at_the_lower_rate(people: Ledger) -> None:
-    people.post_remittance(remittance("R-R2", {"R2": 0}, 0))
-    assert balance(people, "R2") == 2_508  # 4.3% of 58,333
-    assert pooled(people) == -2_508  # funded from the employer share the pooled fund holds
+def test_a_younger_retiree_is_credited_at_the_lower_rate(funded: Ledger) -> None:
+    before = pooled(funded)
+    funded.post_remittance(remittance("R-R2", {"R2": 0}, 0))
+    assert balance(funded, "R2") == 2_508  # 4.3% of 58,333
+    assert pooled(funded) == before - 2_508  # funded from the employer share the pooled fund holds
 
 
 def test_a_declared_total_above_the_computed_one_says_by_how_much(people: Ledger) -> None:
@@ -335,7 +339,7 @@ def test_outpatient_is_paid_by_the_account_while_it_lasts_then_out_of_pocket(fun
 
 def test_outpatient_never_touches_the_pooled_fund(funded: Ledger) -> None:
     funded.pay_outpatient(outpatient("C1", "P1", 30_000))  # more than P1's 22,400
-    assert pooled(funded) == 83_800
+    assert pooled(funded) == 83_800 + SUBSIDY_FEN
     trial = funded.trial_balance()
     assert trial["payable.hospitals"] == -22_400  # owed to the hospital from the account
     assert trial["memo.patient_out_of_pocket"] == 7_600  # 30,000 - 22,400
@@ -398,7 +402,7 @@ def test_an_inpatient_claim_returns_the_full_breakdown(funded: Ledger) -> None:
     assert {key: outcome[key] for key in expected} == expected
     assert len(outcome["tiers"]) == 1
     assert balance(funded, "P1") == 0
-    assert pooled(funded) == 83_800 - 400_000
+    assert pooled(funded) == 83_800 + SUBSIDY_FEN - 400_000
 
 
 def test_an_inpatient_claim_is_paid_from_the_account_only_up_to_the_patient_share(funded: Ledger) -> None:
@@ -410,7 +414,7 @@ def test_an_inpatient_claim_is_paid_from_the_account_only_up_to_the_patient_shar
     small = funded.settle_inpatient(inpatient("H2", "P3", 10_000))
     assert (small["account_fen"], small["out_of_pocket_fen"]) == (10_000, 0)
     assert balance(funded, "P3") == 5_000
-    assert pooled(funded) == 83_800
+    assert pooled(funded) == 83_800 + SUBSIDY_FEN
 
 
 def test_a_retirees_inpatient_claim_bears_half_the_copay(funded: Ledger) -> None:
@@ -451,6 +455,7 @@ def test_the_ceiling_is_tracked_across_claims_and_resets_the_next_year(funded: L
 
 
 def test_admissions_count_even_when_the_account_pays_nothing(people: Ledger) -> None:
+    fiscal_subsidy(people, SUBSIDY_FEN)
     # P1 has an empty account; 100,000 bills at level 3: deductibles 70,000 / 50,000 / 40,000 / 30,000 / 30,000
     deductibles = [people.settle_inpatient(inpatient(f"H{n}", "P1", 100_000, admitted_on=date(2024, n, 3)))["deductible_fen"]
                    for n in range(1, 6)]
@@ -459,6 +464,7 @@ def test_admissions_count_even_when_the_account_pays_nothing(people: Ledger) -> 
 
 
 def test_the_deductible_depends_on_the_hospital_level(people: Ledger) -> None:
+    fiscal_subsidy(people, SUBSIDY_FEN)
     # level 1, 1st admission: 50,000; 550,000 -> 500,000 at 10%: pooled 450,000
     outcome = people.settle_inpatient(inpatient("H1", "P1", 550_000, hospital_level=1))
     assert (outcome["deductible_fen"], outcome["copay_fen"], outcome["pooled_fen"]) == (50_000, 50_000, 450_000)
@@ -520,6 +526,7 @@ def test_where_the_account_does_not_pay_inpatient_self_pay_the_patient_pays_it_a
     app.open_region(PolicyFile(region=REGION, region_name="no self-pay from accounts", opened_on=shipped.opened_on, versions=[version]))
     enrol(app, "P1")
     app.post_remittance(remittance("R1", {"P1": 800_000}, 64_000))  # account 22,400
+    fiscal_subsidy(app, SUBSIDY_FEN)
     outcome = app.settle_inpatient(inpatient("H1", "P1", 570_000))
     # patient 170,000, all out of pocket; the account keeps its 22,400
     assert (outcome["account_fen"], outcome["out_of_pocket_fen"]) == (0, 170_000)
