@@ -83,19 +83,21 @@ class PersonalRow:
     movements: int = 0
     last_movement_on: str | None = None
     last_position: int | None = None
+    opened_position: int | None = None  # where in the log the row began (a year closed before it does not roll it)
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any]) -> PersonalRow:
         credited = {column: int(stored[column]) for column in (*ORIGIN_COLUMNS.values(), OTHER_ORIGIN_COLUMN)}
         return cls(stored["region"], stored["person_id"], stored["enrolled_on"], stored["balance_fen"],
                    stored["carried_over_fen"], stored["current_year_fen"], stored["current_year"], credited,
-                   stored["debited_fen"], stored["movements"], stored["last_movement_on"], stored["last_position"])
+                   stored["debited_fen"], stored["movements"], stored["last_movement_on"], stored["last_position"],
+                   stored["opened_position"])
 
     def as_values(self) -> tuple[Any, ...]:
         credited = tuple(self.credited_fen.get(column, 0) for column in (*ORIGIN_COLUMNS.values(), OTHER_ORIGIN_COLUMN))
         return (self.region, self.person_id, self.enrolled_on, self.balance_fen, self.carried_over_fen,
                 self.current_year_fen, self.current_year, *credited, self.debited_fen, self.movements,
-                self.last_movement_on, self.last_position)
+                self.last_movement_on, self.last_position, self.opened_position)
 
     def roll_into(self, year: int) -> None:
         """A new year: the current year's money becomes carried-over money (DOMAIN: year end)."""
@@ -183,7 +185,7 @@ def fold(state: BatchState, position: int, event: Any) -> None:
     person_id = getattr(event, "person_id", None)
     enrolled_on = getattr(event, "enrolled_on", None)
     if enrolled_on is not None and person_id and (region, person_id) not in state.personal:
-        state.personal[(region, person_id)] = PersonalRow(region, person_id, enrolled_on.isoformat())
+        state.personal[(region, person_id)] = PersonalRow(region, person_id, enrolled_on.isoformat(), opened_position=position)
     postings = getattr(event, "postings", None) or ()
     if postings:
         _fold_postings(state, position, event, region, on, postings)
@@ -193,6 +195,7 @@ def fold(state: BatchState, position: int, event: Any) -> None:
         _fold_budget(state, position, event, region, on, lines)
     closed_year = getattr(event, "closed_year", None)
     if closed_year is not None:
+        state.folded_row(schema.YEAR_CLOSES, (region, int(closed_year)), (position, on.isoformat() if on else None))
         state.year_rolls.append((region, int(closed_year)))
         for row in state.personal.values():
             if row.region == region:
@@ -237,7 +240,7 @@ def _fold_person(state: BatchState, position: int, event: Any, region: str, on: 
                  person_id: str, postings: list[Any]) -> None:
     row = state.personal.get((region, person_id))
     if row is None:
-        row = state.personal[(region, person_id)] = PersonalRow(region, person_id)
+        row = state.personal[(region, person_id)] = PersonalRow(region, person_id, opened_position=position)
     credits_fen: dict[str, int] = {}
     debit_fen = 0
     for posting in postings:
@@ -254,14 +257,23 @@ def _fold_person(state: BatchState, position: int, event: Any, region: str, on: 
         region, person_id, position, on.isoformat() if on else None, type(event).__qualname__,
         str(event.originator_id), event.originator_version, event_reference(event), items,
         ",".join(sorted(credits_fen)), credit_fen, debit_fen, credit_fen - debit_fen, row.balance_fen,
-        row.carried_over_fen, row.current_year_fen,
+        row.carried_over_fen, row.current_year_fen, *credits_by_column(credits_fen),
     ))
+
+
+def credits_by_column(credits_fen: dict[str, int]) -> tuple[int, ...]:
+    """Credits by origin as the personal tables' credit columns (``ORIGIN_COLUMNS``, then other)."""
+    columns = dict.fromkeys((*ORIGIN_COLUMNS.values(), OTHER_ORIGIN_COLUMN), 0)
+    for origin, amount_fen in credits_fen.items():
+        columns[ORIGIN_COLUMNS.get(origin, OTHER_ORIGIN_COLUMN)] += amount_fen
+    return tuple(columns.values())
 
 
 def _fold_budget(state: BatchState, position: int, event: Any, region: str, on: date | None, lines: Any) -> None:
     kind = str(event.budget_kind)
     for line in lines:
         key = (region, str(event.fund), int(event.year), str(line["item"]))
+        state.folded_row(schema.BUDGET_HISTORY, (*key, position), (kind, int(line["amount_fen"]), on.isoformat() if on else None))
         budget = state.budgets.setdefault(key, {"approved_fen": None, "adjusted_fen": None})
         budget["approved_fen" if kind == "approved" else "adjusted_fen"] = int(line["amount_fen"])
         budget.update(budget_fen=int(line["amount_fen"]), budget_kind=kind,

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from ledger import accounts as acc
 from ledger.money import yuan_text
 from projections import schema
+from projections.as_of import budgets_as_of, personal_store_as_of
 from projections.projector import Projector, on_or_before
 from projections.store import ProjectionStore, memory_store
 
@@ -440,13 +441,15 @@ def run_report(name: str, store: Queryable, filters: Filters, prefix: str = sche
 
 
 # ---------------------------------------------------------------------------- as of a date, from the tables
-# Reports answered as of a date from ``proj_account_daily``. The others (personal, statement,
-# budget) depend on the order of the events, not only on sums (the split between carried-over and
-# current-year money, the running balances, the latest budget), and fall back to ``as_of_store``.
-AS_OF_FROM_TABLES = frozenset({"balances", "trial-balance", "clearing", "income", "expenditure", "transfers",
-                               "final-accounts"})
+# Reports answered as of a date from the tables: sums of ``proj_account_daily`` and the budget's
+# history (``AsOfStore``), or, for the personal accounts, their movements folded again in log
+# order (``projections.as_of``). The others fall back to folding the events (``as_of_store``).
+AS_OF_SUMMED = frozenset({"balances", "trial-balance", "clearing", "income", "expenditure", "transfers", "final-accounts",
+                          "budget"})
+AS_OF_FROM_ACCOUNTS = frozenset({"personal", "statement"})
+AS_OF_FROM_TABLES = AS_OF_SUMMED | AS_OF_FROM_ACCOUNTS
 AS_OF_PREFIX = "as_of_"
-_AS_OF_VIEWS = ("fund_balances", "clearing_positions", "final_accounts", "bank_deposits", "fiscal_receivables")
+_AS_OF_VIEWS = ("fund_balances", "clearing_positions", "final_accounts", "bank_deposits", "fiscal_receivables", "budget_execution")
 
 
 def business_day(day: date) -> int:
@@ -489,6 +492,8 @@ class AsOfStore:
         self.store = store
         self.day = day
         definitions = _as_of_tables(prefix + schema.ACCOUNT_DAILY.name, day)
+        definitions.update({name: body.format(p=AS_OF_PREFIX)
+                            for name, body in budgets_as_of(prefix + schema.BUDGET_HISTORY.name, day).items()})
         views = schema.view_definitions(AS_OF_PREFIX)
         definitions.update({name: views[name] for name in _AS_OF_VIEWS})
         self.with_clause = "WITH " + ", ".join(f"{AS_OF_PREFIX}{name} AS ({body})" for name, body in definitions.items())
@@ -505,8 +510,14 @@ class AsOfStore:
 def as_of_report(ledger: Any, store: ProjectionStore, name: str, day: date, filters: Filters) -> tuple[Report, str]:
     """A report as the books stood at the end of ``day``, and where it came from: the live tables
     (caught up by the caller) for the reports in ``AS_OF_FROM_TABLES``, else the events."""
-    if name in AS_OF_FROM_TABLES:
+    if name in AS_OF_SUMMED:
         return REPORTS[name](AsOfStore(store, day), AS_OF_PREFIX, filters), "tables"
+    if name in AS_OF_FROM_ACCOUNTS:
+        accounts = personal_store_as_of(store, day, filters.region, filters.person)
+        try:
+            return run_report(name, accounts, filters), "tables"
+        finally:
+            accounts.close()
     folded = as_of_store(ledger, day, filters.region)
     try:
         return run_report(name, folded, filters), "events"

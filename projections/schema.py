@@ -56,6 +56,7 @@ PERSONAL_BALANCES = Table(
         ("balance_fen", MONEY), ("carried_over_fen", MONEY), ("current_year_fen", MONEY), ("current_year", "INTEGER"),
         *((column, MONEY) for column in ORIGIN_COLUMNS.values()), (OTHER_ORIGIN_COLUMN, MONEY),
         ("debited_fen", MONEY), ("movements", COUNT), ("last_movement_on", "DATE"), ("last_position", "BIGINT"),
+        ("opened_position", "BIGINT"),
     ),
     ("region", "person_id"),
 )
@@ -67,6 +68,9 @@ PERSONAL_STATEMENTS = Table(
         ("originator_version", "INTEGER NOT NULL"), ("reference", "TEXT"), ("items", "TEXT"), ("origins", "TEXT"),
         ("credit_fen", MONEY), ("debit_fen", MONEY), ("change_fen", MONEY), ("balance_fen", MONEY),
         ("carried_over_fen", MONEY), ("current_year_fen", MONEY),
+        # The credit by origin (the columns of personal_balances): what a balance as of a date is
+        # folded from (``projections.as_of``).
+        *((column, MONEY) for column in ORIGIN_COLUMNS.values()), (OTHER_ORIGIN_COLUMN, MONEY),
     ),
     ("region", "person_id", "position"),
 )
@@ -153,8 +157,23 @@ MEMO_FUND_REFERRALS = Table(
      ("referred_fen", MONEY), ("paid_fen", MONEY)),
     ("region", "fund", "claim_id", "person_id"), "add",
 )
+# Each year's close, where it is in the log: it turns the region's current-year money into
+# carried-over money (``projections.as_of`` folds balances as of a date with it).
+YEAR_CLOSES = Table(
+    "year_closes",
+    (("region", "TEXT NOT NULL"), ("closed_year", "INTEGER NOT NULL"), ("position", "BIGINT NOT NULL"), ("business_date", "DATE")),
+    ("region", "closed_year"), "insert",
+)
+# Every budget line as approved or adjusted, in log order: the budget as of a date is the latest
+# of each item on or before it (``budgets`` keeps only the latest).
+BUDGET_HISTORY = Table(
+    "budget_history",
+    (("region", "TEXT NOT NULL"), ("fund", "TEXT NOT NULL"), ("year", "INTEGER NOT NULL"), ("item", "TEXT NOT NULL"),
+     ("position", "BIGINT NOT NULL"), ("budget_kind", "TEXT NOT NULL"), ("amount_fen", MONEY), ("business_date", "DATE")),
+    ("region", "fund", "year", "item", "position"), "insert",
+)
 FOLDED_TABLES: tuple[Table, ...] = (CONTRIBUTION_PERIODS, CONTRIBUTION_MOVES, CLAIMS, CLAIM_REVERSALS, MEMO_FUND_PERSONS,
-                                    MEMO_FUND_REFERRALS)
+                                    MEMO_FUND_REFERRALS, YEAR_CLOSES, BUDGET_HISTORY)
 
 TABLES: tuple[Table, ...] = (PERSONAL_BALANCES, PERSONAL_STATEMENTS, ACCOUNT_BALANCES, ACCOUNT_FLOWS,
                              INCOME, EXPENDITURE, TRANSFERS, BUDGETS, ACCOUNT_DAILY, *FOLDED_TABLES)

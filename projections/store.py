@@ -103,14 +103,24 @@ class ProjectionStore:
             return bool(rows[0]["present"])
         return bool(self.fetch(cursor, "SELECT name FROM sqlite_master WHERE name = ?", (name,)))
 
+    def columns_of(self, cursor: Any, name: str) -> set[str]:
+        if self.dialect == "postgres":
+            rows = self.fetch(cursor, "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                                      "AND table_schema = current_schema()", (name,))
+            return {row["column_name"] for row in rows}
+        return {row["name"] for row in self.fetch(cursor, f"PRAGMA table_info({name})")}
+
     def ensure_tables(self, prefix: str) -> None:
-        """Create the tables and views if missing. A set built before one of its tables existed
-        is dropped, position and all, to be rebuilt from position 0 by the next catch-up: a
-        table added later would otherwise miss the events already applied."""
+        """Create the tables and views if missing. A set built before one of its tables or
+        columns existed is dropped, position and all, to be rebuilt from position 0 by the next
+        catch-up: a table or column added later would otherwise miss the events already applied."""
         with self.transaction() as cursor:
             present = [self.has_relation(cursor, prefix + table.name) for table in schema.TABLES]
             complete = all(present) and self.has_relation(cursor, schema.view_names(prefix)[-1])
             outdated = any(present) and not all(present)
+            if complete and not outdated:
+                outdated = any(self.columns_of(cursor, prefix + table.name) != set(table.column_names) for table in schema.TABLES)
+                complete = not outdated
         if complete:
             return
         if outdated:

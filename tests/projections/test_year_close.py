@@ -55,6 +55,7 @@ def test_the_close_is_folded_in_the_same_batch_as_the_years_movements(sqlite_led
 def test_as_of_the_last_day_of_a_closed_year_the_money_is_carried_over(sqlite_ledger: Ledger, store: ProjectionStore) -> None:
     january(sqlite_ledger)
     sqlite_ledger.close_year(CloseYear(REGION, 2024))
+    Projector(sqlite_ledger, store).catch_up()  # as the report command does before an as-of report
     on_the_eve, _ = as_of_report(sqlite_ledger, store, "personal", date(2024, 12, 30), Filters(region=REGION))
     assert split(on_the_eve.sections[0].rows) == {A: (14_000, 0, 14_000, 2024), B: (12_000, 0, 12_000, 2024)}
     closed, _ = as_of_report(sqlite_ledger, store, "personal", date(2024, 12, 31), Filters(region=REGION))
