@@ -11,11 +11,15 @@ together, and the next run starts again from the stored position.
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -29,8 +33,51 @@ logger = structlog.get_logger()
 DEFAULT_BATCH_SIZE = 2_000
 MAX_BATCH_SIZE = 100_000
 LOAD_CHUNK = 500  # person ids per SELECT ... IN (...)
+# Personal rows a projector keeps between batches (a row is about a kilobyte in memory): every
+# account of a region of a quarter of a million people; a larger one reads what it lacks.
+MAX_CACHED_ROWS = 250_000
+READ_AHEAD_BATCHES = 2
+
+
+def read_ahead(batches: Iterator[T], depth: int = READ_AHEAD_BATCHES) -> Iterator[T]:
+    """``batches``, produced by a thread up to ``depth`` ahead of the consumer. An error in the
+    thread is raised where the batch would have been; leaving early stops the thread."""
+    pending: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    done = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not done.is_set():
+                    try:
+                        pending.put(("batch", batch), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if done.is_set():
+                    return
+            pending.put(("end", None))
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+            pending.put(("error", error))
+
+    thread = threading.Thread(target=produce, name="projections-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = pending.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        done.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                pending.get(timeout=0.1)
 
 EventFilter = Callable[[Any], bool]
+T = TypeVar("T")
 
 
 class ProjectionsAhead(LedgerError):
@@ -75,6 +122,10 @@ class Projector:
         # Called inside the transaction after the rows and before the commit (tests inject
         # crashes here).
         self.before_commit: Callable[[BatchState], None] | None = None
+        # The personal rows as this projector last committed them, valid at ``_rows_position``:
+        # a batch reads only the accounts it has not seen (see ``_load_people``).
+        self._rows: OrderedDict[tuple[str, str], PersonalRow] = OrderedDict()
+        self._rows_position: int | None = None
         store.ensure_tables(prefix)
 
     @property
@@ -85,7 +136,12 @@ class Projector:
         return self.ledger.recorder.max_notification_id() or 0
 
     def batches(self, start: int, stop: int | None) -> Iterator[list[tuple[int, Any]]]:
-        """Decoded events after ``start`` (through ``stop``), a batch at a time."""
+        """Decoded events after ``start`` (through ``stop``), a batch at a time, read ahead: the
+        next batch is read and decoded by a thread while this one is folded and written (reading
+        and writing wait on the database, which lets the other run)."""
+        return read_ahead(self._read_batches(start, stop))
+
+    def _read_batches(self, start: int, stop: int | None) -> Iterator[list[tuple[int, Any]]]:
         position = start
         mapper = self.ledger.mapper
         while True:
@@ -112,14 +168,20 @@ class Projector:
         started = time.perf_counter()
         self.check_not_ahead()
         start = position = self.position
+        if position != self._rows_position:  # another projector moved these tables on: what we hold is stale
+            self._forget_rows()
         events = batches = 0
-        for batch in self.batches(position, stop):
-            self.apply(batch)
-            position = batch[-1][0]
-            events += len(batch)
-            batches += 1
-            if progress is not None:
-                progress(position)
+        try:
+            for batch in self.batches(position, stop):
+                self.apply(batch)
+                position = batch[-1][0]
+                events += len(batch)
+                batches += 1
+                if progress is not None:
+                    progress(position)
+        except BaseException:
+            self._forget_rows()
+            raise
         result = CatchUp(start, position, events, batches, time.perf_counter() - started)
         logger.info("projections caught up", prefix=self.prefix, start=start, end=position, events=events,
                     batches=batches, duration_ms=round(result.elapsed_s * 1000))
@@ -132,22 +194,33 @@ class Projector:
         people: set[tuple[str, str]] = set()
         for _, event in kept:
             people |= touched_people(event)
-        with self.store.transaction() as cursor:
-            state = BatchState(personal=self._load_people(cursor, people))
-            for position, event in kept:
-                fold(state, position, event)
-            state.last_position = batch[-1][0]
-            self._write(cursor, state)
-            if self.before_commit is not None:
-                self.before_commit(state)
+        try:
+            with self.store.transaction() as cursor:
+                state = BatchState(personal=self._load_people(cursor, people))
+                for position, event in kept:
+                    fold(state, position, event)
+                state.last_position = batch[-1][0]
+                self._write(cursor, state)
+                if self.before_commit is not None:
+                    self.before_commit(state)
+        except BaseException:
+            self._forget_rows()  # rows folded in a transaction that did not commit
+            raise
+        self._remember_rows(state)
         return state
 
     # ------------------------------------------------------------------ reading and writing rows
     def _load_people(self, cursor: Any, people: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PersonalRow]:
-        by_region: dict[str, list[str]] = {}
-        for region, person_id in people:
-            by_region.setdefault(region, []).append(person_id)
+        """The stored rows of ``people``: those this projector committed last from memory, the
+        others in one query per ``LOAD_CHUNK`` accounts."""
         loaded: dict[tuple[str, str], PersonalRow] = {}
+        by_region: dict[str, list[str]] = {}
+        for key in people:
+            row = self._rows.get(key)
+            if row is not None:
+                loaded[key] = row
+            else:
+                by_region.setdefault(key[0], []).append(key[1])
         table = f"{self.prefix}{schema.PERSONAL_BALANCES.name}"
         for region, person_ids in by_region.items():
             person_ids.sort()
@@ -159,6 +232,25 @@ class Projector:
                     loaded[(region, stored["person_id"])] = PersonalRow.from_stored(stored)
         return loaded
 
+    def _remember_rows(self, state: BatchState) -> None:
+        """Keep the rows just committed (at most ``MAX_CACHED_ROWS``, the least recently used
+        forgotten first), and roll the kept rows of a region whose year closed in the batch as
+        the committed ``UPDATE`` did."""
+        for region, year in state.year_rolls:
+            for key, row in self._rows.items():
+                if key[0] == region and key not in state.personal:
+                    row.roll_into(year + 1)
+        for key, row in state.personal.items():
+            self._rows[key] = row
+            self._rows.move_to_end(key)
+        while len(self._rows) > MAX_CACHED_ROWS:
+            self._rows.popitem(last=False)
+        self._rows_position = state.last_position
+
+    def _forget_rows(self) -> None:
+        self._rows.clear()
+        self._rows_position = None
+
     def _write(self, cursor: Any, state: BatchState) -> None:
         p, store = self.prefix, self.store
         for region, year in state.year_rolls:
@@ -167,7 +259,7 @@ class Projector:
                                   "WHERE region = ? AND (current_year IS NULL OR current_year <= ?)", (year + 1, region, year))
         table = schema.PERSONAL_BALANCES
         store.executemany(cursor, _upsert(p, table, replace=True), [row.as_values() for row in state.personal.values()])
-        store.executemany(cursor, _insert(p, schema.PERSONAL_STATEMENTS), state.statements)
+        store.copy_rows(cursor, p + schema.PERSONAL_STATEMENTS.name, schema.PERSONAL_STATEMENTS.column_names, state.statements)
         store.executemany(cursor, _upsert(p, schema.ACCOUNT_BALANCES),
                           [(*key, *values) for key, values in sorted(state.accounts.items())])
         store.executemany(cursor, _upsert(p, schema.ACCOUNT_FLOWS), [(*key, *values) for key, values in sorted(state.flows.items())])

@@ -86,6 +86,19 @@ class ProjectionStore:
         if rows:
             cursor.executemany(self.sql(statement), [tuple(row) for row in rows])
 
+    def copy_rows(self, cursor: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` into ``table``: with ``COPY`` on PostgreSQL (several times faster than
+        an ``INSERT`` per row), ``executemany`` on SQLite."""
+        if not rows:
+            return
+        if self.dialect == "postgres":
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(columns))
+            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", [tuple(row) for row in rows])
+
     def fetch(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         cursor.execute(self.sql(statement), tuple(params))
         # sqlite3.Row iterates over values, so .keys() it is.
