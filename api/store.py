@@ -46,7 +46,8 @@ class ApiStore:
 
             conninfo = (f"host={env['POSTGRES_HOST']} port={env['POSTGRES_PORT']} dbname={env['POSTGRES_DBNAME']} "
                         f"user={env['POSTGRES_USER']} connect_timeout={env.get('POSTGRES_CONNECT_TIMEOUT', '10')}")
-            self._pool = ConnectionPool(conninfo, min_size=1, max_size=4, open=True, timeout=10,
+            # Connections are checked before use: one broken by a database restart is replaced.
+            self._pool = ConnectionPool(conninfo, min_size=1, max_size=4, open=True, timeout=10, check=ConnectionPool.check_connection,
                                         kwargs={"password": env["POSTGRES_PASSWORD"], "autocommit": True})
             self.description = f"PostgreSQL {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/{env['POSTGRES_DBNAME']}"
         else:
