@@ -195,11 +195,12 @@ def statement(store: Queryable, p: str, f: Filters) -> Report:
         params += [f"{f.year}-01-01", f"{f.year}-12-31"]
     rows = store.query(f"SELECT * FROM {p}personal_statements WHERE {where} "
                        "ORDER BY region, person_id, business_date, position", params)
-    running: dict[tuple[str, str], int] = {}
+    running: dict[tuple[str, str], int] = {}  # per account: the balance before its first movement recorded
+    for row in sorted(rows, key=lambda row: -int(row["position"])):
+        running[(row["region"], row["person_id"])] = row["balance_fen"] - row["change_fen"]
     for row in rows:
         key = (row["region"], row["person_id"])
-        opening = running.get(key, row["balance_fen"] - row["change_fen"])
-        row["balance_fen"] = running[key] = opening + row["change_fen"]
+        row["balance_fen"] = running[key] = running[key] + row["change_fen"]
         row["movement"] = movement_words(row["event_type"])
         row["recorded_at"] = None
     columns = [Column("region", "Region"), Column("person_id", "Person"), Column("business_date", "Date"),

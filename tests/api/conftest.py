@@ -10,6 +10,7 @@ import pytest
 
 from tests.api.service import RunningService, running_service
 from tests.conftest import _postgres_settings, fresh_database
+from tests.projections.conftest import projector, sqlite_env, sqlite_ledger, store  # noqa: F401 - the same fixtures here
 
 ARTEFACTS = Path(__file__).resolve().parents[2] / ".run" / "test-artefacts" / "api"
 
