@@ -125,7 +125,8 @@ def create_app(environ: Mapping[str, str] | None = None, *, service: Service | N
     service = service or Service(environ)
     authenticators = Authenticators(service.tokens)
     metrics = Metrics(service, bootstrap_servers)
-    app = FastAPI(title="fund-ledger", version="1", summary="Read-only API over the medical insurance fund's ledger",
+    app = FastAPI(title="fund-ledger", version="1", docs_url=None, redoc_url=None,  # their pages load assets from a CDN
+                  summary="Read-only API over the medical insurance fund's ledger",
                   description="Reports of the projections, as JSON (fen), CSV (UTF-8 with BOM, yuan) or xlsx. "
                               "Authenticate with `Authorization: Bearer <token>` (`fund-ledger token create`).")
     app.state.service = service
