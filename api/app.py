@@ -9,6 +9,7 @@ what, when, the answer's status), which an auditor lists at ``/api/v1/audit/acce
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from enum import StrEnum
@@ -119,9 +120,17 @@ Auditor = Annotated[Principal, Depends(with_role("auditor"))]
 Admin = Annotated[Principal, Depends(with_role("admin"))]
 
 
+def app_from_environment() -> FastAPI:
+    """The application as ``fund-ledger serve`` configures it through the environment (for
+    uvicorn's worker processes): ``KAFKA_BOOTSTRAP_SERVERS``, ``FUND_LEDGER_SERVE_THREADS``."""
+    return create_app(bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+                      threads=int(os.environ.get("FUND_LEDGER_SERVE_THREADS", "20")))
+
+
 def create_app(environ: Mapping[str, str] | None = None, *, service: Service | None = None,
-               bootstrap_servers: str | None = None) -> FastAPI:
-    """The application over a ``Service`` (built from the environment if not given)."""
+               bootstrap_servers: str | None = None, threads: int | None = None) -> FastAPI:
+    """The application over a ``Service`` (built from the environment if not given), serving at
+    most ``threads`` requests at once (the default thread pool's 40 if not given)."""
     service = service or Service(environ)
     authenticators = Authenticators(service.tokens)
     metrics = Metrics(service, bootstrap_servers)
@@ -131,6 +140,13 @@ def create_app(environ: Mapping[str, str] | None = None, *, service: Service | N
                               "Authenticate with `Authorization: Bearer <token>` (`fund-ledger token create`).")
     app.state.service = service
     app.state.authenticators = authenticators
+    if threads is not None:
+        async def size_thread_pool() -> None:
+            import anyio.to_thread
+
+            anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+
+        app.router.on_startup.append(size_thread_pool)
     app.add_exception_handler(ApiProblem, problems.on_api_problem)
     app.add_exception_handler(LedgerError, problems.on_ledger_error)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from projections.store import beside_ledger
+
 POSTGRES_TABLES = (
     "CREATE TABLE IF NOT EXISTS api_tokens (token_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, "
     "regions TEXT NOT NULL, secret_sha256 TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL, revoked_at TEXT)",
@@ -26,11 +28,7 @@ SQLITE_TABLES = tuple(statement.replace("BIGSERIAL PRIMARY KEY", "INTEGER PRIMAR
 
 
 def api_sqlite_path(env: Mapping[str, str]) -> Path:
-    explicit = env.get("FUND_LEDGER_API_SQLITE")
-    if explicit:
-        return Path(explicit)
-    ledger_path = Path(env["SQLITE_DBNAME"])
-    return ledger_path.with_name(ledger_path.stem + ".api.sqlite")
+    return beside_ledger(env, "FUND_LEDGER_API_SQLITE", ".api.sqlite")
 
 
 class ApiStore:

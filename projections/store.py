@@ -141,12 +141,17 @@ class ProjectionStore:
             self.datastore.close()
 
 
-def projections_sqlite_path(env: Mapping[str, str]) -> Path:
-    explicit = env.get("FUND_LEDGER_PROJECTIONS_SQLITE")
+def beside_ledger(env: Mapping[str, str], variable: str, suffix: str) -> Path:
+    """A SQLite file beside the embedded ledger's (``<stem><suffix>``), or where ``variable`` says."""
+    explicit = env.get(variable)
     if explicit:
         return Path(explicit)
     ledger_path = Path(env["SQLITE_DBNAME"])
-    return ledger_path.with_name(ledger_path.stem + ".projections.sqlite")
+    return ledger_path.with_name(ledger_path.stem + suffix)
+
+
+def projections_sqlite_path(env: Mapping[str, str]) -> Path:
+    return beside_ledger(env, "FUND_LEDGER_PROJECTIONS_SQLITE", ".projections.sqlite")
 
 
 def memory_store() -> ProjectionStore:
