@@ -138,6 +138,8 @@ def _add_page(app: FastAPI, service: Service, page: Page, who: Any) -> None:
         try:
             view.regions = service.regions(principal)
             view.region = region or (view.regions[0] if view.regions else None)
+            if view.region is not None and principal.sees_figures and not principal.may_see(view.region):
+                raise ApiProblem(403, "forbidden", f"this token does not cover region {view.region!r}", "region")
             view.year = _year(year) if year else (_latest_year(service, view.region) if page.uses_year else None)
             if not principal.sees_figures:
                 raise ApiProblem(403, "forbidden", f"a token of role {principal.role!r} does not see figures")
@@ -213,9 +215,11 @@ def _monthly_chart(income: ReportAnswer, spent: ReportAnswer) -> Markup:
     months: dict[str, list[Decimal]] = {}
     for index, answered in enumerate((income, spent)):
         for row in answered.report.sections[0].rows:
+            if str(row["fund"]).startswith("memo."):  # memo funds are kept apart from the basic fund, never added to it
+                continue
             months.setdefault(row["period"], [Decimal(0), Decimal(0)])[index] += Decimal(row["net_fen"]) / 10_000
     labels = sorted(months)
-    return charts.grouped_columns("按月收支（万元） Income and expenditure by month (10,000 yuan)", [label[5:] for label in labels],
+    return charts.grouped_columns("基本医疗保险基金按月收支（万元） The basic fund's income and expenditure by month (10,000 yuan)", [label[5:] for label in labels],
                                   [("收入 Income", [months[m][0] for m in labels]), ("支出 Expenditure", [months[m][1] for m in labels])],
                                   "万元")
 
