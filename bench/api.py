@@ -111,6 +111,7 @@ def measure(sizes: Sizes) -> tuple[list[Run], dict[str, object]]:
         port = 18_000 + os.getpid() % 1_000
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + RUN_LIMIT_S
+        load_before = os.getloadavg()[0]
         with serving(serve_env, port, 1):
             head = httpx.get(url + "/readyz", timeout=10).json()["head"]
             size = len(httpx.get(url + HEAVIEST, headers={"Authorization": f"Bearer {token}"}, timeout=120).content)
@@ -122,7 +123,8 @@ def measure(sizes: Sizes) -> tuple[list[Run], dict[str, object]]:
             crowd_two = load(url, token, CLIENTS, sizes.requests_each, deadline)
             crowd_two.workers = 2
             print(f"{CLIENTS} clients, 2 workers: p50 {crowd_two.quantile(0.5) * 1000:.0f} ms", flush=True)
-    return [alone, crowd, crowd_two], {"events": head, "bytes": size}
+        machine_load = f"{load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after it"
+    return [alone, crowd, crowd_two], {"events": head, "bytes": size, "load": machine_load}
 
 
 @contextmanager
@@ -174,17 +176,17 @@ def section(runs: list[Run], facts: dict[str, object], sizes: Sizes) -> str:
         f"{crowd.throughput / alone.throughput:.2f}x one client's. With two worker processes (`serve --workers 2`) the "
         f"20 clients' median is {crowd_two.quantile(0.5) * ms:,.0f} ms and the 99th percentile {crowd_two.quantile(0.99) * ms:,.0f} ms "
         f"({crowd_two.throughput / crowd.throughput:.2f}x the throughput of one).", "",
-        "What bounds it: each answer is built in Python (rows read, labelled and encoded as JSON, about "
-        f"{statistics.median(alone.latencies_s) * ms:,.0f} ms of one core), and a process runs Python on one core at a time "
-        "(the GIL): twenty clients queue for it, so the latency grows about linearly with the clients while the throughput "
-        "stays that of one core. Here the clients share the machine's two cores with the service (one Python process "
-        "receiving every answer), which is why a second worker process gains "
-        f"{crowd_two.throughput / crowd.throughput:.2f}x: there is no idle core for it. The service keeps no state between "
-        "requests, so on a server whose cores are not taken by the clients, `serve --workers N` or several `fund-ledger serve` "
-        "behind a proxy add cores (not measurable on this machine; each worker keeps its own request-latency histogram). "
-        "A smaller answer (a region's accounts a page at a time) would cut the cost per request. The reports finance reads "
-        "most (balances, income, budget) answer in tens of milliseconds; a report as of a date that is folded from the "
-        "events (personal, statement, budget) reads the whole log and is limited to two at a time.", "",
+        "What bounds it: each answer is built in Python (3,000 rows read, labelled and encoded as 1.3 MB of JSON: "
+        f"{statistics.median(alone.latencies_s) * ms:,.0f} ms with one client), and one process runs Python on one core at a "
+        "time (the GIL): twenty clients queue for it, so the latency grows with the clients while the throughput is bounded "
+        "by the cores the service gets. Here the clients (one Python process receiving every answer) and other work share "
+        f"the machine's two cores with it (load average {facts['load']}), which is why a second worker process gains only "
+        f"{crowd_two.throughput / crowd.throughput:.2f}x. The service keeps no state between requests, so on a server whose cores "
+        "are not taken by the clients, `serve --workers N` or several `fund-ledger serve` behind a proxy add cores (not "
+        "measurable on this machine; each worker keeps its own request-latency histogram). A smaller answer (a region's "
+        "accounts a page at a time) would cut the cost per request. The reports finance reads most (balances, income, "
+        "budget) answer in tens of milliseconds; a report as of a date that is folded from the events (personal, statement, "
+        "budget) reads the whole log and is limited to two at a time.", "",
     ])
 
 
