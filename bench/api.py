@@ -176,8 +176,8 @@ def section(runs: list[Run], facts: dict[str, object], sizes: Sizes) -> str:
         f"{crowd.throughput / alone.throughput:.2f}x one client's. With two worker processes (`serve --workers 2`) the "
         f"20 clients' median is {crowd_two.quantile(0.5) * ms:,.0f} ms and the 99th percentile {crowd_two.quantile(0.99) * ms:,.0f} ms "
         f"({crowd_two.throughput / crowd.throughput:.2f}x the throughput of one).", "",
-        "What bounds it: each answer is built in Python (3,000 rows read, labelled and encoded as 1.3 MB of JSON: "
-        f"{statistics.median(alone.latencies_s) * ms:,.0f} ms with one client), and one process runs Python on one core at a "
+        f"What bounds it: each answer is built in Python ({sizes.people:,} rows read, labelled and encoded as "
+        f"{int(str(facts['bytes'])) / 1e6:.1f} MB of JSON: {statistics.median(alone.latencies_s) * ms:,.0f} ms with one client), and one process runs Python on one core at a "
         "time (the GIL): twenty clients queue for it, so the latency grows with the clients while the throughput is bounded "
         "by the cores the service gets. Here the clients (one Python process receiving every answer) and other work share "
         f"the machine's two cores with it (load average {facts['load']}), which is why a second worker process gains only "
