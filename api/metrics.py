@@ -21,7 +21,7 @@ logger = structlog.get_logger()
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 RATE_WINDOW_S = 60.0
 SLOW_FIGURES_TTL_S = 30.0  # dead letters and Kafka offsets are read at most this often
-KAFKA_TIMEOUT_MS = 3_000
+KAFKA_TIMEOUT_MS = 11_000  # above the consumer's session timeout (10 s), as kafka-python requires
 
 
 class LedgerCollector(Collector):
@@ -30,7 +30,12 @@ class LedgerCollector(Collector):
         self.bootstrap_servers = bootstrap_servers
         self.heads: deque[tuple[float, int]] = deque(maxlen=1_000)
         self._lock = threading.Lock()
-        self._slow: tuple[float, Counter[tuple[str, str]], dict[tuple[str, int], tuple[int, int]] | None] | None = None
+        self._dead: tuple[float, Counter[tuple[str, str]]] | None = None
+        # Kafka's end offsets are fetched in the background (a broker that cannot be reached
+        # takes its client 30 s to give up): a scrape shows the last figures fetched.
+        self._offsets: dict[tuple[str, int], tuple[int, int]] | None = None
+        self._offsets_at = -SLOW_FIGURES_TTL_S
+        self._fetching = threading.Event()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         lag = self.service.lag()
@@ -62,9 +67,22 @@ class LedgerCollector(Collector):
 
     def _slow_figures(self) -> tuple[Counter[tuple[str, str]], dict[tuple[str, int], tuple[int, int]] | None]:
         now = time.monotonic()
-        if self._slow is None or now - self._slow[0] > SLOW_FIGURES_TTL_S:
-            self._slow = (now, self._dead_letters(), self._consumer_offsets())
-        return self._slow[1], self._slow[2]
+        if self._dead is None or now - self._dead[0] > SLOW_FIGURES_TTL_S:
+            self._dead = (now, self._dead_letters())
+        if self.bootstrap_servers and now - self._offsets_at > SLOW_FIGURES_TTL_S and not self._fetching.is_set():
+            self._fetching.set()
+            threading.Thread(target=self._fetch_offsets, name="metrics-kafka-offsets", daemon=True).start()
+        return self._dead[1], self._offsets
+
+    def _fetch_offsets(self) -> None:
+        try:
+            self._offsets = self._consumer_offsets()
+        except Exception:  # noqa: BLE001 - a metric left out, never a failed scrape
+            logger.warning("metrics.consumer_offsets_failed", exc_info=True)
+            self._offsets = None
+        finally:
+            self._offsets_at = time.monotonic()
+            self._fetching.clear()
 
     def _dead_letters(self) -> Counter[tuple[str, str]]:
         from consumers.dead_letters import list_dead_letters
@@ -81,8 +99,8 @@ class LedgerCollector(Collector):
         try:
             from kafka import KafkaConsumer, TopicPartition
 
-            client = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=KAFKA_TIMEOUT_MS + 1_000,
-                                   api_version_auto_timeout_ms=KAFKA_TIMEOUT_MS, connections_max_idle_ms=KAFKA_TIMEOUT_MS + 5_000)
+            client = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=KAFKA_TIMEOUT_MS,
+                                   connections_max_idle_ms=KAFKA_TIMEOUT_MS + 10_000)
             try:
                 partitions = [TopicPartition(topic, partition) for topic, partition in stored]
                 ends = client.end_offsets(partitions)
