@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: demo test test-unit test-integration test-kafka lint services pg-start pg-stop kafka-start kafka-stop stop bench soak fuzz clean
+.PHONY: demo test test-unit test-integration test-kafka lint services pg-start pg-stop kafka-start kafka-stop stop bench soak fuzz clean serve service-stop browser
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -20,9 +20,27 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fund-ledger demo
 
-## The whole suite, servers included.
-test: $(STAMP) services lint
+## The whole suite, servers (and the headless browser for the page's test) included.
+test: $(STAMP) services browser lint
 	$(PYTEST) tests -q
+
+## Debian's chromium and its driver (and CJK fonts) for tests/api/test_browser.py: installed if missing.
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && [ -d /usr/share/fonts/opentype/noto ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing $(BROWSER_PACKAGES) (Debian packages)"; \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null)); \
+	else echo "need Debian's $(BROWSER_PACKAGES): sudo apt-get install $(BROWSER_PACKAGES)"; exit 1; fi
+
+## The service on 127.0.0.1: PostgreSQL, Kafka, the consumer, the live projector and the HTTP
+## service, supervised; the demo's books if the ledger is empty; prints the page's URL and a token.
+serve: $(STAMP) services
+	deploy/service/serve.sh start
+
+service-stop:
+	deploy/service/serve.sh stop
 
 test-unit: $(STAMP)
 	$(PYTEST) tests/unit -q
@@ -31,7 +49,7 @@ test-integration: $(STAMP) services
 	$(PYTEST) tests/integration -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check $(wildcard ledger adapters projections consumers cli tests bench)
+	$(BIN)/ruff check $(wildcard ledger adapters projections consumers cli api tests bench deploy/service)
 	$(BIN)/mypy
 
 services: pg-start kafka-start
@@ -48,7 +66,7 @@ kafka-start:
 kafka-stop:
 	deploy/kafka/stop.sh
 
-stop: kafka-stop pg-stop
+stop: service-stop kafka-stop pg-stop
 
 ## A long fuzzing run over the whole message path (make test runs a bounded one).
 FUZZ_EXAMPLES ?= 20000
@@ -58,6 +76,7 @@ fuzz: $(STAMP)
 ## Benchmarks (slow; figures go to docs/benchmarks.md).
 bench: $(STAMP) services
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf .run $(VENV) .pytest_cache .mypy_cache .ruff_cache

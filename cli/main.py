@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attest": ("cli.attest", "sign a report with its log position, chain head and verify result (Ed25519)"),
     "check-attestation": ("cli.check_attestation", "check an attestation's signature and that the log still yields its report"),
     "anchor": ("cli.anchor", "write the hash chain's head to a file and/or a Kafka topic, outside the database"),
+    "serve": ("cli.serve", "run the HTTP service: the read-only API, the finance pages, health, readiness and metrics"),
+    "token": ("cli.token", "create, list and revoke the service's bearer tokens; list its access log"),
     "migrate": ("cli.migrate", "create and secure the ledger's tables (PostgreSQL: as the database's owner)"),
 }
 

@@ -1,5 +1,6 @@
 """``fund-ledger project``: bring the projections up to date with the event log (catch up from
-the tracked position, a batch per transaction)."""
+the tracked position, a batch per transaction); with ``--follow``, keep them so
+(``projections.projector.Follower``), logging the lag as ``projections.following``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 import sys
 
 from projections.progress import Progress
-from projections.projector import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, Projector
+from projections.projector import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, POLL_INTERVAL_S, Follower, Projector
 from projections.runtime import ledger_and_store
 
 
@@ -15,6 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"events per transaction (1 to {MAX_BATCH_SIZE}, default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--rebuild", action="store_true", help="drop the live projection tables and rebuild them from position 0")
+    parser.add_argument("--follow", action="store_true",
+                        help="keep the projections live: apply new events as they are written, until stopped (SIGTERM, Ctrl-C)")
+    parser.add_argument("--poll-interval", dest="poll_interval", type=float, default=POLL_INTERVAL_S,
+                        help=f"with --follow: seconds between looks at the log (default {POLL_INTERVAL_S})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.batch_size <= MAX_BATCH_SIZE:
         raise InvalidInput("batch_size", f"must be between 1 and {MAX_BATCH_SIZE}", value=args.batch_size)
-    with ledger_and_store() as (ledger, store, description):
+    if not 0.05 <= args.poll_interval <= 3600:
+        raise InvalidInput("poll_interval", "must be between 0.05 and 3600 seconds", value=args.poll_interval)
+    with ledger_and_store(follow=args.follow) as (ledger, store, description):
         if args.rebuild:
             store.drop_tables(schema.LIVE_PREFIX)
         projector = Projector(ledger, store, batch_size=args.batch_size)
@@ -34,4 +41,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"projections ({store.description}; events in {description}) at position {result.end_position} of {head}: "
               f"{result.events:,} events applied in {result.batches} batches, {result.elapsed_s:.1f} s "
               f"({result.events_per_s:,.0f} events/s)", file=sys.stdout)
+        if args.follow:
+            _follow(projector, args.poll_interval)
     return 0
+
+
+def _follow(projector: Projector, poll_interval_s: float) -> None:
+    """Follow the log until SIGTERM or SIGINT."""
+    import signal
+    import threading
+
+    import structlog
+
+    stop = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stop.set())
+    print(f"following the log every {poll_interval_s} s (SIGTERM or Ctrl-C to stop)", file=sys.stdout, flush=True)
+    def say(position: int, head: int) -> None:
+        print(f"projections at position {position} of {head} (lag {max(0, head - position)} events)", file=sys.stdout, flush=True)
+
+    applied = Follower(projector, poll_interval_s, on_progress=say).run(stop)
+    structlog.get_logger().info("projections.stopped", position=projector.position, applied=applied)

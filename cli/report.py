@@ -12,9 +12,10 @@ from datetime import date
 
 from ledger.errors import InvalidInput
 from projections import render
-from projections.lookups import check_filters, parse_iso_date
+from projections.lookups import parse_iso_date
 from projections.projector import Projector
-from projections.reports import AS_OF_FROM_TABLES, POINT_IN_TIME, REPORTS, Filters, as_of_report, run_report
+from projections.query import ReportRequest, answer
+from projections.reports import REPORTS, Filters
 from projections.runtime import ledger_and_store
 
 
@@ -37,49 +38,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="final-accounts of a closed year: as reported at the close and restated with later corrections")
 
 
-def _as_of(args: argparse.Namespace) -> date | None:
-    if args.as_of:
-        return parse_iso_date("as_of", args.as_of)
-    if args.year is not None and args.name in POINT_IN_TIME:
-        return date(args.year, 12, 31)
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
-    if args.name == "statement" and not args.person:
-        raise InvalidInput("person", "the statement report needs --person")
-    if args.name == "claim" and not args.claim:
-        raise InvalidInput("claim", "the claim report needs --claim")
-    if args.year is not None and not 1900 <= args.year <= 9999:
-        raise InvalidInput("year", "must be a four-digit year", value=args.year)
-    as_of = _as_of(args)
-    filters = Filters(region=args.region, year=None if args.name in POINT_IN_TIME else args.year,
-                      person=args.person, period=args.period, claim=args.claim)
+    request = ReportRequest(args.name, region=args.region, year=args.year, person=args.person, period=args.period,
+                            as_of=parse_iso_date("as_of", args.as_of) if args.as_of else None, claim=args.claim)
+    request.check()
+    as_of = request.effective_as_of
     if args.restated:
         return _restated(args)
     if args.known_at is not None or args.known_at_time:
-        return _known_at(args, as_of, filters)
+        return _known_at(args, as_of, request.filters)
     with ledger_and_store() as (ledger, store, _):
         projector = Projector(ledger, store)
         if args.catch_up:
             projector.catch_up()
         else:
             projector.check_not_ahead()
-        check_filters(ledger, store, Filters(region=args.region, year=args.year, person=args.person))
-        if as_of is not None:
-            report, _ = as_of_report(ledger, store, args.name, as_of, filters)
-            source = "from the events" if args.name not in AS_OF_FROM_TABLES else f"projections at position {projector.position}"
-            heading = f" as of {as_of.isoformat()} ({source})"
-        else:
-            report = run_report(args.name, store, filters)
-            heading = f" (projections at position {projector.position})"
-    meta = {"region": args.region, "year": args.year, "as_of": as_of.isoformat() if as_of else None}
+        answered = answer(ledger, store, request, projector.position)
     if args.format == "json":
-        sys.stdout.write(render.as_json(report, meta))
+        sys.stdout.write(render.as_json(answered.report, answered.meta))
     elif args.format == "csv":
-        sys.stdout.write(render.as_csv(report))
+        sys.stdout.write(render.as_csv(answered.report))
     else:
-        sys.stdout.write(render.as_table(report, heading))
+        sys.stdout.write(render.as_table(answered.report, answered.heading))
     return 0
 
 

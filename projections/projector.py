@@ -163,7 +163,7 @@ class Projector:
                 "projections", f"the projections are at position {position} but the event log ends at {head}: they were built "
                 f"from another store; rebuild them with `fund-ledger project --rebuild`", position=position, head=head)
 
-    def catch_up(self, stop: int | None = None, progress: Callable[[int], None] | None = None) -> CatchUp:
+    def catch_up(self, stop: int | None = None, progress: Callable[[int], None] | None = None, log_empty: bool = True) -> CatchUp:
         """Apply every event after the tracked position (through ``stop``, if given)."""
         started = time.perf_counter()
         self.check_not_ahead()
@@ -183,8 +183,9 @@ class Projector:
             self._forget_rows()
             raise
         result = CatchUp(start, position, events, batches, time.perf_counter() - started)
-        logger.info("projections caught up", prefix=self.prefix, start=start, end=position, events=events,
-                    batches=batches, duration_ms=round(result.elapsed_s * 1000))
+        if events or log_empty:
+                logger.info("projections caught up", prefix=self.prefix, start=start, end=position, events=events,
+                        batches=batches, duration_ms=round(result.elapsed_s * 1000))
         return result
 
     def apply(self, batch: list[tuple[int, Any]]) -> BatchState:
@@ -299,3 +300,64 @@ def _budget_upsert(prefix: str) -> str:
             f"adjusted_fen = COALESCE(excluded.adjusted_fen, {name}.adjusted_fen), "
             "budget_fen = excluded.budget_fen, budget_kind = excluded.budget_kind, "
             "business_date = excluded.business_date, position = excluded.position")
+
+
+# ---------------------------------------------------------------------------- following the log
+POLL_INTERVAL_S = 0.5
+MAX_BACKOFF_S = 30.0
+HEARTBEAT_S = 60.0
+
+
+def unreachable(error: BaseException) -> bool:
+    """An error that a database coming back cures: a lost connection, a restart, a pool timeout."""
+    from eventsourcing.persistence import InterfaceError, OperationalError
+
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return True
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout))
+
+
+@dataclass
+class Follower:
+    """Keeps the projections live: catch up, wait ``poll_interval_s``, again, until ``stop`` is
+    set. Short polling (one ``max(notification_id)`` and one tracking read per interval) works on
+    both stores; a database that goes away (a restart, a failover) is waited for with a growing
+    back-off, logged as ``projections.waiting``, and the pool's checked connections resume."""
+
+    projector: Projector
+    poll_interval_s: float = POLL_INTERVAL_S
+    max_backoff_s: float = MAX_BACKOFF_S
+    heartbeat_s: float = HEARTBEAT_S
+    on_progress: Callable[[int, int], None] | None = None  # (position, head) after events were applied, and at each heartbeat
+
+    def run(self, stop: Any) -> int:
+        """Follow until ``stop`` (a ``threading.Event``) is set; the events applied."""
+        applied, backoff_s, last_heartbeat = 0, self.poll_interval_s, time.monotonic()
+        while not stop.is_set():
+            try:
+                result = self.projector.catch_up(log_empty=False)
+                head = self.projector.head()
+            except Exception as error:  # noqa: BLE001 - only what a database restart cures is waited out
+                if not unreachable(error):
+                    raise
+                logger.warning("projections.waiting", reason="the database cannot be reached", error=type(error).__name__,
+                               retry_in_s=backoff_s)
+                stop.wait(backoff_s)
+                backoff_s = min(backoff_s * 2, self.max_backoff_s)
+                continue
+            backoff_s = self.poll_interval_s
+            applied += result.events
+            now = time.monotonic()
+            if result.events or now - last_heartbeat >= self.heartbeat_s:
+                logger.info("projections.following", position=result.end_position, head=head,
+                            lag_events=max(0, head - result.end_position), applied=result.events)
+                if self.on_progress is not None:
+                    self.on_progress(result.end_position, head)
+                last_heartbeat = now
+            stop.wait(self.poll_interval_s)
+        return applied

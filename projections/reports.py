@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
+from uuid import UUID
 
 from ledger import accounts as acc
 from ledger.money import yuan_text
@@ -167,19 +168,68 @@ def personal_balances(store: Queryable, p: str, f: Filters) -> Report:
     return Report("personal", "Personal account balances (个人账户余额)", [Section("accounts", "Personal accounts", columns, rows, totals)])
 
 
+# The movements of a personal account statement, in words (``PersonalAccount`` events).
+MOVEMENT_WORDS = {
+    "ContributionCredited": "Contribution credited (缴费划入)",
+    "ClaimPaid": "Claim paid from the account (个人账户支付)",
+    "InpatientClaimRecorded": "Inpatient bill: the patient's part (住院个人负担)",
+    "ClaimReversed": "Claim reversed (冲正)",
+    "InterestCredited": "Interest credited (利息)",
+    "TransferredOut": "Transferred out (转出)",
+    "TransferredIn": "Transferred in (转入)",
+    "Inherited": "Paid to the heirs (继承支付)",
+}
+
+
+def movement_words(event_type: str) -> str:
+    """An event's class (``PersonalAccount.ContributionCredited``) as a person reads it."""
+    name = event_type.rsplit(".", 1)[-1]
+    if name in MOVEMENT_WORDS:
+        return MOVEMENT_WORDS[name]
+    words = "".join(f" {ch.lower()}" if ch.isupper() else ch for ch in name).strip()
+    return words[:1].upper() + words[1:]
+
+
 def statement(store: Queryable, p: str, f: Filters) -> Report:
+    """One person's movements in the order of their business dates (the order of recording
+    within a date), each with its movement in words and the balance after it in that order.
+    ``recorded_at`` (when the ledger recorded it) is filled in by ``add_recording_times``."""
     where, params = _where(f, year=False, person=True)
     if f.year is not None:
         where += " AND business_date >= ? AND business_date <= ?"
         params += [f"{f.year}-01-01", f"{f.year}-12-31"]
-    rows = store.query(f"SELECT * FROM {p}personal_statements WHERE {where} ORDER BY region, person_id, position", params)
+    rows = store.query(f"SELECT * FROM {p}personal_statements WHERE {where} "
+                       "ORDER BY region, person_id, business_date, position", params)
+    running: dict[tuple[str, str], int] = {}  # per account: the balance before its first movement recorded
+    for row in sorted(rows, key=lambda row: -int(row["position"])):
+        running[(row["region"], row["person_id"])] = row["balance_fen"] - row["change_fen"]
+    for row in rows:
+        key = (row["region"], row["person_id"])
+        row["balance_fen"] = running[key] = running[key] + row["change_fen"]
+        row["movement"] = movement_words(row["event_type"])
+        row["recorded_at"] = None
     columns = [Column("region", "Region"), Column("person_id", "Person"), Column("business_date", "Date"),
-               Column("reference", "Reference"), Column("event_type", "Movement"), Column("items", "Item"),
-               Column("credit_fen", "Credit (in)", "fen"), Column("debit_fen", "Debit (out)", "fen"),
-               Column("balance_fen", "Balance", "fen"), Column("carried_over_fen", "of which carried over", "fen"),
-               Column("current_year_fen", "of which current year", "fen"), Column("position", "Event position", "int")]
+               Column("recorded_at", "Recorded at"), Column("movement", "Movement"), Column("reference", "Reference"),
+               Column("items", "Item"), Column("credit_fen", "Credit (in)", "fen"), Column("debit_fen", "Debit (out)", "fen"),
+               Column("balance_fen", "Balance", "fen"), Column("position", "Event position", "int")]
     return Report("statement", "Personal account statement (个人账户对账单)",
                   [Section("lines", "Movements", columns, rows, ("credit_fen", "debit_fen"))])
+
+
+def add_recording_times(ledger: Any, report: Report) -> Report:
+    """Fill a statement's ``recorded_at``: when the ledger recorded each movement (its event's
+    timestamp, UTC, to the second), read from the account's own events."""
+    if report.name != "statement":
+        return report
+    times: dict[tuple[str, int], str] = {}
+    for section in report.sections:
+        for originator_id in sorted({row["originator_id"] for row in section.rows}):
+            for stored in ledger.recorder.select_events(UUID(originator_id)):
+                recorded = ledger.mapper.to_domain_event(stored).timestamp.astimezone(UTC)
+                times[(originator_id, stored.originator_version)] = recorded.strftime("%Y-%m-%d %H:%M:%S UTC")
+        for row in section.rows:
+            row["recorded_at"] = times.get((row["originator_id"], int(row["originator_version"])))
+    return report
 
 
 def _period_expression(period: str) -> str:

@@ -12,8 +12,12 @@ from projections.store import ProjectionStore, open_store
 
 
 @contextmanager
-def ledger_and_store() -> Iterator[tuple[Any, ProjectionStore, str]]:
+def ledger_and_store(follow: bool = False) -> Iterator[tuple[Any, ProjectionStore, str]]:
+    """The ledger and its projection store; ``follow``: for a long-lived process, whose pooled
+    connections are checked before use so that a database restart is survived."""
     env = ledger_env()
+    if follow:
+        env.setdefault("POSTGRES_PRE_PING", "y")
     ledger = Ledger(env=env)
     store = open_store(ledger)
     try:

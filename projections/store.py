@@ -49,7 +49,8 @@ def plain(value: Any) -> Any:
 class ProjectionStore:
     """A database holding one or more prefixed sets of projection tables."""
 
-    def __init__(self, datastore: PostgresDatastore | SQLiteDatastore, dialect: str, description: str) -> None:
+    def __init__(self, datastore: PostgresDatastore | SQLiteDatastore, dialect: str, description: str,
+                 create_table: bool = True) -> None:
         self.datastore = datastore
         self.dialect = dialect
         self.description = description
@@ -62,7 +63,8 @@ class ProjectionStore:
             assert isinstance(datastore, SQLiteDatastore)
             self.tracking = SQLiteTrackingRecorder(datastore)
             self.tracking_table = "tracking"
-        self.tracking.create_table()
+        if create_table:  # a read-only role (``CREATE_TABLE=n``) reads the tables the application made
+            self.tracking.create_table()
 
     # ------------------------------------------------------------------ SQL
     def sql(self, statement: str) -> str:
@@ -163,12 +165,17 @@ class ProjectionStore:
             self.datastore.close()
 
 
-def projections_sqlite_path(env: Mapping[str, str]) -> Path:
-    explicit = env.get("FUND_LEDGER_PROJECTIONS_SQLITE")
+def beside_ledger(env: Mapping[str, str], variable: str, suffix: str) -> Path:
+    """A SQLite file beside the embedded ledger's (``<stem><suffix>``), or where ``variable`` says."""
+    explicit = env.get(variable)
     if explicit:
         return Path(explicit)
     ledger_path = Path(env["SQLITE_DBNAME"])
-    return ledger_path.with_name(ledger_path.stem + ".projections.sqlite")
+    return ledger_path.with_name(ledger_path.stem + suffix)
+
+
+def projections_sqlite_path(env: Mapping[str, str]) -> Path:
+    return beside_ledger(env, "FUND_LEDGER_PROJECTIONS_SQLITE", ".projections.sqlite")
 
 
 def memory_store() -> ProjectionStore:
@@ -183,7 +190,8 @@ def open_store(ledger: Any) -> ProjectionStore:
     module = env.get("PERSISTENCE_MODULE", "")
     if module.endswith("postgres"):
         datastore = ledger.factory.datastore
-        return ProjectionStore(datastore, "postgres", f"PostgreSQL database {env.get('POSTGRES_DBNAME')}")
+        return ProjectionStore(datastore, "postgres", f"PostgreSQL database {env.get('POSTGRES_DBNAME')}",
+                               create_table=ledger.factory.env_create_table())
     if module.endswith("sqlite") and ":memory:" not in env.get("SQLITE_DBNAME", "") and "mode=memory" not in env.get("SQLITE_DBNAME", ""):
         path = projections_sqlite_path(env)
         path.parent.mkdir(parents=True, exist_ok=True)

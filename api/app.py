@@ -1,0 +1,288 @@
+"""The HTTP service: a read-only API over every report, the finance officer's pages, health,
+readiness and metrics, in one process (``fund-ledger serve``).
+
+Authentication is a bearer token (``Authorization: Bearer flk_...``) or, for the pages and
+their downloads (GET only), the same token in an HttpOnly, SameSite=Strict cookie set by the
+login page. Every request for data, allowed or refused, is recorded in the access log (who,
+what, when, the answer's status), which an auditor lists at ``/api/v1/audit/access-log``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api import problems
+from api.auth import ROLES, Authenticators, Principal, now_text
+from api.metrics import Metrics
+from api.problems import ApiProblem
+from api.service import Service
+from ledger.errors import LedgerError
+from projections import render
+from projections.query import ReportAnswer, ReportRequest
+from projections.reports import REPORTS
+
+logger = structlog.get_logger()
+
+SESSION_COOKIE = "fund_ledger_token"
+UNRECORDED_PREFIXES = ("/static/", "/healthz", "/readyz", "/metrics", "/favicon")
+ACCESS_LOG_LIMIT_MAX = 1_000
+API = "/api/v1"
+
+ReportName = StrEnum("ReportName", {name.replace("-", "_"): name for name in sorted(REPORTS)})  # type: ignore[misc]
+
+
+class Period(StrEnum):
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+class Format(StrEnum):
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+class ReportDocument(BaseModel):
+    """A report in JSON: amounts in fen (integers), rates as strings, one list of rows per section."""
+
+    model_config = ConfigDict(extra="allow")
+    report: str
+    title: str
+    units: str
+    position: int = Field(description="log position the projections had applied")
+    head: int = Field(description="position of the last event in the log")
+    lag_events: int = Field(description="events recorded but not yet in the projections")
+    sections: dict[str, list[dict[str, Any]]]
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str = Field(description="finance, auditor or admin", max_length=16)
+    name: str = Field(description="who holds it", min_length=1, max_length=100)
+    regions: list[Annotated[str, Field(pattern=r"^[0-9]{6}$")]] = Field(default_factory=list, max_length=200)
+
+
+RegionQuery = Annotated[str | None, Query(description="pooling region code, e.g. 210100", max_length=32)]
+YearQuery = Annotated[int | None, Query(description="the year (point-in-time reports: as at 31 December of it)", ge=1900, le=9999)]
+PersonQuery = Annotated[str | None, Query(description="person id (personal, statement)", max_length=64)]
+AsOfQuery = Annotated[str | None, Query(description="business date YYYY-MM-DD: the books at the end of that day", max_length=10)]
+ClaimQuery = Annotated[str | None, Query(description="claim id (claim: one claim's arithmetic)", max_length=64)]
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() == "bearer" and credential.strip():
+        return credential.strip()
+    if request.method == "GET":  # the page's cookie never authorises a change (no cross-site writes)
+        return request.cookies.get(SESSION_COOKIE)
+    return None
+
+
+def principal(request: Request) -> Principal:
+    """The principal the request's bearer token (or the page's cookie) stands for, or 401."""
+    credential = bearer(request)
+    found = request.app.state.authenticators.authenticate(credential) if credential else None
+    if found is None:
+        raise ApiProblem(401, "unauthenticated", "a valid bearer token is needed (Authorization: Bearer <token>)",
+                         headers={"WWW-Authenticate": 'Bearer realm="fund-ledger"'})
+    request.state.principal = found
+    return found
+
+
+Authenticated = Annotated[Principal, Depends(principal)]
+
+
+def with_role(*roles: str) -> Any:
+    """A dependency: the principal, if its role is one of ``roles`` (else 403)."""
+    def check(who: Authenticated) -> Principal:
+        if who.role not in roles:
+            raise ApiProblem(403, "forbidden", f"this needs a token of role {' or '.join(roles)}; yours is {who.role}")
+        return who
+    return check
+
+
+SeesFigures = Annotated[Principal, Depends(with_role("finance", "auditor"))]
+Auditor = Annotated[Principal, Depends(with_role("auditor"))]
+Admin = Annotated[Principal, Depends(with_role("admin"))]
+
+
+def app_from_environment() -> FastAPI:
+    """The application as ``fund-ledger serve`` configures it through the environment (for
+    uvicorn's worker processes): ``KAFKA_BOOTSTRAP_SERVERS``, ``FUND_LEDGER_SERVE_THREADS``."""
+    return create_app(bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+                      threads=int(os.environ.get("FUND_LEDGER_SERVE_THREADS", "20")))
+
+
+def create_app(environ: Mapping[str, str] | None = None, *, service: Service | None = None,
+               bootstrap_servers: str | None = None, threads: int | None = None) -> FastAPI:
+    """The application over a ``Service`` (built from the environment if not given), serving at
+    most ``threads`` requests at once (the default thread pool's 40 if not given)."""
+    service = service or Service(environ)
+    authenticators = Authenticators(service.tokens)
+    metrics = Metrics(service, bootstrap_servers)
+    app = FastAPI(title="fund-ledger", version="1", docs_url=None, redoc_url=None,  # their pages load assets from a CDN
+                  summary="Read-only API over the medical insurance fund's ledger",
+                  description="Reports of the projections, as JSON (fen), CSV (UTF-8 with BOM, yuan) or xlsx. "
+                              "Authenticate with `Authorization: Bearer <token>` (`fund-ledger token create`).")
+    app.state.service = service
+    app.state.authenticators = authenticators
+    if threads is not None:
+        async def size_thread_pool() -> None:
+            import anyio.to_thread
+
+            anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+
+        app.router.on_startup.append(size_thread_pool)
+    app.add_exception_handler(ApiProblem, problems.on_api_problem)
+    app.add_exception_handler(LedgerError, problems.on_ledger_error)
+    app.add_exception_handler(RequestValidationError, problems.on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, problems.on_http_error)
+    app.add_exception_handler(Exception, problems.on_unexpected)
+
+    @app.middleware("http")
+    async def record(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        elapsed_s = time.perf_counter() - started
+        route = request.scope.get("route")
+        metrics.latency.labels(request.method, getattr(route, "path", "(unmatched)"), str(response.status_code)).observe(elapsed_s)
+        if not request.url.path.startswith(UNRECORDED_PREFIXES):
+            who: Principal | None = getattr(request.state, "principal", None)
+            await run_in_threadpool(record_access, service, request, who, response.status_code, elapsed_s)
+        return response
+
+    # ------------------------------------------------------------------ operations
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="The database answers; how far the projections are behind the log",
+             responses={503: {"description": "not ready"}})
+    def readyz() -> JSONResponse:
+        try:
+            lag = service.lag()
+            built = service.projections_built()
+        except Exception as error:  # noqa: BLE001 - not ready, and why
+            return JSONResponse({"status": "unavailable", "database": f"unreachable ({type(error).__name__})"}, status_code=503)
+        ready = built and lag.position <= lag.head
+        return JSONResponse({"status": "ready" if ready else "not ready", "database": "reachable", "projections_built": built,
+                             **lag.as_dict()}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=PlainTextResponse)
+    def metrics_text() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # ------------------------------------------------------------------ reports
+    @app.get(f"{API}/reports", tags=["reports"], summary="The reports there are")
+    def list_reports(who: SeesFigures) -> dict[str, list[str]]:
+        return {"reports": sorted(REPORTS)}
+
+    @app.get(f"{API}/regions", tags=["reports"], summary="The regions this token may see")
+    def regions(who: SeesFigures) -> dict[str, list[str]]:
+        return {"regions": service.regions(who)}
+
+    @app.get(f"{API}/status", tags=["reports"], summary="How far the projections are behind the log")
+    def status(who: Authenticated) -> dict[str, int]:
+        return service.lag().as_dict()
+
+    @app.get(f"{API}/reports/{{name}}", tags=["reports"], summary="A report, with the command line's filters",
+             response_model=ReportDocument,
+             responses={200: {"content": {render.CSV_MEDIA_TYPE: {}, render.XLSX_MEDIA_TYPE: {}}},
+                        401: {"description": "no valid token"}, 403: {"description": "a region not on the token"},
+                        404: {"description": "unknown region or person"}, 422: {"description": "a filter that cannot be right"}})
+    def report(name: Annotated[ReportName, Path(description="which report")],  # type: ignore[valid-type]
+               who: SeesFigures,
+               region: RegionQuery = None, year: YearQuery = None, person: PersonQuery = None,
+               period: Period = Period.month, as_of: AsOfQuery = None, format: Format = Format.json,
+               claim: ClaimQuery = None) -> Response:
+        from api.service import parse_day
+
+        request = ReportRequest(str(name.value), region=region, year=year, person=person, period=str(period.value),
+                                as_of=parse_day("as_of", as_of), claim=claim)
+        answered, lag = service.report(who, request)
+        return report_response(answered, lag.as_dict(), format)
+
+    # ------------------------------------------------------------------ audit
+    @app.get(f"{API}/audit/access-log", tags=["audit"], summary="Who asked for what, and when (newest first)")
+    def access_log(who: Auditor,
+                   limit: Annotated[int, Query(ge=1, le=ACCESS_LOG_LIMIT_MAX)] = 100,
+                   who_name: Annotated[str | None, Query(alias="who", max_length=100)] = None) -> dict[str, list[dict[str, Any]]]:
+        clause, params = ("WHERE who = ?", [who_name]) if who_name else ("", [])
+        rows = service.api_store.query(f"SELECT id, at, who, role, token_id, method, path, query, status, duration_ms, client "
+                                       f"FROM api_access_log {clause} ORDER BY id DESC LIMIT {int(limit)}", params)
+        return {"entries": rows}
+
+    @app.get(f"{API}/audit/dead-letters", tags=["audit"], summary="Refused messages, with their code, field and reason")
+    def dead_letters(who: Auditor) -> dict[str, list[dict[str, Any]]]:
+        from consumers.dead_letters import list_dead_letters
+
+        keep = ("dead_letter_id", "code", "field", "reason", "status", "topic", "partition", "offset", "message_id", "type")
+        return {"dead_letters": [{key: dead.get(key) for key in keep} for dead in list_dead_letters(service.ledger)]}
+
+    # ------------------------------------------------------------------ tokens
+    @app.get(f"{API}/admin/tokens", tags=["admin"], summary="Every token (never its secret)")
+    def tokens(who: Admin) -> dict[str, list[dict[str, Any]]]:
+        return {"tokens": service.tokens.list()}
+
+    @app.post(f"{API}/admin/tokens", tags=["admin"], summary="Create a token: its secret is shown once", status_code=201)
+    def create_token(body: TokenRequest, who: Admin) -> dict[str, Any]:
+        issued = service.tokens.create(body.role, body.name, body.regions, created_by=who.name)
+        return {"token": issued.token, "token_id": issued.token_id, "name": issued.name, "role": issued.role,
+                "regions": list(issued.regions)}
+
+    @app.delete(f"{API}/admin/tokens/{{token_id}}", tags=["admin"], summary="Revoke a token", status_code=204,
+                responses={404: {"description": "no such token, or already revoked"}})
+    def revoke_token(token_id: Annotated[str, Path(max_length=64)], who: Admin) -> Response:
+        if not service.tokens.revoke(token_id):
+            raise ApiProblem(404, "unknown_token", f"no live token {token_id!r}", "token_id")
+        return Response(status_code=204)
+
+    from api.pages import add_pages
+
+    add_pages(app, service, authenticators)
+    app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
+    assert set(ROLES) == {"finance", "auditor", "admin"}
+    return app
+
+
+def report_response(answered: ReportAnswer, lag: dict[str, int], format: Format) -> Response:
+    """A report as JSON, CSV (with a BOM) or xlsx, with the projections' position in headers."""
+    headers = {"X-Projection-Position": str(lag["position"]), "X-Projection-Lag": str(lag["lag_events"])}
+    if format == Format.json:
+        return JSONResponse(render.as_document(answered.report, {**answered.meta, **lag}), headers=headers)
+    stem = "-".join(part for part in (answered.report.name, answered.request.region, answered.meta.get("as_of")) if part)
+    if format == Format.csv:
+        headers["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
+        return Response(render.as_csv(answered.report).encode("utf-8"), media_type=render.CSV_MEDIA_TYPE, headers=headers)
+    headers["Content-Disposition"] = f'attachment; filename="{stem}.xlsx"'
+    return Response(render.as_xlsx(answered.report, answered.heading), media_type=render.XLSX_MEDIA_TYPE, headers=headers)
+
+
+def record_access(service: Service, request: Request, who: Principal | None, status: int, elapsed_s: float) -> None:
+    """One row of the access log. A failure to write it is logged loudly (the answer is already sent)."""
+    try:
+        service.api_store.execute(
+            "INSERT INTO api_access_log (at, token_id, who, role, method, path, query, status, duration_ms, client) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (now_text(), who.token_id if who else None, who.name if who else "(anonymous)", who.role if who else None,
+             request.method, request.url.path[:500], request.url.query[:1000], status, round(elapsed_s * 1000),
+             request.client.host if request.client else None))
+    except Exception:  # noqa: BLE001
+        logger.error("api.access_log_not_written", path=request.url.path, exc_info=True)

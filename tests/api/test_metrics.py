@@ -1,0 +1,67 @@
+"""The consumer-lag metric's first half: the position the consumer stored with its events, per
+topic and partition, read from the ledger's tracking table (the broker's end offsets are the
+other half)."""
+
+from __future__ import annotations
+
+from ledger.application import Ledger
+from ledger.settings import ledger_env
+from tests.api.service import RunningService
+from tests.conftest import as_role, connect
+
+
+def test_the_consumers_stored_positions_are_read_per_topic_and_partition(service: RunningService) -> None:
+    settings = {key: value for key, value in service.env.items() if key.startswith(("POSTGRES_", "PERSISTENCE_"))}
+    with connect(settings, "superuser") as connection:
+        connection.execute("INSERT INTO fundledger_tracking (application_name, notification_id) VALUES "
+                           "('ledger.claims:0', 42), ('ledger.persons:2', 7), ('not-a-partition', 99)")
+    from api.metrics import stored_kafka_positions
+
+    ledger = Ledger(env=ledger_env({**as_role(settings, "finance"), "CREATE_TABLE": "n"}))
+    try:
+        assert stored_kafka_positions(ledger) == {("ledger.claims", 0): 42, ("ledger.persons", 2): 7}
+    finally:
+        ledger.close()
+
+
+def test_consumer_lag_is_the_brokers_end_offset_less_the_stored_position(service: RunningService) -> None:
+    """Five records on partition 0 of a topic of its own, the consumer's stored position 2 (the
+    next offset it will read): a lag of 3 records."""
+    import os
+    import subprocess
+    import time
+    import uuid
+    from types import SimpleNamespace
+
+    from kafka import KafkaProducer
+
+    from api.metrics import LedgerCollector
+    from api.service import Lag
+    from consumers.kafka_io import ensure_topics
+    from tests.conftest import REPO
+
+    subprocess.run([str(REPO / "deploy/kafka/start.sh")], check=True, capture_output=True, timeout=180)
+    bootstrap = f"127.0.0.1:{os.environ.get('KAFKA_PORT', '19092')}"
+    prefix = f"api{uuid.uuid4().hex[:8]}."
+    ensure_topics(bootstrap, prefix, partitions=1)
+    topic = f"{prefix}ledger.claims"
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for number in range(5):
+        producer.send(topic, value=f"record {number}".encode(), partition=0)
+    producer.flush(timeout=30)
+    producer.close()
+    settings = {key: value for key, value in service.env.items() if key.startswith(("POSTGRES_", "PERSISTENCE_"))}
+    with connect(settings, "superuser") as connection:
+        connection.execute("INSERT INTO fundledger_tracking (application_name, notification_id) VALUES (%s, 2)", (f"{topic}:0",))
+    ledger = Ledger(env=ledger_env({**as_role(settings, "finance"), "CREATE_TABLE": "n"}))
+    try:
+        collector = LedgerCollector(SimpleNamespace(ledger=ledger, lag=lambda: Lag(0, 0)), bootstrap)
+        collector._slow_figures()  # starts the background fetch of the end offsets
+        deadline = time.monotonic() + 60
+        while collector._fetching.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        families = {family.name: family for family in collector.collect()}
+        samples = {(s.labels["topic"], s.labels["partition"]): s.value for s in families["fund_ledger_consumer_lag_messages"].samples}
+        assert samples[(topic, "0")] == 3
+    finally:
+        ledger.close()
