@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import problems
 from api.auth import ROLES, Authenticators, Principal, now_text
 from api.metrics import Metrics
-from api.problems import ApiProblem
+from api.problems import NO_CONTROLS, ApiProblem
 from api.service import Service
 from ledger.errors import LedgerError
 from projections import render
@@ -76,11 +76,11 @@ class TokenRequest(BaseModel):
     regions: list[Annotated[str, Field(pattern=r"^[0-9]{6}$")]] = Field(default_factory=list, max_length=200)
 
 
-RegionQuery = Annotated[str | None, Query(description="pooling region code, e.g. 210100", max_length=32)]
+RegionQuery = Annotated[str | None, Query(description="pooling region code, e.g. 210100", max_length=32, pattern=NO_CONTROLS)]
 YearQuery = Annotated[int | None, Query(description="the year (point-in-time reports: as at 31 December of it)", ge=1900, le=9999)]
-PersonQuery = Annotated[str | None, Query(description="person id (personal, statement)", max_length=64)]
+PersonQuery = Annotated[str | None, Query(description="person id (personal, statement)", max_length=64, pattern=NO_CONTROLS)]
 AsOfQuery = Annotated[str | None, Query(description="business date YYYY-MM-DD: the books at the end of that day", max_length=10)]
-ClaimQuery = Annotated[str | None, Query(description="claim id (claim: one claim's arithmetic)", max_length=64)]
+ClaimQuery = Annotated[str | None, Query(description="claim id (claim: one claim's arithmetic)", max_length=64, pattern=NO_CONTROLS)]
 
 
 def bearer(request: Request) -> str | None:
@@ -223,7 +223,7 @@ def create_app(environ: Mapping[str, str] | None = None, *, service: Service | N
     @app.get(f"{API}/audit/access-log", tags=["audit"], summary="Who asked for what, and when (newest first)")
     def access_log(who: Auditor,
                    limit: Annotated[int, Query(ge=1, le=ACCESS_LOG_LIMIT_MAX)] = 100,
-                   who_name: Annotated[str | None, Query(alias="who", max_length=100)] = None) -> dict[str, list[dict[str, Any]]]:
+                   who_name: Annotated[str | None, Query(alias="who", max_length=100, pattern=NO_CONTROLS)] = None) -> dict[str, list[dict[str, Any]]]:
         clause, params = ("WHERE who = ?", [who_name]) if who_name else ("", [])
         rows = service.api_store.query(f"SELECT id, at, who, role, token_id, method, path, query, status, duration_ms, client "
                                        f"FROM api_access_log {clause} ORDER BY id DESC LIMIT {int(limit)}", params)

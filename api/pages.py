@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from api import charts
 from api.auth import Authenticators, Principal
-from api.problems import ApiProblem
+from api.problems import NO_CONTROLS, ApiProblem
 from api.service import Service, parse_day
 from ledger.errors import InvalidInput, LedgerError
 from ledger.money import yuan_text
@@ -127,9 +127,9 @@ def add_pages(app: FastAPI, service: Service, authenticators: Authenticators) ->
 
 def _add_page(app: FastAPI, service: Service, page: Page, who: Any) -> None:
     @app.get(page.path, include_in_schema=False, response_class=HTMLResponse, name=page.path.strip("/"))
-    def show(request: Request, region: Annotated[str | None, Query(max_length=32)] = None,
+    def show(request: Request, region: Annotated[str | None, Query(max_length=32, pattern=NO_CONTROLS)] = None,
              year: Annotated[str | None, Query(max_length=8)] = None, as_of: Annotated[str | None, Query(max_length=10)] = None,
-             person: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+             person: Annotated[str | None, Query(max_length=64, pattern=NO_CONTROLS)] = None) -> Response:
         principal = who(request)
         if principal is None:
             return RedirectResponse("/login", status_code=303)

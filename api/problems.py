@@ -71,3 +71,8 @@ async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
         return problem(503, "database_unavailable", "the ledger's database cannot be reached; try again shortly", request.url.path)
     logger.error("api.internal_error", path=request.url.path, exc_info=True)
     return problem(500, "internal_error", "internal error; it has been logged", request.url.path)
+
+
+# Free-text request parameters take no control characters: PostgreSQL refuses a NUL in text,
+# and nothing a person looks up contains one (a 422 naming the parameter, never a 500).
+NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"

@@ -22,6 +22,8 @@ CASES = [
     ("final-accounts", {"region": REGION, "year": 2024}), ("clearing", {}),
     ("balances", {"region": REGION, "as_of": "2024-06-30"}), ("final-accounts", {"region": REGION, "year": 2024, "as_of": "2024-03-31"}),
     ("statement", {"region": REGION, "person": HEAVY_PERSON, "as_of": "2024-05-31"}), ("budget", {"region": REGION, "as_of": "2024-09-30"}),
+    ("claim", {"region": REGION, "claim": "IP-HEAVY-1"}), ("contributions", {"region": REGION, "person": HEAVY_PERSON}),
+    ("memo-persons", {"region": REGION}), ("personal", {"region": REGION, "person": HEAVY_PERSON, "as_of": "2024-06-30"}),
 ]
 
 
