@@ -141,10 +141,9 @@ class BatchState:
 
     personal: dict[tuple[str, str], PersonalRow] = field(default_factory=dict)
     statements: list[tuple[Any, ...]] = field(default_factory=list)
-    accounts: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: _zeros(4)))
-    flows: dict[tuple[str, str, int, int], list[int]] = field(default_factory=lambda: defaultdict(lambda: _zeros(3)))
-    lines: dict[str, dict[tuple[Any, ...], list[int]]] = field(
-        default_factory=lambda: {kind: defaultdict(lambda: _zeros(3)) for kind in ("income", "expenditure", "transfer")})
+    # Every posting is summed once, by (region, account, item, business day, year, quarter,
+    # month); the account totals, the monthly flows and the income, expenditure and transfer
+    # lines are sums of these (``accounts``, ``flows``, ``lines``).
     daily: dict[tuple[Any, ...], list[int]] = field(default_factory=lambda: defaultdict(lambda: _zeros(3)))
     budgets: dict[tuple[str, str, int, str], dict[str, Any]] = field(default_factory=dict)
     year_rolls: list[tuple[str, int]] = field(default_factory=list)  # (region, closed year), in order
@@ -152,6 +151,46 @@ class BatchState:
     folded: dict[str, dict[tuple[Any, ...], list[Any]]] = field(default_factory=dict)
     last_position: int = 0
     events: int = 0
+
+    @property
+    def accounts(self) -> dict[tuple[str, str], list[int]]:
+        """Per (region, account): debit, credit, debit - credit, postings."""
+        totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: _zeros(4))
+        for (region, account, *_), (debit_fen, credit_fen, postings) in self.daily.items():
+            total = totals[(region, account)]
+            total[0] += debit_fen
+            total[1] += credit_fen
+            total[2] += debit_fen - credit_fen
+            total[3] += postings
+        return totals
+
+    @property
+    def flows(self) -> dict[tuple[str, str, int, int], list[int]]:
+        """Per (region, account, year, month): debit, credit, postings."""
+        totals: dict[tuple[str, str, int, int], list[int]] = defaultdict(lambda: _zeros(3))
+        for (region, account, _, _, year, _, month), values in self.daily.items():
+            total = totals[(region, account, year, month)]
+            for index, value in enumerate(values):
+                total[index] += value
+        return totals
+
+    @property
+    def lines(self) -> dict[str, dict[tuple[Any, ...], list[int]]]:
+        """The fund accounts' postings by report (income, expenditure, transfer) and (region, fund,
+        item, year, quarter, month): the amount on the item's normal side (credit for income and
+        transfers in, debit for expenditure), the amount on the other (reversals), postings."""
+        lines: dict[str, dict[tuple[Any, ...], list[int]]] = {kind: defaultdict(lambda: _zeros(3))
+                                                              for kind in ("income", "expenditure", "transfer")}
+        for (region, account, item, _, year, quarter, month), (debit_fen, credit_fen, postings) in self.daily.items():
+            if not account.startswith(FUND_PREFIX):
+                continue
+            kind = line_kind(item)
+            normal_fen, other_fen = (debit_fen, credit_fen) if kind == "expenditure" else (credit_fen, debit_fen)
+            line = lines[kind][(region, account[len(FUND_PREFIX):], item, year, quarter, month)]
+            line[0] += normal_fen
+            line[1] += other_fen
+            line[2] += postings
+        return lines
 
     def folded_row(self, table: schema.Table, key: tuple[Any, ...], values: tuple[Any, ...]) -> None:
         """A fact recorded once: within a batch too, the first row of a key is kept."""
@@ -206,30 +245,17 @@ def _fold_postings(state: BatchState, position: int, event: Any, region: str, on
                    postings: Any) -> None:
     year, month = (on.year, on.month) if on is not None else (0, 0)
     business_day = year * 10_000 + month * 100 + on.day if on is not None else 0
+    quarter = quarter_of(month) if month else 0
+    daily = state.daily
     people: dict[str, list[Any]] = {}
     for posting in postings:
         account, amount_fen = posting["account"], posting["amount_fen"]
-        debit_fen, credit_fen = (amount_fen, 0) if amount_fen > 0 else (0, -amount_fen)
-        totals = state.accounts[(region, account)]
-        totals[0] += debit_fen
-        totals[1] += credit_fen
-        totals[2] += amount_fen
-        totals[3] += 1
-        flow = state.flows[(region, account, year, month)]
-        flow[0] += debit_fen
-        flow[1] += credit_fen
-        flow[2] += 1
-        item = posting.get("item") or ""
-        daily = state.daily[(region, account, item, business_day, year, quarter_of(month) if month else 0, month)]
-        daily[0] += debit_fen
-        daily[1] += credit_fen
-        daily[2] += 1
-        if account.startswith(FUND_PREFIX):
-            kind = line_kind(item)
-            line = state.lines[kind][(region, account[len(FUND_PREFIX):], item, year, quarter_of(month) if month else 0, month)]
-            normal_side_is_credit = kind != "expenditure"
-            line[0 if (credit_fen > 0) == normal_side_is_credit else 1] += debit_fen + credit_fen
-            line[2] += 1
+        sums = daily[(region, account, posting.get("item") or "", business_day, year, quarter, month)]
+        if amount_fen > 0:
+            sums[0] += amount_fen
+        else:
+            sums[1] -= amount_fen
+        sums[2] += 1
         if account == PERSONAL_FUND:
             people.setdefault(posting.get("person_id") or "", []).append(posting)
     for person_id, own in sorted(people.items()):

@@ -126,6 +126,9 @@ class Projector:
         # a batch reads only the accounts it has not seen (see ``_load_people``).
         self._rows: OrderedDict[tuple[str, str], PersonalRow] = OrderedDict()
         self._rows_position: int | None = None
+        # True while ``_rows`` holds every row of the tables (built from position 0 here, none
+        # forgotten): an account it lacks is not in the tables either, and is not looked for.
+        self._rows_complete = False
         store.ensure_tables(prefix)
 
     @property
@@ -170,6 +173,7 @@ class Projector:
         start = position = self.position
         if position != self._rows_position:  # another projector moved these tables on: what we hold is stale
             self._forget_rows()
+            self._rows_complete = position == 0
         events = batches = 0
         try:
             for batch in self.batches(position, stop):
@@ -220,7 +224,7 @@ class Projector:
             row = self._rows.get(key)
             if row is not None:
                 loaded[key] = row
-            else:
+            elif not self._rows_complete:
                 by_region.setdefault(key[0], []).append(key[1])
         table = f"{self.prefix}{schema.PERSONAL_BALANCES.name}"
         for region, person_ids in by_region.items():
@@ -246,11 +250,13 @@ class Projector:
             self._rows.move_to_end(key)
         while len(self._rows) > MAX_CACHED_ROWS:
             self._rows.popitem(last=False)
+            self._rows_complete = False
         self._rows_position = state.last_position
 
     def _forget_rows(self) -> None:
         self._rows.clear()
         self._rows_position = None
+        self._rows_complete = False
 
     def _write(self, cursor: Any, state: BatchState) -> None:
         p, store = self.prefix, self.store
@@ -258,44 +264,36 @@ class Projector:
             store.execute(cursor, f"UPDATE {p}personal_balances SET carried_over_fen = carried_over_fen + current_year_fen, "
                                   "current_year_fen = 0, current_year = ? "
                                   "WHERE region = ? AND (current_year IS NULL OR current_year <= ?)", (year + 1, region, year))
-        table = schema.PERSONAL_BALANCES
-        store.executemany(cursor, _upsert(p, table, replace=True), [row.as_values() for row in state.personal.values()])
+        self._upsert(cursor, schema.PERSONAL_BALANCES, [row.as_values() for row in state.personal.values()], replace=True)
         store.copy_rows(cursor, p + schema.PERSONAL_STATEMENTS.name, schema.PERSONAL_STATEMENTS.column_names, state.statements)
-        store.executemany(cursor, _upsert(p, schema.ACCOUNT_BALANCES),
-                          [(*key, *values) for key, values in sorted(state.accounts.items())])
-        store.executemany(cursor, _upsert(p, schema.ACCOUNT_FLOWS), [(*key, *values) for key, values in sorted(state.flows.items())])
+        self._upsert(cursor, schema.ACCOUNT_BALANCES, [(*key, *values) for key, values in sorted(state.accounts.items())])
+        self._upsert(cursor, schema.ACCOUNT_FLOWS, [(*key, *values) for key, values in sorted(state.flows.items())])
         for kind, table in (("income", schema.INCOME), ("expenditure", schema.EXPENDITURE), ("transfer", schema.TRANSFERS)):
-            store.executemany(cursor, _upsert(p, table), [(*key, *values) for key, values in sorted(state.lines[kind].items())])
-        store.executemany(cursor, _upsert(p, schema.ACCOUNT_DAILY), [(*key, *values) for key, values in sorted(state.daily.items())])
-        store.executemany(cursor, _budget_upsert(p), [
+            self._upsert(cursor, table, [(*key, *values) for key, values in sorted(state.lines[kind].items())])
+        self._upsert(cursor, schema.ACCOUNT_DAILY, [(*key, *values) for key, values in sorted(state.daily.items())])
+        store.upsert_rows(cursor, p + schema.BUDGETS.name, schema.BUDGETS.column_names, [
             (*key, b["approved_fen"], b["adjusted_fen"], b["budget_fen"], b["budget_kind"], b["business_date"], b["position"])
             for key, b in sorted(state.budgets.items())
-        ])
+        ], _budget_conflict(p))
         for folded in schema.FOLDED_TABLES:
-            store.executemany(cursor, schema.write_sql(p, folded), state.folded_rows(folded))
+            store.upsert_rows(cursor, p + folded.name, folded.column_names, state.folded_rows(folded), schema.conflict_sql(p, folded))
         store.write_position(cursor, p, state.last_position)
 
-
-def _insert(prefix: str, table: schema.Table) -> str:
-    marks = ", ".join("?" * len(table.columns))
-    return f"INSERT INTO {prefix}{table.name} ({', '.join(table.column_names)}) VALUES ({marks})"
-
-
-def _upsert(prefix: str, table: schema.Table, replace: bool = False) -> str:
-    """Insert, or on an existing key add the deltas (``replace``: overwrite the values)."""
-    name = prefix + table.name
-    if replace:
-        updates = ", ".join(f"{column} = excluded.{column}" for column in table.value_names)
-    else:
-        updates = ", ".join(f"{column} = {name}.{column} + excluded.{column}" for column in table.value_names)
-    return f"{_insert(prefix, table)} ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}"
+    def _upsert(self, cursor: Any, table: schema.Table, rows: list[tuple[Any, ...]], replace: bool = False) -> None:
+        """Insert ``rows``; on an existing key add the deltas (``replace``: overwrite the values)."""
+        name = self.prefix + table.name
+        if replace:
+            updates = ", ".join(f"{column} = excluded.{column}" for column in table.value_names)
+        else:
+            updates = ", ".join(f"{column} = {name}.{column} + excluded.{column}" for column in table.value_names)
+        self.store.upsert_rows(cursor, name, table.column_names, rows, f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}")
 
 
-def _budget_upsert(prefix: str) -> str:
+def _budget_conflict(prefix: str) -> str:
     """A budget line replaces the budget; the approved and adjusted figures each keep their
     latest value."""
     name = prefix + schema.BUDGETS.name
-    return (f"{_insert(prefix, schema.BUDGETS)} ON CONFLICT (region, fund, year, item) DO UPDATE SET "
+    return ("ON CONFLICT (region, fund, year, item) DO UPDATE SET "
             f"approved_fen = COALESCE(excluded.approved_fen, {name}.approved_fen), "
             f"adjusted_fen = COALESCE(excluded.adjusted_fen, {name}.adjusted_fen), "
             "budget_fen = excluded.budget_fen, budget_kind = excluded.budget_kind, "

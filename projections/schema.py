@@ -270,16 +270,15 @@ def _views(p: str) -> dict[str, str]:
     }
 
 
-def write_sql(prefix: str, table: Table) -> str:
-    """How a folded table's rows are written (``Table.write``): the first row of a key kept, or
-    each batch's values added to the stored ones."""
+def conflict_sql(prefix: str, table: Table) -> str:
+    """How a folded table's rows meet the stored ones (``Table.write``): the first row of a key
+    kept, or each batch's values added to the stored ones."""
     name = prefix + table.name
-    insert = f"INSERT INTO {name} ({', '.join(table.column_names)}) VALUES ({', '.join('?' * len(table.columns))})"
     if table.write == "insert":
-        return f"{insert} ON CONFLICT ({', '.join(table.key)}) DO NOTHING"
+        return f"ON CONFLICT ({', '.join(table.key)}) DO NOTHING"
     assert table.write == "add", table
     updates = ", ".join(f"{column} = {name}.{column} + excluded.{column}" for column in table.value_names)
-    return f"{insert} ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}"
+    return f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}"
 
 
 def _running_balances(p: str, accounts_like: str) -> str:
