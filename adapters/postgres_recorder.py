@@ -17,7 +17,9 @@ Each save is two round trips (three with a tracking row):
    lock was granted, the chain head (the last event's position and hash) and the positions of the
    new events, drawn from the table's sequence. One simple-query message.
 2. The INSERT of the events with their positions and chain hashes, computed here from the stored
-   bytes already in hand (``adapters.chain``).
+   bytes already in hand (``adapters.chain``): one array per column, sent in binary (``%b``). In
+   text, every byte of every event is written out in hex and read back by the server: a save of
+   4,000 events spent six times longer sending its arrays than in binary.
 
 The lock is held until the commit, so positions are assigned, chained and committed in one
 order: what the projections rely on, and what makes the chain a chain.
@@ -50,7 +52,7 @@ class ChainedPostgresProcessRecorder(PostgresProcessRecorder):
         schema, table = Identifier(self.datastore.schema), Identifier(self.events_table_name)
         self.chain_insert_statement = SQL(
             "INSERT INTO {schema}.{table} (notification_id, originator_id, originator_version, topic, state, chain_hash) "
-            "SELECT * FROM unnest(%s::bigint[], %s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[], %s::bytea[])"
+            "SELECT * FROM unnest(%b::bigint[], %b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[], %b::bytea[])"
         ).format(schema=schema, table=table, id_type=SQL(self.datastore.originator_id_type))
         self._head_names = {"schema": schema, "table": table,
                             "qualified": Literal(f'"{self.datastore.schema}"."{self.events_table_name}"')}

@@ -215,6 +215,11 @@ class UnitOfWork:
         except BaseException:
             self.discard()
             raise
+        cache = self.ledger.repository.cache
+        if cache is not None:  # the aggregates created here, as saved: the next batch need not rebuild them
+            for aggregate_id in self._created:
+                if aggregate_id in self.aggregates:
+                    cache.put(aggregate_id, self.aggregates[aggregate_id])
         self.aggregates.clear()
         self._created.clear()
         self._missing.clear()
