@@ -195,3 +195,28 @@ def profile_direct_ingest(db: Database, people: list[data.Person], results: Any,
     finally:
         ledger.close()
         path.unlink(missing_ok=True)
+
+
+def copy_stored_rows(db: Database) -> dict[str, Any]:
+    """The write limit for what the ledger stored: the events table's rows of this database (the
+    same bytes: states, chain hashes, ids), written again with ``COPY`` into a table of the same
+    shape and indexes (``LIKE ... INCLUDING ALL``), in one transaction. Reading them out is not
+    timed. Returns rows, seconds and rows/s."""
+    table = "fundledger_events"
+    with db.connect() as conn:
+        buffer = bytearray()
+        with conn.cursor().copy(f"COPY (SELECT * FROM {table} ORDER BY notification_id) TO STDOUT (FORMAT binary)") as out:
+            for chunk in out:
+                buffer += chunk
+        rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+        conn.execute(f"CREATE TABLE copy_of_events (LIKE {table} INCLUDING ALL)")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor().copy("COPY copy_of_events FROM STDIN (FORMAT binary)") as into:
+            for start in range(0, len(buffer), 1 << 20):
+                into.write(buffer[start:start + (1 << 20)])
+        conn.commit()
+        elapsed_s = time.perf_counter() - started
+        conn.execute("DROP TABLE copy_of_events")
+        conn.commit()
+    return {"rows": rows, "seconds": elapsed_s, "rows_per_s": rows / elapsed_s if elapsed_s else 0.0, "bytes": len(buffer)}

@@ -23,10 +23,10 @@ from bench.report import print_tables, write_document
 DOCUMENT = env.REPO / "docs" / "benchmarks.md"
 QUICK_DOCUMENT = env.REPO / ".run" / "bench" / "benchmarks-quick.md"
 
-# Targets (issue 6).
-INGEST_LINES_PER_S_MIN = 5_000
+# Targets (issue 14; the peer, Formance Ledger, took 3,080 lines/s on this machine).
+INGEST_LINES_PER_S_MIN = 6_500
+INGEST_VS_STORED_COPY_MIN = 0.20
 INGEST_VS_NAIVE_MIN = 10.0
-INGEST_VS_COPY_MIN = 0.10
 REPLAY_EVENTS_PER_S_MIN = 20_000
 INTEREST_S_MAX = 60.0
 INTEREST_HANG_S_MIN = 60.0
@@ -64,7 +64,8 @@ def bench_ingest(sizes: Sizes, results: Results) -> None:
     with env.fresh_database("copy") as db:
         rows, copy_s = naive.copy_rate(db, people, sizes.months)
     copy_lps = rows / copy_s
-    results.add(Figure("raw COPY into a bare table (baseline a)", copy_lps, "rows/s", note=f"{rows:,} rows, psycopg3 cursor.copy"))
+    results.add(Figure("raw COPY of thin rows into a bare table (baseline a)", copy_lps, "rows/s",
+                       note=f"{rows:,} rows of six short columns, no index: a floor for any write, not the ledger's rows"))
 
     section(f"baseline: naive ledger, one save per message, ProjectionRunner ({sizes.naive_lines:,} lines)")
     with env.fresh_database("naive") as db:
@@ -86,9 +87,15 @@ def bench_ingest(sizes: Sizes, results: Results) -> None:
                                 f"consumer done at {e2e['consumed_s']:.1f} s, projection at {e2e['total_s']:.1f} s; "
                                 f"{e2e['events']:,} events"))
         results.add(Figure("ingest end to end vs naive ledger", e2e_lps, "lines/s", "naive lines/s", naive_lps, ratio(e2e_lps, naive_lps)))
+        stored = ingest.copy_stored_rows(db)
+        e2e_eps = e2e["events"] / e2e["total_s"]
+        results.add(Figure("ingest end to end vs COPY of the rows it stored", e2e_eps, "events/s", "COPY events/s",
+                           stored["rows_per_s"], ratio(e2e_eps, stored["rows_per_s"]),
+                           note=f"baseline: the {stored['rows']:,} rows of this run's events table ({stored['bytes'] / 2**20:.0f} MiB, "
+                                "states and chain hashes included) COPY'd into a table of the same shape and indexes"))
         results.details["e2e"] = e2e
         missed = (e2e_lps < INGEST_LINES_PER_S_MIN or e2e_lps < INGEST_VS_NAIVE_MIN * naive_lps
-                  or e2e_lps < INGEST_VS_COPY_MIN * copy_lps)
+                  or e2e_eps < INGEST_VS_STORED_COPY_MIN * stored["rows_per_s"])
         if missed:
             section("profile: the consumer on one more month of remittances")
             out = ingest.WORK_DIR / f"{prefix}consumer-profile.txt"
@@ -98,8 +105,9 @@ def bench_ingest(sizes: Sizes, results: Results) -> None:
     results.target(f"ingest >= {INGEST_LINES_PER_S_MIN:,} lines/s end to end", e2e_lps >= INGEST_LINES_PER_S_MIN, f"{e2e_lps:,.0f} lines/s")
     results.target(f"ingest >= {INGEST_VS_NAIVE_MIN:.0f}x the naive ledger", e2e_lps >= INGEST_VS_NAIVE_MIN * naive_lps,
                    f"{e2e_lps / naive_lps:.1f}x ({naive_lps:,.0f} lines/s naive)")
-    results.target(f"ingest >= {INGEST_VS_COPY_MIN:.0%} of raw COPY", e2e_lps >= INGEST_VS_COPY_MIN * copy_lps,
-                   f"{e2e_lps / copy_lps:.2%} ({copy_lps:,.0f} rows/s COPY)")
+    results.target(f"ingest events/s >= {INGEST_VS_STORED_COPY_MIN:.0%} of COPY of the rows it stored",
+                   e2e_eps >= INGEST_VS_STORED_COPY_MIN * stored["rows_per_s"],
+                   f"{e2e_eps / stored['rows_per_s']:.1%} ({e2e_eps:,.0f} vs {stored['rows_per_s']:,.0f} events/s)")
     consumer_memory(e2e, results)
 
     section(f"direct ingest without Kafka (ingest_file): {lines:,} lines")

@@ -16,7 +16,7 @@ library refuses a position that does not advance, so a batch can never be applie
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
@@ -165,6 +165,27 @@ class ProjectionStore:
                 if statement.startswith("CREATE VIEW"):
                     cursor.execute(statement.replace("CREATE VIEW", "DROP VIEW IF EXISTS").split(" AS ")[0])
                 cursor.execute(statement)
+
+    def defer_statement_keys(self, prefix: str) -> Callable[[], None]:
+        """For tables about to be built from position 0: drop the statements' key and index now
+        (PostgreSQL), and return what builds them again, once, after the load: sorting a table
+        into an index once is cheaper than keeping the index in order through every insert. The
+        statements are only ever inserted, so nothing needs the key meanwhile. A no-op on SQLite."""
+        if self.dialect != "postgres":
+            return lambda: None
+        table = prefix + schema.PERSONAL_STATEMENTS.name
+        keys = ", ".join(schema.PERSONAL_STATEMENTS.key)
+        date_index = next(index.format(p=prefix) for index in schema.INDEXES if "personal_statements" in index)
+        with self.transaction() as cursor:
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {table}_pkey")
+            cursor.execute(f"DROP INDEX IF EXISTS {prefix}personal_statements_date_idx")
+
+        def build_again() -> None:
+            with self.transaction() as cursor:
+                if not self.fetch(cursor, "SELECT 1 AS present FROM pg_constraint WHERE conname = ?", (f"{table}_pkey",)):
+                    cursor.execute(f"ALTER TABLE {table} ADD PRIMARY KEY ({keys})")
+                cursor.execute(date_index)
+        return build_again
 
     def drop_tables(self, prefix: str) -> None:
         """Drop a set of tables and forget its position (the only way to start it again)."""
