@@ -90,7 +90,9 @@ class LedgerCollector(Collector):
         return Counter((str(dead.get("code")), str(dead.get("status"))) for dead in list_dead_letters(self.service.ledger))
 
     def _consumer_offsets(self) -> dict[tuple[str, int], tuple[int, int]] | None:
-        """Per partition the consumer has stored a position for: (position, the broker's end offset)."""
+        """Per partition the consumer has stored a position for: (position, the broker's end offset).
+        A stored position of a topic or partition the broker no longer has (deleted, or recorded
+        against another cluster) is left out; asking for its end offset would fail the whole lot."""
         if not self.bootstrap_servers:
             return None
         stored = stored_kafka_positions(self.service.ledger)
@@ -102,8 +104,10 @@ class LedgerCollector(Collector):
             client = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=KAFKA_TIMEOUT_MS,
                                    connections_max_idle_ms=KAFKA_TIMEOUT_MS + 10_000)
             try:
-                partitions = [TopicPartition(topic, partition) for topic, partition in stored]
-                ends = client.end_offsets(partitions)
+                on_broker = client.topics()
+                partitions = [TopicPartition(topic, partition) for topic, partition in stored
+                              if topic in on_broker and partition in (client.partitions_for_topic(topic) or ())]
+                ends = client.end_offsets(partitions) if partitions else {}
             finally:
                 client.close()
         except Exception as error:  # noqa: BLE001 - a broker that cannot be reached leaves the metric out
