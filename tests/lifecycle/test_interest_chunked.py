@@ -32,7 +32,16 @@ from ledger import accounts as acc
 from ledger.aggregates import PersonalAccount, PooledFund
 from ledger.application import Ledger
 from ledger.commands import AnnounceInterestRates, Enrol, PostInterest, TransferOut
-from ledger.interest_run import DEFAULT_CHUNK_ACCOUNTS, MAX_CHUNK_ACCOUNTS, chunk_accounts
+from ledger.interest_run import (
+    DEFAULT_CHUNK_ACCOUNTS,
+    DEFAULT_WORKERS,
+    MAX_CHUNK_ACCOUNTS,
+    MAX_WORKERS,
+    chunk_accounts,
+    in_part,
+    part_of,
+    worker_count,
+)
 from ledger.policy import load_policy_file
 from ledger.records import InterestRun
 from ledger.settings import SettingsError
@@ -243,3 +252,26 @@ def test_an_account_enrolled_in_the_batch_with_its_enrolment_alone_earns_nothing
     assert (outcome["accounts_credited"], outcome["personal_accounts_fen"], outcome["bank_interest_fen"]) == (0, 0, 0)
     assert events_of(ledger, InterestRun.ChunkCredited) == []
     assert len(events_of(ledger, PooledFund.InterestPosted)) == 1
+
+
+@pytest.mark.parametrize(("setting", "store", "parts"), [
+    (None, "eventsourcing.postgres", DEFAULT_WORKERS), ("3", "eventsourcing.postgres", 3), ("1", "eventsourcing.postgres", 1),
+    ("4", "eventsourcing.sqlite", 1), ("4", "eventsourcing.popo", 1),
+])
+def test_a_run_has_parts_side_by_side_only_on_a_store_several_processes_write(setting: str | None, store: str, parts: int) -> None:
+    assert worker_count(setting, store) == parts
+
+
+@pytest.mark.parametrize("setting", ["0", str(MAX_WORKERS + 1), "two"])
+def test_a_worker_count_out_of_bounds_is_refused_naming_the_setting(setting: str) -> None:
+    with pytest.raises(SettingsError, match="INTEREST_WORKERS"):
+        worker_count(setting, "eventsourcing.postgres")
+
+
+def test_each_account_falls_in_exactly_one_part_of_a_run() -> None:
+    accounts = [PersonalAccount.id_for(SHENYANG, f"P{i}") for i in range(1_000)]
+    filters = [in_part(part, 3) for part in range(3)]
+    assert all(sum(1 for accepts in filters if accepts is not None and accepts(account)) == 1 for account in accounts)
+    assert all(part_of(account, 3) in (0, 1, 2) for account in accounts)
+    assert min(sum(1 for a in accounts if part_of(a, 3) == part) for part in range(3)) > 250  # ids spread evenly
+    assert in_part(0, 1) is None
