@@ -114,6 +114,7 @@ def post_interest_in_subprocess(db: Database, timeout_s: float, extra_env: dict[
     result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
     result["peak_rss_mib"] = run.peak_rss_mib
     result["samples"] = run.samples
+    result["cpu_s"] = run.cpu_s
     return result
 
 
@@ -259,6 +260,9 @@ def large_results(runs: list[SizeRun], chunk_accounts: int, workers: int) -> Res
                                 f"peak RSS {run.posted['peak_rss_mib']:.0f} MiB; RSS at 10/50/90% of the chunks "
                                 + "/".join(f"{mib:.0f}" for mib in at.values()) + " MiB; log of "
                                 f"{run.log_events:,} events read in {run.read_s:.1f} s"))
+        results.add(Figure(f"post_interest, {run.accounts:,} accounts, per CPU-second of its processes", run.accounts / run.posted["cpu_s"],
+                           "accounts/s", note=f"{run.posted['cpu_s']:.0f} CPU-s (user + system) of the run's processes against "
+                                              f"{run.posted['interest_s']:.0f} s on the clock; the database server's CPU not counted"))
         checked = run.checked
         results.target(f"{run.accounts:,} accounts: each credited exactly once",
                        checked["accounts"] == run.accounts and checked["most_per_account"] == 1

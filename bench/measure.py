@@ -96,6 +96,9 @@ class ChildRun:
     samples: list[tuple[float, float, Any]]  # (seconds since start, RSS MiB of the child and its processes, progress)
     stdout: str
     stderr: str
+    # CPU seconds (user + system) of the child and of the processes it started and waited for:
+    # what the run itself cost, whatever else the machine was doing.
+    cpu_s: float = 0.0
 
 
 def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] | None = None,
@@ -109,9 +112,11 @@ def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] |
         samples: list[tuple[float, float, Any]] = []
         status = None
         peak_by_pid: dict[int, float] = {}
+        cpu_s = 0.0
         while True:
-            pid, status, _ = os.wait4(child.pid, os.WNOHANG)
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
+                cpu_s = usage.ru_utime + usage.ru_stime
                 break
             now = time.perf_counter() - started
             if now > timeout_s:
@@ -136,7 +141,7 @@ def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] |
         stdout, stderr = out.read(), err.read()
     for suffix in (".out", ".err"):
         Path(f"{out_path}{suffix}").unlink(missing_ok=True)
-    return ChildRun(child.returncode, elapsed_s, peak_mib, samples, stdout, stderr)
+    return ChildRun(child.returncode, elapsed_s, peak_mib, samples, stdout, stderr, cpu_s)
 
 
 # ---------------------------------------------------------------------------- profiles

@@ -183,6 +183,8 @@ def test_kill_9_in_the_middle_of_the_run_then_restart_pays_each_account_once_and
         assert books[acc.ACCRUED_DEPOSIT_INTEREST] == sum(fen for [fen] in credited.values())
         assert acc.CLEARING_PERSONAL_ACCOUNTS not in books
         assert not [e for _, e in ledger.stored_events() if isinstance(e, PooledFund.InterestPosted) and e.region == SHENYANG]
+        stopped = Verifier(ledger).run()
+        assert stopped.passed, dict(stopped.violations)
 
         run_and_kill(argv, child_env(env, marker), after_chunks=3)
         assert_no_worker_left(marker)
