@@ -25,6 +25,7 @@ transaction; the last posting clears the accrual.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from datetime import date
@@ -127,11 +128,12 @@ class InterestUseCases(CoreLedger):
         first = self._first_outcome(unit, "interest", command.region, key, digest, "year")
         if first is not None:
             return first
-        year = self._year_end(unit, command)
-        log = logger.bind(region=year.region, year=year.year)
+        log = logger.bind(region=command.region, year=command.year)
+        size = chunk_accounts(self.env.get(CHUNK_SETTING))
+        year, parts = self._start_or_resume(self._year_end(unit, command), log)
         held = [aggregate.id for aggregate in list(unit.aggregates.values())
                 if isinstance(aggregate, PersonalAccount) and aggregate.region == year.region]
-        credited = self._credit_stored_accounts(year, set(held), log)
+        credited = self._credit_stored_accounts(year, parts, size, set(held), log)
         credited += self._credit_accounts(unit, year, held)
         outcome = self._post_deposit_interest(unit, year, credited)
         log.info("interest.posted", **outcome)
@@ -148,12 +150,28 @@ class InterestUseCases(CoreLedger):
             raise PolicyError("year", f"no interest rates announced in force on {command.year}-01-01", year=command.year)
         return YearEnd(command.region, command.year, announced, book.in_force(on).interest_day_basis)
 
-    def _credit_stored_accounts(self, year: YearEnd, held: set[UUID], log: Any) -> Credited:
+    def _start_or_resume(self, year: YearEnd, log: Any) -> tuple[YearEnd, int]:
+        """The year's run as it first started (its rates, day basis and parts: a resumed run
+        computes every account as the first start did), or, starting now, ``year`` in one part per
+        worker (``INTEREST_WORKERS``), the parts' progress records saved before any account is
+        credited."""
+        first = self._new_unit().find(InterestRun.id_for(year.region, year.year, 0), InterestRun)
+        if first is not None:
+            log.info("interest.resumed", parts=first.parts)
+            return YearEnd(year.region, year.year, [Rates(**rates) for rates in first.announced], first.day_basis), first.parts
+        parts = worker_count(self.env.get(WORKERS_SETTING), self.env.get("PERSISTENCE_MODULE"))
+        announced = [dataclasses.asdict(rates) for rates in year.announced]
+        unit = UnitOfWork(self)
+        for part in range(parts):
+            unit.add(InterestRun._create(InterestRun.Started, id=InterestRun.id_for(year.region, year.year, part), region=year.region,
+                                         year=year.year, part=part, parts=parts, announced=announced, day_basis=year.day_basis))
+        unit.commit()
+        return year, parts
+
+    def _credit_stored_accounts(self, year: YearEnd, parts: int, size: int, held: set[UUID], log: Any) -> Credited:
         """Credit every stored account of the region but those in ``held``, part by part (side
-        by side: ``ledger.interest_run``), each from where it last stopped; returns what the
-        whole run (earlier starts included) has credited."""
-        size = chunk_accounts(self.env.get(CHUNK_SETTING))
-        parts = self._run_parts(year, log)
+        by side: ``ledger.interest_run``) and ``size`` accounts a transaction, each part from where
+        it last stopped; returns what the whole run (earlier starts included) has credited."""
         jobs = [PartJob(dict(self.env), year, part, parts, frozenset(held), size) for part in range(1, parts)]
         workers = Workers(jobs).start()
 
@@ -168,21 +186,6 @@ class InterestUseCases(CoreLedger):
             workers.stop()
             raise
         return self._run_totals(year, parts)
-
-    def _run_parts(self, year: YearEnd, log: Any) -> int:
-        """The parts of the year's run: as it first started, or, starting now, one per worker
-        (``INTEREST_WORKERS``), their progress records saved before any account is credited."""
-        first = self._new_unit().find(InterestRun.id_for(year.region, year.year, 0), InterestRun)
-        if first is not None:
-            log.info("interest.resumed", parts=first.parts)
-            return first.parts
-        parts = worker_count(self.env.get(WORKERS_SETTING), self.env.get("PERSISTENCE_MODULE"))
-        unit = UnitOfWork(self)
-        for part in range(parts):
-            unit.add(InterestRun._create(InterestRun.Started, id=InterestRun.id_for(year.region, year.year, part),
-                                         region=year.region, year=year.year, part=part, parts=parts))
-        unit.commit()
-        return parts
 
     def _run_totals(self, year: YearEnd, parts: int) -> Credited:
         unit = self._new_unit()

@@ -155,19 +155,27 @@ class InterestRun(Aggregate):
     position of the last enrolment a chunk covered) and what its chunks credited. Each chunk's
     event is saved in the same transaction as the chunk's credits, so a run stopped at any point
     (``kill -9`` included) starts again after the last chunk saved, with that chunk's totals,
-    and no account is paid twice or left out. A run's parts are fixed when it first starts."""
+    and no account is paid twice or left out. A run's parts, rates and day basis are fixed when it
+    first starts."""
 
     class Started(Aggregate.Created):
+        """The run's figures as it first started: its parts, and the rates and day basis every
+        account and the deposits are computed with, however late the run finishes."""
+
         region: str
         year: int
         part: int
         parts: int
+        announced: list[dict[str, Any]]  # effective_from, demand_rate, three_month_rate, three_year_rate
+        day_basis: int
 
-    def __init__(self, region: str, year: int, part: int, parts: int) -> None:
+    def __init__(self, region: str, year: int, part: int, parts: int, announced: list[dict[str, Any]], day_basis: int) -> None:
         self.region = region
         self.year = year
         self.part = part
         self.parts = parts
+        self.announced = announced
+        self.day_basis = day_basis
         self.through_position = 0
         self.chunks = 0
         self.accounts_credited = 0

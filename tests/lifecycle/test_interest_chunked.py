@@ -236,12 +236,29 @@ def test_the_chunk_size_defaults_and_accepts_its_bounds() -> None:
         DEFAULT_CHUNK_ACCOUNTS, DEFAULT_CHUNK_ACCOUNTS, 1, MAX_CHUNK_ACCOUNTS)
 
 
-def test_a_refused_chunk_size_refuses_the_run_before_it_credits_anyone() -> None:
+def test_a_refused_chunk_size_refuses_the_run_before_it_starts() -> None:
     ledger = the_year(chunked_ledger("0"))
     with pytest.raises(SettingsError):
         ledger.post_interest(YEAR_END)
     assert year_end_credits(ledger) == {}
-    assert events_of(ledger, InterestRun.ChunkCredited) == []
+    assert events_of(ledger, InterestRun.Started) == []
+
+
+def test_a_run_resumed_after_new_rates_were_announced_finishes_with_the_rates_it_started_with(
+        year_in_chunks_of_two: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """P1 and P2 were credited at the rates of 1 January. A cut announced for 1 October after the
+    run started does not change the rest of the run: every account and the deposits are computed
+    with the same rates, and the outcome is the hand-computed one above."""
+    ledger = year_in_chunks_of_two
+    crash_after_chunks(ledger, 1, monkeypatch)
+    with pytest.raises(Crash):
+        ledger.post_interest(YEAR_END)
+    monkeypatch.undo()
+    ledger.announce_interest_rates(AnnounceInterestRates("cut-2024-10", date(2024, 10, 1), "0.0018", "0.0054", "0.0090"))
+    assert ledger.post_interest(YEAR_END) == {**OUTCOME, "duplicate": False}
+    assert year_end_credits(ledger) == {person_id: [fen] for person_id, fen in CREDITS_FEN.items()}
+    [posted] = events_of(ledger, PooledFund.InterestPosted)
+    assert [segment["to_exclusive"] for segment in posted.basis[acc.BANK_INCOME]] == ["2025-01-01"]
 
 
 def test_an_account_enrolled_in_the_batch_with_its_enrolment_alone_earns_nothing_and_the_run_still_posts() -> None:
