@@ -40,11 +40,12 @@ def reader_for(recorder: Any) -> EventsAfter:
 
 
 class Enrolment(NamedTuple):
-    """A person's enrolment as the log holds it: where, and whose account."""
+    """A person's enrolment as the log holds it: where, whose account, and the event itself."""
 
     position: int  # the enrolment event's position in the log (its notification id)
     account_id: UUID
     person_id: str
+    event: PersonalAccount.Enrolled  # the account's first event
 
 
 def touched_ids(command: object) -> list[UUID]:
@@ -339,7 +340,7 @@ class CoreLedger(Application[UUID]):
                     continue
                 event = self.mapper.to_domain_event(notification)
                 if event.region == region:  # type: ignore[attr-defined]
-                    yield Enrolment(notification.id, event.originator_id, event.person_id)  # type: ignore[attr-defined]
+                    yield Enrolment(notification.id, event.originator_id, event.person_id, event)  # type: ignore[arg-type, attr-defined]
             position = notifications[-1].id + 1
 
     def personal_account(self, region: str, person_id: str) -> PersonalAccount:

@@ -211,19 +211,33 @@ class InterestUseCases(CoreLedger):
         """One transaction: the chunk's accounts credited and the part's progress past them. The
         accounts then leave the aggregate cache, so memory holds one chunk whatever the count."""
         unit = UnitOfWork(self)
-        account_ids = [enrolment.account_id for enrolment in chunk if enrolment.account_id not in held]
+        enrolments = [enrolment for enrolment in chunk if enrolment.account_id not in held]
+        account_ids = [enrolment.account_id for enrolment in enrolments]
         try:
             run = unit.get(run_id, InterestRun)
+            self._start_from_enrolments(enrolments)
             unit.prefetch(account_ids)
             credited = self._credit_accounts(unit, year, account_ids)
             run.trigger_event(InterestRun.ChunkCredited, through_position=chunk[-1].position, accounts_seen=len(chunk),
                               accounts_credited=credited.accounts, interest_fen=credited.interest_fen)
             unit.commit()
-        except BaseException:
-            unit.discard()
-            raise
-        unit.evict(account_ids)
+        finally:
+            unit.discard()  # nothing left after a commit; what a failure left, out of the cache
+            unit.evict(account_ids)
         return run
+
+    def _start_from_enrolments(self, enrolments: list[Enrolment]) -> None:
+        """An account's first event is its enrolment, which the stream of enrolments has read and
+        decoded already: an account not in the aggregate cache starts there from it, so the
+        chunk's prefetch reads and decodes only its later events (a tenth of a run's time)."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for enrolment in enrolments:
+            try:
+                cache.get(enrolment.account_id)
+            except KeyError:
+                cache.put(enrolment.account_id, enrolment.event.mutate(None))
 
     def _credit_accounts(self, unit: UnitOfWork, year: YearEnd, account_ids: Iterable[UUID]) -> Credited:
         credited = Credited()
