@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: demo test test-unit test-integration test-kafka lint services pg-start pg-stop kafka-start kafka-stop stop bench soak fuzz clean serve service-stop browser
+.PHONY: demo test test-unit test-integration test-kafka lint services pg-start pg-stop kafka-start kafka-stop stop bench bench-large soak fuzz clean serve service-stop browser
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -77,6 +77,11 @@ fuzz: $(STAMP)
 bench: $(STAMP) services
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.api
+
+## Year-end interest at 10,000, 100,000 and 1,000,000 accounts, with a kill -9 and restart at the
+## largest (about an hour and a half on 2 cores; figures go to docs/benchmarks.md).
+bench-large: $(STAMP) services
+	$(BIN)/python -m bench.interest large --write
 
 clean:
 	rm -rf .run $(VENV) .pytest_cache .mypy_cache .ruff_cache

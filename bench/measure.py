@@ -75,16 +75,30 @@ def self_peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (from /proc)."""
+    try:
+        children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return [grandchild for child in children for grandchild in (child, *descendants(child))]
+
+
 @dataclass
 class ChildRun:
     returncode: int
     elapsed_s: float
-    # The child's high-water mark (VmHWM, last read before it exited). Not wait4's ru_maxrss: Linux
-    # carries the RSS a forked child had *before* exec (a copy of this process) into it.
+    # The child's high-water mark (VmHWM, last read before it exited), plus those of the processes
+    # it started (a year's interest run starts workers): the most the whole run can have held at
+    # once. Not wait4's ru_maxrss: Linux carries the RSS a forked child had *before* exec (a copy
+    # of this process) into it.
     peak_rss_mib: float
-    samples: list[tuple[float, float, Any]]  # (seconds since start, RSS MiB, progress)
+    samples: list[tuple[float, float, Any]]  # (seconds since start, RSS MiB of the child and its processes, progress)
     stdout: str
     stderr: str
+    # CPU seconds (user + system) of the child and of the processes it started and waited for:
+    # what the run itself cost, whatever else the machine was doing.
+    cpu_s: float = 0.0
 
 
 def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] | None = None,
@@ -97,10 +111,12 @@ def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] |
         child = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
         samples: list[tuple[float, float, Any]] = []
         status = None
-        peak_mib = 0.0
+        peak_by_pid: dict[int, float] = {}
+        cpu_s = 0.0
         while True:
-            pid, status, _ = os.wait4(child.pid, os.WNOHANG)
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
+                cpu_s = usage.ru_utime + usage.ru_stime
                 break
             now = time.perf_counter() - started
             if now > timeout_s:
@@ -108,11 +124,16 @@ def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] |
                 os.wait4(child.pid, 0)
                 raise TimeoutError(f"{argv} took more than {timeout_s} s")
             rss = rss_mib(child.pid)
-            peak_mib = max(peak_mib, rss_mib(child.pid, "VmHWM") or 0.0, rss or 0.0)
+            tree_rss = 0.0
+            for member in (child.pid, *descendants(child.pid)):
+                member_rss = rss_mib(member) or 0.0
+                tree_rss += member_rss
+                peak_by_pid[member] = max(peak_by_pid.get(member, 0.0), rss_mib(member, "VmHWM") or 0.0, member_rss)
             progress = on_tick() if on_tick is not None else None
             if rss is not None:
-                samples.append((now, rss, progress))
+                samples.append((now, tree_rss, progress))
             time.sleep(tick_s)
+        peak_mib = sum(peak_by_pid.values())
         elapsed_s = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -120,7 +141,7 @@ def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] |
         stdout, stderr = out.read(), err.read()
     for suffix in (".out", ".err"):
         Path(f"{out_path}{suffix}").unlink(missing_ok=True)
-    return ChildRun(child.returncode, elapsed_s, peak_mib, samples, stdout, stderr)
+    return ChildRun(child.returncode, elapsed_s, peak_mib, samples, stdout, stderr, cpu_s)
 
 
 # ---------------------------------------------------------------------------- profiles

@@ -35,6 +35,11 @@ RECEIVABLE_FISCAL_BUDGET = "receivable.fiscal_budget"
 # Between the personal accounts and the region's books: every movement of money between a
 # personal account and a bank account or the pooled fund passes through it; zero after each save.
 CLEARING_PERSONAL_ACCOUNTS = "clearing.personal_accounts"
+# 应收利息: the deposits' interest for a year already credited to personal accounts, not yet posted
+# from the banks. A year's interest run credits the accounts chunk by chunk, each chunk one
+# transaction (``ledger.interest_posting``); this account holds what they credited until the
+# run's last transaction posts the banks' interest, which clears it: zero after every whole run.
+ACCRUED_DEPOSIT_INTEREST = "accrued.deposit_interest"
 CLEARING_REGION_PREFIX = "clearing.region."  # + other region: debit = the other region owes us
 TRANSIT_TRANSFERS_OUT = "transit.transfers_out"  # personal-account balances on their way out
 
@@ -52,6 +57,8 @@ CHART_OF_ACCOUNTS: dict[str, str] = {
     PAYABLE_HOSPITALS: "Amounts due to hospitals and pharmacies, credit balance",
     RECEIVABLE_FISCAL_BUDGET: "Receivable from the fiscal budget (应收财政补贴): pooled-fund deficits it will cover, debit balance",
     CLEARING_PERSONAL_ACCOUNTS: "Clearing between personal accounts and the region's books, zero after each save",
+    ACCRUED_DEPOSIT_INTEREST: "Deposit interest credited to the personal accounts, not yet posted from the banks (应收利息), "
+                              "debit balance; zero after each year's interest run",
     TRANSIT_TRANSFERS_OUT: "Personal-account balances transferred out, in transit until they land, credit balance",
     MEMO_PATIENT_OUT_OF_POCKET: "Memo: the patients' own payments, debit balance",
     MEMO_REFERRED_ABOVE_CEILING: "Memo: costs above the ceiling, referred, debit balance",

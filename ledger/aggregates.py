@@ -185,6 +185,9 @@ class PersonalAccount(Aggregate):
         self.retiree_credited_months_by_year: dict[str, int] = {}
         self.months_brought = contribution_months_elsewhere  # contribution months earned elsewhere (enrolment, transfers in)
         self.months_taken_away = 0  # months that left with a transfer out
+        # The year-end interest credited, per year: an account's credit for a year is what makes
+        # a year's interest run pay it once however often the run is started (interest_posting).
+        self.year_end_interest_fen: dict[str, int] = {}
         self.is_closed = False
         self.closed_reason = ""
 
@@ -348,9 +351,22 @@ class PersonalAccount(Aggregate):
             account.count_benefit(self.year, self.deductible_scope or "inpatient", -self.pooled_fen, -self.deductible_fen)
 
     class InterestCredited(MoneyEvent):
+        """Interest credited by the three-rate rule: the year's, on 31 December, or what an account
+        that closes earned up to the day it closes (销户结息)."""
+
         year: int
         interest_fen: int
         basis: list[dict[str, Any]]
+
+        @property
+        def is_year_end(self) -> bool:
+            """The year's own credit: its basis runs to the year's end (a closing account's stops
+            at the day it closes, at the latest 31 December)."""
+            return bool(self.basis) and self.basis[-1]["to_exclusive"] == date(self.year + 1, 1, 1).isoformat()
+
+        def apply_details(self, account: PersonalAccount) -> None:
+            if self.is_year_end:
+                account.year_end_interest_fen[str(self.year)] = self.interest_fen
 
     class TransferredOut(MoneyEvent):
         """The whole balance leaves for another region; the account closes here."""
@@ -432,6 +448,9 @@ class PersonalAccount(Aggregate):
 
     def pooled_paid_in(self, year: int) -> int:
         return self.pooled_paid_by_year_fen.get(str(year), 0)
+
+    def has_year_end_interest(self, year: int) -> bool:
+        return str(year) in self.year_end_interest_fen
 
     def check_open(self) -> None:
         if self.is_closed:

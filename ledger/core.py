@@ -9,10 +9,10 @@ returns the first outcome and records nothing; with another payload it is refuse
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -37,6 +37,15 @@ def reader_for(recorder: Any) -> EventsAfter:
     from adapters.event_reader import reader_for as adapter
 
     return adapter(recorder)
+
+
+class Enrolment(NamedTuple):
+    """A person's enrolment as the log holds it: where, whose account, and the event itself."""
+
+    position: int  # the enrolment event's position in the log (its notification id)
+    account_id: UUID
+    person_id: str
+    event: PersonalAccount.Enrolled  # the account's first event
 
 
 def touched_ids(command: object) -> list[UUID]:
@@ -312,17 +321,26 @@ class CoreLedger(Application[UUID]):
 
     def person_ids(self, region: str) -> list[str]:
         """Everyone ever enrolled in ``region``, in enrolment order (from the event log)."""
+        return [enrolment.person_id for enrolment in self.enrolments(region)]
+
+    def enrolments(self, region: str, after_position: int = 0, page_size: int = 5_000,
+                   account_filter: Callable[[UUID], bool] | None = None) -> Iterator[Enrolment]:
+        """Everyone enrolled in ``region`` after log position ``after_position``, in enrolment
+        order, read ``page_size`` enrolments of the log at a time: a million people are streamed,
+        never held. ``account_filter``: only the accounts whose id it accepts (asked before the
+        enrolment is decoded)."""
         topic = get_topic(PersonalAccount.Enrolled)
-        found: list[str] = []
-        position = 1
+        position = after_position + 1
         while True:
-            notifications = self.recorder.select_notifications(start=position, limit=5000, topics=[topic])
+            notifications = self.recorder.select_notifications(start=position, limit=page_size, topics=[topic])
             if not notifications:
-                return found
+                return
             for notification in notifications:
+                if account_filter is not None and not account_filter(_as_uuid(notification.originator_id)):
+                    continue
                 event = self.mapper.to_domain_event(notification)
                 if event.region == region:  # type: ignore[attr-defined]
-                    found.append(event.person_id)  # type: ignore[attr-defined]
+                    yield Enrolment(notification.id, event.originator_id, event.person_id, event)  # type: ignore[arg-type, attr-defined]
             position = notifications[-1].id + 1
 
     def personal_account(self, region: str, person_id: str) -> PersonalAccount:
@@ -366,6 +384,10 @@ class CoreLedger(Application[UUID]):
         return acc.trial_balance(
             posting for _, event in self.stored_events() for posting in getattr(event, "postings", ())
         )
+
+
+def _as_uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 def _reference(event: object) -> str | None:

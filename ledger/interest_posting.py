@@ -3,14 +3,36 @@ posting by the three-rate rule (``ledger.interest``), and the interest an accoun
 day it closes during the year.
 
 Part of ``Ledger``: each public method is a use case taking the command of the same name in
-``ledger.commands`` and an optional unit of work, saving atomically.
+``ledger.commands`` and an optional unit of work.
+
+A year's interest posting runs over every account of the region, a million of them or more, so
+it does not hold them all at once (one unit of work holding them needed 1.3 GB at 100,000
+accounts). It credits the stored accounts **chunk by chunk**, in parts side by side
+(``ledger.interest_run``): the people are streamed from the log in enrolment order
+(``Ledger.enrolments``), a chunk's accounts are loaded, credited and saved in one transaction
+with their part's progress (``records.InterestRun``), and leave the aggregate cache. Then, in the
+caller's unit of work, the accounts that unit holds (enrolled or changed earlier in the same
+batch) are credited, and the rest of what the deposits earned goes to the pooled fund in one
+posting, with the year's business record: the run is done when that saves.
+
+Paid once, whatever stops it: an account's year-end ``InterestCredited`` is its idempotency record
+(an account that has it is skipped), and a run started again (after ``kill -9``, a lost
+connection, a redelivered message) goes on after the last chunk each part saved, with its totals.
+Between chunks the accounts' interest is in ``accrued.deposit_interest`` (应收利息: credited to
+the accounts, not yet posted from the banks), so ``clearing.personal_accounts`` is zero after every
+transaction; the last posting clears the accrual.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from ledger import accounts as acc
 from ledger.aggregates import PersonalAccount, PooledFund
@@ -18,10 +40,28 @@ from ledger.commands import AnnounceInterestRates, PostInterest, check_text, fin
 from ledger.core import CoreLedger
 from ledger.errors import InvalidInput, PolicyError
 from ledger.interest import AccountInterest, Rates, deposit_interest, personal_account_interest
-from ledger.records import InterestRateBook
+from ledger.interest_run import (
+    CHUNK_SETTING,
+    WORKERS_SETTING,
+    Credited,
+    PartJob,
+    Report,
+    Workers,
+    YearEnd,
+    chunk_accounts,
+    chunks,
+    in_part,
+    worker_count,
+)
+from ledger.records import InterestRateBook, InterestRun
+from ledger.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from ledger.unit_of_work import UnitOfWork
+    from uuid import UUID
+
+    from ledger.core import Enrolment
+
+logger = structlog.get_logger()
 
 NATIONAL = "000000"
 
@@ -74,8 +114,12 @@ class InterestUseCases(CoreLedger):
         December: each personal account first (current-year money at the demand rate, carried
         over at the 3-month rate), then the rest of the interest the region's deposits earned
         (by the same rule, the money's age, in the income and expenditure accounts; the 3-year
-        rate in the fiscal special account: Liao 1999 §II(5)6) to the pooled fund. Each posting records its basis. Posting the same year
-        twice has no second effect."""
+        rate in the fiscal special account: Liao 1999 §II(5)6) to the pooled fund. Each posting
+        records its basis. Posting the same year twice has no second effect.
+
+        The accounts are credited in chunks, each its own transaction, before the caller's unit
+        of work saves (see the module's docstring): what the chunks saved stays saved if the rest
+        fails, and running the same command again finishes the run without paying anyone twice."""
         return self._run(unit, self._post_interest, command)  # type: ignore[no-any-return]
 
     def _post_interest(self, unit: UnitOfWork, command: PostInterest) -> dict[str, Any]:
@@ -84,36 +128,147 @@ class InterestUseCases(CoreLedger):
         first = self._first_outcome(unit, "interest", command.region, key, digest, "year")
         if first is not None:
             return first
-        start, end_exclusive, on = date(command.year, 1, 1), date(command.year + 1, 1, 1), date(command.year, 12, 31)
+        log = logger.bind(region=command.region, year=command.year)
+        size = chunk_accounts(self.env.get(CHUNK_SETTING))
+        year, parts = self._start_or_resume(self._year_end(unit, command), log)
+        held = [aggregate.id for aggregate in list(unit.aggregates.values())
+                if isinstance(aggregate, PersonalAccount) and aggregate.region == year.region]
+        credited = self._credit_stored_accounts(year, parts, size, set(held), log)
+        credited += self._credit_accounts(unit, year, held)
+        outcome = self._post_deposit_interest(unit, year, credited)
+        log.info("interest.posted", **outcome)
+        return self._record_outcome(unit, "interest", year.region, key, digest, year.on, outcome)
+
+    def _year_end(self, unit: UnitOfWork, command: PostInterest) -> YearEnd:
+        """The rates and day basis of ``command``'s year; refuses a closed year and a year
+        without rates announced in force from its first day."""
+        on = date(command.year, 12, 31)
         book = self._book(unit, command.region)
         book.check_open(on, "year")
-        day_basis = book.in_force(on).interest_day_basis
         announced = self.announced_rates(unit)
-        if not announced or min(r.effective_from for r in announced) > start:
-            raise PolicyError("year", f"no interest rates announced in force on {start}", year=command.year)
-        personal_total_fen = credited = 0
-        people = self._people_of(unit, command.region)
-        unit.prefetch(PersonalAccount.id_for(command.region, person_id) for person_id in people)
-        for person_id in people:
-            account = self._account(unit, command.region, person_id)
-            if account.is_closed:
-                continue
-            result = personal_account_interest(account.movements, announced, start, end_exclusive, day_basis)
-            if result.interest_fen <= 0:
-                continue
-            account.record_money(
-                PersonalAccount.InterestCredited,
-                acc.entry(*acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, result.interest_fen,
-                                        credit_item=acc.INCOME_INTEREST, credit_person_id=person_id, origin=acc.ORIGIN_INTEREST)),
-                on=on, origin=acc.ORIGIN_INTEREST, year=command.year, interest_fen=result.interest_fen, basis=result.segments,
-            )
-            personal_total_fen += result.interest_fen
-            credited += 1
-        fund = unit.get(PooledFund.id_for(command.region), PooledFund)
-        by_account = deposit_interest(fund.bank_entries, announced, start, end_exclusive, day_basis, acc.BANK_FISCAL_SPECIAL)
+        if not announced or min(r.effective_from for r in announced) > date(command.year, 1, 1):
+            raise PolicyError("year", f"no interest rates announced in force on {command.year}-01-01", year=command.year)
+        return YearEnd(command.region, command.year, announced, book.in_force(on).interest_day_basis)
+
+    def _start_or_resume(self, year: YearEnd, log: Any) -> tuple[YearEnd, int]:
+        """The year's run as it first started (its rates, day basis and parts: a resumed run
+        computes every account as the first start did), or, starting now, ``year`` in one part per
+        worker (``INTEREST_WORKERS``), the parts' progress records saved before any account is
+        credited."""
+        first = self._new_unit().find(InterestRun.id_for(year.region, year.year, 0), InterestRun)
+        if first is not None:
+            log.info("interest.resumed", parts=first.parts)
+            return YearEnd(year.region, year.year, [Rates(**rates) for rates in first.announced], first.day_basis), first.parts
+        parts = worker_count(self.env.get(WORKERS_SETTING), self.env.get("PERSISTENCE_MODULE"))
+        announced = [dataclasses.asdict(rates) for rates in year.announced]
+        unit = UnitOfWork(self)
+        for part in range(parts):
+            unit.add(InterestRun._create(InterestRun.Started, id=InterestRun.id_for(year.region, year.year, part), region=year.region,
+                                         year=year.year, part=part, parts=parts, announced=announced, day_basis=year.day_basis))
+        unit.commit()
+        return year, parts
+
+    def _credit_stored_accounts(self, year: YearEnd, parts: int, size: int, held: set[UUID], log: Any) -> Credited:
+        """Credit every stored account of the region but those in ``held``, part by part (side
+        by side: ``ledger.interest_run``) and ``size`` accounts a transaction, each part from where
+        it last stopped; returns what the whole run (earlier starts included) has credited."""
+        jobs = [PartJob(dict(self.env), year, part, parts, frozenset(held), size) for part in range(1, parts)]
+        workers = Workers(jobs).start()
+
+        def report(fields: dict[str, Any]) -> None:
+            log.info("interest.chunk_saved", **fields)
+            workers.relay(log)
+
+        try:
+            self.credit_part(year, 0, parts, held, size, report)
+            workers.finish(log)
+        except BaseException:
+            workers.stop()
+            raise
+        return self._run_totals(year, parts)
+
+    def _run_totals(self, year: YearEnd, parts: int) -> Credited:
+        unit = self._new_unit()
+        runs = [unit.get(InterestRun.id_for(year.region, year.year, part), InterestRun) for part in range(parts)]
+        return sum((Credited(run.accounts_credited, run.interest_fen) for run in runs), Credited())
+
+    def credit_part(self, year: YearEnd, part: int, parts: int, held: Iterable[UUID], size: int, report: Report) -> None:
+        """Credit the stored accounts of one part of the year's run (but those in ``held``), a
+        chunk of ``size`` at a time, from after the last chunk the part saved; ``report`` gets each
+        saved chunk's figures. Run by the use case and by its workers (``ledger.interest_run``)."""
+        run_id = InterestRun.id_for(year.region, year.year, part)
+        run = self._new_unit().get(run_id, InterestRun)
+        held = set(held)
+        enrolments = self.enrolments(year.region, run.through_position, account_filter=in_part(part, parts))
+        for chunk in chunks(enrolments, size):
+            started = time.perf_counter()
+            run = self._credit_chunk(year, run_id, chunk, held)
+            report({"part": part, "chunk": run.chunks, "through_position": run.through_position, "accounts": len(chunk),
+                    "accounts_credited_in_part": run.accounts_credited, "interest_fen_in_part": run.interest_fen,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+
+    def _credit_chunk(self, year: YearEnd, run_id: UUID, chunk: list[Enrolment], held: set[UUID]) -> InterestRun:
+        """One transaction: the chunk's accounts credited and the part's progress past them. The
+        accounts then leave the aggregate cache, so memory holds one chunk whatever the count."""
+        unit = UnitOfWork(self)
+        enrolments = [enrolment for enrolment in chunk if enrolment.account_id not in held]
+        account_ids = [enrolment.account_id for enrolment in enrolments]
+        try:
+            run = unit.get(run_id, InterestRun)
+            self._start_from_enrolments(enrolments)
+            unit.prefetch(account_ids)
+            credited = self._credit_accounts(unit, year, account_ids)
+            run.trigger_event(InterestRun.ChunkCredited, through_position=chunk[-1].position, accounts_seen=len(chunk),
+                              accounts_credited=credited.accounts, interest_fen=credited.interest_fen)
+            unit.commit()
+        finally:
+            unit.discard()  # nothing left after a commit; what a failure left, out of the cache
+            unit.evict(account_ids)
+        return run
+
+    def _start_from_enrolments(self, enrolments: list[Enrolment]) -> None:
+        """An account's first event is its enrolment, which the stream of enrolments has read and
+        decoded already: an account not in the aggregate cache starts there from it, so the
+        chunk's prefetch reads and decodes only its later events (a tenth of a run's time)."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for enrolment in enrolments:
+            try:
+                cache.get(enrolment.account_id)
+            except KeyError:
+                cache.put(enrolment.account_id, enrolment.event.mutate(None))
+
+    def _credit_accounts(self, unit: UnitOfWork, year: YearEnd, account_ids: Iterable[UUID]) -> Credited:
+        credited = Credited()
+        for account_id in account_ids:
+            interest_fen = self._credit_year_end(unit.get(account_id, PersonalAccount), year)
+            if interest_fen:
+                credited += Credited(1, interest_fen)
+        return credited
+
+    def _credit_year_end(self, account: PersonalAccount, year: YearEnd) -> int:
+        """Credit ``account`` with its interest for the year; returns the interest credited. A
+        closed account is skipped, and so is one already credited for the year (its credit is
+        counted where it was made: in the run's chunk that made it) or one that earned nothing."""
+        if account.is_closed or account.has_year_end_interest(year.year):
+            return 0
+        result = personal_account_interest(account.movements, year.announced, year.start, year.end_exclusive, year.day_basis)
+        if result.interest_fen <= 0:
+            return 0
+        self._record_interest(account, result, year.on, year.year, acc.ACCRUED_DEPOSIT_INTEREST)
+        return result.interest_fen
+
+    def _post_deposit_interest(self, unit: UnitOfWork, year: YearEnd, credited: Credited) -> dict[str, Any]:
+        """Post what the region's deposits earned in the year (each bank account by the money's
+        age; the fiscal special account at the 3-year rate) less the accounts' interest
+        (``credited``, held in ``accrued.deposit_interest`` until now) to the pooled fund."""
+        fund = unit.get(PooledFund.id_for(year.region), PooledFund)
+        by_account = deposit_interest(fund.bank_entries, year.announced, year.start, year.end_exclusive, year.day_basis,
+                                      acc.BANK_FISCAL_SPECIAL)
         bank_interest = {name: by_account.get(name, AccountInterest(0, [])) for name in acc.BASIC_FUND_BANK_ACCOUNTS}
         bank_total_fen = sum(result.interest_fen for result in bank_interest.values())
-        pooled_fen = bank_total_fen - personal_total_fen
+        pooled_fen = bank_total_fen - credited.interest_fen
         # The accounts are credited first. When they earn more than the deposits did (their
         # money is older than the money left in the banks, after the pooled fund spent the
         # deposits carried over), the pooled fund makes up the difference: an internal transfer,
@@ -121,19 +276,28 @@ class InterestUseCases(CoreLedger):
         pooled_posting = (acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.INCOME_INTEREST) if pooled_fen >= 0
                           else acc.Posting(acc.FUND_POOLED, -pooled_fen, acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS))
         self._pooled_pays(
-            unit, command.region, book.in_force(on), PooledFund.InterestPosted,
+            unit, year.region, self._book(unit, year.region).in_force(year.on), PooledFund.InterestPosted,
             acc.entry(
                 *(acc.Posting(name, result.interest_fen) for name, result in bank_interest.items()),
                 pooled_posting,
-                acc.Posting(acc.CLEARING_PERSONAL_ACCOUNTS, -personal_total_fen),
+                acc.Posting(acc.ACCRUED_DEPOSIT_INTEREST, -credited.interest_fen),
             ),
-            f"interest/{command.year}", on=on, year=command.year, bank_interest_fen=bank_total_fen,
-            personal_accounts_fen=personal_total_fen, pooled_fen=pooled_fen,
+            f"interest/{year.year}", on=year.on, year=year.year, bank_interest_fen=bank_total_fen,
+            personal_accounts_fen=credited.interest_fen, pooled_fen=pooled_fen,
             basis={name: result.segments for name, result in bank_interest.items()},
         )
-        outcome = {"region": command.region, "year": command.year, "accounts_credited": credited,
-                   "personal_accounts_fen": personal_total_fen, "bank_interest_fen": bank_total_fen, "pooled_fen": pooled_fen}
-        return self._record_outcome(unit, "interest", command.region, key, digest, on, outcome)
+        return {"region": year.region, "year": year.year, "accounts_credited": credited.accounts,
+                "personal_accounts_fen": credited.interest_fen, "bank_interest_fen": bank_total_fen, "pooled_fen": pooled_fen}
+
+    @staticmethod
+    def _record_interest(account: PersonalAccount, result: AccountInterest, on: date, year: int, from_account: str) -> None:
+        """An ``InterestCredited`` of ``result`` (with its basis) on ``account``, drawn from ``from_account``."""
+        account.record_money(
+            PersonalAccount.InterestCredited,
+            acc.entry(*acc.transfer(from_account, acc.FUND_PERSONAL, result.interest_fen, credit_item=acc.INCOME_INTEREST,
+                                    credit_person_id=account.person_id, origin=acc.ORIGIN_INTEREST)),
+            on=on, origin=acc.ORIGIN_INTEREST, year=year, interest_fen=result.interest_fen, basis=result.segments,
+        )
 
     def _settle_accrued_interest(self, unit: UnitOfWork, account: PersonalAccount, on: date) -> int:
         """An account that closes during the year (death, transfer out) is paid the interest it
@@ -148,12 +312,7 @@ class InterestUseCases(CoreLedger):
         result = personal_account_interest(account.movements, announced, start, on, policy.interest_day_basis)
         if result.interest_fen <= 0:
             return 0
-        account.record_money(
-            PersonalAccount.InterestCredited,
-            acc.entry(*acc.transfer(acc.CLEARING_PERSONAL_ACCOUNTS, acc.FUND_PERSONAL, result.interest_fen,
-                                    credit_item=acc.INCOME_INTEREST, credit_person_id=account.person_id, origin=acc.ORIGIN_INTEREST)),
-            on=on, origin=acc.ORIGIN_INTEREST, year=on.year, interest_fen=result.interest_fen, basis=result.segments,
-        )
+        self._record_interest(account, result, on, on.year, acc.CLEARING_PERSONAL_ACCOUNTS)
         reference = f"accrued-interest/{account.person_id}"
         self._pooled_pays(
             unit, account.region, policy, PooledFund.PersonalAccountsSettled,

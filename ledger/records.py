@@ -1,6 +1,6 @@
-"""The smaller aggregates: memo funds, the announced interest rates, transfers between regions,
-clearing positions between regions and budgets (``ledger.aggregates`` holds the policy book, the
-personal accounts, the pooled fund and the business records).
+"""The smaller aggregates: memo funds, the announced interest rates, the year-end interest runs,
+transfers between regions, clearing positions between regions and budgets (``ledger.aggregates``
+holds the policy book, the personal accounts, the pooled fund and the business records).
 
 They lived in ``ledger.aggregates`` before; events recorded then name them by that module, which
 resolves them here (``ledger.aggregates.__getattr__``).
@@ -146,6 +146,61 @@ class InterestRateBook(Aggregate):
                 "demand_rate": self.demand_rate, "three_month_rate": self.three_month_rate,
                 "three_year_rate": self.three_year_rate,
             })
+
+
+class InterestRun(Aggregate):
+    """One part of a region's year-end interest run, credited chunk by chunk
+    (``ledger.interest_posting``): the accounts whose id falls in part ``part`` of ``parts``
+    (``ledger.interest_workers``), how far the part has gone in the order of enrolment (the log
+    position of the last enrolment a chunk covered) and what its chunks credited. Each chunk's
+    event is saved in the same transaction as the chunk's credits, so a run stopped at any point
+    (``kill -9`` included) starts again after the last chunk saved, with that chunk's totals,
+    and no account is paid twice or left out. A run's parts, rates and day basis are fixed when it
+    first starts."""
+
+    class Started(Aggregate.Created):
+        """The run's figures as it first started: its parts, and the rates and day basis every
+        account and the deposits are computed with, however late the run finishes."""
+
+        region: str
+        year: int
+        part: int
+        parts: int
+        announced: list[dict[str, Any]]  # effective_from, demand_rate, three_month_rate, three_year_rate
+        day_basis: int
+
+    def __init__(self, region: str, year: int, part: int, parts: int, announced: list[dict[str, Any]], day_basis: int) -> None:
+        self.region = region
+        self.year = year
+        self.part = part
+        self.parts = parts
+        self.announced = announced
+        self.day_basis = day_basis
+        self.through_position = 0
+        self.chunks = 0
+        self.accounts_credited = 0
+        self.interest_fen = 0
+
+    @staticmethod
+    def id_for(region: str, year: int, part: int) -> UUID:
+        return business_id("interest-run", region, str(year), str(part))
+
+    class ChunkCredited(Aggregate.Event):
+        """The accounts enrolled up to log position ``through_position`` are done: ``accounts_credited``
+        of them credited with ``interest_fen`` in all (the others closed, already credited or
+        earning nothing)."""
+
+        through_position: int
+        accounts_seen: int
+        accounts_credited: int
+        interest_fen: int
+
+        def apply(self, aggregate: Aggregate) -> None:
+            run = cast(InterestRun, aggregate)
+            run.through_position = self.through_position
+            run.chunks += 1
+            run.accounts_credited += self.accounts_credited
+            run.interest_fen += self.interest_fen
 
 
 class Transfer(Aggregate):

@@ -164,6 +164,12 @@ class UnitOfWork:
         aggregate.pending_events.extend(kept)
         self.aggregates[aggregate_id] = aggregate
 
+    def evict(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Take these aggregates out of the repository's cache (e.g. after saving a chunk of a long
+        run, which will not touch them again: the cache then holds one chunk at a time)."""
+        for aggregate_id in aggregate_ids:
+            self._evict(aggregate_id)
+
     def _evict(self, aggregate_id: UUID) -> None:
         cache = self.ledger.repository.cache
         if cache is not None:
