@@ -1,5 +1,7 @@
-"""Kafka tests: the real broker (deploy/kafka/start.sh), unique topics per test, the consumer
-run as a real process (``python -m cli.main consume``) against a SQLite file in tmp_path."""
+"""Kafka tests: the real broker (deploy/kafka/start.sh: SASL SCRAM over TLS, ACLs), unique topics
+per test with the production ACLs under the test's prefix (made as the admin principal), the
+consumer run as a real process (``python -m cli.main consume``, as the ledger's principal)
+against a SQLite file in tmp_path."""
 
 from __future__ import annotations
 
@@ -13,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka_helpers import KAFKA, REPO, Env, books
+from kafka_helpers import KAFKA, REPO, Env, books, grant_prefix
 
-from consumers.kafka_io import ensure_topics
 from ledger.application import Ledger
 
 
@@ -34,10 +35,12 @@ def kafka_bootstrap() -> Iterator[str]:
 
 @pytest.fixture
 def prefix(kafka_bootstrap: str) -> str:
-    """Unique topic names (and group id) per test, so tests are independent."""
+    """Unique topic names (and group id) per test, so tests are independent, with the ACLs a
+    deployment has under that prefix."""
     name = f"t{uuid.uuid4().hex[:10]}."
-    ensure_topics(kafka_bootstrap, name, partitions=3)
+    grant_prefix(kafka_bootstrap, name)
     return name
+
 
 
 @pytest.fixture
