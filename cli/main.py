@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-attestation": ("cli.check_attestation", "check an attestation's signature and that the log still yields its report"),
     "anchor": ("cli.anchor", "write the hash chain's head to a file and/or a Kafka topic, outside the database"),
     "migrate": ("cli.migrate", "create and secure the ledger's tables (PostgreSQL: as the database's owner)"),
+    "erase-person": ("cli.erase_person", "destroy a person's personal data (their keys) once the retention period allows it"),
 }
 
 

@@ -12,6 +12,7 @@ from datetime import date
 
 from ledger.errors import InvalidInput
 from projections import render
+from projections.erasures import mark_erased
 from projections.lookups import check_filters, parse_iso_date
 from projections.projector import Projector
 from projections.reports import AS_OF_FROM_TABLES, POINT_IN_TIME, REPORTS, Filters, as_of_report, run_report
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             report = run_report(args.name, store, filters)
             heading = f" (projections at position {projector.position})"
+        report = mark_erased(ledger, report)  # whose personal data is gone (ledger.erasure)
     meta = {"region": args.region, "year": args.year, "as_of": as_of.isoformat() if as_of else None}
     if args.format == "json":
         sys.stdout.write(render.as_json(report, meta))
