@@ -8,16 +8,18 @@ import json
 import os
 import random
 import re
-import shlex
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from consumers import contract
 from consumers.kafka_admin import CONSUMER_GROUP, grant
@@ -26,6 +28,7 @@ from consumers.publishers import DEFAULT_PUBLISHERS_FILE, base_topic, configured
 from ledger.application import Ledger
 from ledger.policy import load_policy_file
 from ledger.rules import age_on, contribution_split, laid_off_wage_base_fen
+from tests.conftest import exported
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA = REPO / "deploy" / "kafka"
@@ -39,14 +42,7 @@ def role_settings(role: str) -> dict[str, str]:
     """A principal's client settings for the local broker (``deploy/kafka/env.sh``): ``admin``,
     ``ledger``, ``auditor``, or a service of ``consumers/publishers.toml``."""
     flags = [f"--{role}"] if role in ("admin", "ledger", "auditor") else ["--service", role]
-    printed = subprocess.run([str(KAFKA / "env.sh"), *flags], capture_output=True, text=True, check=True, timeout=30).stdout
-    settings = {}
-    for line in printed.splitlines():
-        words = shlex.split(line)
-        if len(words) == 2 and words[0] == "export":
-            name, _, value = words[1].partition("=")
-            settings[name] = value
-    return settings
+    return exported(subprocess.run([str(KAFKA / "env.sh"), *flags], capture_output=True, text=True, check=True, timeout=30).stdout)
 
 
 def security(role: str) -> KafkaSecurity:
@@ -61,6 +57,33 @@ def grant_prefix(bootstrap: str, prefix: str) -> None:
     finally:
         admin.close()
     ensure_topics(bootstrap, prefix, partitions=3, security=security("admin"))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """The broker, started if needed; stopped at the end only if this session started it (other
+    sessions may be using it)."""
+    was_running = subprocess.run([str(KAFKA / "wait.sh")], capture_output=True, timeout=30).returncode == 0
+    started = subprocess.run([str(KAFKA / "start.sh")], capture_output=True, text=True, timeout=180)
+    if started.returncode != 0:
+        pytest.fail(f"deploy/kafka/start.sh failed:\n{started.stdout}\n{started.stderr}")
+    yield f"127.0.0.1:{os.environ.get('KAFKA_PORT', '19092')}"
+    if not was_running:
+        subprocess.run([str(KAFKA / "stop.sh")], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def prefix(kafka_bootstrap: str) -> str:
+    """Unique topic names (and group id) per test, so tests are independent, with the ACLs a
+    deployment has under that prefix."""
+    name = f"t{uuid.uuid4().hex[:10]}."
+    grant_prefix(kafka_bootstrap, name)
+    return name
+
+
+@pytest.fixture
+def kafka_env(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Env:
+    return Env(kafka_bootstrap, prefix, tmp_path / "ledger.sqlite")
 
 
 def group_of(prefix: str, suffix: str = "") -> str:
