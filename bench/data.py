@@ -66,9 +66,9 @@ def remittances(people: list[Person], month: int) -> Iterator[PostRemittance]:
 
 
 # ---------------------------------------------------------------------------- messages (docs/messages.md)
-def _envelope(message_id: str, producer: str, kind: str, payload: dict[str, object]) -> bytes:
+def _envelope(message_id: str, producer: str, kind: str, payload: dict[str, object], occurred_at: str = OCCURRED_AT) -> bytes:
     return json.dumps({"message_id": message_id, "producer": producer, "type": kind, "schema_version": 1,
-                       "region": REGION, "occurred_at": OCCURRED_AT, "payload": payload}, separators=(",", ":")).encode()
+                       "region": REGION, "occurred_at": occurred_at, "payload": payload}, separators=(",", ":")).encode()
 
 
 def enrolment_messages(people: list[Person]) -> list[bytes]:
@@ -84,7 +84,9 @@ def remittance_messages(people: list[Person], months: int) -> list[bytes]:
             out.append(_envelope(f"tax-{r.remittance_id}", "tax", "contribution.remittance", {
                 "remittance_id": r.remittance_id, "payer_kind": r.payer_kind, "payer_id": r.payer_id, "period": r.period,
                 "received_on": r.received_on.isoformat(), "declared_total_fen": r.declared_total_fen,
-                "lines": [{"person_id": line.person_id, "wage_base_fen": line.wage_base_fen} for line in r.lines]}))
+                "lines": [{"person_id": line.person_id, "wage_base_fen": line.wage_base_fen} for line in r.lines]},
+                # Issued the day it was received: no business date may be long after its message (ledger.bounds).
+                occurred_at=f"{r.received_on.isoformat()}T09:00:00+08:00"))
     return out
 
 
