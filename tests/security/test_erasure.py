@@ -143,6 +143,8 @@ def test_an_erased_persons_fields_cannot_be_decrypted_and_every_total_is_unchang
 
     again = run("erase-person", REGION, "P1", "--yes")
     assert again.returncode == 0 and json.loads(again.stdout)["already"] is True
+    republished = run("dead-letters", "--republish", summary["dead_letters_erased"][0])  # nothing left to send
+    assert republished.returncode == 1 and json.loads(republished.stderr)["code"] == "original_unreadable", republished.stderr
 
 
 def test_a_message_about_an_erased_person_is_refused_as_for_a_closed_account(run: Run) -> None:
