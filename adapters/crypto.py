@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -316,6 +317,16 @@ def open_refusal(mapper: Mapper[UUID], record: dict[str, Any]) -> dict[str, Any]
     if not isinstance(mapper, PersonalDataMapper):
         raise TypeError("the ledger's mapper seals personal data: adapters.crypto.PersonalDataMapper")
     return mapper.policy.open_refusal(record)
+
+
+def unsealed_personal_fields(recorder: AggregateRecorder, account_id: UUID) -> list[str]:
+    """The personal fields of an account's stored events that are not sealed (recorded before
+    this ledger encrypted them): what destroying the person's key cannot erase."""
+    found = []
+    for stored in recorder.select_events(account_id):
+        state = json.loads(stored.state) if stored.state[:1] == b"{" else {}
+        found += [f"v{stored.originator_version}.{name}" for name in PERSONAL_FIELDS if name in state and not is_sealed(state[name])]
+    return found
 
 
 def event_store(mapper: Mapper[UUID], recorder: AggregateRecorder) -> EventStore[UUID]:

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.crypto import ERASED, PersonalDataMapper, dead_letter_key_id, person_key_id
+from adapters.crypto import ERASED, PersonalDataMapper, dead_letter_key_id, person_key_id, unsealed_personal_fields
 from consumers import wire
 from consumers.dead_letters import list_dead_letters
 from consumers.pseudonyms import people_of
+from ledger.aggregates import PersonalAccount
 from ledger.erasure import ErasePerson, erase_person
 from ledger.settings import SettingsError
 
@@ -35,10 +36,15 @@ class Erasure:
     recorded: dict[str, Any]
     person_key_destroyed: bool = False
     dead_letters: list[str] = field(default_factory=list)
+    unsealed: list[str] = field(default_factory=list)  # fields recorded in clear, before encryption: not erasable
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.recorded, "person_key": "destroyed" if self.person_key_destroyed else "already destroyed",
-                "dead_letters_erased": self.dead_letters}
+        found = {**self.recorded, "person_key": "destroyed" if self.person_key_destroyed else "already destroyed",
+                 "dead_letters_erased": self.dead_letters}
+        if self.unsealed:
+            found["not_erasable"] = {"fields": self.unsealed[:50], "why": "recorded in clear before this ledger encrypted "
+                                     "personal data: the events are append-only and chained, so they stay as they are"}
+        return found
 
 
 def names_person(dead: dict[str, Any], region: str, person_id: str) -> bool:
@@ -67,6 +73,7 @@ def erase(ledger: Any, region: str, person_id: str, *, dry_run: bool = False) ->
     recorded = erase_person(ledger, ErasePerson(region, person_id, today), dry_run=dry_run)
     erasure = Erasure(region, person_id, recorded)
     erasure.dead_letters = [dead["dead_letter_id"] for dead in list_dead_letters(ledger) if names_person(dead, region, person_id)]
+    erasure.unsealed = unsealed_personal_fields(ledger.recorder, PersonalAccount.id_for(region, person_id))
     if dry_run:
         return erasure
     erasure.person_key_destroyed = mapper.keys.destroy(person_key_id(region, person_id))

@@ -198,3 +198,27 @@ def test_the_mapper_is_the_ledgers() -> None:
         assert isinstance(ledger.mapper, PersonalDataMapper)
     finally:
         ledger.close()
+
+
+def test_fields_recorded_in_clear_before_encryption_are_named_as_not_erasable(tmp_path: Path) -> None:
+    """A ledger that kept personal data before this version: its events are append-only and
+    chained, so erasure cannot change them; erase-person says which fields stay."""
+    from bench.encryption import PlainLedger
+    from consumers.erasure import erase
+    from ledger.policy import load_policy_file as load
+
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "old.sqlite")}
+    policy = load(people.retention_policy(tmp_path / "policy.toml", years=0))
+    old = PlainLedger(env=env)
+    try:
+        old.open_region(policy)
+        old.enrol(Enrol(REGION, "P1", "employee", date.fromisoformat(P1_BIRTH), P1_EMPLOYER, date(2024, 1, 1), 0))
+        old.record_death(RecordDeath(REGION, "P1", date(2024, 2, 28), P1_HEIRS))
+    finally:
+        old.close()
+    ledger = Ledger(env=env)
+    try:
+        erasure = erase(ledger, REGION, "P1")
+    finally:
+        ledger.close()
+    assert erasure.as_dict()["not_erasable"]["fields"] == ["v1.birth_date", "v1.employer_id", "v1.pension_fen", "v2.heirs_reference"]

@@ -87,3 +87,16 @@ def test_a_ciphertext_moved_to_another_field_or_altered_does_not_open(tmp_path: 
             sealer.open(altered, "birth_date")
         assert mapper.keys is not None and mapper.keys.destroy(key_id)
         assert sealer.open(sealed, "birth_date") == ERASED
+
+
+def test_a_snapshot_of_a_personal_account_keeps_its_fields_sealed(tmp_path: Path) -> None:
+    """No personal account is snapshotted today (ledger.core), but a snapshot is sealed the same way."""
+    from eventsourcing.domain import Snapshot
+
+    with _ledger(tmp_path / "l.sqlite") as ledger:
+        _enrol_and_credit(ledger)
+        snapshot = Snapshot.take(ledger.personal_account(REGION, "P1"))
+        stored = ledger.mapper.to_stored_event(snapshot)
+        assert b"1971-03-14" not in stored.state and b"E77" not in stored.state
+        opened = ledger.mapper.to_domain_event(stored)
+        assert (opened.state["birth_date"], opened.state["employer_id"]) == (BIRTH, "E77")  # type: ignore[attr-defined]
