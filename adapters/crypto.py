@@ -35,6 +35,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -66,6 +67,7 @@ NONCE_BYTES = 12
 PERSONAL_ACCOUNT_TOPIC = get_topic(PersonalAccount)
 
 
+@lru_cache(maxsize=100_000)
 def person_key_id(region: str, person_id: str) -> str:
     """The key of a person's personal fields: one per personal account (region + person id)."""
     return f"person/{PersonalAccount.id_for(region, person_id)}"

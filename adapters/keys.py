@@ -28,7 +28,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -102,11 +102,20 @@ class MemoryKeyStore:
         yield
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Snapshot:
-    keys: dict[str, bytes]
-    destroyed: dict[str, str]  # key id -> when
-    stamp: tuple[int, int, int]  # inode, size, mtime: whether the file changed since
+    """What this process has read of the key file: its first ``size`` bytes (``lines`` lines) of
+    the file ``inode``."""
+
+    keys: dict[str, bytes] = field(default_factory=dict)
+    destroyed: dict[str, str] = field(default_factory=dict)  # key id -> when
+    inode: int = 0
+    size: int = 0
+    mtime_ns: int = 0
+    lines: int = 0
+
+    def stamp(self) -> tuple[int, int, int]:
+        return (self.inode, self.size, self.mtime_ns)
 
 
 class FileKeyStore:
@@ -116,10 +125,10 @@ class FileKeyStore:
     - Only its owner may read it: the file is created 0600 in a 0700 directory and refused if
       anyone else may read or write it.
     - Several processes share it: every change is made under an exclusive lock (a ``.lock`` file
-      beside it); a new key is appended and ``fsync``-ed before it is used (within
-      ``deferred()``, the block's keys together); a process reads the file again when it has
-      changed, and looks again under the lock before making a key, so two processes never make
-      two keys for one id.
+      beside it), after reading what the others appended; a new key is appended and ``fsync``-ed
+      before it is used, or, within ``deferred()`` (which holds the lock for its block), before
+      the block ends, the block's keys together. So two processes never make two keys for one
+      id. A process reads again, only what was appended, when the file has changed.
     - Destroying a key rewrites the file without it (a new file, ``fsync``, renamed over the old),
       adding its tombstone. The old bytes may survive in the file system's free blocks and in any
       backup of the file until those are overwritten: docs/security.md says what that means.
@@ -128,7 +137,8 @@ class FileKeyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
-        self._snapshot: _Snapshot | None = None
+        self._snapshot = _Snapshot()
+        self._read_once = False
         self._pending: dict[str, bytes] = {}  # made inside deferred(), not yet written
         self._deferring = 0
         self._mutex = threading.RLock()
@@ -137,25 +147,33 @@ class FileKeyStore:
     def get(self, key_id: str) -> bytes | None:
         with self._mutex:
             key = self._pending.get(key_id) or self._current().keys.get(key_id)
-            if key is None and self._changed():
-                key = self._current(reload=True).keys.get(key_id)
+            if key is None and self._refresh():
+                key = self._snapshot.keys.get(key_id)
             return key
 
     def is_destroyed(self, key_id: str) -> bool:
         with self._mutex:
-            return key_id in self._current(reload=self._changed()).destroyed
+            self._refresh()
+            return key_id in self._snapshot.destroyed
 
     def destroyed(self) -> dict[str, str]:
         with self._mutex:
-            return dict(self._current(reload=True).destroyed)
+            self._refresh()
+            return dict(self._snapshot.destroyed)
 
-    def _current(self, reload: bool = False) -> _Snapshot:
-        if self._snapshot is None or reload:
-            self._snapshot = self._read()
+    def _current(self) -> _Snapshot:
+        if not self._read_once:
+            self._refresh()
         return self._snapshot
 
-    def _changed(self) -> bool:
-        return self._snapshot is None or self._snapshot.stamp != self._stamp()
+    def _refresh(self) -> bool:
+        """Read what changed in the file since the last read; whether anything did. Within a
+        deferred block the file is locked: it is as read when the block began."""
+        if self._deferring or (self._read_once and self._stamp() == self._snapshot.stamp()):
+            return False
+        self._snapshot = self._read(self._snapshot)
+        self._read_once = True
+        return True
 
     def _stamp(self) -> tuple[int, int, int]:
         try:
@@ -164,28 +182,38 @@ class FileKeyStore:
             return (0, 0, 0)
         return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
-    def _read(self) -> _Snapshot:
-        stamp = self._stamp()
-        keys: dict[str, bytes] = {}
-        destroyed: dict[str, str] = {}
-        if stamp == (0, 0, 0):
-            return _Snapshot(keys, destroyed, stamp)
+    def _read(self, known: _Snapshot) -> _Snapshot:
+        """The file as it is now: only what was appended since ``known`` when it is the same file,
+        grown (keys are appended; destroying one writes a new file, read whole)."""
+        inode, size, mtime_ns = self._stamp()
+        if inode == 0:
+            return _Snapshot()
         self._check_private()
-        with self.path.open(encoding="ascii") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                    key_id = check_key_id(entry["id"])
-                    if "destroyed" in entry:
-                        destroyed[key_id] = str(entry["destroyed"])
-                        keys.pop(key_id, None)
-                    elif key_id not in destroyed:
-                        keys[key_id] = _decode_key(entry["key"])
-                except (ValueError, KeyError, TypeError) as error:
-                    raise SettingsError(f"{self.path} line {number} is not a key entry ({error}): the key file is damaged") from None
-        return _Snapshot(keys, destroyed, stamp)
+        snapshot = known if known.inode == inode and known.size <= size else _Snapshot()
+        with self.path.open("rb") as handle:
+            handle.seek(snapshot.size)
+            appended = handle.read(size - snapshot.size)
+        complete = appended[:appended.rfind(b"\n") + 1]  # a line still being written is read next time
+        lines = complete.decode("ascii").splitlines()
+        for number, line in enumerate(lines, start=snapshot.lines + 1):
+            self._parse(snapshot, line, number)
+        snapshot.inode, snapshot.size, snapshot.mtime_ns = inode, snapshot.size + len(complete), mtime_ns
+        snapshot.lines += len(lines)
+        return snapshot
+
+    def _parse(self, snapshot: _Snapshot, line: str, number: int) -> None:
+        if not line.strip():
+            return
+        try:
+            entry = json.loads(line)
+            key_id = check_key_id(entry["id"])
+            if "destroyed" in entry:
+                snapshot.destroyed[key_id] = str(entry["destroyed"])
+                snapshot.keys.pop(key_id, None)
+            elif key_id not in snapshot.destroyed:
+                snapshot.keys[key_id] = _decode_key(entry["key"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise SettingsError(f"{self.path} line {number} is not a key entry ({error}): the key file is damaged") from None
 
     def _check_private(self) -> None:
         mode = self.path.stat().st_mode & 0o777
@@ -202,46 +230,55 @@ class FileKeyStore:
                 return None
             if self._deferring:
                 return self._pending.setdefault(check_key_id(key_id), new_key())
-            return self._write_new({check_key_id(key_id): new_key()}).get(key_id)
+            with self._locked():
+                self._refresh()  # another process may have made it (or destroyed it) since
+                if key_id in self._snapshot.keys or key_id in self._snapshot.destroyed:
+                    return self._snapshot.keys.get(key_id)
+                return self._append_new({check_key_id(key_id): new_key()})[key_id]
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
+        """Holds the file's lock for the block: a key it makes is new to every process (it looked
+        under the lock), and the block's keys are appended, with one ``fsync``, when it ends; a
+        block that fails writes none, and they are never used."""
         with self._mutex:
-            self._deferring += 1
-            try:
-                yield
-            except BaseException:
-                self._deferring -= 1
-                if not self._deferring:
-                    self._pending.clear()  # nothing was stored with them: never use them
-                raise
-            self._deferring -= 1
-            if not self._deferring and self._pending:
-                pending, self._pending = self._pending, {}
-                self._write_new(pending)
+            if self._deferring:  # nested: the outer block writes
+                self._deferring += 1
+                try:
+                    yield
+                finally:
+                    self._deferring -= 1
+                return
+            with self._locked():
+                self._refresh()  # what the other processes wrote, before looking
+                self._deferring = 1
+                try:
+                    yield
+                except BaseException:
+                    self._pending.clear()
+                    raise
+                finally:
+                    self._deferring = 0
+                if self._pending:
+                    pending, self._pending = self._pending, {}
+                    self._append_new(pending)
 
-    def _write_new(self, new: dict[str, bytes]) -> dict[str, bytes]:
-        """Append the keys of ``new`` that nobody made meanwhile (under the lock, looking again);
-        returns every key of ``new``'s ids as the file now has them."""
-        with self._locked():
-            current = self._current(reload=True)
-            lines, result = [], {}
-            for key_id, key in new.items():
-                if key_id in current.destroyed:
-                    continue  # destroyed meanwhile: the data is dropped, never encrypted again
-                if key_id in current.keys:
-                    result[key_id] = current.keys[key_id]
-                    continue
-                lines.append(json.dumps({"id": key_id, "key": base64.b64encode(key).decode()}) + "\n")
-                result[key_id] = key
-            if lines:
-                self._append("".join(lines))
-                self._snapshot = self._read()
-            return result
+    def _append_new(self, new: dict[str, bytes]) -> dict[str, bytes]:
+        """Append the keys of ``new`` (the lock held, the file read: none exists or was destroyed
+        meanwhile); returns them."""
+        current = self._snapshot
+        fresh = {key_id: key for key_id, key in new.items() if key_id not in current.keys and key_id not in current.destroyed}
+        assert len(fresh) == len(new), "a key made under the lock is new to the file"
+        if fresh:
+            self._append("".join(json.dumps({"id": key_id, "key": base64.b64encode(key).decode()}) + "\n"
+                                 for key_id, key in fresh.items()))
+            self._snapshot = self._read(current)
+        return fresh
 
     def destroy(self, key_id: str) -> bool:
         with self._mutex, self._locked():
-            current = self._current(reload=True)
+            self._refresh()
+            current = self._snapshot
             existed = key_id in current.keys
             destroyed = {**current.destroyed, check_key_id(key_id): current.destroyed.get(key_id)
                          or datetime.now(UTC).isoformat(timespec="seconds")}
@@ -249,7 +286,7 @@ class FileKeyStore:
             entries += [{"id": kid, "destroyed": when} for kid, when in destroyed.items()]
             self._replace("".join(json.dumps(entry) + "\n" for entry in entries))
             self._pending.pop(key_id, None)
-            self._snapshot = self._read()
+            self._snapshot = self._read(_Snapshot())
             return existed
 
     @contextlib.contextmanager

@@ -234,6 +234,7 @@ def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery, parse
     recorded deferral when time may cure it and ``retry_plan`` has attempts left."""
     started = time.perf_counter()
     structlog.contextvars.clear_contextvars()
+    bind_people(())
     structlog.contextvars.bind_contextvars(topic=delivery.topic, partition=delivery.partition, offset=delivery.offset)
     message: schemas.Envelope | None = None
     try:

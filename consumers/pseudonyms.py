@@ -19,13 +19,15 @@ import hmac
 import os
 import re
 from collections.abc import Callable, Iterable, MutableMapping
+from contextvars import ContextVar
 from functools import lru_cache
 from itertools import islice
 from typing import Any
 
-import structlog
-
-PEOPLE_CONTEXT = "_people"  # the contextvar bind_people sets; never rendered
+# The people of the message being handled: a context variable of its own, not structlog's, so that
+# a structlog configured without the Pseudonymiser (a library user's) never prints them.
+_PEOPLE: ContextVar[tuple[str, ...]] = ContextVar("fund_ledger_people", default=())
+PEOPLE_CONTEXT = "_people"  # an event-dict key a caller may set for one line (tests); never rendered
 PERSON_FIELDS = frozenset({"person_id", "debit_person_id", "credit_person_id"})
 PSEUDONYM_KEY_ID = "log-pseudonyms"
 MAX_PEOPLE = 20_000  # a remittance names at most this many (bound: the message's own limit is lower)
@@ -33,9 +35,9 @@ MAX_DEPTH = 6
 
 
 def bind_people(person_ids: Iterable[str]) -> None:
-    """The people the message being handled is about, for this context's log lines."""
-    people = tuple(sorted({p for p in islice(person_ids, MAX_PEOPLE) if isinstance(p, str) and p}, key=len, reverse=True))
-    structlog.contextvars.bind_contextvars(**{PEOPLE_CONTEXT: people})
+    """The people the message being handled is about, for this context's log lines (until the
+    next call: the handlers call it for every message, with none first)."""
+    _PEOPLE.set(tuple(sorted({p for p in islice(person_ids, MAX_PEOPLE) if isinstance(p, str) and p}, key=len, reverse=True)))
 
 
 def people_of(payload: Any) -> list[str]:
@@ -74,7 +76,7 @@ class Pseudonymiser:
         return "person:" + hmac.new(self._key, person_id.encode(), hashlib.sha256).hexdigest()[:16]
 
     def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        people: tuple[str, ...] = event_dict.pop(PEOPLE_CONTEXT, ()) or ()
+        people: tuple[str, ...] = tuple(event_dict.pop(PEOPLE_CONTEXT, ()) or ()) + _PEOPLE.get()
         pattern = _pattern(people) if people else None
         for name, value in list(event_dict.items()):
             event_dict[name] = self._clean(name, value, pattern, 0)

@@ -108,3 +108,20 @@ class KmsLike(MemoryKeyStore):
     def __init__(self, settings: dict[str, str]) -> None:
         super().__init__()
         self.settings = settings
+
+
+def test_a_key_made_in_a_deferred_block_is_the_one_another_process_gets(tmp_path: Path) -> None:
+    """A save encrypts with the keys its block makes before they are written: another process
+    asking for the same key meanwhile must wait for them, not make its own (its own would leave
+    the first save's fields under a key the file never kept)."""
+    path = tmp_path / "ledger.keys"
+    holder = ("import sys, time; from pathlib import Path; from adapters.keys import FileKeyStore; s = FileKeyStore(Path(sys.argv[1]))\n"
+              "with s.deferred():\n    print(s.get_or_create('person/a').hex(), flush=True)\n    time.sleep(1.5)\n")
+    asker = ("import sys; from pathlib import Path; from adapters.keys import FileKeyStore;"
+             "print(FileKeyStore(Path(sys.argv[1])).get_or_create('person/a').hex())")
+    first = subprocess.Popen([sys.executable, "-c", holder, str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert first.stdout is not None
+    used = first.stdout.readline().strip()  # made, not yet written: the block holds the lock
+    second = subprocess.run([sys.executable, "-c", asker, str(path)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    first.communicate(timeout=60)
+    assert second.stdout.strip() == used == FileKeyStore(path).get("person/a").hex()  # type: ignore[union-attr]
