@@ -102,6 +102,18 @@ class MemoryKeyStore:
         yield
 
 
+# The key files this process locks, by path: one lock each between its threads, and which thread
+# holds it (flock does not nest within a process: the same thread asking again through another
+# store object would wait for ever, so it is refused).
+_PATH_LOCKS: dict[str, threading.Lock] = {}
+_OWNERS: dict[str, int] = {}
+_HELD_MUTEX = threading.Lock()
+
+
+class KeyFileBusy(RuntimeError):
+    """The key file's lock is held by this very thread (through another store object, in a save)."""
+
+
 @dataclass
 class _Snapshot:
     """What this process has read of the key file: its first ``size`` bytes (``lines`` lines) of
@@ -291,13 +303,23 @@ class FileKeyStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        """The file's exclusive lock: between processes ``flock``, between this process's threads
+        (and store objects) a lock of its own, since ``flock`` does not nest within a process."""
         _private_dir(self.path.parent)
-        descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(descriptor)  # releases the lock
+        held = str(self.lock_path.resolve())
+        with _HELD_MUTEX:
+            in_process = _PATH_LOCKS.setdefault(held, threading.Lock())
+            if _OWNERS.get(held) == threading.get_ident():  # this thread, through another store object
+                raise KeyFileBusy(f"{self.path} is being written by this thread (a save in progress)")
+        with in_process:
+            _OWNERS[held] = threading.get_ident()
+            descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(descriptor)  # releases the lock
+                del _OWNERS[held]
 
     def _append(self, text: str) -> None:
         descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

@@ -125,3 +125,23 @@ def test_a_key_made_in_a_deferred_block_is_the_one_another_process_gets(tmp_path
     second = subprocess.run([sys.executable, "-c", asker, str(path)], cwd=REPO, capture_output=True, text=True, timeout=60)
     first.communicate(timeout=60)
     assert second.stdout.strip() == used == FileKeyStore(path).get("person/a").hex()  # type: ignore[union-attr]
+
+
+def test_a_thread_waits_for_anothers_save_and_the_same_thread_is_refused_not_hung(tmp_path: Path) -> None:
+    import threading
+
+    from adapters.keys import KeyFileBusy
+
+    path = tmp_path / "ledger.keys"
+    saving, other = FileKeyStore(path), FileKeyStore(path)
+    got: list[bytes | None] = []
+    with saving.deferred():
+        made = saving.get_or_create("person/a")
+        with pytest.raises(KeyFileBusy):  # flock would wait for this very thread for ever
+            other.get_or_create("person/b")
+        waiter = threading.Thread(target=lambda: got.append(other.get_or_create("person/a")))
+        waiter.start()
+        waiter.join(timeout=0.5)
+        assert waiter.is_alive()  # another thread waits for the save's keys
+    waiter.join(timeout=10)
+    assert got == [made]
