@@ -84,6 +84,17 @@ def fresh_database(label: str, keep: bool = False, migrate: bool = True) -> Iter
         if not keep:
             with admin_connection() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _drop_key_file(name, settings)
+
+
+def _drop_key_file(name: str, settings: dict[str, str]) -> None:
+    """The database's default key file (adapters.keys) goes with it."""
+    from adapters.keys import FileKeyStore, key_store_from_env
+
+    store = key_store_from_env(ledger_env({**settings, "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": name}))
+    if isinstance(store, FileKeyStore) and "FUND_LEDGER_KEYS" not in os.environ:
+        store.path.unlink(missing_ok=True)
+        store.lock_path.unlink(missing_ok=True)
 
 
 def drop_leftover_databases() -> list[str]:
@@ -100,9 +111,22 @@ def kafka_bootstrap() -> str:
     return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{os.environ.get('KAFKA_PORT', '19092')}"
 
 
+def kafka_settings(role: str) -> dict[str, str]:
+    """A Kafka principal's client settings (``deploy/kafka/env.sh``): admin, ledger, or a service."""
+    flags = [f"--{role}"] if role in ("admin", "ledger", "auditor") else ["--service", role]
+    out = subprocess.run([str(REPO / "deploy/kafka/env.sh"), *flags], check=True, capture_output=True, text=True).stdout
+    return dict(re.findall(r"export (\w+)=['\"]?([^'\"\n]*)['\"]?", out))
+
+
 def unique_prefix(label: str) -> str:
-    """A topic prefix (and group id) of its own, so runs never see each other's records."""
-    return f"bench-{label}-{uuid.uuid4().hex[:8]}."
+    """A topic prefix (and group id) of its own, so runs never see each other's records, with
+    its topics and the production ACLs made by the operator (the broker creates no topic)."""
+    from consumers.kafka_admin import setup
+    from consumers.kafka_io import KafkaSecurity
+
+    prefix = f"bench-{label}-{uuid.uuid4().hex[:8]}."
+    setup(kafka_bootstrap(), prefix=prefix, security=KafkaSecurity.from_env(kafka_settings("admin")))
+    return prefix
 
 
 # ---------------------------------------------------------------------------- the machine

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import data
-from bench.env import REPO, Database, kafka_bootstrap
+from bench.env import REPO, Database, kafka_bootstrap, kafka_settings
 from bench.measure import ChildRun, run_child
 from consumers.ingest import ingest_file
 from ledger.application import Ledger
@@ -83,20 +83,23 @@ class BackgroundProjector:
         self.thread.join(timeout=600)
 
 
-def child_env(db: Database) -> dict[str, str]:
-    return {**os.environ, **db.environ, "PYTHONPATH": str(REPO), "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap()}
+def child_env(db: Database, role: str = "ledger") -> dict[str, str]:
+    """A child's environment: the database, and the Kafka credentials of ``role``."""
+    return {**os.environ, **db.environ, **kafka_settings(role), "PYTHONPATH": str(REPO), "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap()}
 
 
 def publish(db: Database, path: Path, prefix: str) -> float:
+    """As the operator (a file of enrolments or remittances: one service's each; the admin may
+    write every topic, and a publisher's own principal is no faster)."""
     started = time.perf_counter()
-    run = run_child([*FUND_LEDGER, "publish", str(path), "--topic-prefix", prefix], child_env(db))
+    run = run_child([*FUND_LEDGER, "publish", str(path), "--topic-prefix", prefix], child_env(db, "admin"))
     if run.returncode != 0:
         raise RuntimeError(f"publish failed: {run.stdout[-2000:]} {run.stderr[-2000:]}")
     return time.perf_counter() - started
 
 
 def consume(db: Database, prefix: str, on_tick: Callable[[], Any] | None = None, profile_to: Path | None = None) -> ChildRun:
-    argv = [*FUND_LEDGER, "consume", "--topic-prefix", prefix, "--group-id", prefix + "ledger", "--until-caught-up",
+    argv = [*FUND_LEDGER, "consume", "--topic-prefix", prefix, "--group-id", prefix + "fund-ledger", "--until-caught-up",
             "--max-seconds", "900", "--batch-size", str(CONSUMER_BATCH)]
     if profile_to is not None:
         argv = [*PYINSTRUMENT, "-r", "text", "-o", str(profile_to), "-m", "cli.main", *argv[3:]]

@@ -26,8 +26,8 @@ from kafka import KafkaConsumer
 from psycopg.sql import SQL, Identifier
 
 from bench.data import Person
-from bench.env import Database
-from consumers.kafka_io import producer, send_all
+from bench.env import Database, kafka_settings
+from consumers.kafka_io import KafkaSecurity, admin_client, producer, send_all
 
 NAIVE_POLL_MS = 200
 
@@ -122,13 +122,16 @@ def naive_rate(db: Database, people: list[Person], lines: int, bootstrap: str, t
         with ProjectionRunner(application_class=NaiveLedger, projection_class=NaiveProjection,
                               view_class=NaiveBalances, env=env) as runner:
             runner.wait(setup_head, timeout=120)  # the runner has caught up with the setup
+            operator = KafkaSecurity.from_env(kafka_settings("admin"))  # the baseline's own topic: the operator's
+            _create_topic(bootstrap, topic, operator)
             started = time.perf_counter()
-            kafka = producer(bootstrap)
+            kafka = producer(bootstrap, operator)
             try:
                 send_all(kafka, [(topic, None, m, ()) for m in messages])
             finally:
                 kafka.close(timeout=10)
-            consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=topic, auto_offset_reset="earliest")
+            consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=topic, auto_offset_reset="earliest",
+                                     **operator.client_options())
             try:
                 done = 0
                 while done < lines:
@@ -146,3 +149,13 @@ def naive_rate(db: Database, people: list[Person], lines: int, bootstrap: str, t
     finally:
         app.close()
     return lines, elapsed_s
+
+
+def _create_topic(bootstrap: str, topic: str, operator: KafkaSecurity) -> None:
+    from kafka.admin import NewTopic
+
+    admin = admin_client(bootstrap, operator)
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        admin.close()

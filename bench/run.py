@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench import chain, data, env, ingest, interest, naive, replay
+from bench import chain, data, encryption, env, ingest, interest, naive, replay
 from bench.measure import Figure, Results, profile, ratio
 from bench.report import print_tables, write_document
 
@@ -35,6 +35,7 @@ CONSUMER_GROWTH_MAX = 0.20  # RSS growth allowed from the end of the first month
 # holds them all, and what still grows is what grows with the events processed.
 FIRST_MONTH_SHARE = 0.20
 CHAIN_MONTHS = 2  # months of remittances in each run of the chain's cost (four runs: two with, two without)
+ENCRYPTION_MONTHS = 2  # likewise for the cost of encrypting personal data
 
 
 @dataclass(frozen=True)
@@ -322,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md even with --quick")
-    parser.add_argument("--only", choices=["ingest", "interest", "chain"], help="run one group only")
+    parser.add_argument("--only", choices=["ingest", "interest", "chain", "encryption"], help="run one group only")
     args = parser.parse_args(argv)
 
     from cli.logs import configure_logging
@@ -343,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "chain"):
         section(f"the hash chain's cost: direct ingest of {sizes.persons * CHAIN_MONTHS:,} lines and replay, with and without")
         chain.bench_chain(sizes.persons, CHAIN_MONTHS, results)
+    if args.only in (None, "encryption"):
+        section(f"personal data encrypted: direct ingest of {sizes.persons:,} enrolments and {sizes.persons * ENCRYPTION_MONTHS:,} "
+                "remittance lines, with and without")
+        encryption.bench_encryption(sizes.persons, ENCRYPTION_MONTHS, results)
     elapsed_s = time.perf_counter() - started
     print_tables(results)
     # A quick or partial (--only) run never replaces the full run's figures unless --write.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -37,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("cli.serve", "run the HTTP service: the read-only API, the finance pages, health, readiness and metrics"),
     "token": ("cli.token", "create, list and revoke the service's bearer tokens; list its access log"),
     "migrate": ("cli.migrate", "create and secure the ledger's tables (PostgreSQL: as the database's owner)"),
+    "erase-person": ("cli.erase_person", "destroy a person's personal data (their keys) once the retention period allows it"),
 }
 
 
@@ -70,6 +72,9 @@ def build_parser(names: Sequence[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Every file the ledger writes (stores, keys, dead letters, logs, anchors) is its user's only:
+    # 0600 files, 0700 directories (docs/security.md).
+    os.umask(0o077)
     # Whatever a command prints, nothing in it may act on the terminal (cli.terminal).
     sys.stdout = SafeStream(sys.stdout)  # type: ignore[assignment]
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -98,10 +103,10 @@ def failure_message(error: BaseException, args: argparse.Namespace) -> tuple[str
     """One line for a person (and an exit code) for whatever stopped a command: what went wrong
     and what to check. Never a stack trace (``--log-level debug`` logs it)."""
     from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
-    from kafka.errors import KafkaError
+    from kafka.errors import AuthorizationError, KafkaError
 
     from consumers.consumer import ConsumerFailed
-    from consumers.kafka_io import bootstrap_servers
+    from consumers.kafka_io import TopicsMissing, bootstrap_servers
     from consumers.refusals import MessageRefused
     from ledger.settings import SettingsError
 
@@ -117,10 +122,16 @@ def failure_message(error: BaseException, args: argparse.Namespace) -> tuple[str
                 "that the server runs (deploy/postgres/start.sh)"), 3
     if isinstance(error, PersistenceError):
         return f"error: the ledger's database refused the operation ({_store()}): {first_line}", 3
+    if isinstance(error, AuthorizationError):
+        return (f"error: the Kafka broker refuses principal {os.environ.get('KAFKA_SASL_USERNAME') or '(none)'} this "
+                f"({type(error).__name__}: {first_line}): its ACLs allow each principal its own topics only (docs/security.md)"), 3
+    if isinstance(error, TopicsMissing):
+        return f"error: {error}", 3
     if isinstance(error, KafkaError):
         bootstrap = bootstrap_servers(getattr(args, "bootstrap_servers", None))
         return (f"error: cannot reach the Kafka broker at {bootstrap} ({type(error).__name__}): check --bootstrap-servers or "
-                "KAFKA_BOOTSTRAP_SERVERS and that the broker runs (deploy/kafka/start.sh)"), 3
+                "KAFKA_BOOTSTRAP_SERVERS, the credentials (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SSL_CAFILE) and "
+                "that the broker runs (deploy/kafka/start.sh)"), 3
     if isinstance(error, ConsumerFailed):
         return f"error: the consumer stopped: {error}", 1
     if isinstance(error, OSError):

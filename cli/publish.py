@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"sent": 0, "refused": refused[:50], "refused_count": len(refused)}, ensure_ascii=False, indent=2))
         return 1
     bootstrap = bootstrap_servers(args.bootstrap_servers)
-    ensure_topics(bootstrap, args.topic_prefix, args.partitions)
+    # The topics must exist (the operator makes them: the broker creates none on first use).
+    ensure_topics(bootstrap, args.topic_prefix, args.partitions, only={topic for topic, _, _, _ in records})
     kafka = producer(bootstrap)
     try:
         sent = send_all(kafka, records)

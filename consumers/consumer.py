@@ -38,13 +38,21 @@ from typing import Any, TypeVar
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import AuthorizationError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from consumers import contract, retries
 from consumers.faults import Faults
 from consumers.handlers import MAX_BATCH, BatchTally, Delivery, apply_batch
-from consumers.kafka_io import BOOTSTRAP_TIMEOUT_MS, DeadLetterPublisher, RetryScheduler, ensure_topics, producer
+from consumers.kafka_io import (
+    BOOTSTRAP_TIMEOUT_MS,
+    DeadLetterPublisher,
+    KafkaSecurity,
+    RetryScheduler,
+    client_options,
+    ensure_topics,
+    producer,
+)
 from consumers.retries import RetryPlan
 from ledger.application import Ledger
 
@@ -74,6 +82,7 @@ class ConsumerConfig:
     create_topics: bool = True
     client_id: str = "fund-ledger-consumer"
     retry_plan: RetryPlan = dataclasses.field(default_factory=RetryPlan)
+    security: KafkaSecurity | None = None  # None: the settings' (KafkaSecurity.from_env)
 
 
 @dataclass
@@ -138,6 +147,8 @@ class Patience:
         while not self.stopping and not self.out_of_time():
             try:
                 result = attempt()
+            except AuthorizationError as error:  # no waiting cures an ACL: the operator must
+                raise ConsumerFailed(f"the broker refuses this principal: {type(error).__name__}: {error}"[:500]) from None
             except UNAVAILABLE as error:
                 failures += 1
                 self._wait(error, failures)
@@ -151,8 +162,10 @@ class Patience:
         self.waits += 1
         structlog.contextvars.clear_contextvars()
         backoff_s = min(BACKOFF_S_MAX, 0.5 * 2 ** min(failures - 1, 8))
+        hint = {"hint": "a broker that refuses the credentials (KAFKA_SASL_*) looks unreachable: see its log"} \
+            if isinstance(error, KafkaError) else {}
         logger.warning("consumer.waiting", waiting_for=describe_unavailable(error, self.bootstrap),
-                       error=f"{type(error).__name__}: {error}"[:300], attempt=failures, retry_in_s=backoff_s)
+                       error=f"{type(error).__name__}: {error}"[:300], attempt=failures, retry_in_s=backoff_s, **hint)
         deadline = time.monotonic() + backoff_s
         while not self.stopping and time.monotonic() < deadline:
             time.sleep(min(0.2, backoff_s))
@@ -192,12 +205,12 @@ class LedgerConsumer:
         answers. False if asked to stop first."""
         config = self.config
         def create_topics() -> bool:
-            ensure_topics(config.bootstrap, config.topic_prefix, config.partitions, config.retry_plan)
+            ensure_topics(config.bootstrap, config.topic_prefix, config.partitions, config.retry_plan, security=config.security)
             return True
 
         if config.create_topics and self.until_reachable(create_topics) is None:
             return False
-        kafka_producer = self.until_reachable(lambda: producer(config.bootstrap))
+        kafka_producer = self.until_reachable(lambda: producer(config.bootstrap, config.security))
         if kafka_producer is None:
             return False
         self.producer = kafka_producer
@@ -208,6 +221,7 @@ class LedgerConsumer:
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=config.batch_size,
             session_timeout_ms=config.session_timeout_ms, heartbeat_interval_ms=config.heartbeat_interval_ms,
             max_poll_interval_ms=config.max_poll_interval_ms, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+            **client_options(config.security),
         ))
         if self.kafka is None:
             return False
@@ -341,6 +355,8 @@ class LedgerConsumer:
         times) for anything else."""
         assert self.kafka is not None
         structlog.contextvars.clear_contextvars()
+        if isinstance(error, AuthorizationError):  # dead letters or retries it may not publish
+            raise ConsumerFailed(f"the broker refuses this principal: {type(error).__name__}: {error}"[:500])
         self.stats.rewinds += 1
         logger.warning("batch.rolled_back", topic=tp.topic, partition=tp.partition, error=f"{type(error).__name__}: {error}"[:300])
         if isinstance(error, UNAVAILABLE):

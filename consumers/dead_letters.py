@@ -13,6 +13,7 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
+from adapters.crypto import ERASED, SEALED
 from consumers import contract, schemas
 from consumers.handlers import DEAD_LETTER_SOURCE, DEFERRED_SOURCE
 from consumers.kafka_io import Sent, producer, send_all
@@ -75,6 +76,9 @@ def republish(ledger: Ledger, dead_letter_id: str, bootstrap: str, *, fixed: byt
     the header ``republished-from``. The message must now pass its schema; whether it passes the
     ledger's rules is for the consumer to say (it may be dead-lettered again, with a new id)."""
     dead = find_dead_letter(ledger, dead_letter_id)
+    if fixed is None and dead["value_b64"] in (ERASED, SEALED):  # adapters.crypto: no key here, or none left
+        raise MessageRefused("original_unreadable", "dead_letter_id", f"its original is {dead['value_b64']}: give the fixed message "
+                             "with --file", dead_letter_id=dead_letter_id)
     value = fixed if fixed is not None else base64.b64decode(dead["value_b64"])
     value = value.strip()
     message = schemas.parse_message(value)  # raises ValidationError: fix it with --file

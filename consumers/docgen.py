@@ -206,11 +206,13 @@ A message that is not JSON, fails its schema, breaks a bound or a rule of the le
 applied and not lost**. The ledger's store records it with its original bytes (base64), its
 headers, the reason (`code`, `field`, `reason`, `context`), its size, digest and provenance
 (`dead-letter.v1.json`), **in the same transaction as the batch's position**: the store has each
-dead letter exactly once. The topic `ledger.dead-letters` gets a notice (`dead-letter-notice.v1.json`):
-the same reason and provenance, the original's size and SHA-256, its first 512 bytes and a
-reference to the original in the store, never the whole of it, so that a refusal of any size fits
-the topic (the broker takes records of 1 MiB at most; a notice is at most 64 KiB). The consumer
-goes on with the rest of the batch. The codes are listed in the README ("Refusal codes").
+dead letter exactly once, its content encrypted under a key of its own (docs/security.md). The
+topic `ledger.dead-letters` gets a notice (`dead-letter-notice.v1.json`): the refusal's code and
+field, the provenance, the original's size and a reference to the original in the store, and none
+of its content (no excerpt, no reason in words, no digest: any of these can carry or betray a
+person's data), so that a refusal of any size fits the topic (the broker takes records of 1 MiB at
+most; a notice is at most 64 KiB). The consumer goes on with the rest of the batch. The codes are
+listed in the README ("Refusal codes").
 
 Every record is read strictly before its schema is applied: a key given twice in one object
 (`duplicate_key`), `NaN` or `Infinity` (`non_finite_number`) and nesting deeper than the parser
@@ -233,13 +235,29 @@ are never dead letters: they abort the batch, which is retried from the recorded
 fixed one) to its topic with the header `republished-from: ID`; once applied, the dead letter shows
 as resolved. `fund-ledger ingest` records its dead letters the same way (id
 `file:<name>:0:<line>@<hash>`) and also appends them to `.run/dead-letters.jsonl` (created readable
-by its owner only: it holds the messages).
+by its owner only; the original, its reason and digest are encrypted there as in the store).
+
+## Who may publish what
+
+The broker takes only authenticated clients (SASL SCRAM-SHA-512 over TLS) and lets each publishing
+service write its own topics only (ACLs; `consumers/publishers.toml` names the owner of each topic
+and the `producer` names its systems use): enrolments, category changes and deaths come from the
+registry (`ledger.persons`), remittances from contribution collection (`ledger.contributions`),
+claims from hospital settlement (`ledger.claims`), transfers from the transfer office
+(`ledger.transfers`), everything on `ledger.fund` from finance. Kafka has no record header a
+producer cannot set, so the topic a record was read from says who wrote it: a message whose type
+belongs on another topic, or whose `producer` is not one of the names of the topic's owner, is
+dead-lettered as `producer_mismatch` before anything else is looked at (its message id is not
+taken: the real owner may still use it). Messages of a file (`fund-ledger ingest`) are the
+operator's, and not checked. docs/security.md has the whole model.
 
 ## Running it
 
 ```bash
-deploy/kafka/start.sh                                   # the local broker, 127.0.0.1:19092
+deploy/kafka/start.sh                                   # the local broker, 127.0.0.1:19092 (SASL_SSL, ACLs)
+eval "$(deploy/kafka/env.sh --admin)"                    # the operator's credentials: may publish on every topic
 fund-ledger publish examples/messages.jsonl              # validate every line, then send; nothing is sent if one is invalid
+eval "$(deploy/kafka/env.sh --ledger)"                   # the ledger's own principal
 fund-ledger --log-format json --log-level info consume   # until SIGTERM; --until-caught-up for jobs and tests
 fund-ledger ingest examples/messages.jsonl               # the same handlers, without Kafka (embedded SQLite by default)
 fund-ledger dead-letters                                 # the open dead letters

@@ -30,6 +30,8 @@ from pydantic import ValidationError
 from consumers import retries, schemas, wire
 from consumers.contract import MESSAGE_TYPES
 from consumers.faults import NO_FAULTS, Faults
+from consumers.pseudonyms import bind_people, people_of
+from consumers.publishers import check_publisher
 from consumers.refusals import MessageRefused, refusal
 from consumers.retries import RetryPlan
 from ledger.application import Ledger
@@ -79,6 +81,11 @@ class Delivery:
     def dead_letter_id(self) -> str:
         """A message's identity as a refusal: its first position, however often it was retried."""
         return self.origin_id or self.position_id
+
+    @property
+    def origin_topic(self) -> str:
+        """The topic the record was first published on (a retried one's origin): whose owner sent it."""
+        return self.origin_id.rsplit(":", 2)[0] if self.origin_id else self.topic
 
     @property
     def size_bytes(self) -> int:
@@ -227,11 +234,14 @@ def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery, parse
     recorded deferral when time may cure it and ``retry_plan`` has attempts left."""
     started = time.perf_counter()
     structlog.contextvars.clear_contextvars()
+    bind_people(())
     structlog.contextvars.bind_contextvars(topic=delivery.topic, partition=delivery.partition, offset=delivery.offset)
     message: schemas.Envelope | None = None
     try:
         message = parsed if parsed is not None else _parse(delivery)
         structlog.contextvars.bind_contextvars(message_id=message.message_id, region=message.region, type=message.type)
+        bind_people(people_of(schemas.payload_of(message)))  # their ids never reach a log line (consumers.pseudonyms)
+        check_publisher(delivery.origin_topic, message.type, message.producer)  # before its id can count as seen
         with unit.command():
             outcome = _apply(ledger, unit, message, delivery)
     except PersistenceError:
@@ -244,7 +254,9 @@ def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery, parse
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     if outcome.dead_letter is not None:
         dead = outcome.dead_letter
-        logger.warning("message.dead_lettered", code=dead["code"], field=dead["field"], reason=dead["reason"], duration_ms=duration_ms)
+        # The reason may quote personal data (a birth date): at debug level only; the store has it.
+        logger.warning("message.dead_lettered", code=dead["code"], field=dead["field"], duration_ms=duration_ms)
+        logger.debug("message.dead_lettered.reason", reason=dead["reason"])
     elif outcome.deferral is not None:
         deferral = outcome.deferral
         logger.info("message.deferred", code=deferral["code"], field=deferral["field"], attempt=deferral["retry_attempt"],

@@ -4,7 +4,9 @@ Each line is a delivery from the pseudo-topic ``file:<name>`` (partition 0, offs
 number), so provenance and dead letters look the same as from Kafka. Lines are applied in
 batches, one transaction per batch. Message ids make a second run of the same file a no-op;
 a dead letter is recorded once per (line, content) however often the file is ingested.
-Dead letters are recorded in the ledger's store and appended to a local JSON-lines file.
+Dead letters are recorded in the ledger's store and appended to a local JSON-lines file, their
+content sealed there as in the store (``adapters.crypto``: the original, its reason and digest
+under the refused message's own key, which ``erase-person`` destroys with the person).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from adapters.crypto import sealed_refusal
 from consumers.handlers import MAX_BATCH, BatchTally, Delivery, Outcome, apply_batch
 from consumers.retries import RetryPlan
 from ledger.application import Ledger
@@ -101,7 +104,8 @@ def ingest_file(ledger: Ledger, path: Path | None, *, batch_size: int = 500, dea
 
     def write_dead_letters(dead_letters: list[dict[str, Any]]) -> None:
         if dead_letter_file is not None:
-            append_private(dead_letter_file, [json.dumps(dead, ensure_ascii=False, sort_keys=True) for dead in dead_letters])
+            append_private(dead_letter_file, [json.dumps(sealed_refusal(ledger.mapper, dead), ensure_ascii=False, sort_keys=True)
+                                              for dead in dead_letters])
 
     def defer(outcomes: list[Outcome]) -> None:
         for outcome in outcomes:

@@ -494,20 +494,17 @@ class DeadLetterRecord(BaseModel):
 
 class DeadLetterNotice(BaseModel):
     """What the consumer publishes to ``ledger.dead-letters`` (key: ``dead_letter_id``) for a
-    message it refused: the reason and a reference to the original, which the ledger's store keeps
-    (``fund-ledger dead-letters --show ID``). Bounded in size whatever the original's size, so a
-    refusal always fits its topic."""
+    message it refused: a reference to the original, which the ledger's store keeps
+    (``fund-ledger dead-letters --show ID``), with its refusal code and provenance, and none of its
+    content (no excerpt, no reason in words, no digest: personal data stays in the store, where it
+    is encrypted). Bounded in size whatever the original's size, so a refusal always fits its topic."""
 
     model_config = ConfigDict(extra="forbid")
 
     dead_letter_id: str
     code: str
     field: str
-    reason: str
-    context: dict[str, Any] = Field(description="empty when the full context would make the notice too large")
     provenance: DeadLetterProvenance
     size_bytes: int
-    sha256: str
-    excerpt_b64: str = Field(description="the first bytes of the original (at most 512), in base64")
     original: str = Field(description="where the original is kept")
     dead_lettered_at: AwareDatetime

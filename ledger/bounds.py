@@ -204,7 +204,7 @@ def _check_person_dates(command: object, subject: Subject) -> None:
         return
     for person_id in person_ids_of(command):
         account = subject.accounts.get(person_id)
-        if account is None:
+        if account is None or getattr(account, "is_erased", False):  # no dates left to bound by (ledger.erasure)
             continue
         for field, day in dated:
             for bound, earliest in (("enrolment", account.enrolled_on), ("birth", account.birth_date)):

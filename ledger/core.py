@@ -17,7 +17,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Transcoding
+from eventsourcing.persistence import EventStore, JSONTranscoder, Mapper, ProcessRecorder, Transcoding
 from eventsourcing.utils import get_topic
 
 from ledger import accounts as acc
@@ -111,6 +111,18 @@ class CoreLedger(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        # Personal fields encrypted with a key per person, so that a person can be erased
+        # (adapters.crypto; the keys from the settings, adapters.keys).
+        from adapters.crypto import personal_data_mapper
+
+        return personal_data_mapper(self.factory, self.construct_transcoder(), self.env)
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        from adapters.crypto import event_store
+
+        return event_store(self.mapper, self.recorder)
 
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder also keeps tracking records (e.g. Kafka offsets) in the same

@@ -181,6 +181,18 @@ class DateRules(_Frozen):
         default=130, description="the oldest an insured person can be on enrolment")
 
 
+class Retention(_Frozen):
+    """How long the ledger keeps what identifies a person (birth date, employer, pension, the
+    heirs' reference) once their personal account has closed, by death or by a transfer out,
+    before ``fund-ledger erase-person`` may destroy it (``ledger.erasure``; docs/security.md).
+    Every amount, posting and date of the books stays for ever. Not a rule of the seeds: a region
+    sets it from its archive rules. The default is the keeping period of accounting books and
+    vouchers, 30 years (会计档案管理办法, 2015, art. 14 and its table)."""
+
+    personal_data_years_after_closure: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=30, description="whole years from the account's closure (death, transfer out) to the earliest erasure")
+
+
 class PolicyVersion(_Frozen):
     """One effective-dated version of a pooling region's parameters."""
 
@@ -295,6 +307,8 @@ class PolicyVersion(_Frozen):
         description="Due date of a month's contributions and the late fee of a late payment "
         "(Social Insurance Law art. 86). Absent: no due date is enforced and no late fee is due.",
     )
+
+    retention: Retention = Retention()
 
     @model_validator(mode="before")
     @classmethod

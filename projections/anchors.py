@@ -52,7 +52,9 @@ def publish_anchor(bootstrap: str, topic: str, anchor: Anchor) -> None:
     """Publish to Kafka (key: the position), waiting for the broker's acknowledgement."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    from consumers.kafka_io import client_options  # the settings' credentials (KAFKA_SASL_*)
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options())
     try:
         producer.send(topic, key=str(anchor.position).encode(), value=anchor.line().encode()).get(timeout=30)
     finally:
@@ -91,7 +93,9 @@ def read_anchor_topic(bootstrap: str, topic: str, timeout_ms: int = 5_000) -> li
     """Every anchor published to ``topic`` (read from the beginning)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=timeout_ms)
+    from consumers.kafka_io import client_options  # the settings' credentials (KAFKA_SASL_*)
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=timeout_ms, **client_options())
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not partitions:

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from ledger.errors import InvalidInput
+from projections.erasures import mark_erased
 from projections.lookups import check_filters
 from projections.reports import POINT_IN_TIME, REPORTS, Filters, Report, add_recording_times, as_of_report, run_report
 from projections.store import ProjectionStore
@@ -95,5 +96,6 @@ def answer(ledger: Any, store: ProjectionStore, request: ReportRequest, position
     else:
         report, source = run_report(request.name, store, request.filters), "tables"
     add_recording_times(ledger, report)
+    report = mark_erased(ledger, report)  # whose personal data is gone (ledger.erasure)
     meta = {"region": request.region, "year": request.year, "as_of": as_of.isoformat() if as_of else None}
     return ReportAnswer(report, request, position, source, meta)

@@ -16,6 +16,11 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.policy import load_policy_file
+from tests.security.log_watch import (  # noqa: F401 - no person's id in any log line of a run
+    pytest_configure,
+    pytest_runtest_setup,
+    pytest_sessionfinish,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,10 +37,8 @@ def ledger() -> Iterator[Ledger]:
 ROLES = ("app", "owner", "finance", "superuser")
 
 
-def _role_settings(role: str) -> dict[str, str]:
-    """``deploy/postgres/env.sh --<role> --eventsourcing``, as a mapping."""
-    printed = subprocess.run([str(REPO / "deploy/postgres/env.sh"), f"--{role}", "--eventsourcing"],
-                             capture_output=True, text=True, check=True, timeout=30).stdout
+def exported(printed: str) -> dict[str, str]:
+    """The ``export NAME=value`` lines of a script's output (``deploy/*/env.sh``), as a mapping."""
     settings: dict[str, str] = {}
     for line in printed.splitlines():
         words = shlex.split(line)
@@ -43,6 +46,12 @@ def _role_settings(role: str) -> dict[str, str]:
             name, _, value = words[1].partition("=")
             settings[name] = value
     return settings
+
+
+def _role_settings(role: str) -> dict[str, str]:
+    """``deploy/postgres/env.sh --<role> --eventsourcing``, as a mapping."""
+    return exported(subprocess.run([str(REPO / "deploy/postgres/env.sh"), f"--{role}", "--eventsourcing"],
+                                   capture_output=True, text=True, check=True, timeout=30).stdout)
 
 
 _ROLE_SETTINGS: dict[str, dict[str, str]] = {}

@@ -1,5 +1,7 @@
-"""Kafka tests: the real broker (deploy/kafka/start.sh), unique topics per test, the consumer
-run as a real process (``python -m cli.main consume``) against a SQLite file in tmp_path."""
+"""Kafka tests: the real broker (deploy/kafka/start.sh: SASL SCRAM over TLS, ACLs), unique topics
+per test with the production ACLs under the test's prefix (made as the admin principal), the
+consumer run as a real process (``python -m cli.main consume``, as the ledger's principal)
+against a SQLite file in tmp_path."""
 
 from __future__ import annotations
 
@@ -8,41 +10,14 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka_helpers import KAFKA, REPO, Env, books
+from kafka_helpers import REPO, books, kafka_bootstrap, kafka_env, prefix  # noqa: F401 - the fixtures, shared with tests/security
 
-from consumers.kafka_io import ensure_topics
 from ledger.application import Ledger
-
-
-@pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    """The broker, started if needed; stopped at the end only if this session started it (other
-    sessions may be using it)."""
-    was_running = subprocess.run([str(KAFKA / "wait.sh")], capture_output=True, timeout=30).returncode == 0
-    started = subprocess.run([str(KAFKA / "start.sh")], capture_output=True, text=True, timeout=180)
-    if started.returncode != 0:
-        pytest.fail(f"deploy/kafka/start.sh failed:\n{started.stdout}\n{started.stderr}")
-    yield f"127.0.0.1:{os.environ.get('KAFKA_PORT', '19092')}"
-    if not was_running:
-        subprocess.run([str(KAFKA / "stop.sh")], capture_output=True, timeout=60)
-
-
-@pytest.fixture
-def prefix(kafka_bootstrap: str) -> str:
-    """Unique topic names (and group id) per test, so tests are independent."""
-    name = f"t{uuid.uuid4().hex[:10]}."
-    ensure_topics(kafka_bootstrap, name, partitions=3)
-    return name
-
-
-@pytest.fixture
-def kafka_env(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Env:
-    return Env(kafka_bootstrap, prefix, tmp_path / "ledger.sqlite")
 
 
 @pytest.fixture

@@ -1,25 +1,34 @@
-"""Helpers of the Kafka tests: running the CLI, publishing, a scenario, the books to compare."""
+"""Helpers of the Kafka tests: credentials of each principal, running the CLI, publishing (each
+message by the service that owns its topic), a scenario, the books to compare."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from consumers import contract
-from consumers.kafka_io import producer, route_raw, send_all
+from consumers.kafka_admin import CONSUMER_GROUP, grant
+from consumers.kafka_io import KafkaSecurity, admin_client, ensure_topics, producer, route_raw, send_all
+from consumers.publishers import DEFAULT_PUBLISHERS_FILE, base_topic, configured_publishers
 from ledger.application import Ledger
 from ledger.policy import load_policy_file
 from ledger.rules import age_on, contribution_split, laid_off_wage_base_fen
+from tests.conftest import exported
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA = REPO / "deploy" / "kafka"
@@ -28,21 +37,106 @@ REGION = "210100"
 FAST = ["--session-timeout-ms", "6000", "--heartbeat-interval-ms", "1000", "--max-poll-interval-ms", "20000"]
 
 
+@functools.cache
+def role_settings(role: str) -> dict[str, str]:
+    """A principal's client settings for the local broker (``deploy/kafka/env.sh``): ``admin``,
+    ``ledger``, ``auditor``, or a service of ``consumers/publishers.toml``."""
+    flags = [f"--{role}"] if role in ("admin", "ledger", "auditor") else ["--service", role]
+    return exported(subprocess.run([str(KAFKA / "env.sh"), *flags], capture_output=True, text=True, check=True, timeout=30).stdout)
+
+
+def security(role: str) -> KafkaSecurity:
+    return KafkaSecurity.from_env(role_settings(role))
+
+
+def grant_prefix(bootstrap: str, prefix: str) -> None:
+    """Topics and ACLs under ``prefix``, as the operator makes them (the admin principal)."""
+    admin = admin_client(bootstrap, security("admin"))
+    try:
+        grant(admin, prefix)
+    finally:
+        admin.close()
+    ensure_topics(bootstrap, prefix, partitions=3, security=security("admin"))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """The broker, started if needed; stopped at the end only if this session started it (other
+    sessions may be using it)."""
+    was_running = subprocess.run([str(KAFKA / "wait.sh")], capture_output=True, timeout=30).returncode == 0
+    started = subprocess.run([str(KAFKA / "start.sh")], capture_output=True, text=True, timeout=180)
+    if started.returncode != 0:
+        pytest.fail(f"deploy/kafka/start.sh failed:\n{started.stdout}\n{started.stderr}")
+    yield f"127.0.0.1:{os.environ.get('KAFKA_PORT', '19092')}"
+    if not was_running:
+        subprocess.run([str(KAFKA / "stop.sh")], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def prefix(kafka_bootstrap: str) -> str:
+    """Unique topic names (and group id) per test, so tests are independent, with the ACLs a
+    deployment has under that prefix."""
+    name = f"t{uuid.uuid4().hex[:10]}."
+    grant_prefix(kafka_bootstrap, name)
+    return name
+
+
+@pytest.fixture
+def kafka_env(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Env:
+    return Env(kafka_bootstrap, prefix, tmp_path / "ledger.sqlite")
+
+
+def group_of(prefix: str, suffix: str = "") -> str:
+    """A consumer group the ledger's principal may join under ``prefix`` (its ACL: ``<prefix>fund-ledger*``)."""
+    return f"{prefix}{CONSUMER_GROUP}{suffix}"
+
+
+def owner_of(topic: str) -> str:
+    """The service whose principal may write ``topic``."""
+    base = base_topic(topic)
+    owner = configured_publishers().owner_of(base) if base else None
+    assert owner is not None, f"no service owns {topic}"
+    return owner.name
+
+
+def publish_as_owners(bootstrap: str, records: list[tuple[str, str | None, bytes, Any]]) -> None:
+    """Send each record with the credentials of the service that owns its topic, in order per topic."""
+    by_owner: dict[str, list[tuple[str, str | None, bytes, Any]]] = defaultdict(list)
+    for record in records:
+        by_owner[owner_of(record[0])].append(record)
+    for owner, owned in by_owner.items():
+        kafka = producer(bootstrap, security(owner))
+        try:
+            send_all(kafka, owned)
+        finally:
+            kafka.close(timeout=10)
+
+
 class Env:
-    """Running the CLI against one ledger store and one broker."""
+    """Running the CLI against one ledger store and one broker, as the ledger's principal unless
+    told otherwise (``cli(..., role=...)``)."""
 
     def __init__(self, bootstrap: str, prefix: str, store: Path) -> None:
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.store = store
-        self.environ = {**os.environ, "FUND_LEDGER_SQLITE": str(store), "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        self.environ = {**os.environ, "FUND_LEDGER_SQLITE": str(store), **role_settings("ledger"), "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                         "PYTHONPATH": str(REPO)}
         self.environ.pop("PERSISTENCE_MODULE", None)
         self.environ.pop("FUND_LEDGER_FAULTS", None)
 
+    def allow_producer(self, name: str) -> None:
+        """A deployment whose every service may sign its messages ``name`` (a publishers file of
+        its own, ``FUND_LEDGER_PUBLISHERS``)."""
+        text = DEFAULT_PUBLISHERS_FILE.read_text()
+        text = re.sub(r"^producers = \[", f'producers = ["{name}", ', text, flags=re.MULTILINE)
+        path = self.store.with_name("publishers.toml")
+        path.write_text(text)
+        self.environ["FUND_LEDGER_PUBLISHERS"] = str(path)
+
     def consume_args(self, *extra: str, batch_size: int = 50, group: str | None = None) -> list[str]:
         return [sys.executable, "-m", "cli.main", "--log-format", "json", "--log-level", "info", "consume",
-                "--topic-prefix", self.prefix, "--group-id", group or f"{self.prefix}group", "--batch-size", str(batch_size),
+                "--topic-prefix", self.prefix, "--group-id", group or group_of(self.prefix), "--batch-size", str(batch_size),
                 "--summary-interval", "1", *FAST, *extra]
 
     def start_consumer(self, *extra: str, faults: str | None = None, log: Path, batch_size: int = 50,
@@ -61,23 +155,20 @@ class Env:
         process.communicate(timeout=timeout)
         return process.returncode
 
-    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=self.environ, capture_output=True,
+    def cli(self, *args: str, timeout: float = 60, role: str = "ledger") -> subprocess.CompletedProcess[str]:
+        environ = {**self.environ, **role_settings(role), "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=environ, capture_output=True,
                               text=True, timeout=timeout)
 
     def publish(self, messages: list[dict[str, Any] | bytes], fallback: str = contract.TOPIC_CLAIMS) -> None:
         """Send messages (dicts, or raw bytes for malformed ones) to their topics, keyed as the
-        contract says; order is kept per key."""
+        contract says, each by the service that owns its topic; order is kept per key."""
         records = []
         for message in messages:
             value = message if isinstance(message, bytes) else json.dumps(message).encode()
             topic, key = route_raw(value, self.prefix, self.prefix + fallback)
             records.append((topic, key, value, ()))
-        kafka = producer(self.bootstrap)
-        try:
-            send_all(kafka, records)
-        finally:
-            kafka.close(timeout=10)
+        publish_as_owners(self.bootstrap, records)
 
     def ledger(self) -> Ledger:
         return Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.store)})

@@ -1,0 +1,337 @@
+"""Personal data encrypted field by field, with a key per person: what can be erased.
+
+The ledger's events keep personal data: a person's birth date, employer and pension, the free
+text of an inheritance (``heirs_reference``, which can carry names and ID numbers), and what a
+refused message held. The mapper here (``PersonalDataMapper``, the ledger's mapper) encrypts those
+fields, and only those, before an event is stored: each with AES-256-GCM under the key of the
+person it is about (``adapters.keys``), the key's id and the field's place bound in as associated
+data. Amounts, postings, business dates and ids stay as they were, so projections, ``verify``,
+``trace`` and the hash chain (``adapters.chain``, which covers the stored bytes, ciphertext
+included) work without any key.
+
+Erasure destroys a person's key: their fields then read as ``ERASED``, for ever, and every event
+and every hash of the chain stays as it was. A process without keys (``FUND_LEDGER_KEYS=none``:
+finance, auditors) reads them as ``SEALED``.
+
+What is encrypted, keyed on attributes (like ``projections.fold``), never on event classes:
+
+- ``PERSONAL_FIELDS`` of any event, under the key of its person: the event's own aggregate when it
+  is a personal account's, else the account its ``person_id`` names in its ``region`` (or
+  ``from_region``: a transfer);
+- of a record of a business id (``outcome`` and ``kind``): the ``fingerprint`` (a digest of a
+  message or command, which a dictionary of birth dates would otherwise open) and the outcome's
+  ``PERSONAL_FIELDS``, under the key of the person the outcome names;
+- of a refused message's record (``outcome.dead_letter``, ``outcome.deferred``): the original
+  bytes, headers, reason, context and digest, and the record's fingerprint, under a key of the
+  refused message's own (``dead-letter/...``), which ``erase-person`` destroys when the message
+  names the person; the same sealing serves the dead-letter file of ``fund-ledger ingest``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    EventStore,
+    Mapper,
+    Notification,
+    Recording,
+    StoredEvent,
+    Transcoder,
+)
+from eventsourcing.utils import get_topic
+
+from adapters.keys import KeyStore, key_store_from_env
+from ledger.aggregates import PersonalAccount
+from ledger.settings import SettingsError
+
+SEALED_TAG = "aes-256-gcm/v1"
+ERASED = "[erased]"  # the key was destroyed: the value can never be read again
+SEALED = "[encrypted]"  # this process has no keys (FUND_LEDGER_KEYS=none)
+PERSONAL_FIELDS = ("birth_date", "employer_id", "pension_fen", "heirs_reference")
+DEAD_LETTER_FIELDS = ("value_b64", "headers", "reason", "context", "sha256")
+REFUSAL_KINDS = ("dead_letter", "deferred")
+NONCE_BYTES = 12
+PERSONAL_ACCOUNT_TOPIC = get_topic(PersonalAccount)
+
+
+@lru_cache(maxsize=100_000)
+def person_key_id(region: str, person_id: str) -> str:
+    """The key of a person's personal fields: one per personal account (region + person id)."""
+    return f"person/{PersonalAccount.id_for(region, person_id)}"
+
+
+def account_key_id(account_id: UUID | str) -> str:
+    return f"person/{account_id}"
+
+
+def dead_letter_key_id(dead_letter_id: str) -> str:
+    """The key of a refused message (all its attempts): its own, destroyed with the person it names."""
+    return "dead-letter/" + hashlib.sha256(dead_letter_id.encode()).hexdigest()[:32]
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("sealed") == SEALED_TAG
+
+
+class Sealer:
+    """Seals one value (AES-256-GCM, a fresh 96-bit nonce each time) and opens it again."""
+
+    def __init__(self, transcoder: Transcoder, keys: KeyStore | None) -> None:
+        self.transcoder = transcoder
+        self.keys = keys
+        self._ciphers: dict[bytes, AESGCM] = {}
+
+    def seal(self, key_id: str, place: str, value: Any) -> dict[str, Any]:
+        """``value`` encrypted under ``key_id``; if that key was destroyed, nothing of it is kept."""
+        if self.keys is None:
+            raise SettingsError("this process has no key store (FUND_LEDGER_KEYS=none) and cannot record personal data")
+        key = self.keys.get_or_create(key_id)
+        if key is None:
+            return {"sealed": SEALED_TAG, "key": key_id, "dropped": True}
+        nonce = os.urandom(NONCE_BYTES)
+        plaintext = self.transcoder.encode({"v": value})
+        ciphertext = self._cipher(key).encrypt(nonce, plaintext, associated_data(key_id, place))
+        return {"sealed": SEALED_TAG, "key": key_id, "data": base64.b64encode(nonce + ciphertext).decode()}
+
+    def open(self, sealed: dict[str, Any], place: str) -> Any:
+        """The value, or ``ERASED`` (key destroyed, or the value dropped) or ``SEALED`` (no keys
+        here). Raises ``SettingsError`` if the key exists but does not open it (a wrong key file)."""
+        if self.keys is None:
+            return SEALED
+        key_id = str(sealed.get("key"))
+        key = None if sealed.get("dropped") else self.keys.get(key_id)
+        if key is None:
+            if sealed.get("dropped") or self.keys.is_destroyed(key_id):
+                return ERASED
+            raise SettingsError(f"the key store has no key {key_id}, and none was destroyed: a key file of another ledger? "
+                                "(FUND_LEDGER_KEYS; FUND_LEDGER_KEYS=none reads without keys)")
+        raw = base64.b64decode(str(sealed.get("data")))
+        try:
+            plaintext = self._cipher(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated_data(key_id, place))
+        except InvalidTag:
+            raise SettingsError(f"the key {key_id} does not open the value at {place}: a wrong key file, or the value was altered") from None
+        return self.transcoder.decode(plaintext)["v"]
+
+    def _cipher(self, key: bytes) -> AESGCM:
+        cipher = self._ciphers.get(key)
+        if cipher is None:
+            if len(self._ciphers) > 100_000:  # a bound: one per person seen
+                self._ciphers.clear()
+            cipher = self._ciphers[key] = AESGCM(key)
+        return cipher
+
+
+def associated_data(key_id: str, place: str) -> bytes:
+    """Bound into the ciphertext: a value moved to another field or under another key fails."""
+    return f"fund-ledger/sealed/v1|{key_id}|{place}".encode()
+
+
+# ---------------------------------------------------------------------------- which fields, whose key
+def _person_of_outcome(state: Mapping[str, Any], outcome: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(region, person id) a record's outcome is about, if one person."""
+    person_id = outcome.get("person_id")
+    if state.get("kind") == "death" and not person_id:
+        person_id = state.get("business_key")
+    # A message's record is kept under its source (a producer); the region is in its provenance.
+    region = (outcome.get("provenance") or {}).get("region") if state.get("kind") == "message" else state.get("region")
+    if isinstance(person_id, str) and isinstance(region, str) and person_id and region:
+        return region, person_id
+    return None
+
+
+def _event_key_id(topic: str, originator_id: Any, state: Mapping[str, Any]) -> str | None:
+    if topic.startswith(PERSONAL_ACCOUNT_TOPIC + "."):
+        return account_key_id(originator_id)
+    region = state.get("region") or state.get("from_region")
+    person_id = state.get("person_id")
+    if isinstance(region, str) and isinstance(person_id, str):
+        return person_key_id(region, person_id)
+    return None
+
+
+def _refusal(outcome: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+    for kind in REFUSAL_KINDS:
+        record = outcome.get(kind)
+        if isinstance(record, dict) and isinstance(record.get("dead_letter_id"), str):
+            return kind, record
+    return None
+
+
+class FieldPolicy:
+    """Seals and opens the personal fields of an event's state (see the module's docstring)."""
+
+    def __init__(self, sealer: Sealer) -> None:
+        self.sealer = sealer
+
+    def seal_event(self, topic: str, originator_id: Any, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` with its personal fields sealed (a new dict where anything changes: the
+        event's own dicts are the aggregate's too)."""
+        if isinstance(state.get("state"), dict) and isinstance(state.get("topic"), str):  # a snapshot
+            inner = self.seal_event(state["topic"] + ".", originator_id, state["state"])
+            return state if inner is state["state"] else {**state, "state": inner}
+        present = [name for name in PERSONAL_FIELDS if name in state]
+        outcome = state.get("outcome")
+        if isinstance(outcome, dict) and "kind" in state:
+            state = self._seal_record(state, outcome)
+        if not present:
+            return state
+        key_id = _event_key_id(topic, originator_id, state)
+        if key_id is None:
+            raise AssertionError(f"{topic} holds personal fields {present} but names no person: add its subject to adapters.crypto")
+        return {**state, **{name: self.sealer.seal(key_id, name, state[name]) for name in present}}
+
+    def _seal_record(self, state: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
+        refusal = _refusal(outcome)
+        if refusal is not None:
+            kind, record = refusal
+            key_id = dead_letter_key_id(record["dead_letter_id"])
+            sealed_record = self.seal_refusal(record, key_id)
+            return {**state, "fingerprint": self.sealer.seal(key_id, "fingerprint", state.get("fingerprint")),
+                    "outcome": {**outcome, kind: sealed_record}}
+        person = _person_of_outcome(state, outcome)
+        if person is None:
+            return state
+        key_id = person_key_id(*person)
+        personal = {f"outcome.{name}": name for name in PERSONAL_FIELDS if name in outcome}
+        return {**state, "fingerprint": self.sealer.seal(key_id, "fingerprint", state.get("fingerprint")),
+                "outcome": {**outcome, **{name: self.sealer.seal(key_id, place, outcome[name]) for place, name in personal.items()}}}
+
+    def seal_refusal(self, record: Mapping[str, Any], key_id: str | None = None) -> dict[str, Any]:
+        """A refused message's record with its content sealed (the store's and the dead-letter file's)."""
+        key_id = key_id or dead_letter_key_id(record["dead_letter_id"])
+        return {**record, **{name: self.sealer.seal(key_id, f"refusal.{name}", record[name])
+                             for name in DEAD_LETTER_FIELDS if name in record}}
+
+    def open_refusal(self, record: dict[str, Any]) -> dict[str, Any]:
+        for name in DEAD_LETTER_FIELDS:
+            if is_sealed(record.get(name)):
+                record[name] = self.sealer.open(record[name], f"refusal.{name}")
+        return record
+
+    def open_event(self, state: dict[str, Any]) -> None:
+        """Open, in place, every sealed value of a decoded state (a fresh dict of the mapper's)."""
+        inner = state.get("state")
+        if isinstance(inner, dict) and isinstance(state.get("topic"), str):
+            self.open_event(inner)
+        for name in PERSONAL_FIELDS:
+            if is_sealed(state.get(name)):
+                state[name] = self.sealer.open(state[name], name)
+        if is_sealed(state.get("fingerprint")):
+            state["fingerprint"] = self.sealer.open(state["fingerprint"], "fingerprint")
+        outcome = state.get("outcome")
+        if isinstance(outcome, dict):
+            for name in PERSONAL_FIELDS:
+                if is_sealed(outcome.get(name)):
+                    outcome[name] = self.sealer.open(outcome[name], f"outcome.{name}")
+            for kind in REFUSAL_KINDS:
+                if isinstance(outcome.get(kind), dict):
+                    self.open_refusal(outcome[kind])
+
+
+# ---------------------------------------------------------------------------- the mapper and the event store
+class PersonalDataMapper(Mapper[UUID]):
+    """The library's mapper, with ``FieldPolicy`` between an event's attributes and its
+    transcoding: sealed on the way in, opened on the way out."""
+
+    def __init__(self, transcoder: Transcoder, keys: KeyStore | None, **kwargs: Any) -> None:
+        super().__init__(transcoder, **kwargs)
+        self.keys = keys
+        self.policy = FieldPolicy(Sealer(transcoder, keys))
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        topic = get_topic(domain_event.__class__)
+        event_state = dict(vars(domain_event))
+        originator_id = event_state.pop("originator_id")
+        originator_version = event_state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            event_state["class_version"] = class_version
+        stored_state = self.transcoder.encode(self.policy.seal_event(topic, originator_id, event_state))
+        if self.compressor:
+            stored_state = self.compressor.compress(stored_state)
+        if self.cipher:
+            stored_state = self.cipher.encrypt(stored_state)
+        return StoredEvent(originator_id=originator_id, originator_version=originator_version, topic=topic, state=stored_state)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        domain_event = super().to_domain_event(stored_event)
+        self.policy.open_event(domain_event.__dict__)
+        return domain_event
+
+    @contextlib.contextmanager
+    def keys_made_together(self) -> Iterator[None]:
+        """New keys of the events mapped inside the block are written (and synced) once, at its end."""
+        if self.keys is None:
+            yield
+            return
+        with self.keys.deferred():
+            yield
+
+
+class KeysFirstEventStore(EventStore[UUID]):
+    """The library's event store, except that the keys a save makes (a batch's enrolments) are
+    written to the key store, together, before its events are: an event is never committed
+    encrypted under a key that a crash could lose."""
+
+    mapper: PersonalDataMapper
+
+    def put(self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any) -> list[Recording[UUID]]:
+        with self.mapper.keys_made_together():
+            stored_events = [self.mapper.to_stored_event(event) for event in domain_events]
+        notification_ids = self.recorder.insert_events(stored_events, **kwargs)
+        if not notification_ids:
+            return []
+        assert len(notification_ids) == len(stored_events)
+        return [Recording(event, Notification(originator_id=stored.originator_id, originator_version=stored.originator_version,
+                                              topic=stored.topic, state=stored.state, id=notification_id))
+                for event, stored, notification_id in zip(domain_events, stored_events, notification_ids, strict=True)]
+
+
+def personal_data_mapper(factory: Any, transcoder: Transcoder, env: Mapping[str, str]) -> PersonalDataMapper:
+    """The ledger's mapper, with the key store the settings name (``adapters.keys``), and the
+    library's whole-event cipher and compressor if the settings name them too (``CIPHER_TOPIC``,
+    ``COMPRESSOR_TOPIC``: applied after the fields are sealed)."""
+    return PersonalDataMapper(transcoder, key_store_from_env(env), cipher=factory.cipher(), compressor=factory.compressor())
+
+
+def sealed_refusal(mapper: Mapper[UUID], record: Mapping[str, Any]) -> dict[str, Any]:
+    """A refused message's record as a file outside the store may keep it: content sealed."""
+    if not isinstance(mapper, PersonalDataMapper):
+        raise TypeError("the ledger's mapper seals personal data: adapters.crypto.PersonalDataMapper")
+    return mapper.policy.seal_refusal(record)
+
+
+def open_refusal(mapper: Mapper[UUID], record: dict[str, Any]) -> dict[str, Any]:
+    """A sealed record (of the dead-letter file) opened with the keys this process has."""
+    if not isinstance(mapper, PersonalDataMapper):
+        raise TypeError("the ledger's mapper seals personal data: adapters.crypto.PersonalDataMapper")
+    return mapper.policy.open_refusal(record)
+
+
+def unsealed_personal_fields(recorder: AggregateRecorder, account_id: UUID) -> list[str]:
+    """The personal fields of an account's stored events that are not sealed (recorded before
+    this ledger encrypted them): what destroying the person's key cannot erase."""
+    found = []
+    for stored in recorder.select_events(account_id):
+        state = json.loads(stored.state) if stored.state[:1] == b"{" else {}
+        found += [f"v{stored.originator_version}.{name}" for name in PERSONAL_FIELDS if name in state and not is_sealed(state[name])]
+    return found
+
+
+def event_store(mapper: Mapper[UUID], recorder: AggregateRecorder) -> EventStore[UUID]:
+    if isinstance(mapper, PersonalDataMapper):
+        return KeysFirstEventStore(mapper, recorder)
+    return EventStore(mapper, recorder)

@@ -1,0 +1,105 @@
+"""No person's id in the logs: a keyed pseudonym in its place.
+
+Logs travel further than the ledger's store (log collectors, tickets, screenshots), so a log line
+never carries a person's id: ``person_id`` fields, and every occurrence of the ids of the people
+the message being handled is about (``bind_people``, bound per message by the handlers: in its
+message id, an error's text, a traceback), are replaced by ``person:<HMAC-SHA256 of the id>``
+(16 hex digits) under a key of the ledger's key store (``adapters.keys``, key ``log-pseudonyms``).
+The same person has the same pseudonym in every line and every process of one ledger, so lines
+can still be followed; without the key, no pseudonym can be turned back into an id, however few
+ids there are to try. A process without keys uses a key of its own, for its own lines.
+
+``Pseudonymiser`` is a structlog processor (``cli.logs`` puts it before the renderer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Callable, Iterable, MutableMapping
+from contextvars import ContextVar
+from functools import lru_cache
+from itertools import islice
+from typing import Any
+
+# The people of the message being handled: a context variable of its own, not structlog's, so that
+# a structlog configured without the Pseudonymiser (a library user's) never prints them.
+_PEOPLE: ContextVar[tuple[str, ...]] = ContextVar("fund_ledger_people", default=())
+PEOPLE_CONTEXT = "_people"  # an event-dict key a caller may set for one line (tests); never rendered
+PERSON_FIELDS = frozenset({"person_id", "debit_person_id", "credit_person_id"})
+PSEUDONYM_KEY_ID = "log-pseudonyms"
+MAX_PEOPLE = 20_000  # a remittance names at most this many (bound: the message's own limit is lower)
+MAX_DEPTH = 6
+
+
+def bind_people(person_ids: Iterable[str]) -> None:
+    """The people the message being handled is about, for this context's log lines (until the
+    next call: the handlers call it for every message, with none first)."""
+    _PEOPLE.set(tuple(sorted({p for p in islice(person_ids, MAX_PEOPLE) if isinstance(p, str) and p}, key=len, reverse=True)))
+
+
+def people_of(payload: Any) -> list[str]:
+    """Every ``person_id`` in a message's payload (its own, its lines'): a model or a dict."""
+    found = [_field(payload, "person_id")] + [_field(line, "person_id") for line in _field(payload, "lines") or ()]
+    return [person for person in found if isinstance(person, str)]
+
+
+def _field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
+def ledger_key() -> bytes:
+    """The key store's pseudonym key; a process without one gets a random key of its own."""
+    try:
+        from adapters.keys import key_store_from_env
+        from ledger.settings import ledger_env
+
+        store = key_store_from_env(ledger_env())
+        key = store.get_or_create(PSEUDONYM_KEY_ID) if store is not None else None
+    except Exception:  # noqa: BLE001 - logging must never fail for want of a key
+        key = None
+    return key or os.urandom(32)
+
+
+class Pseudonymiser:
+    """A structlog processor: see the module's docstring."""
+
+    def __init__(self, key: Callable[[], bytes] = ledger_key) -> None:
+        self._key_source = key
+        self._key: bytes | None = None
+
+    def pseudonym(self, person_id: str) -> str:
+        if self._key is None:
+            self._key = self._key_source()
+        return "person:" + hmac.new(self._key, person_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        people: tuple[str, ...] = tuple(event_dict.pop(PEOPLE_CONTEXT, ()) or ()) + _PEOPLE.get()
+        pattern = _pattern(people) if people else None
+        for name, value in list(event_dict.items()):
+            event_dict[name] = self._clean(name, value, pattern, 0)
+        return event_dict
+
+    def _clean(self, name: str, value: Any, pattern: re.Pattern[str] | None, depth: int) -> Any:
+        if isinstance(value, str):
+            if name in PERSON_FIELDS:
+                return self.pseudonym(value)
+            if pattern is not None:
+                return pattern.sub(lambda match: self.pseudonym(match.group(0)), value)
+            return value
+        if depth >= MAX_DEPTH:
+            return value
+        if isinstance(value, dict):
+            return {key: self._clean(str(key), item, pattern, depth + 1) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._clean(name, item, pattern, depth + 1) for item in value]
+        return value
+
+
+@lru_cache(maxsize=256)
+def _pattern(people: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of ``people`` as a whole id (not inside a longer id: ``P1`` in ``P10`` is not ``P1``)."""
+    alternatives = "|".join(re.escape(person) for person in people)
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")

@@ -1,0 +1,58 @@
+"""No person's id in a log line: a keyed pseudonym in its place."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from consumers.pseudonyms import PEOPLE_CONTEXT, Pseudonymiser
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _pseudonymiser() -> Pseudonymiser:
+    return Pseudonymiser(key=lambda: b"k" * 32)
+
+
+def test_person_fields_and_every_bound_id_in_any_text_are_replaced() -> None:
+    clean = _pseudonymiser()
+    line = clean(None, "warning", {"event": "x", "person_id": "P1", "message_id": "hr-P1", PEOPLE_CONTEXT: ("P10", "P1"),
+                                   "exception": "UnknownPerson: person 'P1' is not enrolled", "context": {"note": ["P10 and P1"]}})
+    text = json.dumps(line)
+    assert "P1" not in text.replace("person:", "")
+    assert line["person_id"] == clean.pseudonym("P1") and line["message_id"] == f"hr-{clean.pseudonym('P1')}"
+    assert line["context"]["note"] == [f"{clean.pseudonym('P10')} and {clean.pseudonym('P1')}"]
+    assert PEOPLE_CONTEXT not in line
+
+
+def test_an_id_inside_a_longer_id_is_left_alone() -> None:
+    line = _pseudonymiser()(None, "info", {"event": "x", "message_id": "P12-batch", PEOPLE_CONTEXT: ("P1",)})
+    assert line["message_id"] == "P12-batch"
+
+
+def test_the_same_person_has_the_same_pseudonym_and_no_key_no_pseudonym() -> None:
+    one, other = _pseudonymiser(), Pseudonymiser(key=lambda: b"j" * 32)
+    assert one.pseudonym("P1") == one.pseudonym("P1") != one.pseudonym("P2")
+    assert one.pseudonym("P1") != other.pseudonym("P1")  # keyed: a list of ids does not turn it back
+
+
+def test_ingest_logs_no_person_id_at_info_and_the_same_pseudonym_across_processes(tmp_path: Path) -> None:
+    """A claim for a person not enrolled: the refusal's reason names them; the log line must not."""
+    claim = {"message_id": "op-P4711-1", "producer": "his", "type": "claim.outpatient", "schema_version": 1, "region": "210100",
+             "occurred_at": "2024-05-01T08:00:00+08:00",
+             "payload": {"claim_id": "C1", "person_id": "P4711", "kind": "outpatient", "on": "2024-05-01", "amount_fen": 300}}
+    messages = tmp_path / "m.jsonl"
+    messages.write_text(json.dumps(claim) + "\n")
+    env = {**{k: v for k, v in os.environ.items() if k != "PERSISTENCE_MODULE"}, "FUND_LEDGER_SQLITE": str(tmp_path / "l.sqlite"),
+           "PYTHONPATH": str(REPO)}
+    runs = [subprocess.run([sys.executable, "-m", "cli.main", "--log-format", "json", "--log-level", "info", "ingest", str(messages),
+                            "--dead-letter-file", str(tmp_path / "dl.jsonl")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=120) for _ in range(2)]
+    assert [run.returncode for run in runs] == [1, 1]  # refused (recorded once), in both runs
+    lines = [json.loads(line) for run in runs for line in run.stderr.splitlines() if line.startswith("{")]
+    assert lines and all("P4711" not in json.dumps(line) for line in lines)
+    message_ids = {line["message_id"] for line in lines if "message_id" in line}
+    assert len(message_ids) == 1 and message_ids.pop().startswith("op-person:")  # one pseudonym, in both processes
