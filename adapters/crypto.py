@@ -60,7 +60,8 @@ from ledger.settings import SettingsError
 SEALED_TAG = "aes-256-gcm/v1"
 ERASED = "[erased]"  # the key was destroyed: the value can never be read again
 SEALED = "[encrypted]"  # this process has no keys (FUND_LEDGER_KEYS=none)
-PERSONAL_FIELDS = ("birth_date", "employer_id", "pension_fen", "heirs_reference")
+# ``employer_history`` is a personal account's own list of (date, employer id), in its snapshots.
+PERSONAL_FIELDS = ("birth_date", "employer_id", "employer_history", "pension_fen", "heirs_reference")
 DEAD_LETTER_FIELDS = ("value_b64", "headers", "reason", "context", "sha256")
 REFUSAL_KINDS = ("dead_letter", "deferred")
 NONCE_BYTES = 12

@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ledger.settings import SettingsError
+
 logger = structlog.get_logger()
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -101,8 +103,10 @@ class LedgerCollector(Collector):
         try:
             from kafka import KafkaConsumer, TopicPartition
 
+            from consumers.kafka_io import client_options
+
             client = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=KAFKA_TIMEOUT_MS,
-                                   connections_max_idle_ms=KAFKA_TIMEOUT_MS + 10_000)
+                                   connections_max_idle_ms=KAFKA_TIMEOUT_MS + 10_000, **client_options())
             try:
                 on_broker = client.topics()
                 partitions = [TopicPartition(topic, partition) for topic, partition in stored
@@ -111,7 +115,8 @@ class LedgerCollector(Collector):
             finally:
                 client.close()
         except Exception as error:  # noqa: BLE001 - a broker that cannot be reached leaves the metric out
-            logger.warning("metrics.kafka_unreachable", bootstrap_servers=self.bootstrap_servers, error=type(error).__name__)
+            logger.warning("metrics.kafka_unreachable", bootstrap_servers=self.bootstrap_servers, error=type(error).__name__,
+                           reason=str(error) if isinstance(error, SettingsError) else None)
             return None
         return {(tp.topic, tp.partition): (stored[(tp.topic, tp.partition)], int(end)) for tp, end in ends.items()}
 

@@ -4,6 +4,8 @@ other half)."""
 
 from __future__ import annotations
 
+import pytest
+
 from ledger.application import Ledger
 from ledger.settings import ledger_env
 from tests.api.service import RunningService
@@ -24,7 +26,7 @@ def test_the_consumers_stored_positions_are_read_per_topic_and_partition(service
         ledger.close()
 
 
-def test_consumer_lag_is_the_brokers_end_offset_less_the_stored_position(service: RunningService) -> None:
+def test_consumer_lag_is_the_brokers_end_offset_less_the_stored_position(service: RunningService, monkeypatch: pytest.MonkeyPatch) -> None:
     """Five records on partition 0 of a topic of its own, the consumer's stored position 2 (the
     next offset it will read): a lag of 3 records. Positions stored for a partition the topic does
     not have and for a topic the broker does not have are left out, not the whole metric (they
@@ -35,23 +37,24 @@ def test_consumer_lag_is_the_brokers_end_offset_less_the_stored_position(service
     import uuid
     from types import SimpleNamespace
 
-    from kafka import KafkaProducer
-
     from api.metrics import LedgerCollector
     from api.service import Lag
-    from consumers.kafka_io import ensure_topics
+    from consumers.kafka_io import producer as kafka_producer
     from tests.conftest import REPO
+    from tests.kafka.kafka_helpers import grant_prefix, role_settings, security
 
     subprocess.run([str(REPO / "deploy/kafka/start.sh")], check=True, capture_output=True, timeout=180)
     bootstrap = f"127.0.0.1:{os.environ.get('KAFKA_PORT', '19092')}"
     prefix = f"api{uuid.uuid4().hex[:8]}."
-    ensure_topics(bootstrap, prefix, partitions=1)
+    grant_prefix(bootstrap, prefix)  # the topics and ACLs, as the operator makes them
     topic = f"{prefix}ledger.claims"
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer = kafka_producer(bootstrap, security("admin"))
     for number in range(5):
         producer.send(topic, value=f"record {number}".encode(), partition=0)
     producer.flush(timeout=30)
     producer.close()
+    for name, value in role_settings("ledger").items():  # the service reads the end offsets as the ledger's principal
+        monkeypatch.setenv(name, value)
     settings = {key: value for key, value in service.env.items() if key.startswith(("POSTGRES_", "PERSISTENCE_"))}
     with connect(settings, "superuser") as connection:
         connection.execute("INSERT INTO fundledger_tracking (application_name, notification_id) VALUES (%s, 2), (%s, 4), (%s, 9)",
