@@ -11,13 +11,19 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import sys
+import time
+from datetime import date
 from typing import Any
 
+from bench import data
 from bench.env import REPO, Database
 from bench.measure import run_child
 
 PREFIX = "bench_replay_"
+AS_OF_PEOPLE = 20
+AS_OF_DAY = date(data.YEAR, 7, 31)
 
 
 def replay_in_subprocess(db: Database) -> dict[str, Any]:
@@ -45,12 +51,36 @@ def main() -> None:
         store.drop_tables(PREFIX)
         projector = Projector(ledger, store, prefix=PREFIX)
         result = projector.catch_up()
+        as_of_ms = personal_as_of_ms(store)
         store.drop_tables(PREFIX)
     finally:
         store.close()
         ledger.close()
-    print(json.dumps({"events": result.events, "elapsed_s": result.elapsed_s, "batches": result.batches,
+    print(json.dumps({"events": result.events, "elapsed_s": result.elapsed_s, "batches": result.batches, "as_of_ms": as_of_ms,
                       "self_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def personal_as_of_ms(store: Any, people: int = AS_OF_PEOPLE) -> float | None:
+    """Median milliseconds of one person's ``personal`` report as of mid-year, from the tables the
+    replay built (what ``fund-ledger report personal --person P --as-of DAY`` does on the live
+    ones: ``projections.as_of``), over ``people`` people from the middle of the table."""
+    from projections.as_of import personal_store_as_of
+    from projections.reports import Filters, run_report
+
+    count = store.query(f"SELECT count(*) AS n FROM {PREFIX}personal_balances")[0]["n"]
+    rows = store.query(f"SELECT region, person_id FROM {PREFIX}personal_balances ORDER BY person_id LIMIT ? OFFSET ?",
+                       (people, max(0, count // 2 - people // 2)))
+    timings = []
+    for row in rows:
+        started = time.perf_counter()
+        accounts = personal_store_as_of(store, AS_OF_DAY, row["region"], row["person_id"], prefix=PREFIX)
+        try:
+            report = run_report("personal", accounts, Filters(region=row["region"], person=row["person_id"]))
+        finally:
+            accounts.close()
+        timings.append(time.perf_counter() - started)
+        assert any(section.rows for section in report.sections), f"no as-of row for {row['person_id']}"
+    return statistics.median(timings) * 1000 if timings else None
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench import chain, data, encryption, env, ingest, interest, naive, replay
+from bench import chain, data, encryption, env, ingest, interest, naive, replay, serial
 from bench.measure import Figure, Results, profile, ratio
 from bench.report import print_tables, write_document
 
@@ -28,6 +28,9 @@ INGEST_LINES_PER_S_MIN = 6_500
 INGEST_VS_STORED_COPY_MIN = 0.20
 INGEST_VS_NAIVE_MIN = 10.0
 REPLAY_EVENTS_PER_S_MIN = 20_000
+REPLAY_VS_READ_MIN = 0.50  # of reading and decoding the same log, at every size
+AS_OF_ONE_PERSON_MS_MAX = 50.0  # one person's balance as of a date, on the largest log
+AS_OF_GROWTH_MAX = 2.0  # ... and flat: at most this many times the smallest log's
 INTEREST_S_MAX = 60.0
 INTEREST_HANG_S_MIN = 60.0
 CONSUMER_GROWTH_MAX = 0.20  # RSS growth allowed from the end of the first month to the end
@@ -125,6 +128,21 @@ def bench_ingest(sizes: Sizes, results: Results) -> None:
             ingest.profile_direct_ingest(db, people, results, "direct ingest (ingest_file), one month of remittances")
         section("as-of queries")
         bench_queries(db, sizes, results)
+        section("the serial point: the stored events saved again, by one writer and by two")
+        bench_serial_point(db, stored["rows_per_s"], results)
+
+
+def bench_serial_point(db: env.Database, copy_eps: float, results: Results) -> None:
+    """Events a second into one events table through the ledger's recorder (``bench/serial.py``)."""
+    point = serial.measure(db)
+    results.details["serial_point"] = point
+    note = f"{point['events']:,} stored events saved again into a fresh database, {point['save_events']:,} a save"
+    results.add(Figure("serial point: one events table, one writer", point["one_writer_eps"], "events/s",
+                       "COPY of the same rows, events/s", copy_eps, ratio(point["one_writer_eps"], copy_eps),
+                       note=note + "; the recorder's lock, chain and insert, no rules"))
+    results.add(Figure("serial point: one events table, two writers side by side", point["two_writers_eps"], "events/s",
+                       "one writer, events/s", point["one_writer_eps"], ratio(point["two_writers_eps"], point["one_writer_eps"]),
+                       note=note + "; each writer half of the accounts: the table's lock takes one save at a time"))
 
 
 def consumer_memory(e2e: dict[str, Any], results: Results) -> None:
@@ -258,15 +276,36 @@ def bench_interest_and_replay(sizes: Sizes, results: Results) -> None:
             replay_eps = replayed["events"] / replayed["elapsed_s"]
             events_read, read_s = interest.read_log(db)
             read_eps = events_read / read_s
+            replayed["read_eps"] = read_eps
             results.add(Figure(f"replay, {count:,} accounts", replay_eps, "events/s", "log read + decode events/s", read_eps,
                                ratio(replay_eps, read_eps), note=f"{replayed['events']:,} events into fresh tables, "
                                                                  f"{replayed['batches']} batches"))
+            if replayed.get("as_of_ms") is not None:
+                smallest = replays[min(replays)]
+                results.add(Figure(f"as-of: one person's balance, {count:,} accounts", replayed["as_of_ms"], "ms",
+                                   f"the same at {min(replays):,} accounts, ms", smallest["as_of_ms"],
+                                   ratio(replayed["as_of_ms"], smallest["as_of_ms"]),
+                                   note=f"median of {replay.AS_OF_PEOPLE} people as of {replay.AS_OF_DAY}, from the tables the replay "
+                                        f"built; log of {replayed['events']:,} events"))
             if count == min(sizes.interest_accounts):
                 small_db_profiles(db, results, count)
     largest_replay = replays[largest]
     replay_eps = largest_replay["events"] / largest_replay["elapsed_s"]
     results.target(f"replay >= {REPLAY_EVENTS_PER_S_MIN:,} events/s", replay_eps >= REPLAY_EVENTS_PER_S_MIN,
                    f"{replay_eps:,.0f} events/s over {largest_replay['events']:,} events")
+    slowest = min(replays.values(), key=lambda r: r["events"] / r["elapsed_s"] / r["read_eps"])
+    results.target(f"replay >= {REPLAY_VS_READ_MIN:.0%} of reading and decoding the same log, at every size",
+                   all(r["events"] / r["elapsed_s"] >= REPLAY_VS_READ_MIN * r["read_eps"] for r in replays.values()),
+                   ", ".join(f"{r['events'] / r['elapsed_s'] / r['read_eps']:.0%} at {r['events']:,} events" for r in replays.values())
+                   + f" (lowest {slowest['events'] / slowest['elapsed_s'] / slowest['read_eps']:.0%})")
+    as_of_ms = {count: r["as_of_ms"] for count, r in replays.items() if r.get("as_of_ms") is not None}
+    if as_of_ms:
+        small_ms, large_ms = as_of_ms[min(as_of_ms)], as_of_ms[max(as_of_ms)]
+        results.target(f"one person as of a date <= {AS_OF_ONE_PERSON_MS_MAX:.0f} ms on the largest log, "
+                       f"and flat (<= {AS_OF_GROWTH_MAX:.0f}x the smallest log's)",
+                       large_ms <= AS_OF_ONE_PERSON_MS_MAX and large_ms <= AS_OF_GROWTH_MAX * small_ms,
+                       f"{large_ms:.1f} ms over {replays[max(as_of_ms)]['events']:,} events, {small_ms:.1f} ms over "
+                       f"{replays[min(as_of_ms)]['events']:,}")
     done = interest_s.get(largest)
     results.target(f"year-end interest over {largest:,} accounts < {INTEREST_S_MAX:.0f} s", done is not None and done < INTEREST_S_MAX,
                    f"{done:.1f} s" if done is not None else
