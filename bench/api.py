@@ -185,8 +185,9 @@ def section(runs: list[Run], facts: dict[str, object], sizes: Sizes) -> str:
         "are not taken by the clients, `serve --workers N` or several `fund-ledger serve` behind a proxy add cores (not "
         "measurable on this machine; each worker keeps its own request-latency histogram). A smaller answer (a region's "
         "accounts a page at a time) would cut the cost per request. The reports finance reads most (balances, income, "
-        "budget) answer in tens of milliseconds; a report as of a date that is folded from the events (personal, statement, "
-        "budget) reads the whole log and is limited to two at a time.", "",
+        "budget) answer in tens of milliseconds, and so do reports as of a date, read from the tables; the three as-of "
+        "reports still folded from the events (contributions, claim, memo-persons) read the whole log and are limited to "
+        "two at a time.", "",
     ])
 
 
