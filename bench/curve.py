@@ -136,8 +136,8 @@ def series(curve: dict[str, Any], key: str) -> dict[int, float]:
 class Growth:
     metric: Metric
     smallest: int
-    largest: int
-    factor: float  # the cost per unit at the largest size over that at the smallest
+    largest: int  # the size, past the smallest, where the cost per unit is highest
+    factor: float  # the cost per unit at ``largest`` over that at the smallest size
 
     @property
     def grows(self) -> bool:
@@ -154,12 +154,15 @@ def relative_cost(metric: Metric, figures: dict[int, float]) -> dict[int, float]
 
 
 def growth(metric: Metric, figures: dict[int, float]) -> Growth | None:
-    """How much the cost per unit of ``metric`` grew from the smallest size to the largest.
-    ``None`` with fewer than two sizes, or for an ``info`` figure."""
+    """How much the cost per unit of ``metric`` grew from the smallest size to the size where it
+    is highest (the points may come from runs of different code: the largest size alone could
+    hide a growth in between). ``None`` with fewer than two sizes, or for an ``info`` figure."""
     relative = relative_cost(metric, figures)
     if len(relative) < 2:
         return None
-    return Growth(metric, min(relative), max(relative), relative[max(relative)])
+    smallest = min(relative)
+    worst = max((size for size in relative if size != smallest), key=lambda size: (relative[size], size))
+    return Growth(metric, smallest, worst, relative[worst])
 
 
 def growths(curve: dict[str, Any]) -> list[Growth]:
@@ -185,7 +188,7 @@ def curve_table(curve: dict[str, Any]) -> list[str]:
     """One row per figure, one column per size, and the growth of the cost per unit."""
     sizes = [int(size) for size in curve["points"]]
     found = {g.metric.key: g for g in growths(curve)}
-    rows = ["| figure | " + " | ".join(f"{size:,} accounts" for size in sizes) + " | cost per unit, largest / smallest size |",
+    rows = ["| figure | " + " | ".join(f"{size:,} accounts" for size in sizes) + " | cost per unit, worst / smallest size |",
             "| --- |" + " --- |" * len(sizes) + " --- |"]
     for metric in METRICS:
         figures = series(curve, metric.key)
@@ -332,7 +335,8 @@ def draw_chart(curve: dict[str, Any], path: Path) -> None:
         axis.set_xlabel("personal accounts")
         axis.set_ylabel(unit)
         axis.grid(True, which="both", linewidth=0.3)
-        axis.legend(fontsize=7)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=7)
     notes = [f"hollow: {size:,} accounts from {_source(curve['points'][str(size)])}".replace("`", "") for size in sorted(borrowed)]
     figure.suptitle("fund-ledger: cost against the number of personal accounts" + ("\n" + "; ".join(notes) if notes else ""),
                     fontsize=10)
