@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import sys
@@ -95,9 +96,45 @@ METRICS = (
 )
 METRIC_BY_KEY = {metric.key: metric for metric in METRICS}
 
-# What bounds each phase where it grows, and what would move it: written from the profiles of the
-# run in docs/curve.json (the section shows it only for a phase that grows).
-WHAT_WOULD_MOVE_IT: dict[str, str] = {}
+# What bounds each phase where it grows, and what would move it: written by hand from the profiles
+# and the run recorded in docs/curve.json, and from two measurements made beside it (an AESGCM
+# object of `cryptography` holds about 2.4 KB of RSS, measured over 20,000 of them; tracemalloc
+# after 30,000 enrolments: the key file held in memory is about 290 bytes a key). The section shows
+# a note only for a phase that grows.
+_CIPHERS_AND_KEYS = (
+    "every process that opens sealed personal data keeps an AESGCM object per key used "
+    "(`adapters/crypto.py`, bounded at 100,000: up to about 240 MiB at 2.4 KB each) and the whole key file in memory "
+    "(`adapters/keys.py`, about 290 bytes a key, not bounded: about 280 MiB at a million people)")
+WHAT_WOULD_MOVE_IT: dict[str, str] = {
+    "ingest": (
+        "What bounds it, and what would move it. Time: the rules and the save (sealing, JSON, the insert) per event, as in "
+        "the profile; at 100,000 accounts the rate is within this machine's noise of 10,000's. The 1,000,000 point is "
+        "bench-large's run of an older commit (before personal data was encrypted), not profiled at that size: "
+        "`make bench-curve SIZES=1000000` measures and profiles it with this code. A new process also parses the whole "
+        "key file once (2.0 s of this profile at 100,000 people: about 20 us a key). Memory: the aggregate cache "
+        "(`AGGREGATE_CACHE_MAXSIZE`, 50,000 accounts) and " + _CIPHERS_AND_KEYS + ". A smaller bound on the ciphers "
+        "(making one costs microseconds) and the keys read by id from an indexed store instead of held whole would leave "
+        "the caches' bounds as the only growth."),
+    "projection": (
+        "What bounds it, and what would move it. Time: folding the events in Python (`projections/fold.py`, about 60% of "
+        "the profile) and writing the rows (about a quarter); reading and decoding run ahead in a thread (the wait on it is 2% of "
+        "the time). Memory: the projector keeps the personal rows it wrote (`MAX_CACHED_ROWS`, 250,000 rows of about a "
+        "kilobyte), and " + _CIPHERS_AND_KEYS + ". Both caches stop growing at their bounds; the key file does not."),
+    "replay": (
+        "What bounds it, and what would move it. Time: the fold in Python, two thirds of the profile (`_fold_person` and "
+        "`PersonalRow.move` per posting of a personal account), the writes (COPY and upserts) a fifth, the statements' "
+        "key built after the load under 2%; decoding is off the critical path (the read-ahead wait is under 2%). The rebuild is "
+        "one Python process on one core: splitting it by person (the personal tables are keyed by person, the daily sums "
+        "add up) over processes, each folding its share, is what would move it past about half of reading the log. "
+        "Memory: as the live projection's (the rows kept, the ciphers and the key file)."),
+    "interest": (
+        "What bounds it, and what would move it. The rate does not fall with the accounts; peak RSS (the run's process and "
+        "its worker) does rise: the chunks leave the aggregate cache, but " + _CIPHERS_AND_KEYS + ", in each of the two "
+        "processes. At a million accounts that would be about 2 x (100 + 240 + 280) MiB, over the 1 GiB of issue 14's "
+        "target 4: bench-large's 220 MiB at a million was measured before personal data was encrypted, and should be "
+        "measured again (`make bench-large`). Bounding the ciphers at about 10,000 and reading keys by id instead of "
+        "holding the file would keep it flat."),
+}
 
 
 # ---------------------------------------------------------------------------- points (pure)
@@ -181,7 +218,8 @@ def growing_phases(curve: dict[str, Any]) -> dict[str, list[Growth]]:
 # ---------------------------------------------------------------------------- the section (pure)
 def _source(point: dict[str, Any]) -> str:
     run = point.get("run", {})
-    return f"`{point.get('source', MEASURED)}`, {run.get('date', '?')}, commit {run.get('commit', '?')}"
+    load = f", load average {point['load_average']:.1f}" if "load_average" in point else ""
+    return f"`{point.get('source', MEASURED)}`, {run.get('date', '?')}, commit {run.get('commit', '?')}{load}"
 
 
 def curve_table(curve: dict[str, Any]) -> list[str]:
@@ -204,8 +242,9 @@ def curve_table(curve: dict[str, Any]) -> list[str]:
 def _growth_line(found: Growth, curve: dict[str, Any]) -> str:
     figures = series(curve, found.metric.key)
     unit = found.metric.unit
+    what = {"rate": "the cost per unit", "latency": "the latency", "rss": "the peak"}[found.metric.kind]
     return (f"- {found.metric.label}: {_number(figures[found.smallest], unit)} at {found.smallest:,} accounts, "
-            f"{_number(figures[found.largest], unit)} at {found.largest:,}: the cost per unit x{found.factor:.2f}")
+            f"{_number(figures[found.largest], unit)} at {found.largest:,}: {what} x{found.factor:.2f}")
 
 
 def profile_of(curve: dict[str, Any], phase: str) -> tuple[int, str] | None:
@@ -243,7 +282,9 @@ def render_section(curve: dict[str, Any], notes: dict[str, str], chart_name: str
              f"`make bench-curve` (sizes 10,000 and 100,000; `make bench-curve SIZES=1000000`, or `make bench-large`, for "
              f"the million) measures each phase in its own process on a fresh database per size; the points are kept by size "
              f"in `docs/curve.json`. Machine: {machine.get('cores', '?')} cores, PostgreSQL {machine.get('postgresql', '?')}. "
-             f"Runs: {runs}.", "",
+             f"Runs: {runs}. The machine's two cores are shared with other sessions: absolute rates vary between runs "
+             f"(up to 1.7x for the same phase and size in two runs of one commit here), so a growth near x{GROWTH_TOLERANCE} is within that noise, "
+             "and a growth against a point of another run compares two versions of the code.", "",
              *curve_table(curve), "",
              f"![Rates, cost per unit, as-of latency and peak RSS against the number of accounts]({chart_name})", "",
              *growth_sections(curve, notes), "", END]
@@ -286,53 +327,68 @@ def bench_large_point(document_text: str, accounts: int) -> dict[str, Any] | Non
 
 
 # ---------------------------------------------------------------------------- the chart
-CHART_PANELS = (
-    ("Rates (log scales)", ("ingest.events_per_s", "projection.events_per_s", "replay.events_per_s", "read.events_per_s",
-                            "interest.accounts_per_s"), "per second", True),
-    ("Cost per unit / at the smallest size (1 = linear)", ("ingest.events_per_s", "projection.events_per_s", "replay.events_per_s",
-                                                           "read.events_per_s", "interest.accounts_per_s", "as_of.personal_ms",
-                                                           "as_of.statement_ms"), "x", False),
-    ("As-of report, one person (median)", ("as_of.personal_ms", "as_of.statement_ms"), "ms", False),
-    ("Peak RSS", ("ingest.peak_rss_mib", "projection.peak_rss_mib", "replay.peak_rss_mib", "interest.peak_rss_mib"), "MiB", False),
+# A panel per question, a colour per phase (the same in every panel).
+CHART_LINES: dict[str, tuple[str, str, str]] = {  # metric -> label, colour, line style
+    "ingest.events_per_s": ("ingest, events/s", "tab:blue", "-"),
+    "projection.events_per_s": ("live projection from 0, events/s", "tab:orange", "-"),
+    "replay.events_per_s": ("replay (rebuild), events/s", "tab:green", "-"),
+    "read.events_per_s": ("read + decode the log, events/s", "tab:purple", "-"),
+    "interest.accounts_per_s": ("year-end interest, accounts/s", "tab:red", "-"),
+    "as_of.personal_ms": ("as-of personal, ms", "tab:gray", "-"),
+    "as_of.statement_ms": ("as-of statement, ms", "tab:gray", "--"),
+    "ingest.peak_rss_mib": ("ingest", "tab:blue", "-"),
+    "projection.peak_rss_mib": ("live projection", "tab:orange", "-"),
+    "replay.peak_rss_mib": ("replay", "tab:green", "-"),
+    "interest.peak_rss_mib": ("year-end interest, workers included", "tab:red", "-"),
+}
+RATES = ("ingest.events_per_s", "projection.events_per_s", "replay.events_per_s", "read.events_per_s", "interest.accounts_per_s")
+CHART_PANELS = (  # title, metrics, y axis, log y
+    ("Rates", RATES, "per second (log)", True),
+    ("Cost per unit, over the smallest size's (1 = linear; dashed: x1.3)", (*RATES, "as_of.personal_ms", "as_of.statement_ms"),
+     "x", False),
+    ("As-of report of one person, from the tables (median of 20)", ("as_of.personal_ms", "as_of.statement_ms"), "ms", False),
+    ("Peak RSS (VmHWM of the phase's process)", ("ingest.peak_rss_mib", "projection.peak_rss_mib", "replay.peak_rss_mib",
+                                                 "interest.peak_rss_mib"), "MiB", False),
 )
 
 
 def draw_chart(curve: dict[str, Any], path: Path) -> None:
-    """One figure, four panels against the accounts on a log axis; points that came from
-    bench-large's run are drawn hollow and said so under the chart."""
+    """One figure, four panels against the accounts on a log axis. A point this module did not
+    measure (bench-large's) is hollow, joined by a dotted line, and named under the title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     plt.rcParams["svg.hashsalt"] = "fund-ledger-curve"  # the same figures give the same file
     borrowed = {int(size) for size, point in curve["points"].items() if point.get("source", MEASURED) != MEASURED}
+    every_size = [int(size) for size in curve["points"]] or [1]
+    thousands = FuncFormatter(lambda tick, _: f"{tick:,.0f}")
     figure, axes = plt.subplots(2, 2, figsize=(12, 8.5))
     for axis, (title, keys, unit, log_y) in zip(axes.flat, CHART_PANELS, strict=True):
-        normalised = unit == "x"
         for key in keys:
             figures = series(curve, key)
-            if normalised:
+            if unit == "x":
                 figures = relative_cost(METRIC_BY_KEY[key], figures)
-            if not figures:
-                continue
-            sizes = sorted(figures)
-            metric = METRIC_BY_KEY[key]
-            (line,) = axis.plot(sizes, [figures[s] for s in sizes], marker="o", label=f"{metric.label} ({metric.unit})")
-            hollow = [s for s in sizes if s in borrowed]
-            if hollow:
-                axis.plot(hollow, [figures[s] for s in hollow], linestyle="none", marker="o", markersize=9,
-                          markerfacecolor="white", markeredgecolor=line.get_color())
-        if normalised:
+            _draw_line(axis, key, figures, borrowed)
+        if unit == "x":
             axis.axhline(1.0, color="grey", linewidth=0.8)
             axis.axhline(GROWTH_TOLERANCE, color="grey", linewidth=0.8, linestyle="--")
         axis.set_xscale("log")
+        axis.set_xlim(min(every_size) / 1.8, max(every_size) * 1.8)
+        axis.set_xticks(every_size)
+        axis.xaxis.set_major_formatter(thousands)
+        axis.xaxis.set_minor_locator(NullLocator())
         if log_y:
             axis.set_yscale("log")
+            axis.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.yaxis.set_major_formatter(thousands)
+            axis.yaxis.set_minor_formatter(NullFormatter())
         else:
             axis.set_ylim(bottom=0)
-        axis.set_title(title, fontsize=10)
-        axis.set_xlabel("personal accounts")
+        axis.set_title(title, fontsize=9)
+        axis.set_xlabel("personal accounts (log)")
         axis.set_ylabel(unit)
         axis.grid(True, which="both", linewidth=0.3)
         if axis.get_legend_handles_labels()[0]:
@@ -344,6 +400,19 @@ def draw_chart(curve: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="svg", metadata={"Date": None})
     plt.close(figure)
+
+
+def _draw_line(axis: Any, key: str, figures: dict[int, float], borrowed: set[int]) -> None:
+    label, colour, style = CHART_LINES[key]
+    sizes = sorted(figures)
+    measured = [size for size in sizes if size not in borrowed]
+    if any(size in borrowed for size in sizes):
+        axis.plot(sizes, [figures[s] for s in sizes], color=colour, linestyle=":", linewidth=1)
+        hollow = [size for size in sizes if size in borrowed]
+        axis.plot(hollow, [figures[s] for s in hollow], linestyle="none", marker="o", markersize=8, markerfacecolor="white",
+                  markeredgecolor=colour)
+    if measured:
+        axis.plot(measured, [figures[s] for s in measured], color=colour, linestyle=style, marker="o", label=label)
 
 
 # ---------------------------------------------------------------------------- the phases' children
@@ -465,7 +534,8 @@ def measure_size(db: Database, accounts: int) -> dict[str, Any]:
                 "peak_rss_mib": posted["peak_rss_mib"], "cpu_s": posted["cpu_s"]}
     say(f"interest: {interest['accounts_per_s']:,.0f} accounts/s, peak RSS {interest['peak_rss_mib']:.0f} MiB")
     return {"accounts": accounts, "source": MEASURED, "log": {"events": ingest["events"]}, "ingest": ingest, "projection": projection,
-            "replay": replayed, "read": read, "as_of": as_of, "interest": interest}
+            "replay": replayed, "read": read, "as_of": as_of, "interest": interest,
+            "load_average": round(os.getloadavg()[1], 2)}  # the last 5 minutes': how busy the shared cores were
 
 
 # ---------------------------------------------------------------------------- profiles at the largest size

@@ -147,6 +147,12 @@ def test_the_section_names_what_grows_with_its_profile_and_what_would_move_it() 
     assert "**as_of**" not in section
 
 
+def test_a_growing_peak_rss_is_named_as_a_peak() -> None:
+    """Replay's peak RSS 219 MiB at 10,000 accounts, 589 at 100,000: 589 / 219 = x2.69."""
+    grown = merge_points({"points": {}}, [point(10_000, replay={"peak_rss_mib": 219.0}), point(100_000, replay={"peak_rss_mib": 589.0})])
+    assert "- replay: peak RSS: 219 MiB at 10,000 accounts, 589 MiB at 100,000: the peak x2.69" in render_section(grown, {})
+
+
 def test_a_curve_where_nothing_grows_says_so() -> None:
     flat = merge_points({"points": {}}, [point(10_000, replay={"events_per_s": 7_000.0}), point(100_000, replay={"events_per_s": 6_900.0})])
     assert "Nothing grows faster than linearly" in render_section(flat, {})
