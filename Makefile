@@ -86,7 +86,7 @@ bench: $(BENCH_STAMP) services
 
 ## Year-end interest at 10,000, 100,000 and 1,000,000 accounts, with a kill -9 and restart at the
 ## largest (about an hour and a half on 2 cores; figures go to docs/benchmarks.md), then the curve's
-## point at 1,000,000 accounts (over an hour more), even when an interest target was missed.
+## point at 1,000,000 accounts (about two hours more, profiles included), even when an interest target was missed.
 bench-large: $(BENCH_STAMP) services
 	$(BIN)/python -m bench.interest large --write; status=$$?; \
 	$(BIN)/python -m bench.curve --sizes 1000000 --write && exit $$status
