@@ -64,28 +64,38 @@ END = "<!-- bench-large:end -->"
 
 def set_up(db: Database, count: int, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Open the region, enrol ``count`` persons with two months of remittances, announce the rates."""
-    ledger = Ledger(env=db.ledger_env())
+    return populate(db.ledger_env(), count, progress)
+
+
+def populate(env: dict[str, str], count: int, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """``set_up`` on the store ``env`` describes (a child given the database in its environment)."""
+    ledger = Ledger(env=env)
     started = time.perf_counter()
     try:
         ledger.open_region(load_policy_file())
         for start in range(0, count, SETUP_CHUNK):
-            people = [data.person(i) for i in range(start, min(count, start + SETUP_CHUNK))]
-            enrolments = [data.enrol_command(p) for p in people]
-            remittances = [remittance for month in MONTHS for remittance in data.remittances(people, month)]
-            with ledger.batch() as unit:
-                ledger.prefetch(unit, [*enrolments, *remittances])
-                for enrolment in enrolments:
-                    ledger.enrol(enrolment, unit=unit)
-                for remittance in remittances:
-                    ledger.post_remittance(remittance, unit=unit)
+            enrol_with_remittances(ledger, range(start, min(count, start + SETUP_CHUNK)))
             if progress is not None:
-                progress(start + len(people))
+                progress(min(count, start + SETUP_CHUNK))
         for announcement in RATES:
             ledger.announce_interest_rates(announcement)
         events = ledger.recorder.max_notification_id() or 0
     finally:
         ledger.close()
     return {"accounts": count, "setup_s": time.perf_counter() - started, "events_before": events}
+
+
+def enrol_with_remittances(ledger: Ledger, indexes: range) -> None:
+    """One unit of work: the persons ``indexes`` enrolled, and their remittances of ``MONTHS``."""
+    people = [data.person(i) for i in indexes]
+    enrolments = [data.enrol_command(p) for p in people]
+    remittances = [remittance for month in MONTHS for remittance in data.remittances(people, month)]
+    with ledger.batch() as unit:
+        ledger.prefetch(unit, [*enrolments, *remittances])
+        for enrolment in enrolments:
+            ledger.enrol(enrolment, unit=unit)
+        for remittance in remittances:
+            ledger.post_remittance(remittance, unit=unit)
 
 
 def child_argv(year: int) -> list[str]:
