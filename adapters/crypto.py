@@ -65,6 +65,10 @@ PERSONAL_FIELDS = ("birth_date", "employer_id", "employer_history", "pension_fen
 DEAD_LETTER_FIELDS = ("value_b64", "headers", "reason", "context", "sha256")
 REFUSAL_KINDS = ("dead_letter", "deferred")
 NONCE_BYTES = 12
+# Ciphers kept per process, one per key used: about 2.4 KB each (OpenSSL's context), so a bound of
+# 100,000 held 240 MiB in every process of a year-end run; a batch or an interest chunk uses a
+# few thousand keys, and making a cipher again costs microseconds.
+MAX_CIPHERS = 10_000
 PERSONAL_ACCOUNT_TOPIC = get_topic(PersonalAccount)
 
 
@@ -129,7 +133,7 @@ class Sealer:
     def _cipher(self, key: bytes) -> AESGCM:
         cipher = self._ciphers.get(key)
         if cipher is None:
-            if len(self._ciphers) > 100_000:  # a bound: one per person seen
+            if len(self._ciphers) >= MAX_CIPHERS:
                 self._ciphers.clear()
             cipher = self._ciphers[key] = AESGCM(key)
         return cipher
