@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 PYTEST := $(BIN)/python -m pytest
 
 .PHONY: demo test test-unit test-integration test-kafka lint services pg-start pg-stop kafka-start kafka-stop stop bench bench-large bench-curve soak fuzz clean serve service-stop browser
@@ -21,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/fund-ledger demo
 
 ## The whole suite, servers (and the headless browser for the page's test) included.
-test: $(STAMP) services browser lint
+test: $(STAMP) $(BENCH_STAMP) services browser lint
 	$(PYTEST) tests -q
 
 ## Debian's chromium and its driver (and CJK fonts) for tests/api/test_browser.py: installed if missing.
@@ -74,7 +75,6 @@ fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PYTEST) tests/fuzz -q
 
 ## Benchmarks (slow; figures go to docs/benchmarks.md). They install the `bench` extra (matplotlib).
-BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
