@@ -145,3 +145,23 @@ def test_a_thread_waits_for_anothers_save_and_the_same_thread_is_refused_not_hun
         assert waiter.is_alive()  # another thread waits for the save's keys
     waiter.join(timeout=10)
     assert got == [made]
+
+
+def test_a_key_line_still_being_written_is_read_once_it_is_whole(tmp_path: Path) -> None:
+    """Another process appends a key in two writes: a reader between them sees the keys before
+    it and not the half line; after the second write it reads the key, counted as line 3."""
+    path = tmp_path / "ledger.keys"
+    writer = FileKeyStore(path)
+    first = writer.get_or_create("person/a")
+    reader = FileKeyStore(path)
+    assert reader.get("person/a") == first
+    key = base64.b64encode(os.urandom(32)).decode()
+    line = json.dumps({"id": "person/b", "key": key}) + "\n"
+    with path.open("a") as out:
+        out.write(line[:20])
+    assert reader.get("person/b") is None and reader.get("person/a") == first
+    with path.open("a") as out:
+        out.write(line[20:])
+        out.write('{"id": "person/c", "key": "c2hvcnQ="}\n')  # damaged: named by its line number
+    with pytest.raises(SettingsError, match="line 3"):
+        reader.get("person/b")
