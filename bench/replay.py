@@ -1,9 +1,10 @@
 """Replay: rebuild every projection from position 0 into fresh tables, in a subprocess whose
 RSS is sampled (``python -m bench.replay DBNAME`` is that subprocess).
 
-The projector is the one ``fund-ledger replay`` uses (``projections.projector.Projector``, default
-batch size), writing a fresh prefix (``bench_replay_``); the comparison with the live tables that
-``fund-ledger replay`` does afterwards is not timed here.
+What is timed is what ``fund-ledger replay`` does to build its fresh tables
+(``projections.replay.rebuild``: batches of ``REBUILD_BATCH_SIZE`` events, the statements' key
+built once after the load), writing a fresh prefix (``bench_replay_``); the comparison with the
+live tables that ``fund-ledger replay`` does afterwards is not timed here.
 """
 
 from __future__ import annotations
@@ -41,16 +42,14 @@ def main() -> None:
     from cli.logs import configure_logging
     from ledger.application import Ledger
     from ledger.settings import ledger_env
-    from projections.projector import Projector
+    from projections.replay import rebuild
     from projections.store import open_store
 
     configure_logging("auto", "warning")
     ledger = Ledger(env=ledger_env())
     store = open_store(ledger)
     try:
-        store.drop_tables(PREFIX)
-        projector = Projector(ledger, store, prefix=PREFIX)
-        result = projector.catch_up()
+        result = rebuild(ledger, store, PREFIX)
         as_of_ms = personal_as_of_ms(store)
         store.drop_tables(PREFIX)
     finally:

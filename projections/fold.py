@@ -37,6 +37,10 @@ from projections.schema import ORIGIN_COLUMNS, OTHER_ORIGIN_COLUMN
 FUND_PREFIX = "fund."
 PERSONAL_FUND = "fund.personal"
 MEMO_FUND_PREFIX = "fund.memo."
+# The personal tables' credit columns, in order, and the index of each origin's column among them.
+CREDIT_COLUMNS = (*ORIGIN_COLUMNS.values(), OTHER_ORIGIN_COLUMN)
+OTHER_CREDIT_INDEX = len(CREDIT_COLUMNS) - 1
+CREDIT_INDEX_OF_ORIGIN = {origin: CREDIT_COLUMNS.index(column) for origin, column in ORIGIN_COLUMNS.items()}
 
 
 def event_date(event: Any) -> date | None:
@@ -87,14 +91,15 @@ class PersonalRow:
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any]) -> PersonalRow:
-        credited = {column: int(stored[column]) for column in (*ORIGIN_COLUMNS.values(), OTHER_ORIGIN_COLUMN)}
+        credited = {column: int(stored[column]) for column in CREDIT_COLUMNS}
         return cls(stored["region"], stored["person_id"], stored["enrolled_on"], stored["balance_fen"],
                    stored["carried_over_fen"], stored["current_year_fen"], stored["current_year"], credited,
                    stored["debited_fen"], stored["movements"], stored["last_movement_on"], stored["last_position"],
                    stored["opened_position"])
 
     def as_values(self) -> tuple[Any, ...]:
-        credited = tuple(self.credited_fen.get(column, 0) for column in (*ORIGIN_COLUMNS.values(), OTHER_ORIGIN_COLUMN))
+        credited_fen = self.credited_fen
+        credited = tuple(credited_fen.get(column, 0) for column in CREDIT_COLUMNS)
         return (self.region, self.person_id, self.enrolled_on, self.balance_fen, self.carried_over_fen,
                 self.current_year_fen, self.current_year, *credited, self.debited_fen, self.movements,
                 self.last_movement_on, self.last_position, self.opened_position)
@@ -106,10 +111,11 @@ class PersonalRow:
             self.current_year_fen = 0
             self.current_year = year
 
-    def move(self, on: date | None, credits_fen: dict[str, int], debit_fen: int) -> None:
+    def move(self, on: date | None, credits_fen: dict[str, int], debit_fen: int, day: str | None = None) -> None:
         """Credits add to the current year's money (or to carried-over money when the event is
         dated in an earlier year than the account's current year); payments draw on
-        carried-over money first (``rules.split_current_and_carried``)."""
+        carried-over money first (``rules.split_current_and_carried``). ``day``: ``on`` in ISO
+        form, if the caller has it already."""
         if on is not None:
             self.roll_into(on.year)
         credit_fen = sum(credits_fen.values())
@@ -120,14 +126,15 @@ class PersonalRow:
                 self.carried_over_fen, self.current_year_fen, credit_fen)
         self.carried_over_fen, self.current_year_fen = split_current_and_carried(
             self.carried_over_fen, self.current_year_fen, -debit_fen)
+        credited_fen = self.credited_fen
         for origin, amount_fen in credits_fen.items():
-            column = ORIGIN_COLUMNS.get(origin, OTHER_ORIGIN_COLUMN)
-            self.credited_fen[column] = self.credited_fen.get(column, 0) + amount_fen
+            column = CREDIT_COLUMNS[CREDIT_INDEX_OF_ORIGIN.get(origin, OTHER_CREDIT_INDEX)]
+            credited_fen[column] = credited_fen.get(column, 0) + amount_fen
         self.debited_fen += debit_fen
         self.balance_fen += credit_fen - debit_fen
         self.movements += 1
         if on is not None:
-            self.last_movement_on = on.isoformat()
+            self.last_movement_on = day or on.isoformat()
 
 
 def _zeros(count: int) -> list[int]:
@@ -221,28 +228,30 @@ def fold(state: BatchState, position: int, event: Any) -> None:
     if region is None:
         return
     on = event_date(event)
+    day = on.isoformat() if on is not None else None
     person_id = getattr(event, "person_id", None)
     enrolled_on = getattr(event, "enrolled_on", None)
     if enrolled_on is not None and person_id and (region, person_id) not in state.personal:
         state.personal[(region, person_id)] = PersonalRow(region, person_id, enrolled_on.isoformat(), opened_position=position)
     postings = getattr(event, "postings", None) or ()
+    reference = event_reference(event) if postings else None  # what the statements and contribution months cite
     if postings:
-        _fold_postings(state, position, event, region, on, postings)
-    _fold_records(state, position, event, region, on, postings)
+        _fold_postings(state, position, event, region, on, day, reference, postings)
+    _fold_records(state, position, event, region, on, day, reference, postings)
     lines = getattr(event, "budget_lines", None)
     if lines is not None and getattr(event, "budget_kind", None):
         _fold_budget(state, position, event, region, on, lines)
     closed_year = getattr(event, "closed_year", None)
     if closed_year is not None:
-        state.folded_row(schema.YEAR_CLOSES, (region, int(closed_year)), (position, on.isoformat() if on else None))
+        state.folded_row(schema.YEAR_CLOSES, (region, int(closed_year)), (position, day))
         state.year_rolls.append((region, int(closed_year)))
         for row in state.personal.values():
             if row.region == region:
                 row.roll_into(int(closed_year) + 1)
 
 
-def _fold_postings(state: BatchState, position: int, event: Any, region: str, on: date | None,
-                   postings: Any) -> None:
+def _fold_postings(state: BatchState, position: int, event: Any, region: str, on: date | None, day: str | None,
+                   reference: str | None, postings: Any) -> None:
     year, month = (on.year, on.month) if on is not None else (0, 0)
     business_day = year * 10_000 + month * 100 + on.day if on is not None else 0
     quarter = quarter_of(month) if month else 0
@@ -259,11 +268,11 @@ def _fold_postings(state: BatchState, position: int, event: Any, region: str, on
         if account == PERSONAL_FUND:
             people.setdefault(posting.get("person_id") or "", []).append(posting)
     for person_id, own in sorted(people.items()):
-        _fold_person(state, position, event, region, on, person_id, own)
+        _fold_person(state, position, event, region, on, day, reference, person_id, own)
 
 
-def _fold_person(state: BatchState, position: int, event: Any, region: str, on: date | None,
-                 person_id: str, postings: list[Any]) -> None:
+def _fold_person(state: BatchState, position: int, event: Any, region: str, on: date | None, day: str | None,
+                 reference: str | None, person_id: str, postings: list[Any]) -> None:
     row = state.personal.get((region, person_id))
     if row is None:
         row = state.personal[(region, person_id)] = PersonalRow(region, person_id, opened_position=position)
@@ -275,13 +284,13 @@ def _fold_person(state: BatchState, position: int, event: Any, region: str, on: 
             credits_fen[origin] = credits_fen.get(origin, 0) - posting["amount_fen"]
         else:
             debit_fen += posting["amount_fen"]
-    row.move(on, credits_fen, debit_fen)
+    row.move(on, credits_fen, debit_fen, day)
     row.last_position = position
     credit_fen = sum(credits_fen.values())
     items = ",".join(sorted({p.get("item") or "" for p in postings}))
     state.statements.append((
-        region, person_id, position, on.isoformat() if on else None, type(event).__qualname__,
-        str(event.originator_id), event.originator_version, event_reference(event), items,
+        region, person_id, position, day, type(event).__qualname__,
+        str(event.originator_id), event.originator_version, reference, items,
         ",".join(sorted(credits_fen)), credit_fen, debit_fen, credit_fen - debit_fen, row.balance_fen,
         row.carried_over_fen, row.current_year_fen, *credits_by_column(credits_fen),
     ))
@@ -289,10 +298,10 @@ def _fold_person(state: BatchState, position: int, event: Any, region: str, on: 
 
 def credits_by_column(credits_fen: dict[str, int]) -> tuple[int, ...]:
     """Credits by origin as the personal tables' credit columns (``ORIGIN_COLUMNS``, then other)."""
-    columns = dict.fromkeys((*ORIGIN_COLUMNS.values(), OTHER_ORIGIN_COLUMN), 0)
+    columns = [0] * len(CREDIT_COLUMNS)
     for origin, amount_fen in credits_fen.items():
-        columns[ORIGIN_COLUMNS.get(origin, OTHER_ORIGIN_COLUMN)] += amount_fen
-    return tuple(columns.values())
+        columns[CREDIT_INDEX_OF_ORIGIN.get(origin, OTHER_CREDIT_INDEX)] += amount_fen
+    return tuple(columns)
 
 
 def _fold_budget(state: BatchState, position: int, event: Any, region: str, on: date | None, lines: Any) -> None:
@@ -310,7 +319,8 @@ def _fold_budget(state: BatchState, position: int, event: Any, region: str, on: 
 CONTRIBUTION_ORIGINS = ("employee_share", "employer_share")
 
 
-def _fold_records(state: BatchState, position: int, event: Any, region: str, on: date | None, postings: Any) -> None:
+def _fold_records(state: BatchState, position: int, event: Any, region: str, on: date | None, day: str | None,
+                  reference: str | None, postings: Any) -> None:
     """The facts of ``schema.FOLDED_TABLES``, keyed on attributes like the rest:
 
     - a credit to ``fund.personal`` from a contribution share on an event with a ``period``: that
@@ -322,13 +332,12 @@ def _fold_records(state: BatchState, position: int, event: Any, region: str, on:
       ``referred_fen`` with a ``claim_id`` and ``fund``: a referral above the ceiling, and a memo
       fund's debit on an event with a ``claim_id``: a payment on it.
     """
-    day = on.isoformat() if on else None
     period = getattr(event, "period", None)
     if isinstance(period, str):
         for posting in postings:
             if posting["account"] == PERSONAL_FUND and posting["amount_fen"] < 0 and posting.get("origin") in CONTRIBUTION_ORIGINS:
                 key = (region, posting.get("person_id") or "", period)
-                state.folded_row(schema.CONTRIBUTION_PERIODS, key, (event_reference(event), day, position))
+                state.folded_row(schema.CONTRIBUTION_PERIODS, key, (reference, day, position))
     _fold_contribution_moves(state, position, event, region, day, postings)
     outcome = getattr(event, "outcome", None)
     if isinstance(outcome, dict) and getattr(event, "kind", None) == "claim":
@@ -341,9 +350,14 @@ def _fold_records(state: BatchState, position: int, event: Any, region: str, on:
 
 
 def _fold_contribution_moves(state: BatchState, position: int, event: Any, region: str, day: str | None, postings: Any) -> None:
-    moves = (("enrolment", getattr(event, "contribution_months_elsewhere", 0) or 0, "contribution_history_reference"),
-             ("transfer_in", (getattr(event, "contribution_months", 0) or 0) if getattr(event, "transfer_id", None) else 0, "transfer_id"),
-             ("transfer_out", -(getattr(event, "contribution_months_out", 0) or 0), "transfer_id"))
+    elsewhere = getattr(event, "contribution_months_elsewhere", 0) or 0
+    months_in = getattr(event, "contribution_months", 0) or 0
+    months_out = getattr(event, "contribution_months_out", 0) or 0
+    if not (elsewhere or months_in or months_out):
+        return
+    moves = (("enrolment", elsewhere, "contribution_history_reference"),
+             ("transfer_in", months_in if getattr(event, "transfer_id", None) else 0, "transfer_id"),
+             ("transfer_out", -months_out, "transfer_id"))
     for kind, months, reference in moves:
         if not months:
             continue

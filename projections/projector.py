@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from adapters.crypto import keyless_mapper
 from ledger.errors import LedgerError
 from projections import schema
 from projections.fold import BatchState, PersonalRow, event_date, fold, touched_people
@@ -146,7 +147,7 @@ class Projector:
 
     def _read_batches(self, start: int, stop: int | None) -> Iterator[list[tuple[int, Any]]]:
         position = start
-        mapper = self.ledger.mapper
+        mapper = keyless_mapper(self.ledger.mapper)  # the fold reads no personal field (adapters.crypto)
         while True:
             notifications = self.ledger.recorder.select_notifications(
                 start=position + 1, limit=self.batch_size, stop=stop)

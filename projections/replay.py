@@ -17,7 +17,7 @@ from typing import Any
 
 from adapters import chain
 from projections import schema
-from projections.projector import DEFAULT_BATCH_SIZE, Projector
+from projections.projector import DEFAULT_BATCH_SIZE, CatchUp, Projector
 from projections.store import ProjectionStore
 
 SAMPLE_ROWS = 5
@@ -86,8 +86,7 @@ def replay(ledger: Any, store: ProjectionStore, batch_size: int = DEFAULT_BATCH_
     live = Projector(ledger, store, batch_size=batch_size)
     live.catch_up()
     store.drop_tables(schema.REPLAY_PREFIX)
-    fresh = Projector(ledger, store, schema.REPLAY_PREFIX, batch_size=max(batch_size, REBUILD_BATCH_SIZE))
-    statements_keyed_after = store.defer_statement_keys(schema.REPLAY_PREFIX)
+    fresh, statements_keyed_after = fresh_projector(ledger, store, schema.REPLAY_PREFIX, batch_size)
     events = 0
     elapsed_s = 0.0
     for _ in range(MAX_ROUNDS):
@@ -106,6 +105,27 @@ def replay(ledger: Any, store: ProjectionStore, batch_size: int = DEFAULT_BATCH_
     if outcome.passed and not keep:
         store.drop_tables(schema.REPLAY_PREFIX)
     return outcome
+
+
+def fresh_projector(ledger: Any, store: ProjectionStore, prefix: str,
+                    batch_size: int = REBUILD_BATCH_SIZE) -> tuple[Projector, Callable[[], None]]:
+    """A projector for tables built from position 0 (``prefix``, dropped first by the caller), in
+    batches of at least ``REBUILD_BATCH_SIZE``, and what builds the statements' key once the load
+    is done (``ProjectionStore.defer_statement_keys``)."""
+    projector = Projector(ledger, store, prefix, batch_size=max(batch_size, REBUILD_BATCH_SIZE))
+    return projector, store.defer_statement_keys(prefix)
+
+
+def rebuild(ledger: Any, store: ProjectionStore, prefix: str, stop: int | None = None) -> CatchUp:
+    """Build the tables of ``prefix`` from position 0 (through ``stop``) as ``replay`` builds its
+    fresh ones, the statements' key included (its time counts in the result's)."""
+    started = time.perf_counter()
+    store.drop_tables(prefix)
+    projector, keyed_after = fresh_projector(ledger, store, prefix)
+    result = projector.catch_up(stop=stop)
+    keyed_after()
+    result.elapsed_s = time.perf_counter() - started
+    return result
 
 
 def _report_progress(progress: Any, target: int, position: int) -> None:

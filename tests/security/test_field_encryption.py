@@ -100,3 +100,23 @@ def test_a_snapshot_of_a_personal_account_keeps_its_fields_sealed(tmp_path: Path
         assert b"1971-03-14" not in stored.state and b"E77" not in stored.state
         opened = ledger.mapper.to_domain_event(stored)
         assert (opened.state["birth_date"], opened.state["employer_id"]) == (BIRTH, "E77")  # type: ignore[attr-defined]
+
+
+def test_the_projections_are_built_without_opening_a_personal_field(tmp_path: Path) -> None:
+    """The projector decodes the log with its personal fields left sealed (the fold reads none):
+    a key file that opens nothing (another ledger's, which refuses to open any field) does not
+    stop it, and the books it builds are the keyed ones."""
+    from projections.projector import Projector
+    from projections.store import memory_store
+
+    def balances(ledger: Ledger) -> list[dict[str, object]]:
+        store = memory_store()
+        Projector(ledger, store).catch_up()
+        return store.query("SELECT person_id, enrolled_on, balance_fen, credited_employee_share_fen FROM proj_personal_balances")
+
+    with _ledger(tmp_path / "l.sqlite") as ledger:
+        _enrol_and_credit(ledger)
+        keyed = balances(ledger)
+    assert keyed == [{"person_id": "P1", "enrolled_on": "2024-01-01", "balance_fen": 20_000, "credited_employee_share_fen": 10_000}]
+    with _ledger(tmp_path / "l.sqlite", FUND_LEDGER_KEYS=str(tmp_path / "other.keys")) as wrong:
+        assert balances(wrong) == keyed
