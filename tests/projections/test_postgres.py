@@ -9,6 +9,7 @@ import pytest
 
 from ledger.application import Ledger
 from projections import schema
+from projections.fold import BatchState
 from projections.projector import Projector
 from projections.replay import replay
 from projections.reports import AS_OF_FROM_TABLES, Filters, as_of_report, as_of_store, run_report
@@ -37,6 +38,36 @@ def pg_store(pg_ledger: Ledger) -> Iterator[ProjectionStore]:
 
 def test_sigkill_mid_batch_then_restart_on_postgres(postgres_module_env: dict[str, str], pg_ledger: Ledger, pg_store: ProjectionStore) -> None:
     crash_then_restart(postgres_module_env, pg_ledger)
+
+
+def test_a_commit_that_fails_while_the_next_batch_is_folded_leaves_the_batches_before_it(
+        pg_ledger: Ledger, pg_store: ProjectionStore) -> None:
+    """On PostgreSQL a batch commits on a thread of its own while the next one is folded: the
+    third commit failing stops the catch-up with its error, the tables hold exactly the first two
+    batches (rows and position), and catching up again ends with the tables of a clean build."""
+    from projections.store import memory_store
+    from tests.projections.test_crash_and_replay import Crash, assert_same_tables
+
+    crashing = Projector(pg_ledger, pg_store, batch_size=4)
+    committed: list[int] = []
+
+    def fail_on_third(state: BatchState) -> None:
+        if len(committed) == 2:
+            raise Crash("between the third batch's rows and its commit")
+        committed.append(state.last_position)
+
+    crashing.before_commit = fail_on_third
+    with pytest.raises(Crash):
+        crashing.catch_up()
+    assert crashing.position == committed[-1] == 8  # positions 1..8: two batches of four
+    through_second = memory_store()
+    Projector(pg_ledger, through_second, batch_size=1000).catch_up(stop=8)
+    assert_same_tables(pg_store, through_second)  # no row of the batch that failed, nor of the one folded after it
+    crashing.before_commit = None
+    crashing.catch_up()  # the same projector: what it folded past the failure is not kept
+    clean = memory_store()
+    Projector(pg_ledger, clean, batch_size=1000).catch_up()
+    assert_same_tables(pg_store, clean)
 
 
 def test_project_replay_verify_and_report_on_postgres(pg_ledger: Ledger, pg_store: ProjectionStore) -> None:
