@@ -129,6 +129,24 @@ def unique_prefix(label: str) -> str:
     return prefix
 
 
+def postgres_server_pid() -> int | None:
+    """The PostgreSQL server's process (its ``postmaster.pid``), to count its CPU."""
+    with admin_connection() as conn:
+        data_directory = conn.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
+    try:
+        return int((Path(data_directory) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def kafka_broker_pid() -> int | None:
+    """The broker's process (``deploy/kafka``'s pid file), to count its CPU."""
+    try:
+        return int((Path(os.environ.get("KAFKA_RUN_DIR") or REPO / ".run/kafka") / "kafka.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 # ---------------------------------------------------------------------------- the machine
 def _cpu_model() -> str:
     try:

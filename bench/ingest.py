@@ -11,6 +11,7 @@ until the projection holds the last event.
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import threading
 import time
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import data
-from bench.env import REPO, Database, kafka_bootstrap, kafka_settings
-from bench.measure import ChildRun, run_child
+from bench.env import REPO, Database, kafka_bootstrap, kafka_broker_pid, kafka_settings, postgres_server_pid
+from bench.measure import ChildRun, cpu_s, run_child
 from consumers.ingest import ingest_file
 from ledger.application import Ledger
 from ledger.policy import load_policy_file
@@ -88,14 +89,13 @@ def child_env(db: Database, role: str = "ledger") -> dict[str, str]:
     return {**os.environ, **db.environ, **kafka_settings(role), "PYTHONPATH": str(REPO), "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap()}
 
 
-def publish(db: Database, path: Path, prefix: str) -> float:
+def publish(db: Database, path: Path, prefix: str) -> ChildRun:
     """As the operator (a file of enrolments or remittances: one service's each; the admin may
     write every topic, and a publisher's own principal is no faster)."""
-    started = time.perf_counter()
     run = run_child([*FUND_LEDGER, "publish", str(path), "--topic-prefix", prefix], child_env(db, "admin"))
     if run.returncode != 0:
         raise RuntimeError(f"publish failed: {run.stdout[-2000:]} {run.stderr[-2000:]}")
-    return time.perf_counter() - started
+    return run
 
 
 def consume(db: Database, prefix: str, on_tick: Callable[[], Any] | None = None, profile_to: Path | None = None) -> ChildRun:
@@ -126,9 +126,11 @@ def kafka_end_to_end(db: Database, people: list[data.Person], months: int, prefi
 
         # Remittances, end to end.
         progress: list[tuple[float, float, Any]] = []
+        servers = CpuOfServers.now()
         with BackgroundProjector(ledger) as background:
             started = time.perf_counter()
-            publish_s = publish(db, remit_path, prefix)
+            published = publish(db, remit_path, prefix)
+            publish_s = published.elapsed_s
 
             def tick() -> int:
                 return (ledger.recorder.max_notification_id() or 0) - start_head
@@ -136,6 +138,9 @@ def kafka_end_to_end(db: Database, people: list[data.Person], months: int, prefi
             consumed_s = time.perf_counter() - started
             end_position = background.finish()
             total_s = time.perf_counter() - started
+        spent = servers.since()
+        cpu_s = {"consumer": run.cpu_s, "projection (this process)": spent["this process"], "PostgreSQL": spent["PostgreSQL"],
+                 "Kafka broker": spent["Kafka broker"], "publisher": published.cpu_s}
         progress = run.samples
         events = end_position - start_head
     finally:
@@ -145,7 +150,27 @@ def kafka_end_to_end(db: Database, people: list[data.Person], months: int, prefi
     return {"lines": len(people) * months, "persons": len(people), "messages": len(people) * months // data.LINES_PER_REMITTANCE,
             "enrol_s": enrol_s, "enrol_peak_rss_mib": enrol_run.peak_rss_mib,
             "publish_s": publish_s, "consumed_s": consumed_s, "total_s": total_s, "events": events,
-            "consumer_peak_rss_mib": run.peak_rss_mib, "consumer_samples": progress}
+            "consumer_peak_rss_mib": run.peak_rss_mib, "consumer_samples": progress, "cpu_s": cpu_s}
+
+
+class CpuOfServers:
+    """CPU seconds spent by this process, the PostgreSQL server and the Kafka broker since ``now()``."""
+
+    def __init__(self) -> None:
+        self.pids = {"PostgreSQL": postgres_server_pid(), "Kafka broker": kafka_broker_pid()}
+        self.started = self._read()
+
+    @classmethod
+    def now(cls) -> CpuOfServers:
+        return cls()
+
+    def _read(self) -> dict[str, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return {"this process": usage.ru_utime + usage.ru_stime,
+                **{name: cpu_s(pid) if pid else 0.0 for name, pid in self.pids.items()}}
+
+    def since(self) -> dict[str, float]:
+        return {name: value - self.started[name] for name, value in self._read().items()}
 
 
 def profile_consumer(db: Database, people: list[data.Person], prefix: str, out: Path) -> str:

@@ -8,6 +8,7 @@ run writes .run/bench/benchmarks-quick.md unless ``--write``).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -98,6 +99,7 @@ def bench_ingest(sizes: Sizes, results: Results) -> None:
                            note=f"baseline: the {stored['rows']:,} rows of this run's events table ({stored['bytes'] / 2**20:.0f} MiB, "
                                 "states and chain hashes included) COPY'd into a table of the same shape and indexes"))
         results.details["e2e"] = e2e
+        cpu_per_line(e2e, results)
         missed = (e2e_lps < INGEST_LINES_PER_S_MIN or e2e_lps < INGEST_VS_NAIVE_MIN * naive_lps
                   or e2e_eps < INGEST_VS_STORED_COPY_MIN * stored["rows_per_s"])
         if missed:
@@ -130,6 +132,19 @@ def bench_ingest(sizes: Sizes, results: Results) -> None:
         bench_queries(db, sizes, results)
         section("the serial point: the stored events saved again, by one writer and by two")
         bench_serial_point(db, stored["rows_per_s"], results)
+
+
+def cpu_per_line(e2e: dict[str, Any], results: Results) -> None:
+    """What a line costs in CPU, every process of the run counted (what a faster clock or more
+    processes cannot change), against what the machine's cores give a line at the target rate."""
+    cores = os.cpu_count() or 1
+    per_line_us = {name: seconds / e2e["lines"] * 1e6 for name, seconds in e2e["cpu_s"].items()}
+    total_us = sum(per_line_us.values())
+    budget_us = cores * 1e6 / INGEST_LINES_PER_S_MIN
+    results.add(Figure("CPU per line end to end, every process", total_us, "us/line",
+                       f"{cores} cores at {INGEST_LINES_PER_S_MIN:,} lines/s, us/line", budget_us, ratio(total_us, budget_us),
+                       note="; ".join(f"{name} {us:.0f}" for name, us in per_line_us.items())
+                            + f": at most {cores * 1e6 / total_us:,.0f} lines/s on {cores} cores, were every process busy all the time"))
 
 
 def bench_serial_point(db: env.Database, copy_eps: float, results: Results) -> None:

@@ -17,8 +17,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent import futures
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
@@ -78,36 +76,6 @@ def read_ahead(batches: Iterator[T], depth: int = READ_AHEAD_BATCHES) -> Iterato
         while thread.is_alive():
             with contextlib.suppress(queue.Empty):
                 pending.get(timeout=0.1)
-
-class BatchWriter:
-    """Commits folded batches in order on a thread of its own, one at a time, while the caller
-    folds the next: the database's share of a catch-up off the fold's path (the fold is Python,
-    the commit mostly waits on the server). An error of a commit is raised in the caller's
-    thread, at its next ``submit`` or ``wait``."""
-
-    def __init__(self, commit: Callable[[BatchState, list[tuple[Any, ...]]], None]) -> None:
-        self._commit = commit
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projections-commit")
-        self._pending: Future[None] | None = None
-
-    def submit(self, state: BatchState, personal_rows: list[tuple[Any, ...]]) -> None:
-        """Commit this batch once the one before it has committed (raising its error, if any)."""
-        self.wait()
-        self._pending = self._executor.submit(self._commit, state, personal_rows)
-
-    def wait(self) -> None:
-        """Until the batch in flight has committed; its error, if it failed."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def close(self) -> None:
-        """Let a batch in flight finish (the caller is already raising if it failed) and stop the thread."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            futures.wait([pending])
-        self._executor.shutdown(wait=True)
-
 
 EventFilter = Callable[[Any], bool]
 T = TypeVar("T")
@@ -208,30 +176,17 @@ class Projector:
             self._forget_rows()
             self._rows_complete = position == 0
         events = batches = 0
-        # On PostgreSQL a batch is committed on a thread of its own while the next one is folded;
-        # on SQLite (one writer, and the in-memory stores' shared cache) one after the other.
-        writes = BatchWriter(self._commit) if self.store.dialect == "postgres" else None
         try:
             for batch in self.batches(position, stop):
-                if writes is None:
-                    self.apply(batch)
-                else:
-                    state, personal_rows = self._fold(batch, before_reading=writes.wait)
-                    self._remember_rows(state)  # what the next batch folds onto; forgotten below if its commit fails
-                    writes.submit(state, personal_rows)
+                self.apply(batch)
                 position = batch[-1][0]
                 events += len(batch)
                 batches += 1
                 if progress is not None:
                     progress(position)
-            if writes is not None:
-                writes.wait()
         except BaseException:
             self._forget_rows()
             raise
-        finally:
-            if writes is not None:
-                writes.close()
         result = CatchUp(start, position, events, batches, time.perf_counter() - started)
         if events or log_empty:
                 logger.info("projections caught up", prefix=self.prefix, start=start, end=position, events=events,
@@ -240,41 +195,28 @@ class Projector:
 
     def apply(self, batch: list[tuple[int, Any]]) -> BatchState:
         """Fold one batch and write it with its position, in one transaction."""
+        assert batch, "an empty batch has no position"
+        kept = [(position, event) for position, event in batch if self.event_filter is None or self.event_filter(event)]
+        people: set[tuple[str, str]] = set()
+        for _, event in kept:
+            people |= touched_people(event)
         try:
-            state, personal_rows = self._fold(batch)
-            self._commit(state, personal_rows)
+            with self.store.transaction() as cursor:
+                state = BatchState(personal=self._load_people(cursor, people))
+                for position, event in kept:
+                    fold(state, position, event)
+                state.last_position = batch[-1][0]
+                self._write(cursor, state)
+                if self.before_commit is not None:
+                    self.before_commit(state)
         except BaseException:
             self._forget_rows()  # rows folded in a transaction that did not commit
             raise
         self._remember_rows(state)
         return state
 
-    def _fold(self, batch: list[tuple[int, Any]], before_reading: Callable[[], None] | None = None,
-              ) -> tuple[BatchState, list[tuple[Any, ...]]]:
-        """One batch folded onto the rows it touches, and its personal rows as they are to be
-        written (taken now: the next batch moves the same rows on). ``before_reading`` is called
-        before any row is read from the tables (to let the batch in flight commit first)."""
-        assert batch, "an empty batch has no position"
-        kept = [(position, event) for position, event in batch if self.event_filter is None or self.event_filter(event)]
-        people: set[tuple[str, str]] = set()
-        for _, event in kept:
-            people |= touched_people(event)
-        state = BatchState(personal=self._load_people(people, before_reading))
-        for position, event in kept:
-            fold(state, position, event)
-        state.last_position = batch[-1][0]
-        return state, [row.as_values() for row in state.personal.values()]
-
-    def _commit(self, state: BatchState, personal_rows: list[tuple[Any, ...]]) -> None:
-        """A folded batch's rows and its position, in one transaction."""
-        with self.store.transaction() as cursor:
-            self._write(cursor, state, personal_rows)
-            if self.before_commit is not None:
-                self.before_commit(state)
-
     # ------------------------------------------------------------------ reading and writing rows
-    def _load_people(self, people: Iterable[tuple[str, str]], before_reading: Callable[[], None] | None = None,
-                     ) -> dict[tuple[str, str], PersonalRow]:
+    def _load_people(self, cursor: Any, people: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PersonalRow]:
         """The stored rows of ``people``: those this projector committed last from memory, the
         others in one query per ``LOAD_CHUNK`` accounts."""
         loaded: dict[tuple[str, str], PersonalRow] = {}
@@ -285,20 +227,15 @@ class Projector:
                 loaded[key] = row
             elif not self._rows_complete:
                 by_region.setdefault(key[0], []).append(key[1])
-        if not by_region:
-            return loaded
-        if before_reading is not None:
-            before_reading()
         table = f"{self.prefix}{schema.PERSONAL_BALANCES.name}"
-        with self.store.transaction() as cursor:
-            for region, person_ids in by_region.items():
-                person_ids.sort()
-                for start in range(0, len(person_ids), LOAD_CHUNK):
-                    chunk = person_ids[start:start + LOAD_CHUNK]
-                    marks = ", ".join("?" * len(chunk))
-                    for stored in self.store.fetch(cursor, f"SELECT * FROM {table} WHERE region = ? AND person_id IN ({marks})",
-                                                   (region, *chunk)):
-                        loaded[(region, stored["person_id"])] = PersonalRow.from_stored(stored)
+        for region, person_ids in by_region.items():
+            person_ids.sort()
+            for start in range(0, len(person_ids), LOAD_CHUNK):
+                chunk = person_ids[start:start + LOAD_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                for stored in self.store.fetch(cursor, f"SELECT * FROM {table} WHERE region = ? AND person_id IN ({marks})",
+                                               (region, *chunk)):
+                    loaded[(region, stored["person_id"])] = PersonalRow.from_stored(stored)
         return loaded
 
     def _remember_rows(self, state: BatchState) -> None:
@@ -322,13 +259,13 @@ class Projector:
         self._rows_position = None
         self._rows_complete = False
 
-    def _write(self, cursor: Any, state: BatchState, personal_rows: list[tuple[Any, ...]]) -> None:
+    def _write(self, cursor: Any, state: BatchState) -> None:
         p, store = self.prefix, self.store
         for region, year in state.year_rolls:
             store.execute(cursor, f"UPDATE {p}personal_balances SET carried_over_fen = carried_over_fen + current_year_fen, "
                                   "current_year_fen = 0, current_year = ? "
                                   "WHERE region = ? AND (current_year IS NULL OR current_year <= ?)", (year + 1, region, year))
-        self._upsert(cursor, schema.PERSONAL_BALANCES, personal_rows, replace=True)
+        self._upsert(cursor, schema.PERSONAL_BALANCES, [row.as_values() for row in state.personal.values()], replace=True)
         store.copy_rows(cursor, p + schema.PERSONAL_STATEMENTS.name, schema.PERSONAL_STATEMENTS.column_names, state.statements)
         self._upsert(cursor, schema.ACCOUNT_BALANCES, [(*key, *values) for key, values in sorted(state.accounts.items())])
         self._upsert(cursor, schema.ACCOUNT_FLOWS, [(*key, *values) for key, values in sorted(state.flows.items())])

@@ -40,11 +40,11 @@ def test_sigkill_mid_batch_then_restart_on_postgres(postgres_module_env: dict[st
     crash_then_restart(postgres_module_env, pg_ledger)
 
 
-def test_a_commit_that_fails_while_the_next_batch_is_folded_leaves_the_batches_before_it(
+def test_a_commit_that_fails_leaves_the_batches_before_it_and_nothing_of_it(
         pg_ledger: Ledger, pg_store: ProjectionStore) -> None:
-    """On PostgreSQL a batch commits on a thread of its own while the next one is folded: the
-    third commit failing stops the catch-up with its error, the tables hold exactly the first two
-    batches (rows and position), and catching up again ends with the tables of a clean build."""
+    """On the real server: the third batch's commit failing stops the catch-up with its error, the
+    tables hold exactly the first two batches (rows and position), and catching up again with the
+    same projector (what it folded of the failed batch forgotten) ends with a clean build's tables."""
     from projections.store import memory_store
     from tests.projections.test_crash_and_replay import Crash, assert_same_tables
 
@@ -62,9 +62,9 @@ def test_a_commit_that_fails_while_the_next_batch_is_folded_leaves_the_batches_b
     assert crashing.position == committed[-1] == 8  # positions 1..8: two batches of four
     through_second = memory_store()
     Projector(pg_ledger, through_second, batch_size=1000).catch_up(stop=8)
-    assert_same_tables(pg_store, through_second)  # no row of the batch that failed, nor of the one folded after it
+    assert_same_tables(pg_store, through_second)  # no row of the batch that failed
     crashing.before_commit = None
-    crashing.catch_up()  # the same projector: what it folded past the failure is not kept
+    crashing.catch_up()  # the same projector
     clean = memory_store()
     Projector(pg_ledger, clean, batch_size=1000).catch_up()
     assert_same_tables(pg_store, clean)
