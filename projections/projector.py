@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from adapters.collector import cyclic_gc_paused
 from adapters.crypto import keyless_mapper
 from ledger.errors import LedgerError
 from projections import schema
@@ -177,13 +178,14 @@ class Projector:
             self._rows_complete = position == 0
         events = batches = 0
         try:
-            for batch in self.batches(position, stop):
-                self.apply(batch)
-                position = batch[-1][0]
-                events += len(batch)
-                batches += 1
-                if progress is not None:
-                    progress(position)
+            with cyclic_gc_paused():  # a batch's events would set off full collections (adapters.collector)
+                for batch in self.batches(position, stop):
+                    self.apply(batch)
+                    position = batch[-1][0]
+                    events += len(batch)
+                    batches += 1
+                    if progress is not None:
+                        progress(position)
         except BaseException:
             self._forget_rows()
             raise
