@@ -27,7 +27,6 @@ import structlog
 from eventsourcing.persistence import PersistenceError, Tracking
 from pydantic import ValidationError
 
-from adapters.collector import cyclic_gc_paused
 from consumers import retries, schemas, wire
 from consumers.contract import MESSAGE_TYPES
 from consumers.faults import NO_FAULTS, Faults
@@ -178,34 +177,31 @@ def apply_batch(
     if tracking_name is not None:
         offsets = [d.offset for d in deliveries]
         assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets), "one partition, in order"
-    # A batch's decoded accounts and events would set off full collections of everything alive,
-    # the aggregate cache included (adapters.collector): 13% of a direct ingest's time.
-    with cyclic_gc_paused():
-        unit = ConsumerUnit(ledger)
-        parsed = [_parse_quietly(delivery) for delivery in deliveries]
-        _prefetch(ledger, unit, parsed)
-        result = BatchResult([], 0)
-        pending: list[Outcome] = []
-        for index, (delivery, message) in enumerate(zip(deliveries, parsed, strict=True)):
-            pending.append(apply_delivery(ledger, unit, delivery, message, retry_plan))
-            faults.reached("kill_after_messages")
-            is_last = index == len(deliveries) - 1
-            if is_last or (index % SAVE_SIZE_CHECK_EVERY == 0 and unit.pending_event_count >= MAX_EVENTS_PER_SAVE):
-                structlog.contextvars.clear_contextvars()
-                dead_letters = [o.dead_letter for o in pending if o.dead_letter is not None]
-                if dead_letters and publish_dead_letters is not None:
-                    publish_dead_letters(dead_letters)
-                deferred = [o for o in pending if o.deferral is not None]
-                if deferred and schedule_retries is not None:
-                    schedule_retries(deferred)
-                faults.reached("kill_before_commit")
-                tracking = Tracking(tracking_name, delivery.offset + 1) if tracking_name is not None else None
-                result.events += unit.commit(tracking=tracking)
-                result.outcomes += pending
-                pending = []
-                if not is_last:  # what the rest of the batch touches, up to date, in one query
-                    _prefetch(ledger, unit, parsed[index + 1:])
-        return result
+    unit = ConsumerUnit(ledger)
+    parsed = [_parse_quietly(delivery) for delivery in deliveries]
+    _prefetch(ledger, unit, parsed)
+    result = BatchResult([], 0)
+    pending: list[Outcome] = []
+    for index, (delivery, message) in enumerate(zip(deliveries, parsed, strict=True)):
+        pending.append(apply_delivery(ledger, unit, delivery, message, retry_plan))
+        faults.reached("kill_after_messages")
+        is_last = index == len(deliveries) - 1
+        if is_last or (index % SAVE_SIZE_CHECK_EVERY == 0 and unit.pending_event_count >= MAX_EVENTS_PER_SAVE):
+            structlog.contextvars.clear_contextvars()
+            dead_letters = [o.dead_letter for o in pending if o.dead_letter is not None]
+            if dead_letters and publish_dead_letters is not None:
+                publish_dead_letters(dead_letters)
+            deferred = [o for o in pending if o.deferral is not None]
+            if deferred and schedule_retries is not None:
+                schedule_retries(deferred)
+            faults.reached("kill_before_commit")
+            tracking = Tracking(tracking_name, delivery.offset + 1) if tracking_name is not None else None
+            result.events += unit.commit(tracking=tracking)
+            result.outcomes += pending
+            pending = []
+            if not is_last:  # what the rest of the batch touches, up to date, in one query
+                _prefetch(ledger, unit, parsed[index + 1:])
+    return result
 
 
 def _parse_quietly(delivery: Delivery) -> schemas.Envelope | None:
