@@ -34,7 +34,7 @@ AS_OF_ONE_PERSON_MS_MAX = 50.0  # one person's balance as of a date, on the larg
 AS_OF_GROWTH_MAX = 2.0  # ... and flat: at most this many times the smallest log's
 INTEREST_S_MAX = 60.0
 INTEREST_HANG_S_MIN = 60.0
-CONSUMER_GROWTH_MAX = 0.20  # RSS growth allowed from the end of the first month to the end
+CONSUMER_GROWTH_MAX = 0.20  # the run's peak RSS over its peak while the first month was in hand
 # The first of the months of remittances touches every account: from then on the aggregate cache
 # holds them all, and what still grows is what grows with the events processed.
 FIRST_MONTH_SHARE = 0.20
