@@ -132,11 +132,10 @@ WHAT_WOULD_MOVE_IT: dict[str, str] = {
         "What bounds it, and what would move it. The rate does not fall with the accounts; peak RSS (the run's process and "
         "its worker) does rise: the chunks leave the aggregate cache, but " + _CIPHERS_AND_KEYS + ", in each of the two "
         "processes. Measured by `make bench-large` on the code with personal data encrypted and the ciphers bounded at "
-        "10,000: 1,078 MiB at a million accounts (322 MiB at 100,000), over the 1 GiB of issue 14's target 4, at 3,111 "
-        "accounts/s; 678 MiB during the chunks, the peak above it the key file read whole at each process's start "
-        "(now read a line at a time: 476 to 211 MiB peak on a file of a million keys alone; to be measured again at a "
-        "million accounts). Keys read by id from an indexed store instead of the whole file held would keep it flat; "
-        "`INTEREST_WORKERS=1` halves it at half the rate."),
+        "10,000: 1,078 MiB at a million accounts (322 MiB at 100,000), at 3,111 accounts/s, the peak from the key file "
+        "read whole at each process's start; read a line at a time since, 679 MiB at a million (3,377 accounts/s), "
+        "under the 1 GiB of issue 14's target 4. Keys read by id from an indexed store instead of the whole file held "
+        "would keep it flat; `INTEREST_WORKERS=1` halves it at half the rate."),
 }
 
 

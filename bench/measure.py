@@ -88,18 +88,16 @@ def cpu_s(pid: int) -> float:
     """CPU seconds (user + system) process ``pid`` has used, with those of the children it has
     waited for (a server's finished connections), and those of its live descendants: a server's
     whole cost so far. 0 if it is gone."""
-    try:
-        own = _stat_ticks(pid, with_waited_children=True)
-    except OSError:
-        return 0.0
-    ticks = own + sum(_stat_ticks(child, with_waited_children=False) for child in descendants(pid) if Path(f"/proc/{child}").exists())
+    ticks = _stat_ticks(pid, with_waited_children=True)
+    ticks += sum(_stat_ticks(child, with_waited_children=False) for child in descendants(pid))
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _stat_ticks(pid: int, with_waited_children: bool) -> int:
+    """Clock ticks from ``/proc/PID/stat`` (0 for a process gone meanwhile)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
+    except OSError:
         return 0
     # After the command's name: state (0), ..., utime (11), stime (12), cutime (13), cstime (14).
     return sum(int(value) for value in fields[11:15 if with_waited_children else 13])

@@ -65,12 +65,14 @@ class RetryPlan:
 
 
 def parse_delays(text: str) -> RetryPlan:
-    """``"5,30,120"`` -> a plan of three attempts. Raises ``ValueError`` with the reason."""
-    try:
-        delays = tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise ValueError(f"retry delays must be seconds separated by commas, got {text!r}") from None
-    return RetryPlan(delays)
+    """``"5,30,120"`` -> a plan of three attempts, in whole seconds (a retry topic's delay needs no
+    finer step). Raises ``ValueError`` with the reason."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        raise ValueError(f"retry delays must be whole seconds separated by commas, got {text[:100]!r}")
+    if any(len(part) > len(str(int(MAX_DELAY_S))) for part in parts):
+        raise ValueError(f"retry delays: each of 0 to {MAX_DELAY_S:.0f} seconds")
+    return RetryPlan(tuple(int(part) for part in parts))
 
 
 def attempt_of(topic: str, prefix: str = "") -> int:
