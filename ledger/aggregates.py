@@ -26,7 +26,7 @@ from ledger.errors import (
     PooledFundShortfall,
     ScopeViolation,
 )
-from ledger.interest import compact_movements
+from ledger.interest import DatedChanges
 from ledger.policy import PolicyVersion, policy_from_stored
 
 ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://fund-ledger.example/ids")
@@ -178,7 +178,7 @@ class PersonalAccount(Aggregate):
         # Deductible paid so far, per "year/scope" ("2024/inpatient", "2024/serious:<code>"): what
         # a yearly cumulative deductible has met.
         self.deductible_met_fen: dict[str, int] = {}
-        self.movements: list[tuple[date, int]] = []  # (on, change_fen): the basis of interest
+        self.movements = DatedChanges()  # (on, change_fen) in recording order: the basis of interest
         # Months recorded, a bit mask per year (bit 0: January): contributions paid (each period
         # once: they count as contribution months) and retiree credits (each period once).
         self.contributed_months_by_year: dict[str, int] = {}
@@ -236,11 +236,11 @@ class PersonalAccount(Aggregate):
             delta_fen = acc.fund_balance_fen(self.postings, acc.FUND_PERSONAL)
             account.balance_fen += delta_fen
             if delta_fen:
-                account.movements.append((self.on, delta_fen))
-                if self.on.year >= account.movements[0][0].year + 2:
+                account.movements.append(self.on, delta_fen)
+                if self.on.year >= cast(int, account.movements.first_year) + 2:
                     # Keep last year and this year as they were (interest for last year may
                     # still be posted); fold everything older into one carried-over movement.
-                    account.movements = compact_movements(account.movements, date(self.on.year - 1, 1, 1))
+                    account.movements = account.movements.compacted(date(self.on.year - 1, 1, 1))
             origins = account.credited_by_origin_fen
             for origin, amount_fen in self.credits_by_origin(delta_fen).items():
                 origins[origin] = origins.get(origin, 0) + amount_fen

@@ -10,7 +10,8 @@ change date. Each figure is rounded to the fen once, at the end (``ledger.money.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -89,6 +90,52 @@ def compact_movements(movements: list[tuple[date, int]], keep_from: date) -> lis
         return movements
     folded = (date.fromordinal(keep_from.toordinal() - 1), sum(change for _, change in valued[:prefix]))
     return [folded, *movements[prefix:]]
+
+
+class DatedChanges:
+    """A personal account's balance changes in the order they were recorded, each a business
+    date and an amount in fen: the basis of its interest. Packed, a day number and an amount per
+    change in one array (16 bytes a change, against some 120 for a tuple of a date and an int),
+    since every account the consumer keeps at hand carries up to two years of them."""
+
+    __slots__ = ("_packed",)
+
+    def __init__(self, changes: Iterable[tuple[date, int]] = ()) -> None:
+        self._packed = array("q")
+        for on, change_fen in changes:
+            self.append(on, change_fen)
+
+    def append(self, on: date, change_fen: int) -> None:
+        self._packed.append(on.toordinal())
+        self._packed.append(change_fen)
+
+    def __iter__(self) -> Iterator[tuple[date, int]]:
+        packed = self._packed
+        for index in range(0, len(packed), 2):
+            yield date.fromordinal(packed[index]), packed[index + 1]
+
+    def __len__(self) -> int:
+        return len(self._packed) // 2
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DatedChanges):
+            return self._packed == other._packed
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"DatedChanges({list(self)!r})"
+
+    @property
+    def first_year(self) -> int | None:
+        return date.fromordinal(self._packed[0]).year if self._packed else None
+
+    def compacted(self, keep_from: date) -> DatedChanges:
+        """``compact_movements`` of these changes."""
+        return DatedChanges(compact_movements(list(self), keep_from))
 
 
 def personal_account_interest(

@@ -27,12 +27,23 @@ from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Tracking
 
+from ledger.aggregates import BusinessRecord
+
 if TYPE_CHECKING:
     from ledger.core import CoreLedger as Ledger
 
 A = TypeVar("A", bound=Aggregate)
 
 MAX_AGGREGATES_PER_UNIT = 500_000
+
+
+def worth_caching(aggregate: Aggregate) -> bool:
+    """Whether the repository's cache should keep ``aggregate`` once saved. A business record
+    (a message's provenance with every event it caused, a remittance's outcome) is written once
+    and read again only when its id comes back as a duplicate: kept, the records of every
+    message ever applied would fill the cache (a remittance's record holds its 200 lines' events)
+    and push out the accounts the next batch needs."""
+    return not isinstance(aggregate, BusinessRecord)
 
 
 class UnitOfWork:
@@ -65,6 +76,8 @@ class UnitOfWork:
             if aggregate_id in self._missing:
                 raise AggregateNotFoundError(aggregate_id)
             aggregate = self.ledger.repository.get(aggregate_id)
+            if not worth_caching(aggregate):
+                self._evict(aggregate_id)
             self._mark(aggregate_id, None)
             self.aggregates[aggregate_id] = aggregate
         else:
@@ -114,7 +127,7 @@ class UnitOfWork:
             if aggregate is None:
                 self._missing.add(aggregate_id)
                 continue
-            if cache is not None:
+            if cache is not None and worth_caching(aggregate):
                 cache.put(aggregate_id, aggregate)
             self._mark(aggregate_id, None)
             self.aggregates[aggregate_id] = aggregate
@@ -224,8 +237,9 @@ class UnitOfWork:
         cache = self.ledger.repository.cache
         if cache is not None:  # the aggregates created here, as saved: the next batch need not rebuild them
             for aggregate_id in self._created:
-                if aggregate_id in self.aggregates:
-                    cache.put(aggregate_id, self.aggregates[aggregate_id])
+                created = self.aggregates.get(aggregate_id)
+                if created is not None and worth_caching(created):
+                    cache.put(aggregate_id, created)
         self.aggregates.clear()
         self._created.clear()
         self._missing.clear()

@@ -206,3 +206,31 @@ def test_a_batch_larger_than_one_save_commits_in_parts_each_with_its_position(st
     # Every claim found its person, enrolled earlier in the same poll but in an earlier save.
     assert all(store.personal_account(REGION, p).enrolled_on.isoformat() == "2024-01-01" for p in people)
     assert not result.dead_letters
+
+
+def _records_in_memory() -> int:
+    import gc
+
+    from ledger.aggregates import BusinessRecord
+
+    gc.collect()
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, BusinessRecord))
+
+
+def test_the_records_of_applied_messages_leave_memory_with_their_batch_and_still_catch_duplicates(store: Ledger) -> None:
+    """A message's record (its provenance and every event it caused) is written once and read
+    again only for a duplicate: a long-running consumer that kept them all would grow with every
+    message it applied."""
+    apply_batch(store, _deliveries([_enrol("P1")]))
+    held_after_first_batch = _records_in_memory()
+    for batch in range(1, 4):
+        claims = [_outpatient(batch * 100 + n) for n in range(20)]
+        result = apply_batch(store, _deliveries(claims, start=batch * 100), tracking_name="claims:0")
+        assert result.count("applied") == 20
+        assert _records_in_memory() == held_after_first_batch == 0  # right after the batch, not only at the end
+    books = _state(store)
+    again = apply_batch(store, _deliveries([_outpatient(101), _outpatient(101, amount=301)], start=1000))
+    assert [o.status for o in again.outcomes] == ["duplicate", "dead_letter"]
+    assert again.dead_letters[0]["code"] == "message_conflict"
+    assert _state(store)[0] == books[0]
+    assert _records_in_memory() == 0

@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.interest import Rates, compact_movements, personal_account_interest
+from ledger.interest import DatedChanges, Rates, compact_movements, personal_account_interest
 
 RATES = [Rates(date(2020, 1, 1), Decimal("0.0035"), Decimal("0.0110"), Decimal("0.0195")),
          Rates(date(2024, 7, 1), Decimal("0.0015"), Decimal("0.0100"), Decimal("0.0180"))]
@@ -41,3 +41,25 @@ def test_interest_of_the_kept_years_is_unchanged(credits: list[tuple[date, int]]
         start, end = date(year, 1, 1), date(year + 1, 1, 1)
         assert (personal_account_interest(compacted, RATES, start, end, 360).interest_fen
                 == personal_account_interest(movements, RATES, start, end, 360).interest_fen)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.dates(date(1950, 1, 1), date(2100, 12, 31)), st.integers(-(10**15), 10**15)), max_size=30),
+       st.integers(2020, 2030))
+def test_an_account_keeps_its_changes_as_recorded_and_folds_them_by_the_same_rule(changes: list[tuple[date, int]], keep_year: int) -> None:
+    kept = DatedChanges()
+    for on, change_fen in changes:
+        kept.append(on, change_fen)
+    assert list(kept) == changes and len(kept) == len(changes)
+    assert kept.first_year == (changes[0][0].year if changes else None)
+    assert list(kept.compacted(date(keep_year, 1, 1))) == compact_movements(changes, date(keep_year, 1, 1))
+
+
+def test_two_years_of_monthly_changes_take_a_few_hundred_bytes_not_kilobytes() -> None:
+    import sys
+
+    kept = DatedChanges((date(2024 + month // 12, 1 + month % 12, 15), 12_345 + month) for month in range(24))
+    as_tuples = [(on, change_fen) for on, change_fen in kept]
+    tuples_bytes = sys.getsizeof(as_tuples) + sum(sys.getsizeof(t) + sys.getsizeof(t[0]) + sys.getsizeof(t[1]) for t in as_tuples)
+    packed_bytes = sys.getsizeof(kept) + sys.getsizeof(kept._packed)
+    assert packed_bytes <= 700 < tuples_bytes / 4
