@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -47,6 +47,9 @@ MAX_BATCH = 10_000
 # seconds serialising its rows inside its transaction, holding the events table's lock that long.
 MAX_EVENTS_PER_SAVE = 20_000
 SAVE_SIZE_CHECK_EVERY = 10  # deliveries between two counts of the pending events
+# Deliveries are parsed and their aggregates fetched a window of this many bytes at a time (about
+# 100 remittances of 200 lines: a save's worth), not a whole poll at once.
+PARSE_WINDOW_BYTES = 1 << 20
 MAX_KEY_CHARS = 256  # of a record's key or header names, as kept with a dead letter
 
 
@@ -178,30 +181,47 @@ def apply_batch(
         offsets = [d.offset for d in deliveries]
         assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets), "one partition, in order"
     unit = ConsumerUnit(ledger)
-    parsed = [_parse_quietly(delivery) for delivery in deliveries]
-    _prefetch(ledger, unit, parsed)
     result = BatchResult([], 0)
     pending: list[Outcome] = []
-    for index, (delivery, message) in enumerate(zip(deliveries, parsed, strict=True)):
-        pending.append(apply_delivery(ledger, unit, delivery, message, retry_plan))
-        faults.reached("kill_after_messages")
-        is_last = index == len(deliveries) - 1
-        if is_last or (index % SAVE_SIZE_CHECK_EVERY == 0 and unit.pending_event_count >= MAX_EVENTS_PER_SAVE):
-            structlog.contextvars.clear_contextvars()
-            dead_letters = [o.dead_letter for o in pending if o.dead_letter is not None]
-            if dead_letters and publish_dead_letters is not None:
-                publish_dead_letters(dead_letters)
-            deferred = [o for o in pending if o.deferral is not None]
-            if deferred and schedule_retries is not None:
-                schedule_retries(deferred)
-            faults.reached("kill_before_commit")
-            tracking = Tracking(tracking_name, delivery.offset + 1) if tracking_name is not None else None
-            result.events += unit.commit(tracking=tracking)
-            result.outcomes += pending
-            pending = []
-            if not is_last:  # what the rest of the batch touches, up to date, in one query
-                _prefetch(ledger, unit, parsed[index + 1:])
+    index = -1
+    for window in _parse_windows(deliveries):
+        _prefetch(ledger, unit, [message for _, message in window])
+        for at, (delivery, message) in enumerate(window):
+            index += 1
+            pending.append(apply_delivery(ledger, unit, delivery, message, retry_plan))
+            faults.reached("kill_after_messages")
+            is_last = index == len(deliveries) - 1
+            if is_last or (index % SAVE_SIZE_CHECK_EVERY == 0 and unit.pending_event_count >= MAX_EVENTS_PER_SAVE):
+                structlog.contextvars.clear_contextvars()
+                dead_letters = [o.dead_letter for o in pending if o.dead_letter is not None]
+                if dead_letters and publish_dead_letters is not None:
+                    publish_dead_letters(dead_letters)
+                deferred = [o for o in pending if o.deferral is not None]
+                if deferred and schedule_retries is not None:
+                    schedule_retries(deferred)
+                faults.reached("kill_before_commit")
+                tracking = Tracking(tracking_name, delivery.offset + 1) if tracking_name is not None else None
+                result.events += unit.commit(tracking=tracking)
+                result.outcomes += pending
+                pending = []
+                if at + 1 < len(window):  # what the rest of the window touches, up to date, in one query
+                    _prefetch(ledger, unit, [message for _, message in window[at + 1:]])
     return result
+
+
+def _parse_windows(deliveries: Sequence[Delivery]) -> Iterator[list[tuple[Delivery, schemas.Envelope | None]]]:
+    """The deliveries in windows of about ``PARSE_WINDOW_BYTES`` (at least one delivery each),
+    each parsed only when the one before it is done: a poll of 500 remittances of 200 lines
+    never has its 100,000 lines parsed and built into commands at once, so the consumer's memory
+    is bounded by the window and the save, not by how many records one poll happened to bring."""
+    start = 0
+    while start < len(deliveries):
+        end, window_bytes = start, 0
+        while end < len(deliveries) and (end == start or window_bytes + len(deliveries[end].value) <= PARSE_WINDOW_BYTES):
+            window_bytes += len(deliveries[end].value)
+            end += 1
+        yield [(delivery, _parse_quietly(delivery)) for delivery in deliveries[start:end]]
+        start = end
 
 
 def _parse_quietly(delivery: Delivery) -> schemas.Envelope | None:

@@ -234,3 +234,46 @@ def test_the_records_of_applied_messages_leave_memory_with_their_batch_and_still
     assert again.dead_letters[0]["code"] == "message_conflict"
     assert _state(store)[0] == books[0]
     assert _records_in_memory() == 0
+
+
+def test_a_large_poll_is_parsed_a_window_at_a_time_with_the_same_outcome(store: Ledger, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poll's messages are parsed (and their commands built) a window at a time, not all at
+    once: the consumer's memory is bounded by the window, whatever a poll brings. Across windows,
+    a claim still finds the person enrolled in an earlier one, a bad message fails alone, and the
+    books come out as from one window."""
+    from consumers import handlers
+
+    people = [f"P{i}" for i in range(6)]
+    values = [_enrol(p) for p in people] + [b"\xff not json"] + [_outpatient(i, person_id=p) for i, p in enumerate(people)]
+    monkeypatch.setenv("FUND_LEDGER_SQLITE", str(tmp_path / "one-window.sqlite"))
+    one_window = open_ledger()
+    whole = apply_batch(one_window, _deliveries(values), tracking_name="claims:0")
+
+    window_bytes = 2 * max(len(v) for v in values)
+    fits = max(n for n in range(1, len(values)) if any(sum(map(len, values[i:i + n])) <= window_bytes for i in range(len(values) - n + 1)))
+    assert fits < len(values) // 2  # several windows
+    monkeypatch.setattr(handlers, "PARSE_WINDOW_BYTES", window_bytes)
+    parse, apply = handlers._parse_quietly, handlers.apply_delivery
+    counts = {"parsed": 0, "applied": 0}
+    parsed_ahead: list[int] = []
+
+    def counting_parse(delivery: Delivery) -> object:
+        counts["parsed"] += 1
+        return parse(delivery)
+
+    def counting_apply(*args: object, **kwargs: object) -> handlers.Outcome:
+        parsed_ahead.append(counts["parsed"] - counts["applied"])
+        counts["applied"] += 1
+        return apply(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(handlers, "_parse_quietly", counting_parse)
+    monkeypatch.setattr(handlers, "apply_delivery", counting_apply)
+    windowed = apply_batch(store, _deliveries(values), tracking_name="claims:0")
+    assert counts == {"parsed": len(values), "applied": len(values)}
+    assert max(parsed_ahead) <= fits  # never more than a window parsed ahead of what is applied
+    assert [o.status for o in windowed.outcomes] == [o.status for o in whole.outcomes] == ["applied"] * 6 + ["dead_letter"] + ["applied"] * 6
+    assert store.recorder.max_tracking_id("claims:0") == len(values)
+    assert store.trial_balance() == one_window.trial_balance()
+    assert [store.personal_account(REGION, p).balance_fen for p in people] == [one_window.personal_account(REGION, p).balance_fen for p in people]
+    one_window.close()
