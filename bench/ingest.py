@@ -150,7 +150,8 @@ def kafka_end_to_end(db: Database, people: list[data.Person], months: int, prefi
     return {"lines": len(people) * months, "persons": len(people), "messages": len(people) * months // data.LINES_PER_REMITTANCE,
             "enrol_s": enrol_s, "enrol_peak_rss_mib": enrol_run.peak_rss_mib,
             "publish_s": publish_s, "consumed_s": consumed_s, "total_s": total_s, "events": events,
-            "consumer_peak_rss_mib": run.peak_rss_mib, "consumer_samples": progress, "cpu_s": cpu_s}
+            "consumer_peak_rss_mib": run.peak_rss_mib, "consumer_samples": progress,
+            "consumer_peaks_so_far_mib": run.peaks_so_far_mib, "cpu_s": cpu_s}
 
 
 class CpuOfServers:

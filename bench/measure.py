@@ -118,6 +118,9 @@ class ChildRun:
     # CPU seconds (user + system) of the child and of the processes it started and waited for:
     # what the run itself cost, whatever else the machine was doing.
     cpu_s: float = 0.0
+    # The high-water mark so far (as ``peak_rss_mib``) at each of ``samples``: what the child held
+    # at most up to then, short spikes between two samples included.
+    peaks_so_far_mib: list[float] = field(default_factory=list)
 
 
 def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] | None = None,
@@ -129,6 +132,7 @@ def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] |
     with open(f"{out_path}.out", "w+") as out, open(f"{out_path}.err", "w+") as err:
         child = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
         samples: list[tuple[float, float, Any]] = []
+        peaks_so_far: list[float] = []
         status = None
         peak_by_pid: dict[int, float] = {}
         cpu_s = 0.0
@@ -151,6 +155,7 @@ def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] |
             progress = on_tick() if on_tick is not None else None
             if rss is not None:
                 samples.append((now, tree_rss, progress))
+                peaks_so_far.append(sum(peak_by_pid.values()))
             time.sleep(tick_s)
         peak_mib = sum(peak_by_pid.values())
         elapsed_s = time.perf_counter() - started
@@ -160,7 +165,7 @@ def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] |
         stdout, stderr = out.read(), err.read()
     for suffix in (".out", ".err"):
         Path(f"{out_path}{suffix}").unlink(missing_ok=True)
-    return ChildRun(child.returncode, elapsed_s, peak_mib, samples, stdout, stderr, cpu_s)
+    return ChildRun(child.returncode, elapsed_s, peak_mib, samples, stdout, stderr, cpu_s, peaks_so_far)
 
 
 # ---------------------------------------------------------------------------- profiles
