@@ -30,6 +30,11 @@ from bench.env import Database, kafka_settings
 from consumers.kafka_io import KafkaSecurity, admin_client, producer, send_all
 
 NAIVE_POLL_MS = 200
+# The naive consumer saves a message at a time with a projection thread beside it: a longer
+# session than kafka-python's 10 s, so that a starved heartbeat does not drop it from its group;
+# and a deadline, so that a consumer that stops receiving fails the run instead of hanging it.
+NAIVE_SESSION_TIMEOUT_MS = 60_000
+NAIVE_STALL_S = 120
 
 
 def copy_rate(db: Database, people: list[Person], months: int) -> tuple[int, float]:
@@ -131,11 +136,16 @@ def naive_rate(db: Database, people: list[Person], lines: int, bootstrap: str, t
             finally:
                 kafka.close(timeout=10)
             consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=topic, auto_offset_reset="earliest",
+                                     session_timeout_ms=NAIVE_SESSION_TIMEOUT_MS, heartbeat_interval_ms=NAIVE_SESSION_TIMEOUT_MS // 10,
                                      **operator.client_options())
             try:
                 done = 0
+                last_progress = time.monotonic()
                 while done < lines:
+                    if time.monotonic() - last_progress > NAIVE_STALL_S:
+                        raise RuntimeError(f"the naive consumer received nothing for {NAIVE_STALL_S} s after {done:,} of {lines:,} lines")
                     for records in consumer.poll(timeout_ms=NAIVE_POLL_MS).values():
+                        last_progress = time.monotonic()
                         for record in records:
                             message = json.loads(record.value)
                             account = app.repository.get(NaiveAccount.create_id(message["person_id"]))
