@@ -23,6 +23,13 @@ Each save is two round trips (three with a tracking row):
 
 The lock is held until the commit, so positions are assigned, chained and committed in one
 order: what the projections rely on, and what makes the chain a chain.
+
+After a save of more than ``LARGE_SAVE_BYTES`` of event state, the pool's connections are
+replaced (``drain``): the buffers the client library grew to send that save (the size of the
+save, some 20 MB for a month of 20,000 remittance lines) stay with the connection that sent it,
+and the pool hands its connections out in turn, so each of them would come to hold one. Measured
+on a consumer run: its RSS rose about 20 MiB a month at 20,000 accounts with the library's pool of
+four (and up to four more), and stayed flat with one connection, or with this.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ from psycopg.sql import SQL, Identifier, Literal
 
 from adapters import chain
 from adapters.postgres_schema import lock_function_name
+
+LARGE_SAVE_BYTES = 4 << 20
 
 # The chain head and the positions of ``count`` new events, read after the lock is granted.
 HEAD_AND_POSITIONS = (
@@ -81,7 +90,9 @@ class ChainedPostgresProcessRecorder(PostgresProcessRecorder):
             originator_ids: list[Any] = ids if self.datastore.originator_id_type == "uuid" else [str(i) for i in ids]
             cursor.execute(self.chain_insert_statement, (positions, originator_ids, [e.originator_version for e in stored_events],
                                                          [e.topic for e in stored_events], [e.state for e in stored_events], hashes))
-            return positions
+        if sum(len(e.state) for e in stored_events) > LARGE_SAVE_BYTES:
+            self.datastore.pool.drain()  # see the module's docstring
+        return positions
 
     def create_table(self) -> None:
         """The tables are created by the migration (``adapters.postgres_schema.migrate``), run as
