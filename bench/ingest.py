@@ -174,10 +174,10 @@ class CpuOfServers:
         return {name: value - self.started[name] for name, value in self._read().items()}
 
 
-def profile_consumer(db: Database, people: list[data.Person], prefix: str, out: Path) -> str:
-    """Profile the consumer on one more month of remittances, after the timed run."""
-    month = data.remittance_messages(people, 6)[-(len(people) // data.LINES_PER_REMITTANCE):]
-    path = data.write_jsonl(WORK_DIR / f"{prefix}profile.jsonl", month)
+def profile_consumer(db: Database, people: list[data.Person], prefix: str, out: Path, month: int) -> str:
+    """Profile the consumer on one more month of remittances (``month``), after the timed run."""
+    messages = data.remittance_messages(people, month)[-(len(people) // data.LINES_PER_REMITTANCE):]
+    path = data.write_jsonl(WORK_DIR / f"{prefix}profile.jsonl", messages)
     publish(db, path, prefix)
     consume(db, prefix, profile_to=out)
     path.unlink(missing_ok=True)
@@ -212,12 +212,12 @@ def direct_ingest(db: Database, people: list[data.Person], months: int) -> dict[
             "projection_events": caught.events, "total_s": total_s, "events": report.events}
 
 
-def profile_direct_ingest(db: Database, people: list[data.Person], results: Any, title: str) -> None:
-    """Profile ``ingest_file`` on one more month of remittances (the ledger alone, no Kafka)."""
+def profile_direct_ingest(db: Database, people: list[data.Person], results: Any, title: str, month: int) -> None:
+    """Profile ``ingest_file`` on one more month of remittances (``month``: the ledger alone, no Kafka)."""
     from bench.measure import profile
 
-    month = data.remittance_messages(people, 7)[-(len(people) // data.LINES_PER_REMITTANCE):]
-    path = data.write_jsonl(WORK_DIR / f"{db.name}-profile.jsonl", month)
+    messages = data.remittance_messages(people, month)[-(len(people) // data.LINES_PER_REMITTANCE):]
+    path = data.write_jsonl(WORK_DIR / f"{db.name}-profile.jsonl", messages)
     ledger = open_bench_ledger(db)
     try:
         profile(title, results, lambda: ingest_file(ledger, path, batch_size=DIRECT_BATCH, dead_letter_file=None))
