@@ -25,6 +25,7 @@ from ledger import bounds
 from ledger.aggregates import BusinessRecord, PersonalAccount, PolicyBook, PooledFund, Postings
 from ledger.commands import ChangeCategory, Enrol, PostRemittance
 from ledger.errors import DuplicateBusinessId, UnknownPerson, UnknownRegion
+from ledger.interest import DatedChanges
 from ledger.policy import DateRules, Limits, PolicyFile, PolicyVersion, policy_to_stored
 from ledger.records import InterestRateBook, MemoFund
 from ledger.unit_of_work import UnitOfWork
@@ -80,6 +81,19 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
+class DatedChangesAsList(Transcoding):
+    """A personal account's movements in a snapshot: day numbers and amounts in turn."""
+
+    type = DatedChanges
+    name = "dated_changes"
+
+    def encode(self, obj: DatedChanges) -> list[int]:
+        return obj.packed()
+
+    def decode(self, data: list[int]) -> DatedChanges:
+        return DatedChanges.from_packed(data)
+
+
 class CoreLedger(Application[UUID]):
     """The core of the fund ledger (``ledger.application.Ledger`` adds the lifecycle)."""
 
@@ -111,6 +125,7 @@ class CoreLedger(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
+        transcoder.register(DatedChangesAsList())
 
     def construct_mapper(self) -> Mapper[UUID]:
         # Personal fields encrypted with a key per person, so that a person can be erased

@@ -129,6 +129,18 @@ class DatedChanges:
     def __repr__(self) -> str:
         return f"DatedChanges({list(self)!r})"
 
+    def packed(self) -> list[int]:
+        """Day number and amount of each change, in turn (what a snapshot stores)."""
+        return self._packed.tolist()
+
+    @classmethod
+    def from_packed(cls, values: Sequence[int]) -> DatedChanges:
+        if len(values) % 2:
+            raise ValueError("dated changes come in pairs: a day number and an amount in fen")
+        changes = cls()
+        changes._packed.extend(values)
+        return changes
+
     @property
     def first_year(self) -> int | None:
         return date.fromordinal(self._packed[0]).year if self._packed else None

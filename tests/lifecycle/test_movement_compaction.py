@@ -53,6 +53,14 @@ def test_an_account_keeps_its_changes_as_recorded_and_folds_them_by_the_same_rul
     assert list(kept) == changes and len(kept) == len(changes)
     assert kept.first_year == (changes[0][0].year if changes else None)
     assert list(kept.compacted(date(keep_year, 1, 1))) == compact_movements(changes, date(keep_year, 1, 1))
+    assert DatedChanges.from_packed(kept.packed()) == kept  # as a snapshot stores them
+
+
+def test_packed_changes_come_in_pairs() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="pairs"):
+        DatedChanges.from_packed([738_000, 100, 738_001])
 
 
 def test_two_years_of_monthly_changes_take_a_few_hundred_bytes_not_kilobytes() -> None:

@@ -100,6 +100,8 @@ def test_a_snapshot_of_a_personal_account_keeps_its_fields_sealed(tmp_path: Path
         assert b"1971-03-14" not in stored.state and b"E77" not in stored.state
         opened = ledger.mapper.to_domain_event(stored)
         assert (opened.state["birth_date"], opened.state["employer_id"]) == (BIRTH, "E77")  # type: ignore[attr-defined]
+        account = opened.mutate(None)  # type: ignore[attr-defined]
+        assert list(account.movements) == list(ledger.personal_account(REGION, "P1").movements) != []
 
 
 def test_the_projections_are_built_without_opening_a_personal_field(tmp_path: Path) -> None:
