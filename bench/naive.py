@@ -31,8 +31,10 @@ from consumers.kafka_io import KafkaSecurity, admin_client, producer, send_all
 
 NAIVE_POLL_MS = 200
 # The naive consumer saves a message at a time with a projection thread beside it: a longer
-# session than kafka-python's 10 s, so that a starved heartbeat does not drop it from its group;
-# and a deadline, so that a consumer that stops receiving fails the run instead of hanging it.
+# session than kafka-python's default, so that a busy loop does not cost it its group; and a
+# deadline, so that a consumer that stops receiving fails the run instead of hanging it (seen
+# once: joined and assigned, then never fetched from a broker that had run for hours; a fresh
+# broker cured it).
 NAIVE_SESSION_TIMEOUT_MS = 60_000
 NAIVE_STALL_S = 120
 
