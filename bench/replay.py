@@ -3,8 +3,9 @@ RSS is sampled (``python -m bench.replay DBNAME`` is that subprocess).
 
 What is timed is what ``fund-ledger replay`` does to build its fresh tables
 (``projections.replay.rebuild``: batches of ``REBUILD_BATCH_SIZE`` events, the statements' key
-built once after the load), writing a fresh prefix (``bench_replay_``); the comparison with the
-live tables that ``fund-ledger replay`` does afterwards is not timed here.
+built once after the load, in ``REPLAY_WORKERS`` processes split by person: ``projections.shards``),
+writing a fresh prefix (``bench_replay_``); the comparison with the live tables that
+``fund-ledger replay`` does afterwards is not timed here.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ AS_OF_PEOPLE = 20
 AS_OF_DAY = date(data.YEAR, 7, 31)
 
 
-def replay_in_subprocess(db: Database) -> dict[str, Any]:
+def replay_in_subprocess(db: Database, workers: int | None = None) -> dict[str, Any]:
+    """The replay's figures; ``workers``: ``REPLAY_WORKERS`` (its default if not given)."""
     env = {**os.environ, **db.environ, "PYTHONPATH": str(REPO)}
+    if workers is not None:
+        env["REPLAY_WORKERS"] = str(workers)
     run = run_child([sys.executable, "-m", "bench.replay"], env)
     if run.returncode != 0:
         raise RuntimeError(f"replay failed: {run.stderr[-3000:]}")
@@ -43,19 +47,21 @@ def main() -> None:
     from ledger.application import Ledger
     from ledger.settings import ledger_env
     from projections.replay import rebuild
+    from projections.shards import workers_for
     from projections.store import open_store
 
     configure_logging("auto", "warning")
     ledger = Ledger(env=ledger_env())
     store = open_store(ledger)
     try:
-        result = rebuild(ledger, store, PREFIX)
+        workers = workers_for(ledger, store)
+        result = rebuild(ledger, store, PREFIX, workers=workers)
         as_of_ms = personal_as_of_ms(store)
         store.drop_tables(PREFIX)
     finally:
         store.close()
         ledger.close()
-    print(json.dumps({"events": result.events, "elapsed_s": result.elapsed_s, "batches": result.batches, "as_of_ms": as_of_ms,
+    print(json.dumps({"events": result.events, "elapsed_s": result.elapsed_s, "batches": result.batches, "as_of_ms": as_of_ms, "workers": workers,
                       "self_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 

@@ -310,7 +310,14 @@ def bench_interest_and_replay(sizes: Sizes, results: Results) -> None:
             replayed["read_eps"] = read_eps
             results.add(Figure(f"replay, {count:,} accounts", replay_eps, "events/s", "log read + decode events/s", read_eps,
                                ratio(replay_eps, read_eps), note=f"{replayed['events']:,} events into fresh tables, "
-                                                                 f"{replayed['batches']} batches"))
+                                                                 f"{replayed['batches']} batches, {replayed['workers']} processes"))
+            if count == largest and replayed["workers"] > 1:
+                alone = replay.replay_in_subprocess(db, workers=1)
+                alone_eps = alone["events"] / alone["elapsed_s"]
+                results.add(Figure(f"replay in {replayed['workers']} processes, {count:,} accounts", replay_eps, "events/s",
+                                   "the same in one process, events/s", alone_eps, ratio(replay_eps, alone_eps),
+                                   note=f"REPLAY_WORKERS={replayed['workers']} against 1; peak RSS {replayed['peak_rss_mib']:.0f} "
+                                        f"against {alone['peak_rss_mib']:.0f} MiB (every process)"))
             if replayed.get("as_of_ms") is not None:
                 smallest = replays[min(replays)]
                 results.add(Figure(f"as-of: one person's balance, {count:,} accounts", replayed["as_of_ms"], "ms",

@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         result = replay(ledger, store, batch_size=args.batch_size, progress=progress, keep=args.keep)
         if bar:
             bar[0].finish()
-        print(f"replay of {description} into {store.description}: {result.events:,} events in {result.elapsed_s:.1f} s; "
+        processes = f" in {result.workers} processes" if result.workers > 1 else ""
+        print(f"replay of {description} into {store.description}: {result.events:,} events in {result.elapsed_s:.1f} s{processes}; "
               f"live at position {result.live_position}, replay at {result.replay_position}")
         if result.chain is not None:
             broken = result.chain.first_break

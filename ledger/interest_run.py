@@ -38,7 +38,7 @@ from uuid import UUID
 from eventsourcing.persistence import PersistenceError
 
 from ledger.interest import Rates
-from ledger.settings import SettingsError
+from ledger.settings import whole_number_setting
 
 CHUNK_SETTING = "INTEREST_CHUNK_ACCOUNTS"
 DEFAULT_CHUNK_ACCOUNTS = 2_000
@@ -52,26 +52,14 @@ RELAY_WAIT_S = 0.5
 Report = Callable[[dict[str, Any]], None]
 
 
-def _whole_number(name: str, setting: str | None, default: int, most: int) -> int:
-    if setting is None or setting == "":
-        return default
-    try:
-        count = int(setting)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {setting!r}") from None
-    if not 1 <= count <= most:
-        raise SettingsError(f"{name} must be between 1 and {most:,}, got {count}")
-    return count
-
-
 def chunk_accounts(setting: str | None) -> int:
     """Accounts per transaction of a year's interest run, from ``INTEREST_CHUNK_ACCOUNTS``."""
-    return _whole_number(CHUNK_SETTING, setting, DEFAULT_CHUNK_ACCOUNTS, MAX_CHUNK_ACCOUNTS)
+    return whole_number_setting(CHUNK_SETTING, setting, DEFAULT_CHUNK_ACCOUNTS, MAX_CHUNK_ACCOUNTS)
 
 
 def worker_count(setting: str | None, persistence_module: str | None) -> int:
     """Parts of a new run, from ``INTEREST_WORKERS``: one on a store that one process writes."""
-    count = _whole_number(WORKERS_SETTING, setting, DEFAULT_WORKERS, MAX_WORKERS)
+    count = whole_number_setting(WORKERS_SETTING, setting, DEFAULT_WORKERS, MAX_WORKERS)
     return count if persistence_module in PARALLEL_STORES else 1
 
 
@@ -142,7 +130,7 @@ class InterestRunInterrupted(PersistenceError):
     saved stays saved, and the same run started again resumes it."""
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: this process gets ``SIGKILL`` when the process that started it dies."""
     if sys.platform.startswith("linux"):
         import ctypes
@@ -156,7 +144,7 @@ def work() -> int:
     input, credit the part, and write each chunk's figures (or how it failed) to standard output
     as JSON lines; anything else written to standard output goes to standard error."""
     parent = os.getppid()
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() != parent:  # the starting process died before the line above
         return 1
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)

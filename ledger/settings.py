@@ -41,6 +41,19 @@ class SettingsError(Exception):
     """The environment does not say how to reach the ledger's store: the message says what to set."""
 
 
+def whole_number_setting(name: str, setting: str | None, default: int, most: int) -> int:
+    """A count from the setting ``name`` (``default`` if unset), refused unless 1 to ``most``."""
+    if setting is None or setting == "":
+        return default
+    try:
+        count = int(setting)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {setting!r}") from None
+    if not 1 <= count <= most:
+        raise SettingsError(f"{name} must be between 1 and {most:,}, got {count}")
+    return count
+
+
 def ledger_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The ``eventsourcing`` settings for the ledger, defaulting to the embedded SQLite file.
     Raises ``SettingsError`` when a store is chosen but not fully described."""

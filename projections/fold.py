@@ -20,6 +20,10 @@ Keyed on postings and attributes, never on event classes, so new event types kee
 A batch state holds only the rows its events touch: personal rows loaded in full (their split
 between carried-over and current-year money depends on what came before), every other table as
 deltas added to what is stored.
+
+A rebuild on several cores (``projections.shards``) folds with an ``Owner``: each worker folds
+what is keyed by a person only for its own persons, and the rest of an event (the region's sums,
+claims, budgets, year closes) only for the events it owns, so that every fact is folded once.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from ledger.rules import split_current_and_carried
 from projections import schema
@@ -41,6 +45,22 @@ MEMO_FUND_PREFIX = "fund.memo."
 CREDIT_COLUMNS = (*ORIGIN_COLUMNS.values(), OTHER_ORIGIN_COLUMN)
 OTHER_CREDIT_INDEX = len(CREDIT_COLUMNS) - 1
 CREDIT_INDEX_OF_ORIGIN = {origin: CREDIT_COLUMNS.index(column) for origin, column in ORIGIN_COLUMNS.items()}
+
+
+class Owner(Protocol):
+    """What one worker of a rebuild split by person folds (``projections.shards``)."""
+
+    def owns_event(self, event: Any) -> bool:
+        """Fold the event's facts that are not keyed by a person (sums, claims, budgets...)."""
+        ...
+
+    def owns_person(self, region: str, person_id: str) -> bool:
+        """Fold what the event does to this person (the account row, statements, months...)."""
+        ...
+
+
+def _mine(owner: Owner | None, region: str, person_id: str) -> bool:
+    return owner is None or owner.owns_person(region, person_id)
 
 
 def event_date(event: Any) -> date | None:
@@ -212,16 +232,20 @@ class BatchState:
         return [(*key, *values) for key, values in sorted(self.folded.get(table.name, {}).items(), key=lambda kv: str(kv[0]))]
 
 
-def touched_people(event: Any) -> set[tuple[str, str]]:
+def touched_people(event: Any, owner: Owner | None = None) -> set[tuple[str, str]]:
+    """The personal rows the event moves (of ``owner``'s persons, if given)."""
     region: str = getattr(event, "region", "") or ""
     people = {(region, p.get("person_id") or "") for p in getattr(event, "postings", None) or () if p["account"] == PERSONAL_FUND}
     if getattr(event, "enrolled_on", None) is not None and getattr(event, "person_id", None):
         people.add((region, event.person_id))
+    if owner is not None:
+        people = {key for key in people if owner.owns_person(*key)}
     return people
 
 
-def fold(state: BatchState, position: int, event: Any) -> None:
-    """Apply one event (at notification id ``position``) to the batch state."""
+def fold(state: BatchState, position: int, event: Any, owner: Owner | None = None) -> None:
+    """Apply one event (at notification id ``position``) to the batch state: all of it, or what
+    ``owner`` folds of it."""
     state.last_position = position
     state.events += 1
     region = getattr(event, "region", None)
@@ -231,19 +255,21 @@ def fold(state: BatchState, position: int, event: Any) -> None:
     day = on.isoformat() if on is not None else None
     person_id = getattr(event, "person_id", None)
     enrolled_on = getattr(event, "enrolled_on", None)
-    if enrolled_on is not None and person_id and (region, person_id) not in state.personal:
+    whole = owner is None or owner.owns_event(event)
+    if enrolled_on is not None and person_id and (region, person_id) not in state.personal and _mine(owner, region, person_id):
         state.personal[(region, person_id)] = PersonalRow(region, person_id, enrolled_on.isoformat(), opened_position=position)
     postings = getattr(event, "postings", None) or ()
     reference = event_reference(event) if postings else None  # what the statements and contribution months cite
     if postings:
-        _fold_postings(state, position, event, region, on, day, reference, postings)
-    _fold_records(state, position, event, region, on, day, reference, postings)
+        _fold_postings(state, position, event, region, on, day, reference, postings, whole, owner)
+    _fold_records(state, position, event, region, on, day, reference, postings, whole, owner)
     lines = getattr(event, "budget_lines", None)
-    if lines is not None and getattr(event, "budget_kind", None):
+    if lines is not None and getattr(event, "budget_kind", None) and whole:
         _fold_budget(state, position, event, region, on, lines)
     closed_year = getattr(event, "closed_year", None)
     if closed_year is not None:
-        state.folded_row(schema.YEAR_CLOSES, (region, int(closed_year)), (position, day))
+        if whole:
+            state.folded_row(schema.YEAR_CLOSES, (region, int(closed_year)), (position, day))
         state.year_rolls.append((region, int(closed_year)))
         for row in state.personal.values():
             if row.region == region:
@@ -251,7 +277,7 @@ def fold(state: BatchState, position: int, event: Any) -> None:
 
 
 def _fold_postings(state: BatchState, position: int, event: Any, region: str, on: date | None, day: str | None,
-                   reference: str | None, postings: Any) -> None:
+                   reference: str | None, postings: Any, whole: bool = True, owner: Owner | None = None) -> None:
     year, month = (on.year, on.month) if on is not None else (0, 0)
     business_day = year * 10_000 + month * 100 + on.day if on is not None else 0
     quarter = quarter_of(month) if month else 0
@@ -259,16 +285,18 @@ def _fold_postings(state: BatchState, position: int, event: Any, region: str, on
     people: dict[str, list[Any]] = {}
     for posting in postings:
         account, amount_fen = posting["account"], posting["amount_fen"]
-        sums = daily[(region, account, posting.get("item") or "", business_day, year, quarter, month)]
-        if amount_fen > 0:
-            sums[0] += amount_fen
-        else:
-            sums[1] -= amount_fen
-        sums[2] += 1
+        if whole:
+            sums = daily[(region, account, posting.get("item") or "", business_day, year, quarter, month)]
+            if amount_fen > 0:
+                sums[0] += amount_fen
+            else:
+                sums[1] -= amount_fen
+            sums[2] += 1
         if account == PERSONAL_FUND:
             people.setdefault(posting.get("person_id") or "", []).append(posting)
     for person_id, own in sorted(people.items()):
-        _fold_person(state, position, event, region, on, day, reference, person_id, own)
+        if _mine(owner, region, person_id):
+            _fold_person(state, position, event, region, on, day, reference, person_id, own)
 
 
 def _fold_person(state: BatchState, position: int, event: Any, region: str, on: date | None, day: str | None,
@@ -320,7 +348,7 @@ CONTRIBUTION_ORIGINS = ("employee_share", "employer_share")
 
 
 def _fold_records(state: BatchState, position: int, event: Any, region: str, on: date | None, day: str | None,
-                  reference: str | None, postings: Any) -> None:
+                  reference: str | None, postings: Any, whole: bool = True, owner: Owner | None = None) -> None:
     """The facts of ``schema.FOLDED_TABLES``, keyed on attributes like the rest:
 
     - a credit to ``fund.personal`` from a contribution share on an event with a ``period``: that
@@ -331,14 +359,20 @@ def _fold_records(state: BatchState, position: int, event: Any, region: str, on:
     - a posting to a memo fund with a ``person_id``: that person's money in the memo fund; a
       ``referred_fen`` with a ``claim_id`` and ``fund``: a referral above the ceiling, and a memo
       fund's debit on an event with a ``claim_id``: a payment on it.
+
+    What is keyed by a person is folded by the person's ``owner``, the rest if ``whole``.
     """
     period = getattr(event, "period", None)
     if isinstance(period, str):
         for posting in postings:
             if posting["account"] == PERSONAL_FUND and posting["amount_fen"] < 0 and posting.get("origin") in CONTRIBUTION_ORIGINS:
                 key = (region, posting.get("person_id") or "", period)
-                state.folded_row(schema.CONTRIBUTION_PERIODS, key, (reference, day, position))
-    _fold_contribution_moves(state, position, event, region, day, postings)
+                if _mine(owner, region, key[1]):
+                    state.folded_row(schema.CONTRIBUTION_PERIODS, key, (reference, day, position))
+    _fold_contribution_moves(state, position, event, region, day, postings, owner)
+    _fold_memo_funds(state, event, region, on, postings, whole, owner)
+    if not whole:
+        return
     outcome = getattr(event, "outcome", None)
     if isinstance(outcome, dict) and getattr(event, "kind", None) == "claim":
         state.folded_row(schema.CLAIMS, (region, str(event.business_key)), _claim_values(outcome, day, position))
@@ -346,10 +380,10 @@ def _fold_records(state: BatchState, position: int, event: Any, region: str, on:
         state.folded_row(schema.CLAIM_REVERSALS, (region, str(event.business_key)), (
             outcome.get("correction_id"), day, outcome.get("account_refund_fen", 0), outcome.get("pooled_refund_fen", 0),
             outcome.get("reason"), position))
-    _fold_memo_funds(state, event, region, on, postings)
 
 
-def _fold_contribution_moves(state: BatchState, position: int, event: Any, region: str, day: str | None, postings: Any) -> None:
+def _fold_contribution_moves(state: BatchState, position: int, event: Any, region: str, day: str | None, postings: Any,
+                             owner: Owner | None = None) -> None:
     elsewhere = getattr(event, "contribution_months_elsewhere", 0) or 0
     months_in = getattr(event, "contribution_months", 0) or 0
     months_out = getattr(event, "contribution_months_out", 0) or 0
@@ -363,7 +397,7 @@ def _fold_contribution_moves(state: BatchState, position: int, event: Any, regio
             continue
         person_id = getattr(event, "person_id", None) or next(
             (p.get("person_id") for p in postings if p["account"] == PERSONAL_FUND), None)
-        if person_id:
+        if person_id and _mine(owner, region, person_id):
             state.folded_row(schema.CONTRIBUTION_MOVES, (region, person_id, position),
                              (kind, int(months), getattr(event, reference, None), day))
 
@@ -380,7 +414,8 @@ def _claim_values(outcome: dict[str, Any], day: str | None, position: int) -> tu
             json.dumps(outcome.get("tiers", []), sort_keys=True), position)
 
 
-def _fold_memo_funds(state: BatchState, event: Any, region: str, on: date | None, postings: Any) -> None:
+def _fold_memo_funds(state: BatchState, event: Any, region: str, on: date | None, postings: Any, whole: bool = True,
+                     owner: Owner | None = None) -> None:
     year = on.year if on else 0
     claim_id = getattr(event, "claim_id", None)
     for posting in postings:
@@ -388,11 +423,11 @@ def _fold_memo_funds(state: BatchState, event: Any, region: str, on: date | None
             continue
         fund = posting["account"][len(MEMO_FUND_PREFIX):]
         amount_fen = posting["amount_fen"]
-        if posting.get("person_id"):
+        if posting.get("person_id") and _mine(owner, region, posting["person_id"]):
             paid_fen, received_fen = (amount_fen, 0) if amount_fen > 0 else (0, -amount_fen)
             state.folded_add(schema.MEMO_FUND_PERSONS, (region, fund, posting["person_id"], year), (paid_fen, received_fen, 1))
-        if claim_id and amount_fen > 0:
+        if claim_id and amount_fen > 0 and whole:
             state.folded_add(schema.MEMO_FUND_REFERRALS, (region, fund, claim_id, posting.get("person_id") or ""), (0, amount_fen))
     referred_fen = getattr(event, "referred_fen", None)
-    if referred_fen is not None and claim_id and getattr(event, "fund", None):
+    if referred_fen is not None and claim_id and getattr(event, "fund", None) and whole:
         state.folded_add(schema.MEMO_FUND_REFERRALS, (region, str(event.fund), claim_id, str(event.person_id)), (int(referred_fen), 0))

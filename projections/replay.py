@@ -18,6 +18,7 @@ from typing import Any
 from adapters import chain
 from projections import schema
 from projections.projector import DEFAULT_BATCH_SIZE, CatchUp, Projector
+from projections.shards import rebuild_on_cores, workers_for
 from projections.store import ProjectionStore
 
 SAMPLE_ROWS = 5
@@ -46,6 +47,7 @@ class ReplayResult:
     rows: dict[str, int]
     chain: chain.ChainCheck | None = None  # None: the store keeps no chain
     chain_s: float = 0.0
+    workers: int = 1  # processes the fresh tables were built in (projections.shards)
 
     @property
     def passed(self) -> bool:
@@ -87,13 +89,19 @@ def replay(ledger: Any, store: ProjectionStore, batch_size: int = DEFAULT_BATCH_
     live.catch_up()
     store.drop_tables(schema.REPLAY_PREFIX)
     fresh, statements_keyed_after = fresh_projector(ledger, store, schema.REPLAY_PREFIX, batch_size)
+    workers = workers_for(ledger, store)
+    used_workers = 1
     events = 0
     elapsed_s = 0.0
     for _ in range(MAX_ROUNDS):
         target = live.position
         if target > fresh.position:
             step = None if progress is None else functools.partial(_report_progress, progress, target)
-            result = fresh.catch_up(stop=target, progress=step)
+            if fresh.position == 0 and workers > 1:
+                result = rebuild_on_cores(ledger, store, schema.REPLAY_PREFIX, workers, fresh.batch_size, stop=target, progress=step)
+                used_workers = workers
+            else:
+                result = fresh.catch_up(stop=target, progress=step)
             events += result.events
             elapsed_s += result.elapsed_s
         statements_keyed_after()
@@ -101,7 +109,7 @@ def replay(ledger: Any, store: ProjectionStore, batch_size: int = DEFAULT_BATCH_
         if live.position == target:
             break
     outcome = ReplayResult(live.position, fresh.position, events, elapsed_s, differences,
-                           row_counts(store, schema.LIVE_PREFIX), checked, chain_s)
+                           row_counts(store, schema.LIVE_PREFIX), checked, chain_s, used_workers)
     if outcome.passed and not keep:
         store.drop_tables(schema.REPLAY_PREFIX)
     return outcome
@@ -110,19 +118,26 @@ def replay(ledger: Any, store: ProjectionStore, batch_size: int = DEFAULT_BATCH_
 def fresh_projector(ledger: Any, store: ProjectionStore, prefix: str,
                     batch_size: int = REBUILD_BATCH_SIZE) -> tuple[Projector, Callable[[], None]]:
     """A projector for tables built from position 0 (``prefix``, dropped first by the caller), in
-    batches of at least ``REBUILD_BATCH_SIZE``, and what builds the statements' key once the load
-    is done (``ProjectionStore.defer_statement_keys``)."""
+    batches of at least ``REBUILD_BATCH_SIZE``, each personal row written once (``Projector.
+    defer_personal_rows``), and what builds the statements' key once the load is done
+    (``ProjectionStore.defer_statement_keys``)."""
     projector = Projector(ledger, store, prefix, batch_size=max(batch_size, REBUILD_BATCH_SIZE))
+    projector.defer_personal_rows = True
     return projector, store.defer_statement_keys(prefix)
 
 
-def rebuild(ledger: Any, store: ProjectionStore, prefix: str, stop: int | None = None) -> CatchUp:
+def rebuild(ledger: Any, store: ProjectionStore, prefix: str, stop: int | None = None, workers: int | None = None) -> CatchUp:
     """Build the tables of ``prefix`` from position 0 (through ``stop``) as ``replay`` builds its
-    fresh ones, the statements' key included (its time counts in the result's)."""
+    fresh ones, the statements' key included (its time counts in the result's), in ``workers``
+    processes (``REPLAY_WORKERS`` if not given; one on SQLite: ``projections.shards``)."""
     started = time.perf_counter()
     store.drop_tables(prefix)
     projector, keyed_after = fresh_projector(ledger, store, prefix)
-    result = projector.catch_up(stop=stop)
+    workers = workers_for(ledger, store, workers)
+    if workers > 1:
+        result = rebuild_on_cores(ledger, store, prefix, workers, projector.batch_size, stop=stop)
+    else:
+        result = projector.catch_up(stop=stop)
     keyed_after()
     result.elapsed_s = time.perf_counter() - started
     return result

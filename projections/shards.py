@@ -1,0 +1,301 @@
+"""Rebuilding the projections on several cores: the log split by person.
+
+One process folds, writes and decodes about 10,000 events a second (``docs/benchmarks.md``); a
+rebuild from position 0 (``fund-ledger replay``, ``fund-ledger project --rebuild``) on PostgreSQL
+runs in ``REPLAY_WORKERS`` processes instead (default 2, one per core), each a ``ShardProjector``
+over the same fresh tables. Who folds what (``Shard``, the one place for the rule):
+
+- a personal account's events (nine in ten of a region's log) are read and decoded by one worker
+  only, the account's (``shard_of`` its id), which folds the whole event: the database filters
+  them by the id (``shard_sql``), so the others never receive them;
+- every other event (the pooled fund's, business records, policy books, memo funds) is read by
+  every worker: worker 0 folds what is not keyed by a person (the region's sums, claims, budgets,
+  year closes), and each worker what the event does to its own persons (a posting to a personal
+  account, a contribution month, a memo fund's person): a person's worker is their account's;
+- a year's close rolls each worker's own rows (``person_id = ANY(...)``), never another's.
+
+So every fact is folded once, by one worker, in the log's order where the order matters (a
+person's row and statements; a budget's latest line). The workers write their own transactions
+to the same tables (sums are added, so two workers may add to one row: its lock orders them, in
+the same key order in every worker) and no position; once every worker has folded the log up to
+the head read at the start, the coordinator writes that position. A worker that fails fails the
+rebuild (the tables are dropped and built again by the next one; nothing was applied twice since
+nothing else reads them meanwhile). On SQLite, which one process writes at a time, and with one
+worker, the rebuild is the ``Projector``'s.
+
+A worker is ``python -m projections.shards`` (its ``ShardJob`` on standard input, its figures as
+one JSON line on standard output); it dies with the process that started it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
+
+from adapters.crypto import keyless_mapper
+from ledger.aggregates import PersonalAccount
+from ledger.errors import LedgerError
+from ledger.settings import whole_number_setting
+from projections.fold import touched_people
+from projections.projector import CatchUp, Projector
+from projections.store import ProjectionStore
+
+WORKERS_SETTING = "REPLAY_WORKERS"
+DEFAULT_WORKERS = 2
+MAX_WORKERS = 8
+ACCOUNT_TOPICS = f"{get_topic(PersonalAccount)}."  # every personal account event's topic starts so
+SHARD_BITS = 0xFFFFFFFF  # the low 32 bits of an id choose its shard: the last 8 hex digits of its text
+
+
+class ShardMismatch(LedgerError):
+    code = "shard_mismatch"
+
+
+def worker_count(setting: str | None, dialect: str, originator_id_type: str | None = "uuid") -> int:
+    """Workers of a rebuild, from ``REPLAY_WORKERS`` (1 to ``MAX_WORKERS``): one unless the store
+    is PostgreSQL with ids of type uuid."""
+    count = whole_number_setting(WORKERS_SETTING, setting, DEFAULT_WORKERS, MAX_WORKERS)
+    return count if dialect == "postgres" and originator_id_type == "uuid" else 1
+
+
+def shard_of(aggregate_id: UUID, shards: int) -> int:
+    """The worker of an aggregate's events: the low 32 bits of its id modulo ``shards``."""
+    return (aggregate_id.int & SHARD_BITS) % shards
+
+
+def shard_sql(column: str) -> str:
+    """``shard_of`` in PostgreSQL, with ``%s`` for the number of shards: the last 8 hex digits
+    of the uuid's text, as a 32-bit number."""
+    return f"('x' || right({column}::text, 8))::bit(32)::bigint %% %s"
+
+
+@lru_cache(maxsize=256)
+def is_account_topic(topic: str) -> bool:
+    return topic.startswith(ACCOUNT_TOPICS)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Worker ``index`` of ``count``: what it reads and folds (``projections.fold.Owner``)."""
+
+    index: int
+    count: int
+
+    def owns_event(self, event: Any) -> bool:
+        if is_account_topic(get_topic(type(event))):
+            return shard_of(event.originator_id, self.count) == self.index
+        return self.index == 0
+
+    def owns_person(self, region: str, person_id: str) -> bool:
+        return shard_of(PersonalAccount.id_for(region, person_id), self.count) == self.index
+
+    def check(self, position: int, event: Any) -> None:
+        """An account's event moves only its own person (``PersonalAccount`` refuses others):
+        were it not so, the person's worker would never see it; refuse to build on."""
+        for region, person_id in touched_people(event):
+            if not self.owns_person(region, person_id):
+                raise ShardMismatch("position", f"the personal account event at position {position} moves person {person_id} "
+                                                f"of region {region}, not its own: a rebuild split by person cannot fold it",
+                                    position=position)
+
+
+class ShardProjector(Projector):
+    """One worker of a rebuild: folds its ``shard`` of the log from position 0 through ``stop``
+    into the tables of ``prefix``, and writes no position (the coordinator does, at the end)."""
+
+    def __init__(self, ledger: Any, store: ProjectionStore, prefix: str, shard: Shard, batch_size: int) -> None:
+        super().__init__(ledger, store, prefix, batch_size=batch_size)
+        self.shard = shard
+        self.owner = shard
+        self.defer_personal_rows = True
+        self._folded_through = 0
+        self._own_people: set[tuple[str, str]] = set()  # every row this worker has written
+        self.shared_events = 0  # events every worker reads (not a personal account's)
+
+    @property
+    def position(self) -> int:
+        return self._folded_through
+
+    def apply(self, batch: list[tuple[int, Any]]) -> Any:
+        state = super().apply(batch)
+        self._own_people.update(state.personal)
+        self._folded_through = batch[-1][0]
+        return state
+
+    def _read_batches(self, start: int, stop: int | None) -> Iterator[list[tuple[int, Any]]]:
+        assert stop is not None, "a worker folds up to the position the coordinator read"
+        mapper = keyless_mapper(self.ledger.mapper)
+        position = start
+        while position < stop:
+            notifications = self._select(position, stop)
+            if not notifications:
+                return
+            batch = []
+            for notification in notifications:
+                event = mapper.to_domain_event(notification)
+                if is_account_topic(notification.topic):
+                    self.shard.check(notification.id, event)
+                else:
+                    self.shared_events += 1
+                batch.append((notification.id, event))
+            yield batch
+            position = notifications[-1].id
+
+    def _select(self, after: int, stop: int) -> list[Notification]:
+        from psycopg.sql import SQL, Identifier
+
+        recorder = self.ledger.recorder
+        datastore = recorder.datastore
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE notification_id > %s AND notification_id <= %s "
+            f"AND (topic NOT LIKE %s OR {shard_sql('originator_id')} = %s) "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(schema=Identifier(datastore.schema), table=Identifier(recorder.events_table_name))
+        pattern = ACCOUNT_TOPICS.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(statement, (after, stop, pattern, self.shard.count, self.shard.index, self.batch_size), prepare=True)
+            return [Notification(id=row["notification_id"], originator_id=row["originator_id"],
+                                 originator_version=row["originator_version"], topic=row["topic"], state=bytes(row["state"]))
+                    for row in cursor.fetchall()]
+
+    def _roll_stored_rows(self, cursor: Any, region: str, year: int) -> None:
+        """Only this worker's rows: another worker's are its own to roll, in its own order."""
+        people = sorted(person_id for row_region, person_id in self._own_people if row_region == region)
+        if not people:
+            return
+        self.store.execute(cursor, f"UPDATE {self.prefix}personal_balances SET carried_over_fen = carried_over_fen + current_year_fen, "
+                                   "current_year_fen = 0, current_year = ? "
+                                   "WHERE region = ? AND person_id = ANY(?) AND (current_year IS NULL OR current_year <= ?)",
+                           (year + 1, region, people, year))
+
+    def _write_position(self, cursor: Any, position: int) -> None:
+        """None: the tables are at a position only once every worker has folded up to it."""
+
+
+# ---------------------------------------------------------------------------- the workers
+@dataclass(frozen=True)
+class ShardJob:
+    env: dict[str, str]
+    prefix: str
+    stop: int
+    shard: Shard
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class ShardDone:
+    events: int  # events read (the shared ones included)
+    shared_events: int
+    batches: int
+
+
+class RebuildInterrupted(LedgerError):
+    code = "rebuild_interrupted"
+
+
+def fold_shard(ledger: Any, store: ProjectionStore, job: ShardJob, progress: Callable[[int], None] | None = None) -> ShardDone:
+    projector = ShardProjector(ledger, store, job.prefix, job.shard, job.batch_size)
+    result = projector.catch_up(stop=job.stop, progress=progress, log_empty=False)
+    return ShardDone(result.events, projector.shared_events, result.batches)
+
+
+def work() -> int:
+    """A worker process: its ``ShardJob`` from standard input, its ``ShardDone`` (or how it
+    failed) as one JSON line on standard output."""
+    from ledger.interest_run import die_with_parent
+
+    parent = os.getppid()
+    die_with_parent()
+    if os.getppid() != parent:
+        return 1
+    channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    job: ShardJob = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - written by the process that started this one
+    from ledger.application import Ledger
+    from projections.store import open_store
+
+    try:
+        ledger = Ledger(env=job.env)
+        store = open_store(ledger)
+        try:
+            done = fold_shard(ledger, store, job)
+        finally:
+            store.close()
+            ledger.close()
+    except BaseException as error:  # noqa: BLE001 - reported to the starting process, which raises
+        channel.write(json.dumps({"failed": f"{type(error).__name__}: {str(error)[:500]}"}) + "\n")
+        return 1
+    channel.write(json.dumps({"events": done.events, "shared_events": done.shared_events, "batches": done.batches}) + "\n")
+    return 0
+
+
+def _start(job: ShardJob) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([sys.executable, "-m", "projections.shards"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=job.env)
+    assert process.stdin is not None
+    process.stdin.write(pickle.dumps(job))
+    process.stdin.close()
+    return process
+
+
+def _finish(job: ShardJob, process: subprocess.Popen[bytes]) -> ShardDone:
+    assert process.stdout is not None
+    output = process.stdout.read()
+    process.stdout.close()
+    process.wait()
+    lines = output.decode("utf-8", "replace").strip().splitlines()
+    report: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    if process.returncode != 0 or "failed" in report or not report:
+        reason = report.get("failed", f"its worker ended with exit code {process.returncode}")
+        raise RebuildInterrupted("workers", f"worker {job.shard.index} of {job.shard.count} of the rebuild of {job.prefix}* stopped: {reason}")
+    return ShardDone(report["events"], report["shared_events"], report["batches"])
+
+
+def workers_for(ledger: Any, store: ProjectionStore, requested: int | None = None) -> int:
+    """How many workers a rebuild of ``ledger``'s log into ``store`` runs in: ``requested``, else
+    ``REPLAY_WORKERS``; one where the store cannot take more."""
+    id_type = getattr(getattr(ledger.recorder, "datastore", None), "originator_id_type", None)
+    setting = ledger.env.get(WORKERS_SETTING) if requested is None else str(requested)
+    return worker_count(setting, store.dialect, id_type)
+
+
+def rebuild_on_cores(ledger: Any, store: ProjectionStore, prefix: str, workers: int, batch_size: int,
+                     stop: int | None = None, progress: Callable[[int], None] | None = None) -> CatchUp:
+    """Fold the log from position 0 through ``stop`` (the head, if not given) into the fresh
+    tables of ``prefix`` in ``workers`` processes (this one and ``workers - 1`` started), then
+    write the position. The tables must exist and be empty. ``progress``: this process's position."""
+    started = time.perf_counter()
+    target = (ledger.recorder.max_notification_id() or 0) if stop is None else stop
+    env: Mapping[str, str] = dict(ledger.env)
+    jobs = [ShardJob(dict(env), prefix, target, Shard(index, workers), batch_size) for index in range(workers)]
+    processes = [(job, _start(job)) for job in jobs[1:]]
+    try:
+        done = [fold_shard(ledger, store, jobs[0], progress)] if target else [ShardDone(0, 0, 0)]
+        done += [_finish(job, process) for job, process in processes]
+    except BaseException:
+        for _, process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        raise
+    if target:
+        with store.transaction() as cursor:
+            store.write_position(cursor, prefix, target)
+    events = sum(d.events - d.shared_events for d in done) + done[0].shared_events
+    return CatchUp(0, target, events, sum(d.batches for d in done), time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    raise SystemExit(work())
