@@ -8,12 +8,16 @@ import argparse
 from projections.progress import Progress
 from projections.projector import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
 from projections.replay import replay
+from projections.shards import DEFAULT_WORKERS, MAX_WORKERS, WORKERS_SETTING
 from projections.runtime import ledger_and_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"events per transaction (max {MAX_BATCH_SIZE})")
     parser.add_argument("--keep", action="store_true", help="keep the rebuilt proj_replay_* tables for inspection")
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"processes that rebuild the fresh tables, split by person, on PostgreSQL (1 to {MAX_WORKERS}; "
+                             f"default: {WORKERS_SETTING} or {DEFAULT_WORKERS}); one on SQLite")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.batch_size <= MAX_BATCH_SIZE:
         raise InvalidInput("batch_size", f"must be between 1 and {MAX_BATCH_SIZE}", value=args.batch_size)
+    if args.workers is not None and not 0 < args.workers <= MAX_WORKERS:
+        raise InvalidInput("workers", f"must be between 1 and {MAX_WORKERS}", value=args.workers)
     with ledger_and_store() as (ledger, store, description):
         bar: list[Progress] = []
 
@@ -29,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.append(Progress("replay", total))
             bar[0].update(position)
 
-        result = replay(ledger, store, batch_size=args.batch_size, progress=progress, keep=args.keep)
+        result = replay(ledger, store, batch_size=args.batch_size, progress=progress, keep=args.keep, workers=args.workers)
         if bar:
             bar[0].finish()
         processes = f" in {result.workers} processes" if result.workers > 1 else ""

@@ -28,19 +28,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import structlog
 from kafka.admin import (
     ACL,
+    ACLFilter,
     ACLOperation,
     ACLPermissionType,
     ACLResourcePatternType,
     ResourcePattern,
+    ResourcePatternFilter,
     ResourceType,
 )
 from kafka.admin._users import ScramMechanism, UserScramCredentialUpsertion
+from kafka.errors import NoError
 
 from consumers import contract
 from consumers.kafka_io import (
@@ -92,14 +96,33 @@ def ledger_acls(prefix: str = "", publishers: Publishers | None = None) -> list[
     return acls
 
 
-def grant(admin: object, prefix: str = "", publishers: Publishers | None = None) -> int:
-    """Create the ACLs of ``ledger_acls`` (an existing one is left as it is). Returns how many."""
+GRANT_WAIT_S = 30.0
+
+
+def grant(admin: object, prefix: str = "", publishers: Publishers | None = None, wait_s: float = GRANT_WAIT_S) -> int:
+    """Create the ACLs of ``ledger_acls`` (an existing one is left as it is) and wait until the
+    broker authorizes by them: the controller accepts an ACL before the broker has applied it,
+    and a client let in at once was refused (seen on a broker just started). Returns how many."""
     acls = ledger_acls(prefix, publishers)
     result = admin.create_acls(acls)  # type: ignore[attr-defined]
     failed = result.get("failed") or []
     if failed:
         raise RuntimeError(f"{len(failed)} ACLs were refused by the broker, the first: {failed[0]}")
+    deadline = time.monotonic() + wait_s
+    while missing := [acl for acl in acls if not _in_force(admin, acl)]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(missing)} ACLs accepted were not in force after {wait_s:.0f} s, the first: {missing[0]}")
+        time.sleep(0.1)
     return len(acls)
+
+
+def _in_force(admin: object, acl: ACL) -> bool:
+    """The broker describes ``acl`` (what it describes is what it authorizes by)."""
+    pattern = acl.resource_pattern
+    found, error = admin.describe_acls(ACLFilter(  # type: ignore[attr-defined]
+        acl.principal, acl.host, acl.operation, acl.permission_type,
+        ResourcePatternFilter(pattern.resource_type, pattern.resource_name, pattern.pattern_type)))
+    return error is NoError and bool(found)
 
 
 def read_secrets(path: Path) -> dict[str, str]:

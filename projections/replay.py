@@ -79,9 +79,11 @@ def row_counts(store: ProjectionStore, prefix: str) -> dict[str, int]:
 
 
 def replay(ledger: Any, store: ProjectionStore, batch_size: int = DEFAULT_BATCH_SIZE,
-           progress: Callable[[int, int], None] | None = None, keep: bool = False, check_chain: bool = True) -> ReplayResult:
+           progress: Callable[[int, int], None] | None = None, keep: bool = False, check_chain: bool = True,
+           workers: int | None = None) -> ReplayResult:
     """Check the chain, bring the live projection up to date, rebuild a fresh copy up to the same
-    position, and compare. The fresh tables are dropped afterwards unless ``keep`` or they differ."""
+    position (in ``workers`` processes, else ``REPLAY_WORKERS``: ``projections.shards``), and
+    compare. The fresh tables are dropped afterwards unless ``keep`` or they differ."""
     started = time.perf_counter()
     checked = chain.check_whole_chain(ledger.recorder) if check_chain else None
     chain_s = time.perf_counter() - started
@@ -89,7 +91,7 @@ def replay(ledger: Any, store: ProjectionStore, batch_size: int = DEFAULT_BATCH_
     live.catch_up()
     store.drop_tables(schema.REPLAY_PREFIX)
     fresh, statements_keyed_after = fresh_projector(ledger, store, schema.REPLAY_PREFIX, batch_size)
-    workers = workers_for(ledger, store)
+    workers = workers_for(ledger, store, workers)
     used_workers = 1
     events = 0
     elapsed_s = 0.0

@@ -37,13 +37,16 @@ REPO = Path(__file__).resolve().parents[2]
 REGION = "210100"
 
 
+def fund_ledger(settings: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "FUND_LEDGER_", "PERSISTENCE_"))}
+    return subprocess.run([sys.executable, "-m", "cli.main", *argv], cwd=REPO, env={**keep, **settings, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=600)
+
+
 @pytest.fixture(scope="module")
 def books(postgres_module_env: dict[str, str]) -> Iterator[Ledger]:
     """The demo's year (claims, transfers, memo funds, budgets, year closes) and a claim reversed."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "FUND_LEDGER_", "PERSISTENCE_"))}
-    env = {**keep, **postgres_module_env, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "cli.main", "demo", "--people", "60", "--employers", "5"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = fund_ledger(postgres_module_env, "demo", "--people", "60", "--employers", "5")
     assert done.returncode == 0, done.stderr
     ledger = Ledger(env=postgres_module_env)
     ledger.reverse_claim(ReverseClaim(REGION, "COR-SHARDS", "IP-HEAVY-1", date(2025, 1, 10), "billed twice"))
@@ -108,3 +111,12 @@ def test_a_worker_that_fails_fails_the_rebuild_and_says_which_and_why(books: Led
     job = ShardJob(env, "proj_shardfail_", 10, Shard(1, 2), batch_size=100)
     with pytest.raises(RebuildInterrupted, match=r"worker 1 of 2 of the rebuild of proj_shardfail_\* stopped: OperationalError: "):
         _finish(job, _start(job))
+
+
+def test_the_command_replays_in_the_processes_asked_for(books: Ledger, postgres_module_env: dict[str, str]) -> None:
+    done = fund_ledger(postgres_module_env, "replay", "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert " in 2 processes; " in done.stdout and "PASS: the replay equals the live projections" in done.stdout
+    refused = fund_ledger(postgres_module_env, "replay", "--workers", "9")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "workers" in refused.stderr and "between 1 and 8" in refused.stderr
