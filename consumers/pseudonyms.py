@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, MutableMapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
 from typing import Any
@@ -77,29 +78,82 @@ class Pseudonymiser:
 
     def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         people: tuple[str, ...] = tuple(event_dict.pop(PEOPLE_CONTEXT, ()) or ()) + _PEOPLE.get()
-        pattern = _pattern(people) if people else None
+        known = _known(people) if people else None
         for name, value in list(event_dict.items()):
-            event_dict[name] = self._clean(name, value, pattern, 0)
+            event_dict[name] = self._clean(name, value, known, 0)
         return event_dict
 
-    def _clean(self, name: str, value: Any, pattern: re.Pattern[str] | None, depth: int) -> Any:
+    def _clean(self, name: str, value: Any, known: Known | None, depth: int) -> Any:
         if isinstance(value, str):
             if name in PERSON_FIELDS:
                 return self.pseudonym(value)
-            if pattern is not None:
-                return pattern.sub(lambda match: self.pseudonym(match.group(0)), value)
+            if known is not None:
+                return replace_ids(value, known, self.pseudonym)
             return value
         if depth >= MAX_DEPTH:
             return value
         if isinstance(value, dict):
-            return {key: self._clean(str(key), item, pattern, depth + 1) for key, item in value.items()}
+            return {key: self._clean(str(key), item, known, depth + 1) for key, item in value.items()}
         if isinstance(value, (list, tuple)):
-            return [self._clean(name, item, pattern, depth + 1) for item in value]
+            return [self._clean(name, item, known, depth + 1) for item in value]
         return value
 
 
+# An id is made of these characters (``consumers.schemas.ID_PATTERN``), so any occurrence of one
+# lies inside a run of them; it is a whole id where neither side touches a letter or digit.
+ID_RUN = re.compile(r"[A-Za-z0-9._:-]+")
+ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+SEPARATORS = frozenset("._:-")
+
+
+@dataclass(frozen=True)
+class Known:
+    """The people of a line: their ids, and a pattern only if one of them is not shaped as an
+    id (a malformed message's), for which the id runs do not hold."""
+
+    people: frozenset[str]
+    longest: int
+    pattern: re.Pattern[str] | None
+
+
 @lru_cache(maxsize=256)
+def _known(people: tuple[str, ...]) -> Known:
+    pattern = None if all(ID_SHAPE.fullmatch(person) for person in people) else _pattern(people)
+    return Known(frozenset(people), max(map(len, people)), pattern)
+
+
 def _pattern(people: tuple[str, ...]) -> re.Pattern[str]:
-    """Any of ``people`` as a whole id (not inside a longer id: ``P1`` in ``P10`` is not ``P1``)."""
-    alternatives = "|".join(re.escape(person) for person in people)
+    """Any of ``people`` as a whole id, the longest first."""
+    alternatives = "|".join(re.escape(person) for person in sorted(people, key=len, reverse=True))
     return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
+
+
+def replace_ids(text: str, known: Known, replacement: Callable[[str], str]) -> str:
+    """Every whole occurrence of a known id in ``text`` replaced (not inside a longer id: ``P1``
+    in ``P10`` is not ``P1``), leftmost first, the longest id where several start at one place.
+    Looked up in a set, run by run of id characters: a pattern of a remittance's 200 ids took
+    5 ms to compile, about 25 us of the consumer's CPU a line, once a message."""
+    if known.pattern is not None:
+        return known.pattern.sub(lambda match: replacement(match.group(0)), text)
+
+    def run(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in known.people:
+            return replacement(token)
+        starts = [0, *(i for i in range(1, len(token)) if token[i - 1] in SEPARATORS)]
+        ends = [*(i for i in range(len(token) - 1, 0, -1) if token[i] in SEPARATORS), len(token)]
+        ends.sort(reverse=True)
+        out, done = [], 0
+        for start in starts:
+            if start < done:
+                continue
+            for end in ends:
+                if end - start > known.longest or end <= start:
+                    continue
+                if token[start:end] in known.people:
+                    out += [token[done:start], replacement(token[start:end])]
+                    done = end
+                    break
+        return "".join(out) + token[done:] if out else token
+
+    return ID_RUN.sub(run, text)

@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from consumers.pseudonyms import PEOPLE_CONTEXT, Pseudonymiser
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consumers.pseudonyms import PEOPLE_CONTEXT, Pseudonymiser, _known, _pattern, replace_ids
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,3 +59,28 @@ def test_ingest_logs_no_person_id_at_info_and_the_same_pseudonym_across_processe
     assert lines and all("P4711" not in json.dumps(line) for line in lines)
     message_ids = {line["message_id"] for line in lines if "message_id" in line}
     assert len(message_ids) == 1 and message_ids.pop().startswith("op-person:")  # one pseudonym, in both processes
+
+
+# ---------------------------------------------------------------------------- the id matcher
+ID_CHARS = "Pp019._:-"
+ids = st.from_regex(r"[Pp01][Pp019._:-]{0,5}", fullmatch=True)
+
+
+@settings(max_examples=400, deadline=None)
+@given(people=st.lists(ids, min_size=1, max_size=6, unique=True),
+       fragments=st.lists(st.one_of(ids, st.text(ID_CHARS + " ,'张", max_size=4)), max_size=12))
+def test_ids_are_found_in_a_text_as_the_patterns_of_every_id_found_them(people: list[str], fragments: list[str]) -> None:
+    """The matcher looks ids up run by run instead of compiling a pattern of a message's ids per
+    message: on any text it replaces exactly what that pattern replaced."""
+    text = "".join(fragments)
+    known = _known(tuple(people))
+    assert known.pattern is None  # every one shaped as an id: the runs are used
+    mark = "<{}>".format
+    assert replace_ids(text, known, mark) == _pattern(tuple(people)).sub(lambda match: mark(match.group(0)), text)
+
+
+def test_a_person_id_not_shaped_as_an_id_is_still_replaced() -> None:
+    clean = _pseudonymiser()
+    line = clean(None, "warning", {"event": "x", "error": "person_id: '张 三' does not match; P1 neither",
+                                   PEOPLE_CONTEXT: ("张 三", "P1")})
+    assert line["error"] == f"person_id: '{clean.pseudonym('张 三')}' does not match; {clean.pseudonym('P1')} neither"
