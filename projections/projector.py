@@ -210,12 +210,12 @@ class Projector:
         kept = [(position, event) for position, event in batch if self.event_filter is None or self.event_filter(event)]
         people: set[tuple[str, str]] = set()
         for _, event in kept:
-            people |= touched_people(event, self.owner)
+            people |= touched_people(event, self._owner_of(event))
         try:
             with self.store.transaction() as cursor:
                 state = BatchState(personal=self._load_people(cursor, people))
                 for position, event in kept:
-                    fold(state, position, event, self.owner)
+                    fold(state, position, event, self._owner_of(event))
                 state.last_position = batch[-1][0]
                 self._write(cursor, state)
                 if self.before_commit is not None:
@@ -225,6 +225,10 @@ class Projector:
             raise
         self._remember_rows(state)
         return state
+
+    def _owner_of(self, event: Any) -> Owner | None:
+        """What this projector folds of ``event`` (``None``: all of it)."""
+        return self.owner
 
     # ------------------------------------------------------------------ reading and writing rows
     def _load_people(self, cursor: Any, people: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PersonalRow]:

@@ -109,7 +109,10 @@ class Shard:
     def check(self, position: int, event: Any) -> None:
         """An account's event moves only its own person (``PersonalAccount`` refuses others):
         were it not so, the person's worker would never see it; refuse to build on."""
-        for region, person_id in touched_people(event):
+        people = touched_people(event)
+        if isinstance(getattr(event, "person_id", None), str):  # a transfer's months are the event's person's
+            people.add((getattr(event, "region", "") or "", event.person_id))
+        for region, person_id in people:
             if not self.owns_person(region, person_id):
                 raise ShardMismatch("position", f"the personal account event at position {position} moves person {person_id} "
                                                 f"of region {region}, not its own: a rebuild split by person cannot fold it",
@@ -138,6 +141,11 @@ class ShardProjector(Projector):
         self._own_people.update(state.personal)
         self._folded_through = batch[-1][0]
         return state
+
+    def _owner_of(self, event: Any) -> Shard | None:
+        """All of a personal account's event (read by this worker only, and checked to move only
+        its own person: ``Shard.check``); this worker's share of any other."""
+        return None if is_account_topic(get_topic(type(event))) else self.shard
 
     def _read_batches(self, start: int, stop: int | None) -> Iterator[list[tuple[int, Any]]]:
         assert stop is not None, "a worker folds up to the position the coordinator read"
