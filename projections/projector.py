@@ -135,7 +135,7 @@ class Projector:
         self.owner: Owner | None = None
         # Tables built from position 0 that nothing reads until the build ends (a replay's, a
         # rebuild's): a personal row is written once, when it leaves the rows kept or the
-        # catch-up ends, not in every batch that moves it (about half of the database's work of
+        # catch-up ends, not in every batch that moves it (a third of the database's work of
         # a rebuild). A failure leaves such tables to be dropped, as a rebuild does first.
         self.defer_personal_rows = False
         self._unwritten: set[tuple[str, str]] = set()  # rows kept that differ from the stored ones
