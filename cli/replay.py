@@ -8,8 +8,8 @@ import argparse
 from projections.progress import Progress
 from projections.projector import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
 from projections.replay import replay
-from projections.shards import DEFAULT_WORKERS, MAX_WORKERS, WORKERS_SETTING
 from projections.runtime import ledger_and_store
+from projections.shards import DEFAULT_WORKERS, MAX_WORKERS, WORKERS_SETTING
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
