@@ -108,26 +108,28 @@ _CIPHERS_AND_KEYS = (
 WHAT_WOULD_MOVE_IT: dict[str, str] = {
     "ingest": (
         "What bounds it, and what would move it. Time: the rules and the save (sealing, JSON, the insert) per event, as in "
-        "the profile; at 100,000 accounts the rate is within this machine's noise of 10,000's. The 1,000,000 point is "
-        "bench-large's setup (enrolment and two remittances a person, 5,000 persons a transaction), not profiled at that size: "
-        "`make bench-curve SIZES=1000000` measures and profiles it with this code. A new process also parses the whole "
-        "key file once (2.0 s of this profile at 100,000 people: about 20 us a key). Memory: the aggregate cache "
-        "(`AGGREGATE_CACHE_MAXSIZE`, 50,000 accounts) and " + _CIPHERS_AND_KEYS + ". A smaller bound on the ciphers "
-        "(making one costs microseconds) and the keys read by id from an indexed store instead of held whole would leave "
-        "the caches' bounds as the only growth."),
+        "the profile, in one process on one core; the cost an event grows little with the accounts (under x1.3 from "
+        "10,000 to a million, where the aggregate cache of 50,000 accounts holds a twentieth of them and each chunk's "
+        "accounts are read from the store). A new process also parses the whole key file once (about 20 us a "
+        "key). Memory: the aggregate cache (`AGGREGATE_CACHE_MAXSIZE`, 50,000 accounts) and " + _CIPHERS_AND_KEYS + ". A "
+        "smaller bound on the ciphers (making one costs microseconds) and the keys read by id from an indexed store instead "
+        "of held whole would leave the caches' bounds as the only growth."),
     "projection": (
         "What bounds it, and what would move it. Time: folding the events in Python (`projections/fold.py`, about 60% of "
         "the profile) and writing the rows (about a quarter); reading and decoding run ahead in a thread (the wait on it is 2% of "
         "the time). Memory: the projector keeps the personal rows it wrote (`MAX_CACHED_ROWS`, 250,000 rows of about a "
         "kilobyte), and " + _CIPHERS_AND_KEYS + ". Both caches stop growing at their bounds; the key file does not."),
     "replay": (
-        "What bounds it, and what would move it. Time: the fold in Python, two thirds of the profile (`_fold_person` and "
-        "`PersonalRow.move` per posting of a personal account), the writes (COPY and upserts) a fifth, the statements' "
-        "key built after the load under 2%; decoding is off the critical path (the read-ahead wait is under 2%). The rebuild is "
-        "one Python process on one core: splitting it by person (the personal tables are keyed by person, the daily sums "
-        "add up) over processes, each folding its share, is what would move it toward the rate of reading the log "
-        "(about 15,000 events/s here; issue 14 asks for half of it). "
-        "Memory: as the live projection's (the rows kept, the ciphers and the key file)."),
+        "What bounds it, and what would move it. The measured rebuild writes each personal row once and runs in "
+        "`REPLAY_WORKERS` processes (two here) split by person (`projections/shards.py`); the profile is the one-process "
+        "rebuild of the same log (what one worker does, for all the accounts). Time: the fold in Python (`_fold_person` and "
+        "`PersonalRow.move` per posting of a personal account) under half, the writes (COPY and upserts) a fifth, and at a "
+        "million accounts reading personal rows back another fifth (`_load_people`): the rows kept (`MAX_CACHED_ROWS`, "
+        "250,000 a process) hold a quarter of the accounts in one process, half in each of two workers. Both cores are "
+        "busy (the workers and the server), so on this machine the rate moves only with less CPU an event (the sums and "
+        "statements in SQL over a staging table of postings, decoding without the library's per-object hooks); on more "
+        "cores, with more workers. Memory: each worker keeps its rows (about a kilobyte each) up to that bound: two "
+        "workers, twice the bound; fewer rows a worker would lower it at the cost of reading more back."),
     "interest": (
         "What bounds it, and what would move it. The rate does not fall with the accounts; peak RSS (the run's process and "
         "its worker) does rise: the chunks leave the aggregate cache, but " + _CIPHERS_AND_KEYS + ", in each of the two "
