@@ -141,8 +141,7 @@ def replace_ids(text: str, known: Known, replacement: Callable[[str], str]) -> s
         if token in known.people:
             return replacement(token)
         starts = [0, *(i for i in range(1, len(token)) if token[i - 1] in SEPARATORS)]
-        ends = [*(i for i in range(len(token) - 1, 0, -1) if token[i] in SEPARATORS), len(token)]
-        ends.sort(reverse=True)
+        ends = [len(token), *(i for i in range(len(token) - 1, 0, -1) if token[i] in SEPARATORS)]  # longest first
         out, done = [], 0
         for start in starts:
             if start < done:

@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import select
-import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,6 +34,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
+from adapters import worker_process
 from ledger.interest import Rates
 from ledger.settings import whole_number_setting
 
@@ -130,26 +128,16 @@ class InterestRunInterrupted(PersistenceError):
     saved stays saved, and the same run started again resumes it."""
 
 
-def die_with_parent() -> None:
-    """Linux: this process gets ``SIGKILL`` when the process that started it dies."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
 def work() -> int:
     """A worker process (``python -m ledger.interest_run``): read its ``PartJob`` from standard
     input, credit the part, and write each chunk's figures (or how it failed) to standard output
     as JSON lines; anything else written to standard output goes to standard error."""
-    parent = os.getppid()
-    die_with_parent()
-    if os.getppid() != parent:  # the starting process died before the line above
+    from adapters.worker_process import take_job
+
+    taken = take_job()
+    if taken is None:  # the starting process died first
         return 1
-    channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    job: PartJob = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - written by the process that started this one
+    channel, job = taken
 
     def send(kind: str, fields: dict[str, Any]) -> None:
         channel.write(json.dumps({"kind": kind, **fields}) + "\n")
@@ -188,12 +176,7 @@ class Workers:
 
     def start(self) -> Workers:
         for job in self.jobs:
-            process = subprocess.Popen([sys.executable, "-m", "ledger.interest_run"], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, env=job.env)
-            assert process.stdin is not None
-            self.workers.append(Worker(job, process))
-            process.stdin.write(pickle.dumps(job))
-            process.stdin.close()
+            self.workers.append(Worker(job, worker_process.start("ledger.interest_run", job, job.env)))
         return self
 
     def relay(self, log: Any, wait_s: float = 0.0) -> None:

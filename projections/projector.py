@@ -194,7 +194,7 @@ class Projector:
                     batches += 1
                     if progress is not None:
                         progress(position)
-            self._write_kept_rows(self._unwritten)
+            self._write_kept_rows()
         except BaseException:
             self._forget_rows()
             raise
@@ -282,11 +282,11 @@ class Projector:
                 self._upsert(cursor, schema.PERSONAL_BALANCES, unwritten, replace=True)
         self._unwritten.difference_update(leaving)
 
-    def _write_kept_rows(self, keys: set[tuple[str, str]]) -> None:
-        """Write the kept rows of ``keys`` (a catch-up's end, with ``defer_personal_rows``)."""
-        if not keys:
+    def _write_kept_rows(self) -> None:
+        """Write the kept rows not written yet (a catch-up's end, with ``defer_personal_rows``)."""
+        if not self._unwritten:
             return
-        rows = [self._rows[key].as_values() for key in sorted(keys)]
+        rows = [self._rows[key].as_values() for key in sorted(self._unwritten)]
         with self.store.transaction() as cursor:
             self._upsert(cursor, schema.PERSONAL_BALANCES, rows, replace=True)
         self._unwritten.clear()
@@ -318,10 +318,20 @@ class Projector:
         self._write_position(cursor, state.last_position)
 
     def _roll_stored_rows(self, cursor: Any, region: str, year: int) -> None:
-        """The year closed: the stored rows of the region not rolled yet are rolled as ``PersonalRow.roll_into``."""
+        """The year closed: the stored rows of the region not rolled yet (of ``_people_to_roll``)
+        are rolled as ``PersonalRow.roll_into``."""
+        people = self._people_to_roll(region)
+        if people == []:
+            return
+        only = "" if people is None else " AND person_id = ANY(?)"
         self.store.execute(cursor, f"UPDATE {self.prefix}personal_balances SET carried_over_fen = carried_over_fen + current_year_fen, "
-                                   "current_year_fen = 0, current_year = ? "
-                                   "WHERE region = ? AND (current_year IS NULL OR current_year <= ?)", (year + 1, region, year))
+                                   f"current_year_fen = 0, current_year = ? WHERE region = ?{only} "
+                                   "AND (current_year IS NULL OR current_year <= ?)",
+                           (year + 1, region, *([] if people is None else [people]), year))
+
+    def _people_to_roll(self, region: str) -> list[str] | None:
+        """Whose stored rows a year's close rolls here: ``None``, everyone's."""
+        return None
 
     def _write_position(self, cursor: Any, position: int) -> None:
         self.store.write_position(cursor, self.prefix, position)

@@ -34,10 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import pickle
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -49,6 +46,7 @@ import structlog
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
+from adapters import worker_process
 from adapters.crypto import keyless_mapper
 from ledger.aggregates import PersonalAccount
 from ledger.errors import LedgerError
@@ -61,6 +59,7 @@ WORKERS_SETTING = "REPLAY_WORKERS"
 DEFAULT_WORKERS = 2
 MAX_WORKERS = 8
 ACCOUNT_TOPICS = f"{get_topic(PersonalAccount)}."  # every personal account event's topic starts so
+ACCOUNT_TOPICS_LIKE = ACCOUNT_TOPICS.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 SHARD_BITS = 0xFFFF  # the low 16 bits of an id choose its shard: its last two bytes
 
 
@@ -131,6 +130,7 @@ class ShardProjector(Projector):
         self._folded_through = 0
         self._own_people: set[tuple[str, str]] = set()  # every row this worker has written
         self.shared_events = 0  # events every worker reads (not a personal account's)
+        self._statement = self._select_statement()
 
     @property
     def position(self) -> int:
@@ -166,37 +166,34 @@ class ShardProjector(Projector):
             yield batch
             position = notifications[-1].id
 
-    def _select(self, after: int, stop: int) -> list[Notification]:
+    def _select_statement(self) -> Any:
+        """This worker's share of a batch: every event but another worker's accounts', in order."""
         from psycopg.sql import SQL, Identifier
 
         recorder = self.ledger.recorder
-        datastore = recorder.datastore
-        statement = SQL(
+        return SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{table} "
             "WHERE notification_id > %s AND notification_id <= %s "
             f"AND (topic NOT LIKE %s OR {shard_sql('originator_id')} = %s) "
             "ORDER BY notification_id LIMIT %s"
-        ).format(schema=Identifier(datastore.schema), table=Identifier(recorder.events_table_name))
-        pattern = ACCOUNT_TOPICS.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
+
+    def _select(self, after: int, stop: int) -> list[Notification]:
+        datastore = self.ledger.recorder.datastore
         with datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
             # The planner cannot tell how many rows the filter keeps and starts parallel workers
             # for each batch's scan, which costs more than the scan: six times the server's CPU
             # of reading the whole log, on two cores. One process a worker scans it in order.
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-            cursor.execute(statement, (after, stop, pattern, self.shard.count, self.shard.index, self.batch_size), prepare=True)
+            cursor.execute(self._statement, (after, stop, ACCOUNT_TOPICS_LIKE, self.shard.count, self.shard.index, self.batch_size),
+                           prepare=True)
             return [Notification(id=row["notification_id"], originator_id=row["originator_id"],
                                  originator_version=row["originator_version"], topic=row["topic"], state=bytes(row["state"]))
                     for row in cursor.fetchall()]
 
-    def _roll_stored_rows(self, cursor: Any, region: str, year: int) -> None:
+    def _people_to_roll(self, region: str) -> list[str]:
         """Only this worker's rows: another worker's are its own to roll, in its own order."""
-        people = sorted(person_id for row_region, person_id in self._own_people if row_region == region)
-        if not people:
-            return
-        self.store.execute(cursor, f"UPDATE {self.prefix}personal_balances SET carried_over_fen = carried_over_fen + current_year_fen, "
-                                   "current_year_fen = 0, current_year = ? "
-                                   "WHERE region = ? AND person_id = ANY(?) AND (current_year IS NULL OR current_year <= ?)",
-                           (year + 1, region, people, year))
+        return sorted(person_id for row_region, person_id in self._own_people if row_region == region)
 
     def _write_position(self, cursor: Any, position: int) -> None:
         """None: the tables are at a position only once every worker has folded up to it."""
@@ -232,15 +229,10 @@ def fold_shard(ledger: Any, store: ProjectionStore, job: ShardJob, progress: Cal
 def work() -> int:
     """A worker process: its ``ShardJob`` from standard input, its ``ShardDone`` (or how it
     failed) as one JSON line on standard output."""
-    from ledger.interest_run import die_with_parent
-
-    parent = os.getppid()
-    die_with_parent()
-    if os.getppid() != parent:
+    taken = worker_process.take_job()
+    if taken is None:  # the starting process died first
         return 1
-    channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    job: ShardJob = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - written by the process that started this one
+    channel, job = taken
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))  # the starting process says what happened
     from ledger.application import Ledger
     from projections.store import open_store
@@ -261,11 +253,7 @@ def work() -> int:
 
 
 def _start(job: ShardJob) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, "-m", "projections.shards"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=job.env)
-    assert process.stdin is not None
-    process.stdin.write(pickle.dumps(job))
-    process.stdin.close()
-    return process
+    return worker_process.start("projections.shards", job, job.env)
 
 
 def _finish(job: ShardJob, process: subprocess.Popen[bytes]) -> ShardDone:
