@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench import chain, data, encryption, env, ingest, interest, naive, replay, serial
+from bench import chain, data, encryption, env, ingest, interest, naive, replay, serial, transcoder
 from bench.measure import Figure, Results, profile, ratio
 from bench.report import print_tables, write_document
 
@@ -40,6 +40,7 @@ INTEREST_HANG_S_MIN = 60.0
 CONSUMER_GROWTH_MAX = 0.20
 CHAIN_MONTHS = 2  # months of remittances in each run of the chain's cost (four runs: two with, two without)
 ENCRYPTION_MONTHS = 2  # likewise for the cost of encrypting personal data
+TRANSCODER_MONTHS = 4  # the stored JSON by orjson against the library: enrolments and four months
 
 
 @dataclass(frozen=True)
@@ -400,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md even with --quick")
-    parser.add_argument("--only", choices=["ingest", "interest", "chain", "encryption"], help="run one group only")
+    parser.add_argument("--only", choices=["ingest", "interest", "chain", "encryption", "transcoder"], help="run one group only")
     args = parser.parse_args(argv)
 
     from cli.logs import configure_logging
@@ -425,6 +426,10 @@ def main(argv: list[str] | None = None) -> int:
         section(f"personal data encrypted: direct ingest of {sizes.persons:,} enrolments and {sizes.persons * ENCRYPTION_MONTHS:,} "
                 "remittance lines, with and without")
         encryption.bench_encryption(sizes.persons, ENCRYPTION_MONTHS, results)
+    if args.only in (None, "transcoder"):
+        section(f"the stored JSON by orjson: {sizes.persons:,} enrolments and {TRANSCODER_MONTHS} months of remittances, "
+                "decoded, encoded and replayed with each transcoder")
+        transcoder.bench_transcoder(sizes.persons, TRANSCODER_MONTHS, results)
     elapsed_s = time.perf_counter() - started
     print_tables(results)
     # A quick or partial (--only) run never replaces the full run's figures unless --write.

@@ -101,7 +101,11 @@ class CoreLedger(Application[UUID]):
     # An LRU cache of aggregates that hands out its own objects (no deep copy per get): the unit
     # of work evicts whatever a failed command or a failed save touched. Fast-forward stays on,
     # so several writer processes still see each other's events.
-    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "50000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
+    # The stored JSON written and read by orjson, byte for byte what the library's transcoder
+    # writes (adapters.transcoder); TRANSCODER_TOPIC=eventsourcing.persistence:JSONTranscoder
+    # goes back to the library's.
+    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "50000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+                                     "TRANSCODER_TOPIC": "adapters.transcoder:OrjsonTranscoder"}
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {PooledFund: 500, PolicyBook: 100, InterestRateBook: 100}
 
     recorder: ProcessRecorder  # see construct_recorder
