@@ -8,14 +8,20 @@ where they are, chained (``adapters.chain``).
 
 Which store, from the settings (``key_store_from_env``):
 
-- ``FUND_LEDGER_KEYS=file:/path/to/keys`` (or a bare path): a key file (``FileKeyStore``), mode 0600
-  in a 0700 directory, shared by the processes of one ledger (consumers, ingest, erase-person).
+- ``FUND_LEDGER_KEYS=sqlite:/path/to/keys.sqlite``: a key database (``SQLiteKeyStore``), mode 0600
+  in a 0700 directory, shared by the processes of one ledger (consumers, ingest, erase-person),
+  read by key id: a process holds only the keys it uses, however many people the ledger has.
+- ``FUND_LEDGER_KEYS=file:/path/to/keys`` (or a bare path): a key file (``FileKeyStore``), the same
+  rules, read whole by every process that opens personal data (about 290 bytes of memory and 35
+  us of parsing a key: a minute and 280 MiB at a million people).
 - ``FUND_LEDGER_KEYS=provider:module:Class``: a KMS-style provider of a deployment's own (a class
   taking the settings mapping, with the methods of ``KeyStore``: a hardware module, a vault).
 - ``FUND_LEDGER_KEYS=none``: no keys here (finance, auditors, projections: personal fields read as
   encrypted, everything the books need as usual).
-- unset: a key file beside the store, ``<SQLite file>.keys`` for the embedded store,
-  ``.run/keys/<database>@<host>_<port>.keys`` for PostgreSQL; kept in memory for the in-memory store.
+- unset: a key database beside the store, ``<SQLite file>.keys.sqlite`` for the embedded store,
+  ``.run/keys/<database>@<host>_<port>.keys.sqlite`` for PostgreSQL, or the key file of that name
+  without ``.sqlite`` where one exists already (a ledger made before the key database keeps its
+  file); kept in memory for the in-memory store.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ import fcntl
 import json
 import os
 import re
+import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -130,7 +138,75 @@ class _Snapshot:
         return (self.inode, self.size, self.mtime_ns)
 
 
-class FileKeyStore:
+class _SharedKeyStore:
+    """What the key file and the key database share: keys made once per id under the store's write
+    lock (``_write_lock``), or within ``deferred()`` held back and written together at its end."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, bytes] = {}  # made inside deferred(), not yet written
+        self._deferring = 0
+        self._mutex = threading.RLock()
+
+    def get(self, key_id: str) -> bytes | None:
+        raise NotImplementedError
+
+    def is_destroyed(self, key_id: str) -> bool:
+        raise NotImplementedError
+
+    def _write_lock(self) -> contextlib.AbstractContextManager[None]:
+        """The store's write lock, between processes and this process's threads, with what the
+        others wrote read."""
+        raise NotImplementedError
+
+    def _write_new(self, keys: dict[str, bytes]) -> None:
+        """Write keys none has made (the write lock held)."""
+        raise NotImplementedError
+
+    def _has(self, key_id: str) -> bool:
+        """Whether the store holds or held ``key_id`` (the write lock held)."""
+        raise NotImplementedError
+
+    def get_or_create(self, key_id: str) -> bytes | None:
+        with self._mutex:
+            key = self.get(key_id)
+            if key is not None:
+                return key
+            if self.is_destroyed(key_id):
+                return None
+            if self._deferring:
+                return self._pending.setdefault(check_key_id(key_id), new_key())
+            with self._write_lock():
+                if not self._has(key_id):  # another process may have made it (or destroyed it) since
+                    self._write_new({check_key_id(key_id): new_key()})
+            return self.get(key_id)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Holds the store's write lock for the block: a key it makes is new to every process (it
+        looked under the lock), and the block's keys are written together when it ends; a block
+        that fails writes none, and they are never used."""
+        with self._mutex:
+            if self._deferring:  # nested: the outer block writes
+                self._deferring += 1
+                try:
+                    yield
+                finally:
+                    self._deferring -= 1
+                return
+            try:
+                with self._write_lock():
+                    self._deferring = 1
+                    try:
+                        yield
+                    finally:
+                        self._deferring = 0
+                    if self._pending:
+                        self._write_new(dict(self._pending))
+            finally:
+                self._pending.clear()
+
+
+class FileKeyStore(_SharedKeyStore):
     """Keys in a JSON-lines file: ``{"id": ..., "key": base64}`` per key, ``{"id": ...,
     "destroyed": time}`` per destroyed one.
 
@@ -149,11 +225,9 @@ class FileKeyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
+        super().__init__()
         self._snapshot = _Snapshot()
         self._read_once = False
-        self._pending: dict[str, bytes] = {}  # made inside deferred(), not yet written
-        self._deferring = 0
-        self._mutex = threading.RLock()
 
     # ------------------------------------------------------------------ reading
     def get(self, key_id: str) -> bytes | None:
@@ -239,63 +313,25 @@ class FileKeyStore:
             raise SettingsError(f"{self.path} is mode {mode:04o}: a key file must be readable by its owner only (chmod 600)")
 
     # ------------------------------------------------------------------ writing
-    def get_or_create(self, key_id: str) -> bytes | None:
-        with self._mutex:
-            key = self.get(key_id)
-            if key is not None:
-                return key
-            if self.is_destroyed(key_id):
-                return None
-            if self._deferring:
-                return self._pending.setdefault(check_key_id(key_id), new_key())
-            with self._locked():
-                self._refresh()  # another process may have made it (or destroyed it) since
-                if key_id in self._snapshot.keys or key_id in self._snapshot.destroyed:
-                    return self._snapshot.keys.get(key_id)
-                return self._append_new({check_key_id(key_id): new_key()})[key_id]
-
     @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        """Holds the file's lock for the block: a key it makes is new to every process (it looked
-        under the lock), and the block's keys are appended, with one ``fsync``, when it ends; a
-        block that fails writes none, and they are never used."""
-        with self._mutex:
-            if self._deferring:  # nested: the outer block writes
-                self._deferring += 1
-                try:
-                    yield
-                finally:
-                    self._deferring -= 1
-                return
-            with self._locked():
-                self._refresh()  # what the other processes wrote, before looking
-                self._deferring = 1
-                try:
-                    yield
-                except BaseException:
-                    self._pending.clear()
-                    raise
-                finally:
-                    self._deferring = 0
-                if self._pending:
-                    pending, self._pending = self._pending, {}
-                    self._append_new(pending)
+    def _write_lock(self) -> Iterator[None]:
+        with self._locked():
+            self._refresh()  # what the other processes wrote, before looking
+            yield
 
-    def _append_new(self, new: dict[str, bytes]) -> dict[str, bytes]:
-        """Append the keys of ``new`` (the lock held, the file read: none exists or was destroyed
-        meanwhile); returns them."""
+    def _has(self, key_id: str) -> bool:
+        return key_id in self._snapshot.keys or key_id in self._snapshot.destroyed
+
+    def _write_new(self, keys: dict[str, bytes]) -> None:
+        """Append ``keys`` (the lock held, the file read: none exists or was destroyed meanwhile)."""
         current = self._snapshot
-        fresh = {key_id: key for key_id, key in new.items() if key_id not in current.keys and key_id not in current.destroyed}
-        assert len(fresh) == len(new), "a key made under the lock is new to the file"
-        if fresh:
-            self._append("".join(json.dumps({"id": key_id, "key": base64.b64encode(key).decode()}) + "\n"
-                                 for key_id, key in fresh.items()))
-            self._snapshot = self._read(current)
-        return fresh
+        assert not any(self._has(key_id) for key_id in keys), "a key made under the lock is new to the file"
+        self._append("".join(json.dumps({"id": key_id, "key": base64.b64encode(key).decode()}) + "\n"
+                             for key_id, key in keys.items()))
+        self._snapshot = self._read(current)
 
     def destroy(self, key_id: str) -> bool:
-        with self._mutex, self._locked():
-            self._refresh()
+        with self._mutex, self._write_lock():
             current = self._snapshot
             existed = key_id in current.keys
             destroyed = {**current.destroyed, check_key_id(key_id): current.destroyed.get(key_id)
@@ -312,20 +348,13 @@ class FileKeyStore:
         """The file's exclusive lock: between processes ``flock``, between this process's threads
         (and store objects) a lock of its own, since ``flock`` does not nest within a process."""
         _private_dir(self.path.parent)
-        held = str(self.lock_path.resolve())
-        with _HELD_MUTEX:
-            in_process = _PATH_LOCKS.setdefault(held, threading.Lock())
-            if _OWNERS.get(held) == threading.get_ident():  # this thread, through another store object
-                raise KeyFileBusy(f"{self.path} is being written by this thread (a save in progress)")
-        with in_process:
-            _OWNERS[held] = threading.get_ident()
+        with _held_in_process(self.lock_path, self.path):
             descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX)
                 yield
             finally:
                 os.close(descriptor)  # releases the lock
-                del _OWNERS[held]
 
     def _append(self, text: str) -> None:
         descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -352,6 +381,159 @@ class FileKeyStore:
             os.close(directory)
 
 
+KEY_CACHE_SIZE = 10_000  # keys a SQLiteKeyStore keeps at hand (about 150 bytes each)
+BUSY_TIMEOUT_S = 600.0  # how long a process waits for another's save of keys
+
+
+class SQLiteKeyStore(_SharedKeyStore):
+    """Keys in an SQLite database, one row a key id: the key, or when it was destroyed.
+
+    The same rules as ``FileKeyStore``, read by id instead of whole:
+
+    - Only its owner may read it: created 0600 in a 0700 directory (SQLite gives its journal the
+      database's mode), refused if anyone else may read or write it.
+    - Several processes share it: a key is made in a transaction that holds the database's write
+      lock (``BEGIN IMMEDIATE``) and looks again first, committed (``synchronous = FULL``) before
+      it is used, or, within ``deferred()`` (which holds the lock for its block), the block's keys
+      together when it ends. So two processes never make two keys for one id, and a process
+      asking for a key another's block made waits for the block's end.
+    - A process keeps the last ``KEY_CACHE_SIZE`` keys it read; anything else is one indexed read.
+    - Destroying a key removes its bytes and records when (``secure_delete``: SQLite overwrites
+      what it frees with zeros). The rollback journal of that transaction held the old page and is
+      deleted at its end: as for the key file, the bytes may survive in the file system's free
+      blocks and in backups until those are overwritten (docs/security.md).
+    """
+
+    def __init__(self, path: Path, cache_size: int = KEY_CACHE_SIZE) -> None:
+        super().__init__()
+        self.path = path
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_size = cache_size
+        self._connection: sqlite3.Connection | None = None
+        self._connected_in = 0  # the process that opened the connection (a forked child opens its own)
+
+    # ------------------------------------------------------------------ reading
+    def get(self, key_id: str) -> bytes | None:
+        with self._mutex:
+            key = self._pending.get(key_id) or self._cache.get(key_id)
+            if key is not None:
+                return key
+            row = self._row(key_id)
+            if row is None or row[0] is None:
+                return None
+            key = _checked_key(row[0], self.path, key_id)
+            self._cache[key_id] = key
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+            return key
+
+    def is_destroyed(self, key_id: str) -> bool:
+        with self._mutex:
+            row = self._row(key_id)
+            return row is not None and row[1] is not None
+
+    def destroyed(self) -> dict[str, str]:
+        with self._mutex:
+            rows = self._db().execute("SELECT id, destroyed_at FROM keys WHERE destroyed_at IS NOT NULL ORDER BY id")
+            return {key_id: str(when) for key_id, when in rows}
+
+    def _row(self, key_id: str) -> tuple[Any, Any] | None:
+        # fetchall: the statement runs to its end, so no read lock lingers on the database
+        rows = self._db().execute("SELECT key, destroyed_at FROM keys WHERE id = ?", (key_id,)).fetchall()
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    # ------------------------------------------------------------------ writing
+    def _has(self, key_id: str) -> bool:
+        return self._row(key_id) is not None
+
+    def destroy(self, key_id: str) -> bool:
+        with self._mutex:
+            with self._write_lock():
+                row = self._row(check_key_id(key_id))
+                existed = row is not None and row[0] is not None
+                when = row[1] if row is not None and row[1] is not None else datetime.now(UTC).isoformat(timespec="seconds")
+                self._db().execute("INSERT INTO keys (id, key, destroyed_at) VALUES (?, NULL, ?) "
+                                   "ON CONFLICT (id) DO UPDATE SET key = NULL, destroyed_at = excluded.destroyed_at", (key_id, when))
+            self._cache.pop(key_id, None)
+            self._pending.pop(key_id, None)
+            return existed
+
+    def _write_new(self, keys: dict[str, bytes]) -> None:
+        self._db().executemany("INSERT INTO keys (id, key) VALUES (?, ?)", list(keys.items()))
+
+    @contextlib.contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """One transaction holding the database's write lock (this process's threads queue for it
+        first: SQLite's lock would not tell them from another process)."""
+        database = self._db()
+        with _held_in_process(self.path.with_name(self.path.name + ".lock"), self.path):
+            self._check_private()
+            database.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                database.execute("ROLLBACK")
+                raise
+            database.execute("COMMIT")
+
+    # ------------------------------------------------------------------ the database
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None or self._connected_in != os.getpid():
+            _private_dir(self.path.parent)
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            self._check_private()
+            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            try:
+                connection.execute("PRAGMA journal_mode = DELETE")
+                connection.execute("PRAGMA synchronous = FULL")
+                connection.execute("PRAGMA secure_delete = ON")
+                connection.execute("CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, key BLOB, destroyed_at TEXT, "
+                                   f"CHECK ((key IS NULL) <> (destroyed_at IS NULL) AND (key IS NULL OR length(key) = {KEY_BYTES}))) "
+                                   "WITHOUT ROWID")
+            except sqlite3.DatabaseError as error:
+                connection.close()
+                raise SettingsError(f"{self.path} is not a key database ({error}): the key store is damaged") from None
+            self._connection, self._connected_in = connection, os.getpid()
+        return self._connection
+
+    def _check_private(self) -> None:
+        mode = self.path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise SettingsError(f"{self.path} is mode {mode:04o}: a key database must be readable by its owner only (chmod 600)")
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+
+def _checked_key(value: Any, path: Path, key_id: str) -> bytes:
+    key = bytes(value)
+    if len(key) != KEY_BYTES:
+        raise SettingsError(f"{path}: the key {key_id} is {len(key)} bytes, not {KEY_BYTES}: the key store is damaged")
+    return key
+
+
+@contextlib.contextmanager
+def _held_in_process(lock: Path, store: Path) -> Iterator[None]:
+    """This process's lock on a key store's writes: the threads wait for each other; the thread
+    that holds it, asking again through another store object, is refused (``KeyFileBusy``): the
+    lock between processes would wait for that very thread for ever."""
+    held = str(lock.resolve())
+    with _HELD_MUTEX:
+        in_process = _PATH_LOCKS.setdefault(held, threading.Lock())
+        if _OWNERS.get(held) == threading.get_ident():
+            raise KeyFileBusy(f"{store} is being written by this thread (a save in progress)")
+    with in_process:
+        _OWNERS[held] = threading.get_ident()
+        try:
+            yield
+        finally:
+            del _OWNERS[held]
+
+
 def _decode_key(text: Any) -> bytes:
     key = base64.b64decode(str(text), validate=True)
     if len(key) != KEY_BYTES:
@@ -374,6 +556,8 @@ def key_store_from_env(env: Mapping[str, str]) -> KeyStore | None:
     if setting.startswith("provider:"):
         provider = resolve_topic(setting.removeprefix("provider:"))
         return provider(env)  # type: ignore[no-any-return]
+    if setting.startswith("sqlite:"):
+        return SQLiteKeyStore(Path(setting.removeprefix("sqlite:")))
     if setting:
         return FileKeyStore(Path(setting.removeprefix("file:")))
     return _default_store(env)
@@ -383,8 +567,16 @@ def _default_store(env: Mapping[str, str]) -> KeyStore:
     module = env.get("PERSISTENCE_MODULE", "")
     if module.endswith("sqlite") and env.get("SQLITE_DBNAME") and env["SQLITE_DBNAME"] != ":memory:":
         database = Path(env["SQLITE_DBNAME"])
-        return FileKeyStore(database.with_name(database.name + ".keys"))
+        return _beside(database.with_name(database.name + ".keys"))
     if module.endswith("postgres"):
         name = f"{env.get('POSTGRES_DBNAME', '')}@{env.get('POSTGRES_HOST', '')}_{env.get('POSTGRES_PORT', '')}"
-        return FileKeyStore(DEFAULT_KEY_DIR / (re.sub(r"[^A-Za-z0-9@._-]", "_", name) + ".keys"))
+        return _beside(DEFAULT_KEY_DIR / (re.sub(r"[^A-Za-z0-9@._-]", "_", name) + ".keys"))
     return MemoryKeyStore()
+
+
+def _beside(key_file: Path) -> KeyStore:
+    """The key file of that name where one exists (a ledger made before the key database), else
+    the key database ``<name>.sqlite``."""
+    if key_file.exists():
+        return FileKeyStore(key_file)
+    return SQLiteKeyStore(key_file.with_name(key_file.name + ".sqlite"))

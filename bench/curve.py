@@ -104,21 +104,23 @@ METRIC_BY_KEY = {metric.key: metric for metric in METRICS}
 _CIPHERS_AND_KEYS = (
     "every process that opens sealed personal data keeps an AESGCM object per key used "
     "(`adapters/crypto.py`, bounded at 10,000 since this run, 100,000 in it: up to about 240 MiB at 2.4 KB each) and "
-    "the whole key file in memory (`adapters/keys.py`, about 290 bytes a key, not bounded: about 280 MiB at a million people)")
+    "the whole key file in memory (`adapters/keys.py`, about 290 bytes a key, not bounded: about 280 MiB at a million people; "
+    "the default key store is now a key database read by id, a process keeping its last 10,000 keys: section \"The keys of "
+    "personal data\")")
 WHAT_WOULD_MOVE_IT: dict[str, str] = {
     "ingest": (
         "What bounds it, and what would move it. Time: the rules and the save (sealing, JSON, the insert) per event, as in "
         "the profile, in one process on one core; the cost an event grows little with the accounts (under x1.3 from "
         "10,000 to a million, where the aggregate cache of 50,000 accounts holds a twentieth of them and each chunk's "
-        "accounts are read from the store). A new process also parses the whole key file once (about 20 us a "
-        "key). Memory: the aggregate cache (`AGGREGATE_CACHE_MAXSIZE`, 50,000 accounts) and " + _CIPHERS_AND_KEYS + ". A "
-        "smaller bound on the ciphers (making one costs microseconds) and the keys read by id from an indexed store instead "
-        "of held whole would leave the caches' bounds as the only growth."),
+        "accounts are read from the store). A new process of that run also parsed the whole key file once (about 20 us a "
+        "key). Memory: the aggregate cache (`AGGREGATE_CACHE_MAXSIZE`, 50,000 accounts) and " + _CIPHERS_AND_KEYS + ". With "
+        "the keys read by id (done since), a smaller bound on the ciphers (making one costs microseconds) would leave the "
+        "caches' bounds as the only growth."),
     "projection": (
         "What bounds it, and what would move it. Time: folding the events in Python (`projections/fold.py`, about 60% of "
         "the profile) and writing the rows (about a quarter); reading and decoding run ahead in a thread (the wait on it is 2% of "
         "the time). Memory: the projector keeps the personal rows it wrote (`MAX_CACHED_ROWS`, 250,000 rows of about a "
-        "kilobyte), and " + _CIPHERS_AND_KEYS + ". Both caches stop growing at their bounds; the key file does not."),
+        "kilobyte), and " + _CIPHERS_AND_KEYS + ". Both caches stop growing at their bounds; the key file held whole did not."),
     "replay": (
         "What bounds it, and what would move it. The measured rebuild writes each personal row once and runs in "
         "`REPLAY_WORKERS` processes (two here) split by person (`projections/shards.py`); the profile is the one-process "
@@ -136,8 +138,8 @@ WHAT_WOULD_MOVE_IT: dict[str, str] = {
         "processes. Measured by `make bench-large` on the code with personal data encrypted and the ciphers bounded at "
         "10,000: 1,078 MiB at a million accounts (322 MiB at 100,000), at 3,111 accounts/s, the peak from the key file "
         "read whole at each process's start; read a line at a time since, 679 MiB at a million (3,377 accounts/s), "
-        "under the 1 GiB of issue 14's target 4. Keys read by id from an indexed store instead of the whole file held "
-        "would keep it flat; `INTEREST_WORKERS=1` halves it at half the rate."),
+        "under the 1 GiB of issue 14's target 4. The keys read by id from the key database (the default since) take "
+        "the key file's part out of it; `INTEREST_WORKERS=1` halves it at half the rate."),
 }
 
 

@@ -88,13 +88,18 @@ def fresh_database(label: str, keep: bool = False, migrate: bool = True) -> Iter
 
 
 def _drop_key_file(name: str, settings: dict[str, str]) -> None:
-    """The database's default key file (adapters.keys) goes with it."""
-    from adapters.keys import FileKeyStore, key_store_from_env
+    """The database's default key store (adapters.keys: a key database, or a key file) goes with it."""
+    from adapters.keys import FileKeyStore, SQLiteKeyStore, key_store_from_env
 
     store = key_store_from_env(ledger_env({**settings, "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": name}))
-    if isinstance(store, FileKeyStore) and "FUND_LEDGER_KEYS" not in os.environ:
+    if "FUND_LEDGER_KEYS" in os.environ:
+        return
+    if isinstance(store, FileKeyStore):
         store.path.unlink(missing_ok=True)
         store.lock_path.unlink(missing_ok=True)
+    elif isinstance(store, SQLiteKeyStore):
+        for path in (store.path, store.path.with_name(store.path.name + "-journal")):
+            path.unlink(missing_ok=True)
 
 
 def drop_leftover_databases() -> list[str]:
@@ -210,8 +215,9 @@ def _commit() -> str:
     """The code measured: HEAD, and whether the working tree differed from it."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "ledger", "consumers", "projections", "cli")
-    return git("rev-parse", "--short", "HEAD") + (" + uncommitted changes in ledger/consumers/projections/cli" if dirty else "")
+    measured = ("ledger", "adapters", "consumers", "projections", "cli", "api", "bench")
+    dirty = git("status", "--porcelain", "--", *measured)
+    return git("rev-parse", "--short", "HEAD") + (f" + uncommitted changes in {'/'.join(measured)}" if dirty else "")
 
 
 def _dist(name: str) -> str:

@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench import chain, data, encryption, env, ingest, interest, naive, replay, serial, transcoder
+from bench import chain, data, encryption, env, ingest, interest, keys, naive, replay, serial, transcoder
 from bench.measure import Figure, Results, profile, ratio
 from bench.report import print_tables, write_document
 
@@ -41,6 +41,7 @@ CONSUMER_GROWTH_MAX = 0.20
 CHAIN_MONTHS = 2  # months of remittances in each run of the chain's cost (four runs: two with, two without)
 ENCRYPTION_MONTHS = 2  # likewise for the cost of encrypting personal data
 TRANSCODER_MONTHS = 4  # the stored JSON by orjson against the library: enrolments and four months
+KEYS_PER_PERSON = 50  # the key stores measured with 50 keys a person of the run (a million at full size)
 
 
 @dataclass(frozen=True)
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md even with --quick")
-    parser.add_argument("--only", choices=["ingest", "interest", "chain", "encryption", "transcoder"], help="run one group only")
+    parser.add_argument("--only", choices=["ingest", "interest", "chain", "encryption", "transcoder", "keys"], help="run one group only")
     args = parser.parse_args(argv)
 
     from cli.logs import configure_logging
@@ -430,6 +431,10 @@ def main(argv: list[str] | None = None) -> int:
         section(f"the stored JSON by orjson: {sizes.persons:,} enrolments and {TRANSCODER_MONTHS} months of remittances, "
                 "decoded, encoded and replayed with each transcoder")
         transcoder.bench_transcoder(sizes.persons, TRANSCODER_MONTHS, results)
+    if args.only in (None, "keys"):
+        count = sizes.persons * KEYS_PER_PERSON
+        section(f"the keys of personal data: a new process reading {keys.READS:,} of {count:,} keys, key database and key file")
+        keys.bench_keys(count, results)
     elapsed_s = time.perf_counter() - started
     print_tables(results)
     # A quick or partial (--only) run never replaces the full run's figures unless --write.

@@ -39,7 +39,7 @@ class Run:
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
         self.store = tmp_path / "ledger.sqlite"
-        self.keys = tmp_path / "ledger.sqlite.keys"
+        self.keys = tmp_path / "ledger.sqlite.keys.sqlite"  # the default key store beside it (adapters.keys)
         self.dead_letter_file = tmp_path / "dead-letters.jsonl"
         self.policy = people.retention_policy(tmp_path / "policy.toml", years=0)
         self.env = {**{k: v for k, v in os.environ.items() if k != "PERSISTENCE_MODULE" and not k.startswith("POSTGRES_")},
@@ -64,6 +64,14 @@ class Run:
     def ledger(self) -> Ledger:
         return Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.store)})
 
+    def stored_keys(self) -> dict[str, bytes | None]:
+        """The key database's rows as they are on disk: the key by id (None once destroyed)."""
+        import sqlite3
+        from contextlib import closing
+
+        with closing(sqlite3.connect(self.keys)) as connection:
+            return {key_id: None if key is None else bytes(key) for key_id, key in connection.execute("SELECT id, key FROM keys")}
+
 
 @pytest.fixture
 def run(tmp_path: Path) -> Run:
@@ -85,13 +93,14 @@ def _stored(ledger: Ledger, topic_suffix: str) -> list[dict[str, Any]]:
 
 
 def test_an_erased_persons_fields_cannot_be_decrypted_and_every_total_is_unchanged(run: Run) -> None:
-    keys_before = [json.loads(line) for line in run.keys.read_text().splitlines()]
-    p1_key = next(entry["key"] for entry in keys_before if entry["id"] == person_key_id(REGION, "P1"))
+    keys_before = run.stored_keys()
+    p1_key = keys_before[person_key_id(REGION, "P1")]
+    assert p1_key is not None
     before = run.reports()
 
     dry = run("erase-person", REGION, "P1")
     assert dry.returncode == 0 and json.loads(dry.stdout)["dry_run"] is True
-    assert run.keys.read_text() == "\n".join(json.dumps(entry) for entry in keys_before) + "\n"  # a dry run destroys nothing
+    assert run.stored_keys() == keys_before  # a dry run destroys nothing
 
     erased = run("erase-person", REGION, "P1", "--yes")
     assert erased.returncode == 0, erased.stderr
@@ -99,9 +108,10 @@ def test_an_erased_persons_fields_cannot_be_decrypted_and_every_total_is_unchang
     assert (summary["erased"], summary["person_key"], summary["closed_by"], summary["closed_on"]) == (True, "destroyed", "death", "2024-02-28")
     assert summary["dead_letters_erased"] == ["file:messages.jsonl:0:4@" + _line_digest(people.DUPLICATE_ENROLMENT)]
 
-    # The key's bytes are gone from the key file; nothing left there opens P1's fields.
-    assert p1_key not in run.keys.read_text()
-    remaining = [base64.b64decode(json.loads(line)["key"]) for line in run.keys.read_text().splitlines() if '"key"' in line]
+    # The key's bytes are gone from the key database; nothing left there opens P1's fields.
+    assert p1_key not in run.keys.read_bytes() and run.stored_keys()[person_key_id(REGION, "P1")] is None
+    remaining = [key for key in run.stored_keys().values() if key is not None]
+    assert remaining
     ledger = run.ledger()
     try:
         [enrolled] = [state for state in _stored(ledger, "PersonalAccount.Enrolled") if state["person_id"] == "P1"]
@@ -109,7 +119,7 @@ def test_an_erased_persons_fields_cannot_be_decrypted_and_every_total_is_unchang
             sealed = enrolled[place]
             raw, aad = base64.b64decode(sealed["data"]), associated_data(sealed["key"], place)
             # The key that was destroyed did open it (the test looks at the right ciphertext) ...
-            assert plaintext.encode() in AESGCM(base64.b64decode(p1_key)).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
+            assert plaintext.encode() in AESGCM(p1_key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
             for key in remaining:  # ... and no key that is left does.
                 with pytest.raises(InvalidTag):
                     AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)

@@ -45,6 +45,6 @@ def test_what_the_command_line_writes_is_its_users_only(tmp_path: Path) -> None:
     run_dir = home / ".run"
     assert _mode(run_dir) == 0o700
     written = sorted(path for path in run_dir.rglob("*") if path.is_file())
-    assert {path.name for path in written} >= {"fund-ledger.sqlite", "fund-ledger.sqlite.keys", "dead-letters.jsonl",
+    assert {path.name for path in written} >= {"fund-ledger.sqlite", "fund-ledger.sqlite.keys.sqlite", "dead-letters.jsonl",
                                                 "fund-ledger.projections.sqlite"}
     assert {path.name: _mode(path) for path in written} == {path.name: 0o600 for path in written}

@@ -1,4 +1,5 @@
-"""The key file: private, shared by processes, a key made once per id, destroyed for good."""
+"""The key stores (a key database, a key file): private, shared by processes, a key made once per
+id, destroyed for good. Each rule is checked on both; what is a file's own (its lines) on the file."""
 
 from __future__ import annotations
 
@@ -11,47 +12,64 @@ from pathlib import Path
 
 import pytest
 
-from adapters.keys import FileKeyStore, MemoryKeyStore, key_store_from_env
+from adapters.keys import FileKeyStore, MemoryKeyStore, SQLiteKeyStore, key_store_from_env
 from ledger.settings import SettingsError
 
 REPO = Path(__file__).resolve().parents[2]
+STORES = {"sqlite": SQLiteKeyStore, "file": FileKeyStore}
 
 
-def test_a_key_is_made_once_and_read_back_by_another_store_on_the_same_file(tmp_path: Path) -> None:
+@pytest.fixture(params=sorted(STORES))
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def stored_ids(kind: str, path: Path) -> list[str]:
+    """The key ids in the store's file, as they are on disk (one per key made)."""
+    if kind == "file":
+        return [json.loads(line)["id"] for line in path.read_text().splitlines()]
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        return [row[0] for row in connection.execute("SELECT id FROM keys WHERE key IS NOT NULL")]
+
+
+def test_a_key_is_made_once_and_read_back_by_another_store_on_the_same_file(tmp_path: Path, kind: str) -> None:
+    store = STORES[kind]
     path = tmp_path / "keys" / "ledger.keys"
-    first = FileKeyStore(path).get_or_create("person/a")
+    first = store(path).get_or_create("person/a")
     assert first is not None and len(first) == 32
-    assert FileKeyStore(path).get("person/a") == first  # another process's view of the file
-    assert FileKeyStore(path).get_or_create("person/a") == first  # never a second key for one id
+    assert store(path).get("person/a") == first  # another process's view of the file
+    assert store(path).get_or_create("person/a") == first  # never a second key for one id
     assert path.stat().st_mode & 0o777 == 0o600
     assert path.parent.stat().st_mode & 0o777 == 0o700
 
 
-def test_two_processes_making_the_same_keys_at_once_agree_on_each(tmp_path: Path) -> None:
-    """Both take the file's lock and look again before writing: one key per id, whoever won."""
+def test_two_processes_making_the_same_keys_at_once_agree_on_each(tmp_path: Path, kind: str) -> None:
+    """Both take the store's lock and look again before writing: one key per id, whoever won."""
     path = tmp_path / "ledger.keys"
-    script = ("import sys; from pathlib import Path; from adapters.keys import FileKeyStore; s = FileKeyStore(Path(sys.argv[1]));"
+    script = (f"import sys; from pathlib import Path; from adapters.keys import {STORES[kind].__name__} as S; s = S(Path(sys.argv[1]));"
               "print(','.join(s.get_or_create(f'person/{i}').hex() for i in range(200)))")
     runs = [subprocess.Popen([sys.executable, "-c", script, str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True) for _ in range(3)]
     outputs = [run.communicate(timeout=60)[0].strip() for run in runs]
     assert all(run.returncode == 0 for run in runs)
     assert outputs[0] == outputs[1] == outputs[2]
-    ids = [json.loads(line)["id"] for line in path.read_text().splitlines()]
+    ids = stored_ids(kind, path)
     assert len(ids) == len(set(ids)) == 200
 
 
-def test_keys_made_in_a_deferred_block_are_written_together_at_its_end(tmp_path: Path) -> None:
+def test_keys_made_in_a_deferred_block_are_written_together_at_its_end(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "ledger.keys"
-    store = FileKeyStore(path)
+    store = STORES[kind](path)
     with store.deferred():
         made = [store.get_or_create(f"person/{i}") for i in range(3)]
-        assert not path.exists()  # nothing on disk yet: the caller commits after the block
+        assert not path.exists() or stored_ids(kind, path) == []  # nothing on disk yet: the caller commits after the block
         assert store.get("person/1") == made[1]
-    assert [FileKeyStore(path).get(f"person/{i}") for i in range(3)] == made
+    assert [STORES[kind](path).get(f"person/{i}") for i in range(3)] == made
 
 
-def test_keys_made_in_a_block_that_failed_are_never_used(tmp_path: Path) -> None:
-    store = FileKeyStore(tmp_path / "ledger.keys")
+def test_keys_made_in_a_block_that_failed_are_never_used(tmp_path: Path, kind: str) -> None:
+    store = STORES[kind](tmp_path / "ledger.keys")
     with pytest.raises(RuntimeError), store.deferred():
         lost = store.get_or_create("person/a")
         raise RuntimeError("the save failed")
@@ -59,27 +77,46 @@ def test_keys_made_in_a_block_that_failed_are_never_used(tmp_path: Path) -> None
     assert store.get_or_create("person/a") != lost
 
 
-def test_a_destroyed_key_leaves_the_file_and_is_never_made_again(tmp_path: Path) -> None:
+def test_a_destroyed_key_leaves_the_file_and_is_never_made_again(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "ledger.keys"
-    store = FileKeyStore(path)
+    store = STORES[kind](path)
     key = store.get_or_create("person/a")
     keep = store.get_or_create("person/b")
-    assert key is not None
+    assert key is not None and keep is not None
     assert store.destroy("person/a") is True
-    text = path.read_text()
-    assert base64.b64encode(key).decode() not in text  # the key's bytes are gone from the file
+    on_disk = b"".join(file.read_bytes() for file in tmp_path.iterdir() if file.is_file())
+    assert key not in on_disk and base64.b64encode(key) not in on_disk  # the key's bytes are gone from the files
+    assert keep in on_disk or base64.b64encode(keep) in on_disk  # (the check can see a key)
     assert store.get("person/a") is None and store.is_destroyed("person/a")
     assert store.get_or_create("person/a") is None  # an erased person's data is dropped, not encrypted anew
-    assert FileKeyStore(path).get("person/b") == keep
-    assert FileKeyStore(path).is_destroyed("person/a")
+    assert STORES[kind](path).get("person/b") == keep
+    assert STORES[kind](path).is_destroyed("person/a")
+    assert list(STORES[kind](path).destroyed()) == ["person/a"]
 
 
-def test_a_key_file_others_may_read_is_refused(tmp_path: Path) -> None:
+def test_a_key_destroyed_by_another_process_is_not_read_from_the_store_again(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "ledger.keys"
-    FileKeyStore(path).get_or_create("person/a")
+    reader = STORES[kind](path)
+    reader.get_or_create("person/a")
+    STORES[kind](path).destroy("person/a")
+    assert STORES[kind](path).get("person/a") is None
+    assert reader.is_destroyed("person/a")
+
+
+def test_a_key_file_others_may_read_is_refused(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "ledger.keys"
+    STORES[kind](path).get_or_create("person/a")
     os.chmod(path, 0o644)
     with pytest.raises(SettingsError, match="readable by its owner only"):
-        FileKeyStore(path).get("person/a")
+        STORES[kind](path).get("person/a")
+
+
+def test_a_file_that_is_not_a_key_database_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.keys.sqlite"
+    path.write_bytes(b"not a database at all" * 100)
+    os.chmod(path, 0o600)
+    with pytest.raises(SettingsError, match="not a key database"):
+        SQLiteKeyStore(path).get("person/a")
 
 
 def test_a_damaged_key_file_is_refused_naming_the_line(tmp_path: Path) -> None:
@@ -94,9 +131,14 @@ def test_a_damaged_key_file_is_refused_naming_the_line(tmp_path: Path) -> None:
 def test_the_settings_name_the_store(tmp_path: Path) -> None:
     sqlite = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "l.sqlite")}
     beside = key_store_from_env(sqlite)
-    assert isinstance(beside, FileKeyStore) and beside.path == tmp_path / "l.sqlite.keys"
+    assert isinstance(beside, SQLiteKeyStore) and beside.path == tmp_path / "l.sqlite.keys.sqlite"
+    FileKeyStore(tmp_path / "l.sqlite.keys").get_or_create("person/a")  # a ledger made before the key database
+    kept = key_store_from_env(sqlite)
+    assert isinstance(kept, FileKeyStore) and kept.path == tmp_path / "l.sqlite.keys"
     named = key_store_from_env({**sqlite, "FUND_LEDGER_KEYS": f"file:{tmp_path / 'k'}"})
     assert isinstance(named, FileKeyStore) and named.path == tmp_path / "k"
+    database = key_store_from_env({**sqlite, "FUND_LEDGER_KEYS": f"sqlite:{tmp_path / 'k.sqlite'}"})
+    assert isinstance(database, SQLiteKeyStore) and database.path == tmp_path / "k.sqlite"
     assert key_store_from_env({**sqlite, "FUND_LEDGER_KEYS": "none"}) is None
     provided = key_store_from_env({**sqlite, "FUND_LEDGER_KEYS": "provider:tests.security.test_key_store:KmsLike", "KMS_URL": "x"})
     assert type(provided).__name__ == "KmsLike" and provided.settings["KMS_URL"] == "x"  # type: ignore[attr-defined]
@@ -110,34 +152,35 @@ class KmsLike(MemoryKeyStore):
         self.settings = settings
 
 
-def test_a_key_made_in_a_deferred_block_is_the_one_another_process_gets(tmp_path: Path) -> None:
+def test_a_key_made_in_a_deferred_block_is_the_one_another_process_gets(tmp_path: Path, kind: str) -> None:
     """A save encrypts with the keys its block makes before they are written: another process
     asking for the same key meanwhile must wait for them, not make its own (its own would leave
-    the first save's fields under a key the file never kept)."""
+    the first save's fields under a key the store never kept)."""
     path = tmp_path / "ledger.keys"
-    holder = ("import sys, time; from pathlib import Path; from adapters.keys import FileKeyStore; s = FileKeyStore(Path(sys.argv[1]))\n"
+    name = STORES[kind].__name__
+    holder = (f"import sys, time; from pathlib import Path; from adapters.keys import {name} as S; s = S(Path(sys.argv[1]))\n"
               "with s.deferred():\n    print(s.get_or_create('person/a').hex(), flush=True)\n    time.sleep(1.5)\n")
-    asker = ("import sys; from pathlib import Path; from adapters.keys import FileKeyStore;"
-             "print(FileKeyStore(Path(sys.argv[1])).get_or_create('person/a').hex())")
+    asker = (f"import sys; from pathlib import Path; from adapters.keys import {name} as S;"
+             "print(S(Path(sys.argv[1])).get_or_create('person/a').hex())")
     first = subprocess.Popen([sys.executable, "-c", holder, str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert first.stdout is not None
     used = first.stdout.readline().strip()  # made, not yet written: the block holds the lock
     second = subprocess.run([sys.executable, "-c", asker, str(path)], cwd=REPO, capture_output=True, text=True, timeout=60)
     first.communicate(timeout=60)
-    assert second.stdout.strip() == used == FileKeyStore(path).get("person/a").hex()  # type: ignore[union-attr]
+    assert second.stdout.strip() == used == STORES[kind](path).get("person/a").hex()  # type: ignore[union-attr]
 
 
-def test_a_thread_waits_for_anothers_save_and_the_same_thread_is_refused_not_hung(tmp_path: Path) -> None:
+def test_a_thread_waits_for_anothers_save_and_the_same_thread_is_refused_not_hung(tmp_path: Path, kind: str) -> None:
     import threading
 
     from adapters.keys import KeyFileBusy
 
     path = tmp_path / "ledger.keys"
-    saving, other = FileKeyStore(path), FileKeyStore(path)
+    saving, other = STORES[kind](path), STORES[kind](path)
     got: list[bytes | None] = []
     with saving.deferred():
         made = saving.get_or_create("person/a")
-        with pytest.raises(KeyFileBusy):  # flock would wait for this very thread for ever
+        with pytest.raises(KeyFileBusy):  # the lock between processes would wait for this very thread for ever
             other.get_or_create("person/b")
         waiter = threading.Thread(target=lambda: got.append(other.get_or_create("person/a")))
         waiter.start()
@@ -145,6 +188,17 @@ def test_a_thread_waits_for_anothers_save_and_the_same_thread_is_refused_not_hun
         assert waiter.is_alive()  # another thread waits for the save's keys
     waiter.join(timeout=10)
     assert got == [made]
+
+
+def test_a_key_database_reads_only_the_keys_asked_for(tmp_path: Path) -> None:
+    """Read by id: a process that asks for one key of many holds that one, not the others."""
+    path = tmp_path / "ledger.keys.sqlite"
+    writer = SQLiteKeyStore(path)
+    with writer.deferred():
+        made = {f"person/{i}": writer.get_or_create(f"person/{i}") for i in range(500)}
+    reader = SQLiteKeyStore(path, cache_size=10)
+    assert all(reader.get(key_id) == key for key_id, key in made.items())
+    assert len(reader._cache) == 10  # noqa: SLF001 (what it keeps at hand is bounded)
 
 
 def test_a_key_line_still_being_written_is_read_once_it_is_whole(tmp_path: Path) -> None:
