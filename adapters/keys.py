@@ -247,6 +247,12 @@ class FileKeyStore(_SharedKeyStore):
             self._refresh()
             return dict(self._snapshot.destroyed)
 
+    def count(self) -> int:
+        """How many keys the file holds (destroyed ones not counted)."""
+        with self._mutex:
+            self._refresh()
+            return len(self._snapshot.keys)
+
     def _current(self) -> _Snapshot:
         if not self._read_once:
             self._refresh()
@@ -507,6 +513,35 @@ class SQLiteKeyStore(_SharedKeyStore):
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+
+def import_key_file(source: FileKeyStore, target: SQLiteKeyStore, remove: bool = False) -> dict[str, Any]:
+    """Copy a key file's keys and destroyed ids into a key database, in one transaction under both
+    stores' write locks; with ``remove``, delete the key file after (its keys then live only in
+    the database, and the default store beside the ledger is the database). A key the database
+    holds already must be the same; an id destroyed in either stays destroyed. The ledger's other
+    processes must be stopped: one still on the file would write new keys to a file no longer read."""
+    with source._mutex, source._write_lock(), target._mutex, target._write_lock():  # noqa: SLF001 (one module)
+        snapshot = source._snapshot  # noqa: SLF001
+        imported = destroyed = 0
+        for key_id, key in snapshot.keys.items():
+            row = target._row(key_id)  # noqa: SLF001
+            if row is not None and row[0] is not None and bytes(row[0]) != key:
+                raise SettingsError(f"{target.path} holds another key for {key_id} than {source.path}: nothing imported")
+            if row is None:
+                target._write_new({key_id: key})  # noqa: SLF001
+                imported += 1
+        for key_id, when in snapshot.destroyed.items():
+            target._db().execute("INSERT INTO keys (id, key, destroyed_at) VALUES (?, NULL, ?) "  # noqa: SLF001
+                                 "ON CONFLICT (id) DO UPDATE SET key = NULL, destroyed_at = coalesce(keys.destroyed_at, excluded.destroyed_at)",
+                                 (key_id, when))
+            destroyed += 1
+        if remove:
+            source.path.unlink()
+            source.lock_path.unlink(missing_ok=True)
+    target._cache.clear()  # noqa: SLF001
+    return {"from": str(source.path), "to": str(target.path), "keys_imported": imported,
+            "keys_already_there": len(snapshot.keys) - imported, "destroyed_ids": destroyed, "key_file_removed": remove}
 
 
 def _checked_key(value: Any, path: Path, key_id: str) -> bytes:

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("cli.token", "create, list and revoke the service's bearer tokens; list its access log"),
     "migrate": ("cli.migrate", "create and secure the ledger's tables (PostgreSQL: as the database's owner)"),
     "erase-person": ("cli.erase_person", "destroy a person's personal data (their keys) once the retention period allows it"),
+    "import-keys": ("cli.import_keys", "move a key file's keys into a key database (read by id), the ledger stopped"),
 }
 
 

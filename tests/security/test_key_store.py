@@ -219,3 +219,48 @@ def test_a_key_line_still_being_written_is_read_once_it_is_whole(tmp_path: Path)
         out.write('{"id": "person/c", "key": "c2hvcnQ="}\n')  # damaged: named by its line number
     with pytest.raises(SettingsError, match="line 3"):
         reader.get("person/b")
+
+
+def test_a_key_file_is_moved_into_a_key_database_and_the_ledger_then_reads_the_database(tmp_path: Path) -> None:
+    """`fund-ledger import-keys`: a dry run first, then every key and destroyed id copied, the file
+    removed, and the default store beside the ledger is the database."""
+    env = {**{k: v for k, v in os.environ.items() if k != "PERSISTENCE_MODULE" and not k.startswith("POSTGRES_")
+              and k != "FUND_LEDGER_KEYS"}, "FUND_LEDGER_SQLITE": str(tmp_path / "l.sqlite"), "PYTHONPATH": str(REPO)}
+    settings = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "l.sqlite")}
+    old = FileKeyStore(tmp_path / "l.sqlite.keys")
+    made = {key_id: old.get_or_create(key_id) for key_id in ("person/a", "person/b", "person/c")}
+    old.destroy("person/c")
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli.main", "import-keys", *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    dry = command()
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["dry_run"] is True and json.loads(dry.stdout)["keys"] == 2
+    assert isinstance(key_store_from_env(settings), FileKeyStore)  # nothing moved
+
+    done = command("--yes")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["keys_imported"], summary["destroyed_ids"], summary["key_file_removed"]) == (2, 1, True)
+    assert not (tmp_path / "l.sqlite.keys").exists()
+    store = key_store_from_env(settings)
+    assert isinstance(store, SQLiteKeyStore) and store.path == tmp_path / "l.sqlite.keys.sqlite"
+    assert (store.get("person/a"), store.get("person/b")) == (made["person/a"], made["person/b"])
+    assert store.get("person/c") is None and store.is_destroyed("person/c")
+    assert store.path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_key_database_holding_another_key_for_an_id_takes_nothing_from_the_file(tmp_path: Path) -> None:
+    from adapters.keys import import_key_file
+
+    source = FileKeyStore(tmp_path / "l.keys")
+    source.get_or_create("person/a")
+    source.get_or_create("person/b")
+    target = SQLiteKeyStore(tmp_path / "l.keys.sqlite")
+    other = target.get_or_create("person/b")
+    with pytest.raises(SettingsError, match="another key for person/b"):
+        import_key_file(source, target, remove=True)
+    assert target.get("person/a") is None and target.get("person/b") == other  # rolled back as a whole
+    assert source.path.exists() and source.count() == 2
