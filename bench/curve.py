@@ -129,7 +129,8 @@ WHAT_WOULD_MOVE_IT: dict[str, str] = {
         "million accounts reading personal rows back another fifth (`_load_people`): the rows kept (`MAX_CACHED_ROWS`, "
         "250,000 a process) hold a quarter of the accounts in one process, half in each of two workers. Both cores are "
         "busy (the workers and the server), so on this machine the rate moves only with less CPU an event (the sums and "
-        "statements in SQL over a staging table of postings, decoding without the library's per-object hooks); on more "
+        "statements in SQL over a staging table of postings; decoding without the library's per-object hooks, done since: "
+        "section \"The stored JSON by orjson\"); on more "
         "cores, with more workers. Memory: each worker keeps its rows (about a kilobyte each) up to that bound: two "
         "workers, twice the bound; fewer rows a worker would lower it at the cost of reading more back."),
     "interest": (
