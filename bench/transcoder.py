@@ -63,6 +63,7 @@ def _codec_times(db: env.Database) -> tuple[dict[str, float], dict[str, float], 
     finally:
         ledger.close()
     decoded = [codecs["library"].decode(state) for state in states]
+    assert [codecs["orjson"].decode(state) for state in states] == decoded, "orjson read other values than the library"
     assert [codecs["orjson"].encode(value) for value in decoded] == states, "orjson wrote other bytes than the library"
     decode: dict[str, list[float]] = {name: [] for name in codecs}
     encode: dict[str, list[float]] = {name: [] for name in codecs}

@@ -3,18 +3,21 @@
 For the ledger's administrator, with the ledger's other processes stopped. A ledger made before
 the key database keeps its key file (``adapters.keys``: the default store is the file where one
 exists); this copies every key and every destroyed id of the file the settings name into a key
-database (``--to``, default the file's name with ``.sqlite``), in one transaction, then removes
-the file, so that the default store beside the ledger becomes the database and each process reads
-keys by id instead of the whole file. Without ``--yes`` it only says what it would do.
+database (``--to``, default the file's name with ``.sqlite``), in one transaction, and once it is
+committed removes the file, leaving a marker that refuses any store on it, so that the default
+store beside the ledger becomes the database and each process reads keys by id instead of the
+whole file (with ``FUND_LEDGER_KEYS`` naming the file, set it to ``sqlite:<the database>`` after).
+Without ``--yes`` it only says what it would do.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
-from adapters.keys import FileKeyStore, SQLiteKeyStore, import_key_file, key_store_from_env
+from adapters.keys import KEYS_SETTING, FileKeyStore, SQLiteKeyStore, import_key_file, key_store_from_env
 from ledger.settings import SettingsError, ledger_env
 
 DEFAULT_LOG_LEVEL = "warning"
@@ -38,5 +41,8 @@ def run(args: argparse.Namespace) -> int:
                           "dry_run": True, "note": "nothing was imported: run again with --yes, the ledger's other processes stopped"},
                          indent=2))
         return 0
-    print(json.dumps(import_key_file(source, SQLiteKeyStore(target), remove=True), indent=2))
+    summary = import_key_file(source, SQLiteKeyStore(target), remove=True)
+    if os.environ.get(KEYS_SETTING, "").strip():
+        summary["next"] = f"set {KEYS_SETTING}=sqlite:{target} (the key file it named is gone; a store on it is refused)"
+    print(json.dumps(summary, indent=2))
     return 0

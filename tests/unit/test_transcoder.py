@@ -81,6 +81,8 @@ def same(a: Any, b: Any) -> bool:
         return a == b and a.utcoffset() == b.utcoffset()
     if isinstance(a, Decimal):
         return str(a) == str(b)
+    if isinstance(a, float) and a != a:  # NaN (the library reads the text NaN): equal to no float, NaN again here
+        return b != b
     return bool(a == b)
 
 
@@ -116,7 +118,7 @@ def test_reads_any_text_as_the_library_does(data: bytes) -> None:
     types, NaN and huge numbers, broken UTF-8, cut-off text."""
     library, fast = outcome(LIBRARY.decode, data), outcome(FAST.decode, data)
     assert fast[0] == library[0], (data, library, fast)
-    assert same(fast[1], library[1]) if library[0] == "value" else fast[1] == library[1]
+    assert same(fast[1], library[1]) if library[0] == "value" else fast[1] == library[1], (data, library, fast)
 
 
 @pytest.mark.parametrize("value", [
@@ -170,3 +172,32 @@ def test_the_ledger_stores_with_it_and_reads_what_the_library_stored(tmp_path: A
             assert transcoder.encode(transcoder.decode(notification.state)) == notification.state
     finally:
         ledger.close()
+
+
+def test_a_transcoding_registered_for_a_subclass_of_a_json_type_is_written_as_the_library_writes_it() -> None:
+    """Python's json writes a str or int subclass itself, never asking the transcoding: so must we."""
+    from enum import IntEnum, StrEnum
+
+    from eventsourcing.persistence import Transcoding
+
+    class Colour(StrEnum):
+        RED = "red"
+
+    class Size(IntEnum):
+        BIG = 2
+
+    class ColourAsName(Transcoding):
+        type, name = Colour, "colour"
+
+        def encode(self, obj: Colour) -> str:
+            return obj.name
+
+        def decode(self, data: str) -> Colour:
+            return Colour[data]
+
+    library, fast = transcoders()
+    for transcoder in (library, fast):
+        transcoder.register(ColourAsName())
+    coloured = {"colour": Colour.RED, "items": [Colour.RED]}
+    assert fast.encode(coloured) == library.encode(coloured) == b'{"colour":"red","items":["red"]}'
+    assert fast.encode({"size": Size.BIG}) == library.encode({"size": Size.BIG}) == b'{"size":2}'
