@@ -201,3 +201,21 @@ def test_a_transcoding_registered_for_a_subclass_of_a_json_type_is_written_as_th
     coloured = {"colour": Colour.RED, "items": [Colour.RED]}
     assert fast.encode(coloured) == library.encode(coloured) == b'{"colour":"red","items":["red"]}'
     assert fast.encode({"size": Size.BIG}) == library.encode({"size": Size.BIG}) == b'{"size":2}'
+
+
+def test_a_state_written_takes_its_own_size_in_memory_not_orjsons_buffer() -> None:
+    """orjson returns its whole output buffer, several times the JSON: a save holds thousands of
+    states at once (the consumer's memory grew by a fifth before the copy of the right size)."""
+    import tracemalloc
+
+    state = {"postings": [{"account": "fund.personal", "amount_fen": -6000, "item": "income.contribution"}] * 4,
+             "on": datetime(2024, 1, 15, tzinfo=UTC), "remittance_id": "E0000-2024-01"}
+    size = len(FAST.encode(state))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [FAST.encode(state) for _ in range(1_000)]
+        held = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    assert held < 2 * size + 100, (held, size)
