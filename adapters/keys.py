@@ -166,13 +166,16 @@ class _SharedKeyStore:
         """Whether the store holds or held ``key_id`` (the write lock held)."""
         raise NotImplementedError
 
+    def _lookup(self, key_id: str) -> tuple[bytes | None, bool]:
+        """The key (``None``: none) and whether it was destroyed."""
+        key = self.get(key_id)
+        return key, key is None and self.is_destroyed(key_id)
+
     def get_or_create(self, key_id: str) -> bytes | None:
         with self._mutex:
-            key = self.get(key_id)
-            if key is not None:
+            key, destroyed = self._lookup(key_id)
+            if key is not None or destroyed:
                 return key
-            if self.is_destroyed(key_id):
-                return None
             if self._deferring:
                 return self._pending.setdefault(check_key_id(key_id), new_key())
             with self._write_lock():
@@ -434,22 +437,27 @@ class SQLiteKeyStore(_SharedKeyStore):
 
     # ------------------------------------------------------------------ reading
     def get(self, key_id: str) -> bytes | None:
+        return self._lookup(key_id)[0]
+
+    def _lookup(self, key_id: str) -> tuple[bytes | None, bool]:
+        """One read of the key's row, for the key and whether it was destroyed (a new person's key
+        is looked for once, not twice)."""
         with self._mutex:
             key = self._pending.get(key_id)
             if key is not None:
-                return key
+                return key, False
             key = self._cache.get(key_id)
             if key is not None:
                 self._cache.move_to_end(key_id)
-                return key
+                return key, False
             row = self._row(key_id)
             if row is None or row[0] is None:
-                return None
+                return None, row is not None
             key = _checked_key(row[0], self.path, key_id)
             self._cache[key_id] = key
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-            return key
+            return key, False
 
     def is_destroyed(self, key_id: str) -> bool:
         with self._mutex:

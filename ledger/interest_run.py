@@ -132,9 +132,7 @@ def work() -> int:
     """A worker process (``python -m ledger.interest_run``): read its ``PartJob`` from standard
     input, credit the part, and write each chunk's figures (or how it failed) to standard output
     as JSON lines; anything else written to standard output goes to standard error."""
-    from adapters.worker_process import take_job
-
-    taken = take_job()
+    taken = worker_process.take_job()
     if taken is None:  # the starting process died first
         return 1
     channel, job = taken
