@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
-from eventsourcing.postgres import PostgresProcessRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresProcessRecorder
 from psycopg.sql import SQL, Identifier, Literal
 
 from adapters import chain
@@ -100,6 +100,42 @@ class ChainedPostgresProcessRecorder(PostgresProcessRecorder):
         from adapters.postgres_schema import ensure_migrated
 
         ensure_migrated(self)
+
+
+class BulkPostgresAggregateRecorder(PostgresAggregateRecorder):
+    """The snapshots' recorder: a save's rows in one ``INSERT ... SELECT unnest``, one array a
+    column, sent in binary. The library's sends an array of a composite type in text (each state
+    written out in hex): 114 us of the client's CPU a personal account's snapshot of 1.6 KB, which
+    a month that snapshots every account pays 20,000 times. Connections replaced after a large
+    save, as for the events (``LARGE_SAVE_BYTES``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bulk_insert_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[])"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name),
+                 id_type=SQL(self.datastore.originator_id_type))
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if not stored_events:
+            return None
+        ids = [chain.as_uuid(e.originator_id) for e in stored_events]
+        originator_ids: list[Any] = ids if self.datastore.originator_id_type == "uuid" else [str(i) for i in ids]
+        with self.datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
+            cursor.execute(self.bulk_insert_statement, (originator_ids, [e.originator_version for e in stored_events],
+                                                        [e.topic for e in stored_events], [e.state for e in stored_events]))
+        if sum(len(e.state) for e in stored_events) > LARGE_SAVE_BYTES:
+            self.datastore.pool.drain()
+        return None
+
+
+def snapshot_recorder(factory: Any) -> BulkPostgresAggregateRecorder:
+    """What ``PostgresFactory.aggregate_recorder("snapshots")`` builds, with this recorder class."""
+    recorder = BulkPostgresAggregateRecorder(datastore=factory.datastore, events_table_name=(factory.env.name.lower() or "stored") + "_snapshots")
+    if factory.env_create_table():
+        recorder.create_table()
+    return recorder
 
 
 def process_recorder(factory: Any) -> ChainedPostgresProcessRecorder:

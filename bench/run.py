@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench import chain, data, encryption, env, ingest, interest, keys, naive, replay, serial, transcoder
+from bench import chain, data, encryption, env, ingest, interest, keys, naive, replay, serial, snapshots, transcoder
 from bench.measure import Figure, Results, profile, ratio
 from bench.report import print_tables, write_document
 
@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md even with --quick")
-    parser.add_argument("--only", choices=["ingest", "interest", "chain", "encryption", "transcoder", "keys"], help="run one group only")
+    parser.add_argument("--only", choices=["ingest", "interest", "chain", "encryption", "transcoder", "keys", "snapshots"], help="run one group only")
     args = parser.parse_args(argv)
 
     from cli.logs import configure_logging
@@ -435,6 +435,10 @@ def main(argv: list[str] | None = None) -> int:
         count = sizes.persons * KEYS_PER_PERSON
         section(f"the keys of personal data: a new process reading {keys.READS:,} of {count:,} keys, key database and key file")
         keys.bench_keys(count, results)
+    if args.only in (None, "snapshots"):
+        section(f"personal-account snapshots: {sizes.persons:,} accounts through a year of remittances, then loaded by a fresh "
+                "process from their snapshots and from every event")
+        snapshots.bench_snapshots(sizes.persons, results)
     elapsed_s = time.perf_counter() - started
     print_tables(results)
     # A quick or partial (--only) run never replaces the full run's figures unless --write.

@@ -15,6 +15,7 @@ from typing import Any, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Snapshot as AggregateSnapshot
 
 from ledger import accounts as acc
 from ledger.errors import (
@@ -194,6 +195,17 @@ class PersonalAccount(Aggregate):
     @staticmethod
     def id_for(region: str, person_id: str) -> UUID:
         return business_id("personal-account", region, person_id)
+
+    class Snapshot(AggregateSnapshot):
+        """An account's state at a version (``ledger.unit_of_work`` takes them in bulk), so that a
+        process which does not hold the account reads it and only the events after it. The
+        employer history's entries, lists in the stored JSON, are tuples again (sorted with
+        those appended later)."""
+
+        def mutate(self, _: None) -> PersonalAccount:
+            account = cast(PersonalAccount, super().mutate(None))
+            account.employer_history = [(on, employer) for on, employer in account.employer_history]
+            return account
 
     @property
     def who(self) -> dict[str, Any]:

@@ -28,14 +28,21 @@ from ledger.errors import DuplicateBusinessId, UnknownPerson, UnknownRegion
 from ledger.interest import DatedChanges
 from ledger.policy import DateRules, Limits, PolicyFile, PolicyVersion, policy_to_stored
 from ledger.records import InterestRateBook, MemoFund
+from ledger.settings import whole_number_setting
 from ledger.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from adapters.event_reader import EventsAfter
+    from adapters.event_reader import EventsAfter, LatestSnapshots
 
 
 def reader_for(recorder: Any) -> EventsAfter:
     from adapters.event_reader import reader_for as adapter
+
+    return adapter(recorder)
+
+
+def latest_reader_for(recorder: Any) -> LatestSnapshots:
+    from adapters.event_reader import latest_reader_for as adapter
 
     return adapter(recorder)
 
@@ -94,6 +101,10 @@ class DatedChangesAsList(Transcoding):
         return DatedChanges.from_packed(data)
 
 
+SNAPSHOT_EVERY_SETTING = "ACCOUNT_SNAPSHOT_EVERY"
+MAX_SNAPSHOT_EVERY = 1_000
+
+
 class CoreLedger(Application[UUID]):
     """The core of the fund ledger (``ledger.application.Ledger`` adds the lifecycle)."""
 
@@ -107,6 +118,12 @@ class CoreLedger(Application[UUID]):
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "50000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
                                      "TRANSCODER_TOPIC": "adapters.transcoder:OrjsonTranscoder"}
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {PooledFund: 500, PolicyBook: 100, InterestRateBook: 100}
+    # A personal account is snapshotted by the unit of work that takes its version past a multiple
+    # of this (about a year of its events: a month's contribution, the year-end interest, a claim
+    # or two), in bulk after the save; a process that does not hold the account then reads its
+    # last snapshot and the events after it, not its whole history (``UnitOfWork.prefetch``).
+    # 0: none taken (those already stored are still read). ``ACCOUNT_SNAPSHOT_EVERY`` sets it.
+    account_snapshot_interval: ClassVar[int] = 12
 
     recorder: ProcessRecorder  # see construct_recorder
 
@@ -116,6 +133,28 @@ class CoreLedger(Application[UUID]):
         reader = self.__dict__.get("_events_after")
         if reader is None:
             reader = self.__dict__["_events_after"] = reader_for(self.recorder)
+        return reader  # type: ignore[no-any-return]
+
+    @property
+    def account_snapshot_every(self) -> int:
+        """Events between two snapshots of a personal account (0: none taken): the setting
+        ``ACCOUNT_SNAPSHOT_EVERY`` (0 to 1,000), else ``account_snapshot_interval``."""
+        every = self.__dict__.get("_account_snapshot_every")
+        if every is None:
+            setting = self.env.get(SNAPSHOT_EVERY_SETTING)
+            every = 0 if setting == "0" else whole_number_setting(SNAPSHOT_EVERY_SETTING, setting, self.account_snapshot_interval,
+                                                                   MAX_SNAPSHOT_EVERY)
+            self.__dict__["_account_snapshot_every"] = every
+        return every  # type: ignore[no-any-return]
+
+    @property
+    def latest_snapshots(self) -> LatestSnapshots | None:
+        """Reads many aggregates' last snapshots in one round trip (None: no snapshot store)."""
+        if self.snapshots is None:
+            return None
+        reader = self.__dict__.get("_latest_snapshots")
+        if reader is None:
+            reader = self.__dict__["_latest_snapshots"] = latest_reader_for(self.snapshots.recorder)
         return reader  # type: ignore[no-any-return]
 
     def prefetch(self, unit: UnitOfWork, commands: Iterable[object], messages: Iterable[tuple[str, str]] = ()) -> None:
@@ -142,6 +181,13 @@ class CoreLedger(Application[UUID]):
         from adapters.crypto import event_store
 
         return event_store(self.mapper, self.recorder)
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        # Personal accounts are snapshotted in bulk (UnitOfWork): one statement a save on PostgreSQL.
+        from adapters.crypto import snapshot_store
+        from adapters.recorders import snapshot_recorder
+
+        return snapshot_store(self.mapper, snapshot_recorder(self.factory))
 
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder also keeps tracking records (e.g. Kafka offsets) in the same

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+
 
 class LedgerError(Exception):
     """Base of every refusal. ``code`` is stable and machine-readable."""
@@ -160,3 +162,29 @@ class NotDesignated(LedgerError):
     """A claim from a hospital or pharmacy the region has not designated (Liao 1999 §III(2))."""
 
     code = "not_designated"
+
+
+class SnapshotUnusable(Exception):
+    """A stored snapshot the ledger will not load from (its aggregate is folded from its events
+    instead): ``reason`` is ``unreadable`` (its key destroyed, or no keys in this process),
+    ``unsealed``, ``altered`` or ``malformed`` (not what the ledger wrote: logged as an error)."""
+
+    def __init__(self, reason: str, detail: str, **context: Any) -> None:
+        super().__init__(f"snapshot not used ({reason}): {detail}")
+        self.reason = reason
+        self.context = context
+
+    @classmethod
+    def of(cls, error: Exception, originator_id: object, version: int) -> SnapshotUnusable:
+        """``error``, raised reading a snapshot, as a refusal (a snapshot that does not even
+        decode is not what the ledger wrote either)."""
+        if isinstance(error, SnapshotUnusable):
+            return error
+        return cls("malformed", f"{type(error).__name__}: {error}"[:200], originator_id=str(originator_id), version=version)
+
+    def log(self) -> None:
+        log = structlog.get_logger().bind(reason=self.reason, **self.context)
+        if self.reason == "unreadable":
+            log.debug("snapshot_not_used")
+        else:
+            log.error("snapshot_refused", detail=str(self))

@@ -23,11 +23,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
+import structlog
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Tracking
 
-from ledger.aggregates import BusinessRecord
+from ledger.aggregates import BusinessRecord, PersonalAccount
+from ledger.errors import SnapshotUnusable
 
 if TYPE_CHECKING:
     from ledger.core import CoreLedger as Ledger
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 A = TypeVar("A", bound=Aggregate)
 
 MAX_AGGREGATES_PER_UNIT = 500_000
+
+logger = structlog.get_logger()
 
 
 def worth_caching(aggregate: Aggregate) -> bool:
@@ -103,11 +107,12 @@ class UnitOfWork:
         self.aggregates[aggregate.id] = aggregate
 
     def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
-        """Load, in one round trip, every aggregate of ``aggregate_ids`` this unit does not hold
-        yet: those in the cache are brought up to date with the events stored after them, the
-        others are rebuilt from their events, and those with no events are remembered as not
-        existing. Later ``get``/``find`` of these ids cost no query. Meant for aggregates
-        without snapshots (personal accounts, business records)."""
+        """Load, in two round trips at most, every aggregate of ``aggregate_ids`` this unit does
+        not hold yet: those in the cache are brought up to date with the events stored after
+        them, the others are rebuilt from their last snapshot (one query for all of them) and the
+        events after it (one query for all), and those with neither are remembered as not
+        existing. Later ``get``/``find`` of these ids cost no query. Meant for the many small
+        aggregates of a batch (personal accounts, business records)."""
         cache = self.ledger.repository.cache
         wanted: dict[UUID, Aggregate | None] = {}
         for aggregate_id in aggregate_ids:
@@ -120,6 +125,7 @@ class UnitOfWork:
             wanted[aggregate_id] = cached  # type: ignore[assignment]
         if not wanted:
             return
+        self._from_snapshots(wanted)
         stored = self.ledger.events_after({i: (a.version if a is not None else 0) for i, a in wanted.items()})
         for aggregate_id, aggregate in wanted.items():
             for stored_event in stored.get(aggregate_id, ()):
@@ -131,6 +137,19 @@ class UnitOfWork:
                 cache.put(aggregate_id, aggregate)
             self._mark(aggregate_id, None)
             self.aggregates[aggregate_id] = aggregate
+
+    def _from_snapshots(self, wanted: dict[UUID, Aggregate | None]) -> None:
+        """The aggregates of ``wanted`` not held anywhere, from their last snapshots, in place."""
+        latest_snapshots = self.ledger.latest_snapshots
+        cold = [aggregate_id for aggregate_id, held in wanted.items() if held is None]
+        if latest_snapshots is None or not cold:
+            return
+        mapper = self.ledger.mapper
+        for aggregate_id, stored in latest_snapshots(cold).items():
+            try:
+                wanted[aggregate_id] = mapper.to_domain_event(stored).mutate(None)  # type: ignore[attr-defined]
+            except Exception as error:  # noqa: BLE001 (only a shortcut: the aggregate is folded from its events instead)
+                SnapshotUnusable.of(error, aggregate_id, stored.originator_version).log()
 
     def _mark(self, aggregate_id: UUID, pending_count: int | None) -> None:
         if self._marks is not None and aggregate_id not in self._marks:
@@ -234,6 +253,7 @@ class UnitOfWork:
         except BaseException:
             self.discard()
             raise
+        self._snapshot_accounts(processing_event)
         cache = self.ledger.repository.cache
         if cache is not None:  # the aggregates created here, as saved: the next batch need not rebuild them
             for aggregate_id in self._created:
@@ -245,6 +265,30 @@ class UnitOfWork:
         self._missing.clear()
         self._accesses.clear()
         return len(processing_event.events)
+
+    def _snapshot_accounts(self, saved: ProcessingEvent[UUID]) -> None:
+        """Snapshot, in one write after the save, each personal account this save took past a
+        multiple of ``account_snapshot_every`` events, as it now is in memory (what folding its
+        events gives: a failed command's changes were undone). A snapshot is derived, never
+        chained or audited: if writing them fails, the save stands, and the accounts load from
+        their events as before."""
+        interval = self.ledger.account_snapshot_every
+        if interval <= 0 or self.ledger.snapshots is None:
+            return
+        saved_count: dict[UUID, int] = {}
+        for event in saved.events:
+            saved_count[event.originator_id] = saved_count.get(event.originator_id, 0) + 1
+        snapshots = []
+        for aggregate_id, count in saved_count.items():
+            account = saved.aggregates.get(aggregate_id)
+            if isinstance(account, PersonalAccount) and (account.version - count) // interval < account.version // interval:
+                snapshots.append(PersonalAccount.Snapshot.take(account))
+        if not snapshots:
+            return
+        try:
+            self.ledger.snapshots.put(snapshots)
+        except Exception as error:  # noqa: BLE001 (a snapshot is a shortcut: the save it follows stands)
+            logger.warning("account_snapshots_not_written", accounts=len(snapshots), error=type(error).__name__, detail=str(error)[:200])
 
     def discard(self) -> None:
         """Drop everything this unit did: nothing is written, nothing stays in the cache."""

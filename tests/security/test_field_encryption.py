@@ -13,6 +13,7 @@ import pytest
 from adapters.crypto import ERASED, SEALED, PersonalDataMapper, Sealer, is_sealed, person_key_id
 from ledger.application import Ledger
 from ledger.commands import Enrol, PostRemittance, RemittanceLine
+from ledger.errors import SnapshotUnusable
 from ledger.policy import load_policy_file
 from ledger.settings import SettingsError
 
@@ -89,19 +90,35 @@ def test_a_ciphertext_moved_to_another_field_or_altered_does_not_open(tmp_path: 
         assert sealer.open(sealed, "birth_date") == ERASED
 
 
-def test_a_snapshot_of_a_personal_account_keeps_its_fields_sealed(tmp_path: Path) -> None:
-    """No personal account is snapshotted today (ledger.core), but a snapshot is sealed the same way."""
-    from eventsourcing.domain import Snapshot
+def test_a_snapshot_of_a_personal_account_keeps_its_fields_sealed_together_and_is_not_used_once_erased(tmp_path: Path) -> None:
+    """Personal accounts are snapshotted in bulk (ledger.unit_of_work): the snapshot's personal
+    fields are one sealed value under the person's key (one encryption a snapshot), which opens
+    whole; its key destroyed, the snapshot is not used at all."""
+    import json
+
+    from adapters.crypto import SNAPSHOT_FIELD, account_key_id
+    from ledger.aggregates import PersonalAccount
 
     with _ledger(tmp_path / "l.sqlite") as ledger:
         _enrol_and_credit(ledger)
-        snapshot = Snapshot.take(ledger.personal_account(REGION, "P1"))
-        stored = ledger.mapper.to_stored_event(snapshot)
+        account = ledger.personal_account(REGION, "P1")
+        stored = ledger.mapper.to_stored_event(PersonalAccount.Snapshot.take(account))
         assert b"1971-03-14" not in stored.state and b"E77" not in stored.state
+        state = json.loads(stored.state)["state"]
+        assert not {"birth_date", "employer_id", "employer_history", "pension_fen"} & set(state)
+        assert state[SNAPSHOT_FIELD]["sealed"] == "aes-256-gcm/v1"
+        assert state[SNAPSHOT_FIELD]["key"] == account_key_id(account.id)
+        assert state[SNAPSHOT_FIELD]["fields"] == ["birth_date", "employer_id", "employer_history", "pension_fen"]
         opened = ledger.mapper.to_domain_event(stored)
         assert (opened.state["birth_date"], opened.state["employer_id"]) == (BIRTH, "E77")  # type: ignore[attr-defined]
-        account = opened.mutate(None)  # type: ignore[attr-defined]
-        assert list(account.movements) == list(ledger.personal_account(REGION, "P1").movements) != []
+        restored = opened.mutate(None)  # type: ignore[attr-defined]
+        assert list(restored.movements) == list(account.movements) != []
+        assert restored.employer_history == account.employer_history
+        mapper = ledger.mapper
+        assert mapper.keys is not None and mapper.keys.destroy(account_key_id(account.id))  # type: ignore[attr-defined]
+        with pytest.raises(SnapshotUnusable) as refused:  # the account is then folded from its events
+            ledger.mapper.to_domain_event(stored)
+        assert refused.value.reason == "unreadable"
 
 
 def test_the_projections_are_built_without_opening_a_personal_field(tmp_path: Path) -> None:
