@@ -21,8 +21,9 @@ What is encrypted, keyed on attributes (like ``projections.fold``), never on eve
 - of a record of a business id (``outcome`` and ``kind``): the ``fingerprint`` (a digest of a
   message or command, which a dictionary of birth dates would otherwise open) and the outcome's
   ``PERSONAL_FIELDS``, under the key of the person the outcome names;
-- of a snapshot of a personal account (``ledger.unit_of_work`` takes them in bulk): its
-  ``PERSONAL_FIELDS`` sealed together as one value (``SNAPSHOT_FIELD``), under its key;
+- of a snapshot: its ``PERSONAL_FIELDS`` sealed together as one value (``SNAPSHOT_FIELD``), with a
+  digest of the rest, under the key of its person (a personal account's) or the ledger's
+  snapshot key (any other's): a snapshot is loaded only if that opens and the digest matches;
 - of a refused message's record (``outcome.dead_letter``, ``outcome.deferred``): the original
   bytes, headers, reason, context and digest, and the record's fingerprint, under a key of the
   refused message's own (``dead-letter/...``), which ``erase-person`` destroys when the message
@@ -38,6 +39,7 @@ import hmac
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -45,7 +47,7 @@ from uuid import UUID
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import (
     AggregateRecorder,
     EventStore,
@@ -61,16 +63,18 @@ from adapters.keys import KeyStore, key_store_from_env
 from ledger.aggregates import PersonalAccount
 from ledger.errors import SnapshotUnusable
 from ledger.settings import SettingsError
-from ledger.snapshots import why_not_loaded
+from ledger.snapshots import SNAPSHOT_CLASS_TOPICS, why_not_loaded, why_not_restored
 
 SEALED_TAG = "aes-256-gcm/v1"
 ERASED = "[erased]"  # the key was destroyed: the value can never be read again
 SEALED = "[encrypted]"  # this process has no keys (FUND_LEDGER_KEYS=none)
 # ``employer_history`` is a personal account's own list of (date, employer id), in its snapshots.
 PERSONAL_FIELDS = ("birth_date", "employer_id", "employer_history", "pension_fen", "heirs_reference")
-# A snapshot's personal fields, sealed together under this name (its place in the associated data).
+# A snapshot's seal: its personal fields and the digest of the rest, under this name (its place
+# in the associated data), with the person's key or, for an aggregate of no one, the ledger's.
 SNAPSHOT_FIELD = "personal_fields"
 SNAPSHOT_PLACE = "snapshot.personal_fields"
+LEDGER_SNAPSHOT_KEY = "snapshots/ledger"
 DEAD_LETTER_FIELDS = ("value_b64", "headers", "reason", "context", "sha256")
 REFUSAL_KINDS = ("dead_letter", "deferred")
 NONCE_BYTES = 12
@@ -89,6 +93,11 @@ def person_key_id(region: str, person_id: str) -> str:
 
 def account_key_id(account_id: UUID | str) -> str:
     return f"person/{account_id}"
+
+
+def snapshot_key_id(aggregate_topic: str, originator_id: Any, state: Mapping[str, Any]) -> str:
+    """The key a snapshot is sealed under: its person's, or the ledger's for an aggregate of no one."""
+    return _event_key_id(aggregate_topic + ".", originator_id, state) or LEDGER_SNAPSHOT_KEY
 
 
 def dead_letter_key_id(dead_letter_id: str) -> str:
@@ -209,22 +218,20 @@ class FieldPolicy:
         return {**state, **{name: self.sealer.seal(key_id, name, state[name]) for name in present}}
 
     def _seal_snapshot(self, topic: str, originator_id: Any, version: int | None, state: dict[str, Any]) -> dict[str, Any]:
-        """A snapshot's personal fields sealed together, as one value under the person's key
-        (``SNAPSHOT_PLACE``; their names in clear beside it): one encryption a snapshot, not one a
-        field. With them is sealed a digest of the rest of the snapshot, its aggregate and its
-        version (``snapshot_digest``): a snapshot of a personal account is read only if that key
-        opens it and the digest matches, so no one without the key can make one up or alter one
-        (its balance, its months) and have the ledger act on it."""
+        """A snapshot sealed (``SNAPSHOT_FIELD``): its personal fields together, as one value,
+        and a digest of the rest with whose and which version it is (``snapshot_digest``), under
+        the person's key for a personal account's, the ledger's snapshot key for any other's. One
+        encryption a snapshot. A snapshot is loaded only if its key opens that and the digest
+        matches (``open_snapshot``), so no one without the key store can make one up or alter one
+        (a balance, a month paid) and have the ledger act on it."""
         present = [name for name in PERSONAL_FIELDS if name in state]
-        if not present:
-            return self.seal_event(topic + ".", originator_id, state)
-        key_id = _event_key_id(topic + ".", originator_id, state)
-        if key_id is None:
+        key_id = snapshot_key_id(topic, originator_id, state)
+        if present and key_id == LEDGER_SNAPSHOT_KEY:
             raise AssertionError(f"{topic} holds personal fields {present} but names no person: add its subject to adapters.crypto")
         kept = {name: value for name, value in state.items() if name not in present}
         digest = self.snapshot_digest(topic, originator_id, version, kept)
         sealed = self.sealer.seal(key_id, SNAPSHOT_PLACE, {"fields": {name: state[name] for name in present}, "digest": digest})
-        return self.seal_event(topic + ".", originator_id, {**kept, SNAPSHOT_FIELD: {**sealed, "fields": present}})
+        return {**kept, SNAPSHOT_FIELD: {**sealed, "fields": present}}
 
     def snapshot_digest(self, topic: str, originator_id: Any, version: int | None, kept: dict[str, Any]) -> str:
         """SHA-256 of what a snapshot keeps in clear, with whose and which version it is. The
@@ -237,24 +244,20 @@ class FieldPolicy:
     def _digest_default(self, value: Any) -> str:
         return self.sealer.transcoder.encode(value).decode()
 
-    def _open_snapshot(self, snapshot: dict[str, Any]) -> None:
-        """A snapshot's sealed fields put back in its state, once its digest is checked; raises
-        ``SnapshotUnusable`` for a personal account's snapshot that cannot be read or trusted."""
-        state, topic = snapshot["state"], snapshot["topic"]
-        who = {"originator_id": str(snapshot.get("originator_id")), "version": snapshot.get("originator_version")}
-        misplaced = why_not_loaded(topic, snapshot.get("originator_id"), state)
-        if misplaced is not None:
-            raise SnapshotUnusable("altered", misplaced, **who)
-        if not is_sealed(state.get(SNAPSHOT_FIELD)):
-            if topic == PERSONAL_ACCOUNT_TOPIC:
-                raise SnapshotUnusable("unsealed", "a personal account's snapshot without its sealed fields", **who)
-            return
-        sealed = state.pop(SNAPSHOT_FIELD)
+    def open_snapshot(self, topic: str, originator_id: Any, version: int, state: dict[str, Any]) -> None:
+        """A snapshot's sealed fields put back in its state, in place, once its key and digest
+        are checked; raises ``SnapshotUnusable`` otherwise."""
+        who = {"originator_id": str(originator_id), "version": version}
+        sealed = state.pop(SNAPSHOT_FIELD, None)
+        if not is_sealed(sealed):
+            raise SnapshotUnusable("unsealed", "a snapshot without its seal", **who)
+        if sealed.get("key") != snapshot_key_id(topic, originator_id, state):
+            raise SnapshotUnusable("altered", "sealed under another key than its aggregate's", **who)
         opened = self.sealer.open(sealed, SNAPSHOT_PLACE)
         if not isinstance(opened, dict):
-            raise SnapshotUnusable("unreadable", f"its personal fields read {opened!r}", **who)
-        digest = self.snapshot_digest(topic, snapshot.get("originator_id"), snapshot.get("originator_version"), state)
-        if not hmac.compare_digest(digest, str(opened.get("digest"))):
+            raise SnapshotUnusable("unreadable", f"its seal reads {opened!r}", **who)
+        digest = self.snapshot_digest(topic, originator_id, version, state)
+        if not hmac.compare_digest(digest, str(opened.get("digest"))) or not isinstance(opened.get("fields"), dict):
             raise SnapshotUnusable("altered", "what it keeps in clear is not what was sealed with it", **who)
         state.update(opened["fields"])
 
@@ -289,8 +292,7 @@ class FieldPolicy:
     def open_event(self, state: dict[str, Any]) -> None:
         """Open, in place, every sealed value of a decoded state (a fresh dict of the mapper's)."""
         inner = state.get("state")
-        if isinstance(inner, dict) and isinstance(state.get("topic"), str):
-            self._open_snapshot(state)
+        if isinstance(inner, dict) and isinstance(state.get("topic"), str):  # (a snapshot is opened by aggregate_from_snapshot)
             self.open_event(inner)
         for name in PERSONAL_FIELDS:
             if is_sealed(state.get(name)):
@@ -336,6 +338,32 @@ class PersonalDataMapper(Mapper[UUID]):
         domain_event = super().to_domain_event(stored_event)
         self.policy.open_event(domain_event.__dict__)
         return domain_event
+
+    def aggregate_from_snapshot(self, stored: StoredEvent) -> Aggregate:
+        """The aggregate a stored snapshot holds, if it may be loaded (``ledger.snapshots``);
+        raises ``SnapshotUnusable`` otherwise, whatever is wrong with it."""
+        who = {"originator_id": str(stored.originator_id), "version": stored.originator_version}
+        if stored.topic not in SNAPSHOT_CLASS_TOPICS:
+            raise SnapshotUnusable("altered", f"{stored.topic!r} is not a snapshot's topic", **who)
+        try:
+            snapshot = Mapper.to_domain_event(self, stored)  # decoded; nothing opened yet
+        except Exception as error:  # noqa: BLE001 (whatever the row holds)
+            raise SnapshotUnusable.of(error, stored.originator_id, stored.originator_version) from None
+        state, topic = getattr(snapshot, "state", None), getattr(snapshot, "topic", None)
+        if not isinstance(state, dict) or not isinstance(topic, str):
+            raise SnapshotUnusable("altered", "not the shape of a snapshot", **who)
+        misplaced = why_not_loaded(topic, stored.originator_id, state)
+        if misplaced is not None:
+            raise SnapshotUnusable("altered", misplaced, **who)
+        self.policy.open_snapshot(topic, stored.originator_id, stored.originator_version, state)
+        try:
+            aggregate = snapshot.mutate(None)  # type: ignore[attr-defined]
+        except Exception as error:  # noqa: BLE001
+            raise SnapshotUnusable.of(error, stored.originator_id, stored.originator_version) from None
+        wrong = why_not_restored(aggregate, stored.originator_id, stored.originator_version)
+        if wrong is not None:
+            raise SnapshotUnusable("outdated" if wrong.startswith("outdated") else "altered", wrong, **who)
+        return aggregate  # type: ignore[no-any-return]
 
     @contextlib.contextmanager
     def keys_made_together(self) -> Iterator[None]:
@@ -405,17 +433,32 @@ def unsealed_personal_fields(recorder: AggregateRecorder, account_id: UUID) -> l
     return found
 
 
+@dataclass(frozen=True)
+class RestoredSnapshot:
+    """What the library's repository folds from: the aggregate a snapshot held, checked."""
+
+    originator_id: UUID
+    originator_version: int
+    aggregate: Aggregate
+
+    def mutate(self, _: object) -> Aggregate:
+        return self.aggregate
+
+
 class SnapshotStore(KeysFirstEventStore):
-    """The snapshots: one that cannot be read or trusted (``SnapshotUnusable``) is passed over, so
-    the library's repository folds the aggregate from its events instead."""
+    """The snapshots, for the library's repository: each loaded and checked here
+    (``PersonalDataMapper.aggregate_from_snapshot``); one that may not be loaded is passed over,
+    so the repository folds the aggregate from its events instead."""
 
     def get(self, originator_id: UUID, *, gt: int | None = None, lte: int | None = None, desc: bool = False,
             limit: int | None = None) -> Iterator[DomainEventProtocol[UUID]]:
         for stored in self.recorder.select_events(originator_id=originator_id, gt=gt, lte=lte, desc=desc, limit=limit):
             try:
-                yield self.mapper.to_domain_event(stored)
-            except Exception as error:  # noqa: BLE001 (only a shortcut: the aggregate is folded from its events instead)
-                SnapshotUnusable.of(error, originator_id, stored.originator_version).log()
+                aggregate = self.mapper.aggregate_from_snapshot(stored)
+            except SnapshotUnusable as refused:
+                refused.log()
+                continue
+            yield RestoredSnapshot(originator_id, stored.originator_version, aggregate)  # type: ignore[misc]
 
 
 def snapshot_store(mapper: Mapper[UUID], recorder: AggregateRecorder) -> EventStore[UUID]:

@@ -37,15 +37,17 @@ def reader_for(recorder: AggregateRecorder) -> EventsAfter:
     return _one_by_one_reader(recorder)
 
 
-def latest_reader_for(recorder: AggregateRecorder) -> LatestSnapshots:
-    """The fastest way this (snapshots') recorder offers to read many aggregates' last record."""
+def latest_reader_for(recorder: AggregateRecorder, events_table: str) -> LatestSnapshots:
+    """The fastest way this (snapshots') recorder offers to read many aggregates' last snapshot
+    at a version their events reach (in ``events_table``): a row at a version an aggregate never
+    had (someone else's) cannot hide its real snapshots."""
     from eventsourcing.postgres import PostgresAggregateRecorder
     from eventsourcing.sqlite import SQLiteAggregateRecorder
 
     if isinstance(recorder, PostgresAggregateRecorder):
-        return _postgres_latest(recorder)
+        return _postgres_latest(recorder, events_table)
     if isinstance(recorder, SQLiteAggregateRecorder):
-        return _sqlite_latest(recorder)
+        return _sqlite_latest(recorder, events_table)
     return _one_by_one_latest(recorder)
 
 
@@ -105,17 +107,20 @@ def _postgres_reader(recorder: Any) -> EventsAfter:
     return events_after
 
 
-def _postgres_latest(recorder: Any) -> LatestSnapshots:
+def _postgres_latest(recorder: Any, events_table: str) -> LatestSnapshots:
     from psycopg.sql import SQL, Identifier
 
     datastore = recorder.datastore
     statement = SQL(
         "SELECT DISTINCT ON (s.originator_id) s.originator_id, s.originator_version, s.topic, s.state "
         "FROM {schema}.{table} AS s JOIN unnest(%s::{id_type}[]) AS wanted(id) ON s.originator_id = wanted.id "
+        "WHERE EXISTS (SELECT 1 FROM {schema}.{events} AS e "
+        "WHERE e.originator_id = s.originator_id AND e.originator_version = s.originator_version) "
         "ORDER BY s.originator_id, s.originator_version DESC"
     ).format(
         schema=Identifier(datastore.schema),
         table=Identifier(recorder.events_table_name),
+        events=Identifier(events_table),
         id_type=SQL(datastore.originator_id_type),
     )
 
@@ -134,7 +139,7 @@ def _postgres_latest(recorder: Any) -> LatestSnapshots:
     return latest
 
 
-def _sqlite_latest(recorder: Any) -> LatestSnapshots:
+def _sqlite_latest(recorder: Any, events_table: str) -> LatestSnapshots:
     table = recorder.events_table_name
 
     def latest(ids: Sequence[UUID]) -> dict[UUID, StoredEvent]:
@@ -146,7 +151,9 @@ def _sqlite_latest(recorder: Any) -> LatestSnapshots:
                 cursor.execute(
                     f"SELECT originator_id, originator_version, topic, state FROM {table} AS s "  # noqa: S608 (fixed table name)
                     f"WHERE originator_id IN ({marks}) AND originator_version = "
-                    f"(SELECT MAX(originator_version) FROM {table} WHERE originator_id = s.originator_id)",
+                    f"(SELECT MAX(t.originator_version) FROM {table} AS t WHERE t.originator_id = s.originator_id AND EXISTS "
+                    f"(SELECT 1 FROM {events_table} AS e WHERE e.originator_id = t.originator_id "
+                    f"AND e.originator_version = t.originator_version))",
                     [i.hex for i in chunk],
                 )
                 rows = cursor.fetchall()

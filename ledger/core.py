@@ -15,9 +15,10 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from uuid import UUID
 
-from eventsourcing.application import Application
-from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import EventStore, JSONTranscoder, Mapper, ProcessRecorder, Transcoding
+import structlog
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import EventStore, JSONTranscoder, Mapper, ProcessRecorder, StoredEvent, Transcoding
 from eventsourcing.utils import get_topic
 
 from ledger import accounts as acc
@@ -41,10 +42,10 @@ def reader_for(recorder: Any) -> EventsAfter:
     return adapter(recorder)
 
 
-def latest_reader_for(recorder: Any) -> LatestSnapshots:
+def latest_reader_for(recorder: Any, events_table: str) -> LatestSnapshots:
     from adapters.event_reader import latest_reader_for as adapter
 
-    return adapter(recorder)
+    return adapter(recorder, events_table)
 
 
 class Enrolment(NamedTuple):
@@ -101,6 +102,8 @@ class DatedChangesAsList(Transcoding):
         return DatedChanges.from_packed(data)
 
 
+logger = structlog.get_logger()
+
 SNAPSHOT_EVERY_SETTING = "ACCOUNT_SNAPSHOT_EVERY"
 MAX_SNAPSHOT_EVERY = 1_000
 
@@ -135,6 +138,23 @@ class CoreLedger(Application[UUID]):
             reader = self.__dict__["_events_after"] = reader_for(self.recorder)
         return reader  # type: ignore[no-any-return]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account_snapshot_every  # noqa: B018 (a wrong setting is refused before anything is stored)
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """The library's snapshots (pooled funds, policy books): one that cannot be taken (a
+        process without keys cannot seal it) never fails the save it follows."""
+        try:
+            super()._take_snapshots(processing_event)
+        except Exception as error:  # noqa: BLE001 (a snapshot is a shortcut: the save stands)
+            logger.warning("snapshot_not_taken", error=type(error).__name__, detail=str(error)[:200])
+
+    def aggregate_from_snapshot(self, stored: StoredEvent) -> Aggregate:
+        """The aggregate a stored snapshot holds, checked (``ledger.snapshots``); raises
+        ``SnapshotUnusable`` if it may not be loaded."""
+        return self.mapper.aggregate_from_snapshot(stored)  # type: ignore[attr-defined,no-any-return]
+
     @property
     def account_snapshot_every(self) -> int:
         """Events between two snapshots of a personal account (0: none taken): the setting
@@ -154,7 +174,8 @@ class CoreLedger(Application[UUID]):
             return None
         reader = self.__dict__.get("_latest_snapshots")
         if reader is None:
-            reader = self.__dict__["_latest_snapshots"] = latest_reader_for(self.snapshots.recorder)
+            events_table = getattr(self.recorder, "events_table_name", "")  # (none in memory)
+            reader = self.__dict__["_latest_snapshots"] = latest_reader_for(self.snapshots.recorder, events_table)
         return reader  # type: ignore[no-any-return]
 
     def prefetch(self, unit: UnitOfWork, commands: Iterable[object], messages: Iterable[tuple[str, str]] = ()) -> None:

@@ -166,8 +166,9 @@ class NotDesignated(LedgerError):
 
 class SnapshotUnusable(Exception):
     """A stored snapshot the ledger will not load from (its aggregate is folded from its events
-    instead): ``reason`` is ``unreadable`` (its key destroyed, or no keys in this process),
-    ``unsealed``, ``altered`` or ``malformed`` (not what the ledger wrote: logged as an error)."""
+    instead): ``reason`` is ``unreadable`` (its key destroyed, or no keys in this process) or
+    ``outdated`` (taken before an attribute existed), or ``unsealed``, ``altered`` or ``malformed``
+    (not what the ledger wrote: logged as an error)."""
 
     def __init__(self, reason: str, detail: str, **context: Any) -> None:
         super().__init__(f"snapshot not used ({reason}): {detail}")
@@ -184,7 +185,7 @@ class SnapshotUnusable(Exception):
 
     def log(self) -> None:
         log = structlog.get_logger().bind(reason=self.reason, **self.context)
-        if self.reason == "unreadable":
-            log.debug("snapshot_not_used")
+        if self.reason in ("unreadable", "outdated"):
+            log.info("snapshot_not_used")
         else:
             log.error("snapshot_refused", detail=str(self))

@@ -144,10 +144,9 @@ class UnitOfWork:
         cold = [aggregate_id for aggregate_id, held in wanted.items() if held is None]
         if latest_snapshots is None or not cold:
             return
-        mapper = self.ledger.mapper
         for aggregate_id, stored in latest_snapshots(cold).items():
             try:
-                wanted[aggregate_id] = mapper.to_domain_event(stored).mutate(None)  # type: ignore[attr-defined]
+                wanted[aggregate_id] = self.ledger.aggregate_from_snapshot(stored)
             except Exception as error:  # noqa: BLE001 (only a shortcut: the aggregate is folded from its events instead)
                 SnapshotUnusable.of(error, aggregate_id, stored.originator_version).log()
 
@@ -278,17 +277,22 @@ class UnitOfWork:
         saved_count: dict[UUID, int] = {}
         for event in saved.events:
             saved_count[event.originator_id] = saved_count.get(event.originator_id, 0) + 1
-        snapshots = []
+        store = self.ledger.snapshots
+        stored = []
         for aggregate_id, count in saved_count.items():
             account = saved.aggregates.get(aggregate_id)
             if isinstance(account, PersonalAccount) and (account.version - count) // interval < account.version // interval:
-                snapshots.append(PersonalAccount.Snapshot.take(account))
-        if not snapshots:
+                try:
+                    stored.append(store.mapper.to_stored_event(PersonalAccount.Snapshot.take(account)))
+                except Exception as error:  # noqa: BLE001 (a snapshot is a shortcut: the save it follows stands)
+                    logger.warning("account_snapshot_not_taken", account_id=str(aggregate_id), error=type(error).__name__,
+                                   detail=str(error)[:200])
+        if not stored:
             return
         try:
-            self.ledger.snapshots.put(snapshots)
-        except Exception as error:  # noqa: BLE001 (a snapshot is a shortcut: the save it follows stands)
-            logger.warning("account_snapshots_not_written", accounts=len(snapshots), error=type(error).__name__, detail=str(error)[:200])
+            store.recorder.insert_events(stored)
+        except Exception as error:  # noqa: BLE001
+            logger.warning("account_snapshots_not_written", accounts=len(stored), error=type(error).__name__, detail=str(error)[:200])
 
     def discard(self) -> None:
         """Drop everything this unit did: nothing is written, nothing stays in the cache."""
