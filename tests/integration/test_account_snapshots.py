@@ -142,6 +142,8 @@ def test_accounts_loaded_from_snapshots_keep_the_books_of_accounts_folded_from_e
         versions = _snapshot_versions(snapshotted)
         # Right after the save that took the account to a multiple of the interval, its snapshot is stored.
         assert versions == [v for v in range(INTERVAL, from_events.version + 1, INTERVAL)], (from_events.version, versions)
+        # ... and read: a fresh process asks only for the events after the last one.
+        assert _asked_versions(snapshotted) == [{PersonalAccount.id_for(REGION, "P1"): max(versions, default=0)}]
         seen_versions = versions
     assert seen_versions == [3, 6, 9, 12]  # enrolment, 6 months, the bill, the change of employer, 3 months: 12 events
     account = _loaded(snapshotted, INTERVAL)
