@@ -63,6 +63,11 @@ class UnitOfWork:
         # When the order being applied was issued (a message's ``occurred_at``): ``ledger.bounds``
         # holds its business dates to a window after it. None for orders given directly.
         self.reported_at: datetime | None = None
+        # ``pending_event_count`` kept up to date from the accesses since it last counted.
+        self._pending_counts: dict[UUID, int] = {}
+        self._pending_total = 0
+        self._counted_accesses = 0
+        self._restored: set[UUID] = set()
 
     @contextmanager
     def reported(self, at: datetime) -> Iterator[None]:
@@ -177,6 +182,7 @@ class UnitOfWork:
 
     def _restore(self, aggregate_id: UUID, pending_count: int | None) -> None:
         """Put an aggregate back as it was before the failed command."""
+        self._restored.add(aggregate_id)
         failed = self.aggregates.pop(aggregate_id, None)
         self._evict(aggregate_id)
         if pending_count is None or failed is None:
@@ -230,7 +236,19 @@ class UnitOfWork:
 
     @property
     def pending_event_count(self) -> int:
-        return sum(len(a.pending_events) for a in self.aggregates.values())
+        """The events this unit would save. Counted again only for the aggregates reached (or
+        restored after a failed command) since the last count: events are only triggered on
+        aggregates reached through the unit, so the others have not changed. (Summed over every
+        aggregate, a consumer's check every ten messages cost some 3% of its CPU.)"""
+        changed = {aggregate_id for aggregate_id, _ in self._accesses[self._counted_accesses:]} | self._restored
+        self._counted_accesses = len(self._accesses)
+        self._restored.clear()
+        for aggregate_id in changed:
+            aggregate = self.aggregates.get(aggregate_id)
+            count = len(aggregate.pending_events) if aggregate is not None else 0
+            self._pending_total += count - self._pending_counts.get(aggregate_id, 0)
+            self._pending_counts[aggregate_id] = count
+        return self._pending_total
 
     def commit(self, tracking: Tracking | None = None, **kwargs: Any) -> int:
         """Write every pending event in one transaction. Returns the number of events. If the
@@ -259,10 +277,7 @@ class UnitOfWork:
                 created = self.aggregates.get(aggregate_id)
                 if created is not None and worth_caching(created):
                     cache.put(aggregate_id, created)
-        self.aggregates.clear()
-        self._created.clear()
-        self._missing.clear()
-        self._accesses.clear()
+        self._forget()
         return len(processing_event.events)
 
     def _snapshot_accounts(self, saved: ProcessingEvent[UUID]) -> None:
@@ -298,7 +313,14 @@ class UnitOfWork:
         """Drop everything this unit did: nothing is written, nothing stays in the cache."""
         for aggregate_id in self.aggregates:
             self._evict(aggregate_id)
+        self._forget()
+
+    def _forget(self) -> None:
         self.aggregates.clear()
         self._created.clear()
         self._missing.clear()
         self._accesses.clear()
+        self._pending_counts.clear()
+        self._pending_total = 0
+        self._counted_accesses = 0
+        self._restored.clear()

@@ -280,3 +280,31 @@ def test_an_error_escaping_a_batch_saves_nothing_of_it(ledger: Ledger) -> None:
     assert event_count(ledger) == events_before
     with pytest.raises(UnknownPerson):
         ledger.personal_account(REGION, "P1")
+
+
+def test_the_count_of_pending_events_follows_every_command_failed_ones_included(funded: Ledger) -> None:
+    """What a consumer checks to split a large save (``MAX_EVENTS_PER_SAVE``): counted again only for
+    what changed since the last count, it must equal every aggregate's pending events summed, after
+    each command, a failed one (its changes undone), a new account and a failed new account."""
+    def summed(unit: Any) -> int:
+        return sum(len(aggregate.pending_events) for aggregate in unit.aggregates.values())
+
+    with funded.batch() as unit:
+        counts = [unit.pending_event_count]
+        funded.pay_outpatient(outpatient("C1", "P1", 400), unit=unit)
+        counts.append(unit.pending_event_count)
+        with pytest.raises(InvalidInput), unit.command():
+            account = unit.get(PersonalAccount.id_for(REGION, "P1"), PersonalAccount)
+            pay_directly(account, account_payment("P1", 10_000))
+            raise InvalidInput("amount_fen", "refused after the change")
+        counts.append(unit.pending_event_count)
+        with pytest.raises(InvalidInput), unit.command():
+            funded._enrol(unit, Enrol(REGION, "P9", "employee", date(1990, 1, 1), "E1", date(2010, 1, 1)))
+            assert unit.pending_event_count == summed(unit)  # counted mid-command too
+            raise InvalidInput("person_id", "refused after creating the account")
+        counts.append(unit.pending_event_count)
+        enrol(funded, "P8")
+        funded.post_remittance(remittance("R-02", {"P1": 800_000, "R1": None}, 64_000, period="2024-02"), unit=unit)
+        counts.append(unit.pending_event_count)
+        assert counts[-1] == summed(unit)
+    assert counts == [0, 2, 2, 2, counts[-1]] and counts[-1] > 2
