@@ -38,7 +38,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -338,6 +338,14 @@ class PersonalDataMapper(Mapper[UUID]):
         domain_event = super().to_domain_event(stored_event)
         self.policy.open_event(domain_event.__dict__)
         return domain_event
+
+    def warm_keys(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Read ahead, in a few queries, the keys of the personal accounts among ``aggregate_ids``
+        (about to be read cold: their snapshots and events are sealed under them), where the key
+        store can (``SQLiteKeyStore.warm``); ids of other aggregates simply find no key."""
+        warm = getattr(self.keys, "warm", None)
+        if warm is not None:
+            warm(account_key_id(aggregate_id) for aggregate_id in aggregate_ids)
 
     def aggregate_from_snapshot(self, stored: StoredEvent) -> Aggregate:
         """The aggregate a stored snapshot holds, if it may be loaded (``ledger.snapshots``);

@@ -35,7 +35,7 @@ import re
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -405,6 +405,7 @@ class FileKeyStore(_SharedKeyStore):
 
 
 KEY_CACHE_SIZE = 10_000  # keys a SQLiteKeyStore keeps at hand (about 150 bytes each)
+WARM_CHUNK = 500  # ids a query when keys are read ahead (SQLite's bound parameters: 32,766)
 BUSY_TIMEOUT_S = 600.0  # how long a process waits for another's save of keys
 
 
@@ -458,6 +459,24 @@ class SQLiteKeyStore(_SharedKeyStore):
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
             return key, False
+
+    def warm(self, key_ids: Iterable[str]) -> int:
+        """Read the keys of ``key_ids`` not kept yet in a query per ``WARM_CHUNK`` ids, and keep
+        them (up to the cache's bound): what a batch of accounts read cold will ask for one at a
+        time. Returns how many were read. (Optional in a key store: a provider may not have it.)"""
+        with self._mutex:
+            wanted = list(dict.fromkeys(key_id for key_id in key_ids if key_id not in self._cache))[:self._cache_size]
+            read = 0
+            for start in range(0, len(wanted), WARM_CHUNK):
+                chunk = wanted[start:start + WARM_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db().execute(f"SELECT id, key FROM keys WHERE id IN ({marks}) AND key IS NOT NULL", chunk).fetchall()  # noqa: S608
+                for key_id, key in rows:
+                    self._cache[key_id] = _checked_key(key, self.path, key_id)
+                    read += 1
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+            return read
 
     def is_destroyed(self, key_id: str) -> bool:
         with self._mutex:

@@ -150,6 +150,12 @@ class CoreLedger(Application[UUID]):
         except Exception as error:  # noqa: BLE001 (a snapshot is a shortcut: the save stands)
             logger.warning("snapshot_not_taken", error=type(error).__name__, detail=str(error)[:200])
 
+    def warm_keys(self, aggregate_ids: list[UUID]) -> None:
+        """The keys of these aggregates, about to be read cold, read ahead in a few queries."""
+        warm = getattr(self.mapper, "warm_keys", None)
+        if warm is not None:
+            warm(aggregate_ids)
+
     def aggregate_from_snapshot(self, stored: StoredEvent) -> Aggregate:
         """The aggregate a stored snapshot holds, checked (``ledger.snapshots``); raises
         ``SnapshotUnusable`` if it may not be loaded."""

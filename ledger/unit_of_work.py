@@ -145,9 +145,12 @@ class UnitOfWork:
 
     def _from_snapshots(self, wanted: dict[UUID, Aggregate | None]) -> None:
         """The aggregates of ``wanted`` not held anywhere, from their last snapshots, in place."""
-        latest_snapshots = self.ledger.latest_snapshots
         cold = [aggregate_id for aggregate_id, held in wanted.items() if held is None]
-        if latest_snapshots is None or not cold:
+        if not cold:
+            return
+        self.ledger.warm_keys(cold)  # their snapshots and events open with their keys: read ahead together
+        latest_snapshots = self.ledger.latest_snapshots
+        if latest_snapshots is None:
             return
         for aggregate_id, stored in latest_snapshots(cold).items():
             try:

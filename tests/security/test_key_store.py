@@ -151,6 +151,30 @@ def test_a_key_database_keeps_the_keys_used_most_recently(tmp_path: Path) -> Non
     assert set(reader._cache) == {"person/0", *(f"person/{i}" for i in range(41, 50))}  # noqa: SLF001
 
 
+def test_a_key_database_reads_a_batch_of_keys_ahead_in_a_few_queries(tmp_path: Path) -> None:
+    """What a batch of accounts read cold asks for (``UnitOfWork.prefetch``): 1,200 keys in three
+    queries of at most 500 ids, then each read from memory; a destroyed key and an id never made
+    are not kept, and read as before; no more than the cache's bound is kept."""
+    path = tmp_path / "ledger.keys.sqlite"
+    writer = SQLiteKeyStore(path)
+    with writer.deferred():
+        made = {f"person/{i}": writer.get_or_create(f"person/{i}") for i in range(1_200)}
+    assert writer.destroy("person/7")
+    reader = SQLiteKeyStore(path)
+    statements: list[str] = []
+    reader._db().set_trace_callback(statements.append)  # noqa: SLF001
+    assert reader.warm([*made, "person/none"]) == 1_199
+    assert len([s for s in statements if s.startswith("SELECT id, key FROM keys")]) == 3
+    statements.clear()
+    assert all(reader.get(key_id) == key for key_id, key in made.items() if key_id != "person/7")
+    assert statements == []  # every one from memory
+    assert reader.get("person/7") is None and reader.is_destroyed("person/7")
+    assert reader.get("person/none") is None and not reader.is_destroyed("person/none")
+    small = SQLiteKeyStore(path, cache_size=100)
+    small.warm(made)
+    assert len(small._cache) == 99  # noqa: SLF001 (the first 100 asked for, less the destroyed one)
+
+
 def test_a_key_database_in_a_directory_others_may_write_is_refused(tmp_path: Path) -> None:
     directory = tmp_path / "keys"
     SQLiteKeyStore(directory / "ledger.keys.sqlite").get_or_create("person/a")
