@@ -112,12 +112,13 @@ class UnitOfWork:
         self.aggregates[aggregate.id] = aggregate
 
     def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
-        """Load, in two round trips at most, every aggregate of ``aggregate_ids`` this unit does
-        not hold yet: those in the cache are brought up to date with the events stored after
-        them, the others are rebuilt from their last snapshot (one query for all of them) and the
-        events after it (one query for all), and those with neither are remembered as not
-        existing. Later ``get``/``find`` of these ids cost no query. Meant for the many small
-        aggregates of a batch (personal accounts, business records)."""
+        """Load, in two round trips to the store at most, every aggregate of ``aggregate_ids``
+        this unit does not hold yet: those in the cache are brought up to date with the events
+        stored after them, the others are rebuilt from their last snapshot (one query for all of
+        them, their keys read ahead together) and the events after it (one query for all), and
+        those with neither are remembered as not existing. Later ``get``/``find`` of these ids
+        cost no query. Meant for the many small aggregates of a batch (personal accounts,
+        business records)."""
         cache = self.ledger.repository.cache
         wanted: dict[UUID, Aggregate | None] = {}
         for aggregate_id in aggregate_ids:
