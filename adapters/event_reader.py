@@ -95,13 +95,9 @@ def _postgres_reader(recorder: Any) -> EventsAfter:
         if not versions:
             return {}
         ids = list(versions)
-        as_ids: Sequence[Any] = ids if datastore.originator_id_type == "uuid" else [str(i) for i in ids]
         found: dict[UUID, list[StoredEvent]] = defaultdict(list)
-        with datastore.get_connection() as connection, connection.cursor() as cursor:
-            cursor.execute(statement, (as_ids, [versions[i] for i in ids]))
-            for row in cursor.fetchall():
-                originator_id = row["originator_id"] if isinstance(row["originator_id"], UUID) else UUID(row["originator_id"])
-                found[originator_id].append(StoredEvent(originator_id, row["originator_version"], row["topic"], bytes(row["state"])))
+        for originator_id, stored in _postgres_rows(datastore, statement, _as_ids(datastore, ids), [versions[i] for i in ids]):
+            found[originator_id].append(stored)
         return dict(found)
 
     return events_after
@@ -127,16 +123,26 @@ def _postgres_latest(recorder: Any, events_table: str) -> LatestSnapshots:
     def latest(ids: Sequence[UUID]) -> dict[UUID, StoredEvent]:
         if not ids:
             return {}
-        as_ids: Sequence[Any] = ids if datastore.originator_id_type == "uuid" else [str(i) for i in ids]
-        found: dict[UUID, StoredEvent] = {}
-        with datastore.get_connection() as connection, connection.cursor() as cursor:
-            cursor.execute(statement, (list(as_ids),))
-            for row in cursor.fetchall():
-                originator_id = row["originator_id"] if isinstance(row["originator_id"], UUID) else UUID(row["originator_id"])
-                found[originator_id] = StoredEvent(originator_id, row["originator_version"], row["topic"], bytes(row["state"]))
-        return found
+        return dict(_postgres_rows(datastore, statement, _as_ids(datastore, ids)))
 
     return latest
+
+
+def _as_ids(datastore: Any, ids: Sequence[UUID]) -> list[Any]:
+    return list(ids) if datastore.originator_id_type == "uuid" else [str(i) for i in ids]
+
+
+def _postgres_rows(datastore: Any, statement: Any, *params: Any) -> list[tuple[UUID, StoredEvent]]:
+    """The stored events (or snapshots) a statement selects (originator_id, originator_version,
+    topic, state), each with its aggregate's id."""
+    with datastore.get_connection() as connection, connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    found = []
+    for row in rows:
+        originator_id = row["originator_id"] if isinstance(row["originator_id"], UUID) else UUID(row["originator_id"])
+        found.append((originator_id, StoredEvent(originator_id, row["originator_version"], row["topic"], bytes(row["state"]))))
+    return found
 
 
 def _sqlite_latest(recorder: Any, events_table: str) -> LatestSnapshots:

@@ -260,11 +260,15 @@ class UnitOfWork:
         processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking)
         # Collected here rather than by ProcessingEvent.collect_events, whose runtime protocol
         # checks cost more than the rest of the commit for large units.
+        every = self.ledger.account_snapshot_every
+        to_snapshot: list[PersonalAccount] = []
         for aggregate in self.aggregates.values():
             events = aggregate.collect_events()
             if events:
                 processing_event.events.extend(events)
                 processing_event.aggregates[aggregate.id] = aggregate
+                if every > 0 and isinstance(aggregate, PersonalAccount) and (aggregate.version - len(events)) // every < aggregate.version // every:
+                    to_snapshot.append(aggregate)
         processing_event.saved_kwargs.update(kwargs)
         try:
             if processing_event.events or tracking is not None:
@@ -274,7 +278,7 @@ class UnitOfWork:
         except BaseException:
             self.discard()
             raise
-        self._snapshot_accounts(processing_event)
+        self._snapshot_accounts(to_snapshot)
         cache = self.ledger.repository.cache
         if cache is not None:  # the aggregates created here, as saved: the next batch need not rebuild them
             for aggregate_id in self._created:
@@ -284,28 +288,22 @@ class UnitOfWork:
         self._forget()
         return len(processing_event.events)
 
-    def _snapshot_accounts(self, saved: ProcessingEvent[UUID]) -> None:
-        """Snapshot, in one write after the save, each personal account this save took past a
-        multiple of ``account_snapshot_every`` events, as it now is in memory (what folding its
+    def _snapshot_accounts(self, accounts: list[PersonalAccount]) -> None:
+        """Snapshot, in one write after the save, the personal accounts it took past a multiple
+        of ``account_snapshot_every`` events, as they now are in memory (what folding their
         events gives: a failed command's changes were undone). A snapshot is derived, never
         chained or audited: if writing them fails, the save stands, and the accounts load from
         their events as before."""
-        interval = self.ledger.account_snapshot_every
-        if interval <= 0 or self.ledger.snapshots is None:
-            return
-        saved_count: dict[UUID, int] = {}
-        for event in saved.events:
-            saved_count[event.originator_id] = saved_count.get(event.originator_id, 0) + 1
         store = self.ledger.snapshots
+        if not accounts or store is None:
+            return
         stored = []
-        for aggregate_id, count in saved_count.items():
-            account = saved.aggregates.get(aggregate_id)
-            if isinstance(account, PersonalAccount) and (account.version - count) // interval < account.version // interval:
-                try:
-                    stored.append(store.mapper.to_stored_event(PersonalAccount.Snapshot.take(account)))
-                except Exception as error:  # noqa: BLE001 (a snapshot is a shortcut: the save it follows stands)
-                    logger.warning("account_snapshot_not_taken", account_id=str(aggregate_id), error=type(error).__name__,
-                                   detail=str(error)[:200])
+        for account in accounts:
+            try:
+                stored.append(store.mapper.to_stored_event(PersonalAccount.Snapshot.take(account)))
+            except Exception as error:  # noqa: BLE001 (a snapshot is a shortcut: the save it follows stands)
+                logger.warning("account_snapshot_not_taken", account_id=str(account.id), error=type(error).__name__,
+                               detail=str(error)[:200])
         if not stored:
             return
         try:
