@@ -8,7 +8,7 @@ the failure reported upstream as psycopg/psycopg#685. The ledger's saves are lar
 batch of remittances, a year's interest), so this recorder sends the statements of a save in
 one transaction one after the other.
 
-Each save is two round trips (three with a tracking row):
+Each save of up to ``SEND_CHUNK_BYTES`` is two round trips (three with a tracking row):
 
 1. ``SET LOCAL lock_timeout``; the events table's ``EXCLUSIVE`` lock, taken through the owner's
    ``SECURITY DEFINER`` function (``adapters.postgres_schema``: the application role holds no
@@ -24,12 +24,14 @@ Each save is two round trips (three with a tracking row):
 The lock is held until the commit, so positions are assigned, chained and committed in one
 order: what the projections rely on, and what makes the chain a chain.
 
-After a save of more than ``LARGE_SAVE_BYTES`` of event state, the pool's connections are
-replaced (``drain``): the buffers the client library grew to send that save (the size of the
-save, some 20 MB for a month of 20,000 remittance lines) stay with the connection that sent it,
-and the pool hands its connections out in turn, so each of them would come to hold one. Measured
-on a consumer run: its RSS rose about 20 MiB a month at 20,000 accounts with the library's pool of
-four (and up to four more), and stayed flat with one connection, or with this.
+A save's INSERT is sent in statements of at most ``SEND_CHUNK_BYTES`` of event state each (one
+round trip each, in the save's one transaction). The client library keeps, with each connection,
+a send buffer the size of the largest statement it sent, and never shrinks it; the pool hands its
+connections out in turn, so with one statement a save (some 20 MB for a month of 20,000
+remittance lines) each of them came to hold one (the consumer's RSS rose about 20 MiB a month at
+20,000 accounts). The release before this one replaced the pool's connections after every large
+save instead: four to eight new sessions a save, each a SCRAM handshake (6.5 ms of the client's
+CPU here) and a server process started.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ from psycopg.sql import SQL, Identifier, Literal
 from adapters import chain
 from adapters.postgres_schema import lock_function_name
 
-LARGE_SAVE_BYTES = 4 << 20
+# The event state one INSERT statement sends at most (see the module's docstring).
+SEND_CHUNK_BYTES = 1 << 20
 
 # The chain head and the positions of ``count`` new events, read after the lock is granted.
 HEAD_AND_POSITIONS = (
@@ -88,10 +91,10 @@ class ChainedPostgresProcessRecorder(PostgresProcessRecorder):
             hashes = chain.chain_hashes(previous, [(p, i, e.originator_version, e.topic, e.state)
                                                    for p, i, e in zip(positions, ids, stored_events, strict=True)])
             originator_ids: list[Any] = ids if self.datastore.originator_id_type == "uuid" else [str(i) for i in ids]
-            cursor.execute(self.chain_insert_statement, (positions, originator_ids, [e.originator_version for e in stored_events],
-                                                         [e.topic for e in stored_events], [e.state for e in stored_events], hashes))
-        if sum(len(e.state) for e in stored_events) > LARGE_SAVE_BYTES:
-            self.datastore.pool.drain()  # see the module's docstring
+            for part in send_chunks(stored_events):
+                cursor.execute(self.chain_insert_statement, (
+                    positions[part], originator_ids[part], [e.originator_version for e in stored_events[part]],
+                    [e.topic for e in stored_events[part]], [e.state for e in stored_events[part]], hashes[part]))
         return positions
 
     def create_table(self) -> None:
@@ -106,8 +109,8 @@ class BulkPostgresAggregateRecorder(PostgresAggregateRecorder):
     """The snapshots' recorder: a save's rows in one ``INSERT ... SELECT unnest``, one array a
     column, sent in binary. The library's sends an array of a composite type in text (each state
     written out in hex): 114 us of the client's CPU a personal account's snapshot of 1.6 KB, which
-    a month that snapshots every account pays 20,000 times. Connections replaced after a large
-    save, as for the events (``LARGE_SAVE_BYTES``). A version already there keeps what it has: a
+    a month that snapshots every account pays 20,000 times. Sent in statements of at most
+    ``SEND_CHUNK_BYTES``, as the events are. A version already there keeps what it has: a
     row someone else put first at an account's next snapshot cannot fail the whole save's others."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -125,11 +128,28 @@ class BulkPostgresAggregateRecorder(PostgresAggregateRecorder):
         ids = [chain.as_uuid(e.originator_id) for e in stored_events]
         originator_ids: list[Any] = ids if self.datastore.originator_id_type == "uuid" else [str(i) for i in ids]
         with self.datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
-            cursor.execute(self.bulk_insert_statement, (originator_ids, [e.originator_version for e in stored_events],
-                                                        [e.topic for e in stored_events], [e.state for e in stored_events]))
-        if sum(len(e.state) for e in stored_events) > LARGE_SAVE_BYTES:
-            self.datastore.pool.drain()
+            for part in send_chunks(stored_events):
+                cursor.execute(self.bulk_insert_statement, (
+                    originator_ids[part], [e.originator_version for e in stored_events[part]],
+                    [e.topic for e in stored_events[part]], [e.state for e in stored_events[part]]))
         return None
+
+
+def send_chunks(stored_events: Sequence[StoredEvent], limit_bytes: int | None = None) -> list[slice]:
+    """Consecutive slices of ``stored_events``, each of at most ``limit_bytes`` (default
+    ``SEND_CHUNK_BYTES``) of state, or one event if that event alone is larger: the statements a
+    save is sent in (see the module's docstring)."""
+    limit = SEND_CHUNK_BYTES if limit_bytes is None else limit_bytes
+    parts: list[slice] = []
+    start, size = 0, 0
+    for index, event in enumerate(stored_events):
+        if index > start and size + len(event.state) > limit:
+            parts.append(slice(start, index))
+            start, size = index, 0
+        size += len(event.state)
+    if start < len(stored_events):
+        parts.append(slice(start, len(stored_events)))
+    return parts
 
 
 def snapshot_recorder(factory: Any) -> BulkPostgresAggregateRecorder:

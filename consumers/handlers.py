@@ -27,6 +27,7 @@ import structlog
 from eventsourcing.persistence import PersistenceError, Tracking
 from pydantic import ValidationError
 
+from adapters.collector import cyclic_gc_paused
 from consumers import retries, schemas, wire
 from consumers.contract import MESSAGE_TYPES
 from consumers.faults import NO_FAULTS, Faults
@@ -175,8 +176,18 @@ def apply_batch(
     each with the position after its last delivery; dead letters are handed to
     ``publish_dead_letters`` and deferred messages to ``schedule_retries`` *before* their
     transaction commits (docs/messages.md, "Dead letters"). Without a ``retry_plan`` nothing is
-    deferred: a refusal is final at once."""
+    deferred: a refusal is final at once.
+
+    Python's cyclic garbage collector is paused until the batch is written and its events freed
+    (``adapters.collector``)."""
     assert 0 < len(deliveries) <= MAX_BATCH, len(deliveries)
+    with cyclic_gc_paused():
+        return _apply_batch(ledger, deliveries, tracking_name, publish_dead_letters, retry_plan, schedule_retries, faults)
+
+
+def _apply_batch(ledger: Ledger, deliveries: Sequence[Delivery], tracking_name: str | None,
+                 publish_dead_letters: Callable[[list[dict[str, Any]]], None] | None, retry_plan: RetryPlan | None,
+                 schedule_retries: Callable[[list[Outcome]], None] | None, faults: Faults) -> BatchResult:
     if tracking_name is not None:
         offsets = [d.offset for d in deliveries]
         assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets), "one partition, in order"

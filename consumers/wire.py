@@ -46,13 +46,16 @@ def sha256_hex(value: bytes) -> str:
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
+    result = dict(pairs)  # in C; a key seen twice leaves the dict shorter than the pairs
+    if len(result) == len(pairs):
+        return result
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
             name = printable(key)
             raise MessageRefused("duplicate_key", name, f"the key {name!r} appears twice in one object: which value is meant cannot be known")
-        result[key] = value
-    return result
+        seen.add(key)
+    raise AssertionError("unreachable: a shorter dict has a key seen twice")
 
 
 def _refuse_constant(name: str) -> Any:

@@ -277,3 +277,43 @@ def test_a_large_poll_is_parsed_a_window_at_a_time_with_the_same_outcome(store: 
     assert store.trial_balance() == one_window.trial_balance()
     assert [store.personal_account(REGION, p).balance_fen for p in people] == [one_window.personal_account(REGION, p).balance_fen for p in people]
     one_window.close()
+
+
+def test_the_cyclic_collector_is_paused_from_the_first_message_to_the_commit_and_on_again_after(
+        store: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's events live until its save: with the collector on they were promoted and set off
+    a full collection of every cached account every batch or two (``adapters.collector``)."""
+    import gc
+
+    from ledger.unit_of_work import UnitOfWork
+
+    seen: list[tuple[str, bool]] = []
+    commit = UnitOfWork.commit
+
+    def watched_commit(unit: UnitOfWork, *args: object, **kwargs: object) -> int:
+        seen.append(("commit", gc.isenabled()))
+        return commit(unit, *args, **kwargs)  # type: ignore[arg-type]
+
+    enrol = Ledger.enrol
+
+    def watched_enrol(ledger: Ledger, *args: object, **kwargs: object) -> object:
+        seen.append(("enrol", gc.isenabled()))
+        return enrol(ledger, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(UnitOfWork, "commit", watched_commit)
+    monkeypatch.setattr(Ledger, "enrol", watched_enrol)
+    gc.enable()
+    try:
+        apply_batch(store, _deliveries([_enrol("P1"), _enrol("P2")]), tracking_name="stream:0")
+        assert seen == [("enrol", False), ("enrol", False), ("commit", False)]
+        assert gc.isenabled()
+
+        def failing_commit(unit: UnitOfWork, *args: object, **kwargs: object) -> int:
+            raise IntegrityError("the store refused the save")
+
+        monkeypatch.setattr(UnitOfWork, "commit", failing_commit)
+        with pytest.raises(IntegrityError):
+            apply_batch(store, _deliveries([_enrol("P3")], start=2), tracking_name="stream:0")
+        assert gc.isenabled()  # on again after a batch that failed
+    finally:
+        gc.enable()
