@@ -32,12 +32,23 @@ remittance lines) each of them came to hold one (the consumer's RSS rose about 2
 20,000 accounts). The release before this one replaced the pool's connections after every large
 save instead: four to eight new sessions a save, each a SCRAM handshake (6.5 ms of the client's
 CPU here) and a server process started.
+
+What this process has seen of the log (``written_by_others``): the position through which every
+event was either saved by this recorder or reported as someone else's. A save whose head (read
+under the lock) is that position moves it to the save's last event; ``written_by_others`` reads
+the head, and names the aggregates of the events past the position, so that a process holding
+aggregates in memory (the ledger's cache) evicts those and trusts the rest without asking the
+store for the events after each of them (``ledger.unit_of_work``: a consumer's batch of 20,000
+accounts was one index probe an account, at every batch, for events that a single writer never
+finds).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresProcessRecorder
@@ -48,6 +59,9 @@ from adapters.postgres_schema import lock_function_name
 
 # The event state one INSERT statement sends at most (see the module's docstring).
 SEND_CHUNK_BYTES = 1 << 20
+# Past this many events stored by others since this process last looked, ``written_by_others``
+# names none and its caller forgets everything it holds (cheaper than reading their ids).
+MAX_OTHERS_EVENTS = 100_000
 
 # The chain head and the positions of ``count`` new events, read after the lock is granted.
 HEAD_AND_POSITIONS = (
@@ -61,7 +75,11 @@ class ChainedPostgresProcessRecorder(PostgresProcessRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.seen_through: int | None = None  # see the module's docstring
+        self._seen_lock = threading.Lock()
         schema, table = Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        self._others_statement = SQL("SELECT DISTINCT originator_id FROM {schema}.{table} "
+                                     "WHERE notification_id > %s AND notification_id <= %s").format(schema=schema, table=table)
         self.chain_insert_statement = SQL(
             "INSERT INTO {schema}.{table} (notification_id, originator_id, originator_version, topic, state, chain_hash) "
             "SELECT * FROM unnest(%b::bigint[], %b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[], %b::bytea[])"
@@ -87,6 +105,7 @@ class ChainedPostgresProcessRecorder(PostgresProcessRecorder):
             positions = sorted(found["positions"])
             if found["head_position"] is not None and positions[0] <= found["head_position"]:
                 raise IntegrityError(f"position {positions[0]} is not after the head {found['head_position']}")
+            head_before = found["head_position"] or 0
             previous = bytes(found["head_hash"]) if found["head_hash"] is not None else chain.GENESIS
             hashes = chain.chain_hashes(previous, [(p, i, e.originator_version, e.topic, e.state)
                                                    for p, i, e in zip(positions, ids, stored_events, strict=True)])
@@ -95,7 +114,28 @@ class ChainedPostgresProcessRecorder(PostgresProcessRecorder):
                 cursor.execute(self.chain_insert_statement, (
                     positions[part], originator_ids[part], [e.originator_version for e in stored_events[part]],
                     [e.topic for e in stored_events[part]], [e.state for e in stored_events[part]], hashes[part]))
+        with self._seen_lock:  # committed: nobody wrote between the head read under the lock and these
+            if self.seen_through == head_before:
+                self.seen_through = positions[-1]
         return positions
+
+    def written_by_others(self) -> list[UUID] | None:
+        """The aggregates of the events stored since this process last looked, other than by its
+        own saves that followed straight on (see the module's docstring); from then on it has
+        seen the log through its head now. ``None`` when that cannot be told: the first call, or
+        more than ``MAX_OTHERS_EVENTS`` events since the last."""
+        with self._seen_lock:
+            head, seen = self.max_notification_id() or 0, self.seen_through
+            if seen is None or head - seen > MAX_OTHERS_EVENTS:
+                self.seen_through = head
+                return None
+            if head <= seen:
+                return []
+            with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+                cursor.execute(self._others_statement, (seen, head))
+                others = [chain.as_uuid(row["originator_id"]) for row in cursor.fetchall()]
+            self.seen_through = head  # only once they are named: a failed read leaves them to the next look
+            return others
 
     def create_table(self) -> None:
         """The tables are created by the migration (``adapters.postgres_schema.migrate``), run as

@@ -10,7 +10,7 @@ returns the first outcome and records nothing; with another payload it is refuse
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from uuid import UUID
@@ -149,6 +149,24 @@ class CoreLedger(Application[UUID]):
             super()._take_snapshots(processing_event)
         except Exception as error:  # noqa: BLE001 (a snapshot is a shortcut: the save stands)
             logger.warning("snapshot_not_taken", error=type(error).__name__, detail=str(error)[:200])
+
+    def cache_is_current(self) -> bool:
+        """Whether every aggregate in the repository's cache now holds every event stored for it,
+        so that a batch may use them without asking the store for events after each: the store,
+        if it watches its log (``written_by_others``), names the aggregates others wrote since it
+        last looked, and those are evicted (the whole cache when it cannot tell). ``False`` for a
+        store that does not watch: every cached aggregate is then checked against the store."""
+        cache = self.repository.cache
+        written_by_others = getattr(self.recorder, "written_by_others", None)
+        if cache is None or written_by_others is None:
+            return False
+        others = written_by_others()
+        # Everything, when the store cannot tell (the library's ``LRUCache.clear`` leaves its
+        # entries readable: each is evicted instead).
+        for aggregate_id in list(cache.cache) if others is None else others:
+            with suppress(KeyError):
+                cache.get(aggregate_id, evict=True)
+        return True
 
     def warm_keys(self, aggregate_ids: list[UUID]) -> None:
         """The keys of these aggregates, about to be read cold, read ahead in a few queries."""

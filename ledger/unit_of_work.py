@@ -114,25 +114,31 @@ class UnitOfWork:
     def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
         """Load, in two round trips to the store at most, every aggregate of ``aggregate_ids``
         this unit does not hold yet: those in the cache are brought up to date with the events
-        stored after them, the others are rebuilt from their last snapshot (one query for all of
+        stored after them (unless the store vouches that the cache is current, having named what
+        others wrote since: ``CoreLedger.cache_is_current``; a save on a stale aggregate would
+        still fail on its version), the others are rebuilt from their last snapshot (one query for all of
         them, their keys read ahead together) and the events after it (one query for all), and
         those with neither are remembered as not existing. Later ``get``/``find`` of these ids
         cost no query. Meant for the many small aggregates of a batch (personal accounts,
         business records)."""
         cache = self.ledger.repository.cache
+        ids = [i for i in dict.fromkeys(aggregate_ids) if i not in self.aggregates and i not in self._missing]
+        if not ids:
+            return
+        current = cache is not None and self.ledger.cache_is_current()  # (evicts what others wrote)
         wanted: dict[UUID, Aggregate | None] = {}
-        for aggregate_id in aggregate_ids:
-            if aggregate_id in self.aggregates or aggregate_id in self._missing or aggregate_id in wanted:
-                continue
+        up_to_date: set[UUID] = set()
+        for aggregate_id in ids:
             cached = None
             if cache is not None:
                 with suppress(KeyError):
                     cached = cache.get(aggregate_id)
             wanted[aggregate_id] = cached  # type: ignore[assignment]
-        if not wanted:
-            return
+            if current and cached is not None:
+                up_to_date.add(aggregate_id)
         self._from_snapshots(wanted)
-        stored = self.ledger.events_after({i: (a.version if a is not None else 0) for i, a in wanted.items()})
+        to_read = {i: (a.version if a is not None else 0) for i, a in wanted.items() if i not in up_to_date}
+        stored = self.ledger.events_after(to_read) if to_read else {}
         for aggregate_id, aggregate in wanted.items():
             for stored_event in stored.get(aggregate_id, ()):
                 aggregate = self.ledger.mapper.to_domain_event(stored_event).mutate(aggregate)  # type: ignore[attr-defined]
