@@ -17,7 +17,7 @@ hands out its own objects, so whatever does not get saved must leave the cache.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -111,7 +111,7 @@ class UnitOfWork:
         self._accesses.append((aggregate.id, 0))
         self.aggregates[aggregate.id] = aggregate
 
-    def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
+    def prefetch(self, aggregate_ids: Iterable[UUID], start_from: Mapping[UUID, Aggregate | None] | None = None) -> None:
         """Load, in two round trips to the store at most, every aggregate of ``aggregate_ids``
         this unit does not hold yet: those in the cache are brought up to date with the events
         stored after them (unless the store vouches that the cache is current, having named what
@@ -120,7 +120,10 @@ class UnitOfWork:
         them, their keys read ahead together) and the events after it (one query for all), and
         those with neither are remembered as not existing. Later ``get``/``find`` of these ids
         cost no query. Meant for the many small aggregates of a batch (personal accounts,
-        business records)."""
+        business records). ``start_from``: aggregates as of some version (an account from its
+        enrolment, read already), folded on from the events after it when neither this unit nor
+        the cache holds them; never trusted as current (only the cache is, and only what it
+        holds is current)."""
         cache = self.ledger.repository.cache
         ids = [i for i in dict.fromkeys(aggregate_ids) if i not in self.aggregates and i not in self._missing]
         if not ids:
@@ -133,9 +136,12 @@ class UnitOfWork:
             if cache is not None:
                 with suppress(KeyError):
                     cached = cache.get(aggregate_id)
+            if cached is not None:
+                if current:
+                    up_to_date.add(aggregate_id)
+            elif start_from is not None:
+                cached = start_from.get(aggregate_id)
             wanted[aggregate_id] = cached  # type: ignore[assignment]
-            if current and cached is not None:
-                up_to_date.add(aggregate_id)
         self._from_snapshots(wanted)
         to_read = {i: (a.version if a is not None else 0) for i, a in wanted.items() if i not in up_to_date}
         stored = self.ledger.events_after(to_read) if to_read else {}

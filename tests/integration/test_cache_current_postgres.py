@@ -153,3 +153,22 @@ def test_a_failed_look_at_what_others_wrote_is_looked_at_again(ledgers: tuple[Le
     _remit(first, 3, ["P005"])  # a stale P005 would fail this save on its version
     assert _balance_fen(first, "P005") == 3 * TO_ACCOUNT_FEN
     assert _balance_fen(second, "P005") == 3 * TO_ACCOUNT_FEN
+
+
+def test_an_account_given_as_of_its_enrolment_is_folded_on_even_when_the_cache_is_current(ledgers: tuple[Ledger, Ledger]) -> None:
+    """The year-end run starts each account from its enrolment, read already: that is a start,
+    not a current account (the run credited accounts from their enrolment alone when it was put
+    in the cache, which this process trusts)."""
+    from ledger.unit_of_work import UnitOfWork
+
+    first, _ = ledgers
+    _remit(first, 1)
+    _remit(first, 2)  # the cache is current: the store has seen every save since
+    account_id = PersonalAccount.id_for(REGION, "P010")
+    enrolled = first.repository.get(account_id, version=1)
+    assert enrolled.balance_fen == 0
+    UnitOfWork(first).evict([account_id])
+    unit = UnitOfWork(first)
+    unit.prefetch([account_id], start_from={account_id: enrolled})
+    assert unit.get(account_id, PersonalAccount).balance_fen == 2 * TO_ACCOUNT_FEN
+    assert unit.get(account_id, PersonalAccount).version == 3
