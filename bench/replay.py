@@ -54,7 +54,7 @@ def main() -> None:
     ledger = Ledger(env=ledger_env())
     store = open_store(ledger)
     try:
-        workers = workers_for(ledger, store)
+        workers = workers_for(ledger, store, events=ledger.recorder.max_notification_id() or 0)
         result = rebuild(ledger, store, PREFIX, workers=workers)
         as_of_ms = personal_as_of_ms(store)
         store.drop_tables(PREFIX)

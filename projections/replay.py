@@ -91,7 +91,7 @@ def replay(ledger: Any, store: ProjectionStore, batch_size: int = DEFAULT_BATCH_
     live.catch_up()
     store.drop_tables(schema.REPLAY_PREFIX)
     fresh, statements_keyed_after = fresh_projector(ledger, store, schema.REPLAY_PREFIX, batch_size)
-    workers = workers_for(ledger, store, workers)
+    workers = workers_for(ledger, store, workers, events=live.position)
     used_workers = 1
     events = 0
     elapsed_s = 0.0
@@ -131,11 +131,12 @@ def fresh_projector(ledger: Any, store: ProjectionStore, prefix: str,
 def rebuild(ledger: Any, store: ProjectionStore, prefix: str, stop: int | None = None, workers: int | None = None) -> CatchUp:
     """Build the tables of ``prefix`` from position 0 (through ``stop``) as ``replay`` builds its
     fresh ones, the statements' key included (its time counts in the result's), in ``workers``
-    processes (``REPLAY_WORKERS`` if not given; one on SQLite: ``projections.shards``)."""
+    processes (if not given, ``REPLAY_WORKERS`` but a worker for each 50,000 events at most; one
+    on SQLite: ``projections.shards``)."""
     started = time.perf_counter()
     store.drop_tables(prefix)
     projector, keyed_after = fresh_projector(ledger, store, prefix)
-    workers = workers_for(ledger, store, workers)
+    workers = workers_for(ledger, store, workers, events=stop if stop is not None else ledger.recorder.max_notification_id() or 0)
     if workers > 1:
         result = rebuild_on_cores(ledger, store, prefix, workers, projector.batch_size, stop=stop)
     else:

@@ -58,6 +58,12 @@ from projections.store import ProjectionStore
 WORKERS_SETTING = "REPLAY_WORKERS"
 DEFAULT_WORKERS = 2
 MAX_WORKERS = 8
+# A worker beyond the first pays for its start (a Python process and its imports, about a second
+# of CPU) and for reading every row of the log to keep its share, which a small log does not
+# repay: one process against two on logs of 15,108, 30,208 and 60,408 events, 1.8x, 1.3x and
+# 1.0x the rate (docs/benchmarks.md). So, unless asked for a number: a worker for each
+# ``EVENTS_PER_WORKER`` events of the log, up to ``REPLAY_WORKERS``.
+EVENTS_PER_WORKER = 50_000
 ACCOUNT_TOPICS = f"{get_topic(PersonalAccount)}."  # every personal account event's topic starts so
 ACCOUNT_TOPICS_LIKE = ACCOUNT_TOPICS.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 SHARD_BITS = 0xFFFF  # the low 16 bits of an id choose its shard: its last two bytes
@@ -269,12 +275,19 @@ def _finish(job: ShardJob, process: subprocess.Popen[bytes]) -> ShardDone:
     return ShardDone(report["events"], report["shared_events"], report["batches"])
 
 
-def workers_for(ledger: Any, store: ProjectionStore, requested: int | None = None) -> int:
+def workers_for(ledger: Any, store: ProjectionStore, requested: int | None = None, events: int | None = None) -> int:
     """How many workers a rebuild of ``ledger``'s log into ``store`` runs in: ``requested``, else
-    ``REPLAY_WORKERS``; one where the store cannot take more."""
+    ``REPLAY_WORKERS`` but no more than a worker for each ``EVENTS_PER_WORKER`` of the ``events``
+    to fold (if given); one where the store cannot take more."""
     id_type = getattr(getattr(ledger.recorder, "datastore", None), "originator_id_type", None)
     setting = ledger.env.get(WORKERS_SETTING) if requested is None else str(requested)
-    return worker_count(setting, store.dialect, id_type)
+    count = worker_count(setting, store.dialect, id_type)
+    return count if requested is not None or events is None else workers_for_events(count, events)
+
+
+def workers_for_events(workers: int, events: int) -> int:
+    """``workers``, but no more than one for each ``EVENTS_PER_WORKER`` of ``events``, and one at least."""
+    return max(1, min(workers, events // EVENTS_PER_WORKER))
 
 
 def rebuild_on_cores(ledger: Any, store: ProjectionStore, prefix: str, workers: int, batch_size: int,

@@ -167,3 +167,16 @@ def test_personal_rows_written_once_are_all_there_when_the_kept_rows_overflow(
     finally:
         store.drop_tables(schema.REPLAY_PREFIX)
         store.close()
+
+
+def test_a_worker_for_each_fifty_thousand_events_up_to_the_setting() -> None:
+    from projections.shards import EVENTS_PER_WORKER, workers_for_events
+
+    assert EVENTS_PER_WORKER == 50_000
+    assert workers_for_events(2, 0) == 1
+    assert workers_for_events(2, 20_116) == 1  # two processes ran at 0.55x one's rate on such a log
+    assert workers_for_events(2, 99_999) == 1
+    assert workers_for_events(2, 100_000) == 2
+    assert workers_for_events(2, 402_063) == 2
+    assert workers_for_events(8, 402_063) == 8
+    assert workers_for_events(8, 250_000) == 5

@@ -16,7 +16,7 @@ import pytest
 from ledger.application import Ledger
 from ledger.commands import ReverseClaim
 from projections import projector as projector_module
-from projections import schema
+from projections import schema, shards
 from projections.projector import Projector
 from projections.replay import compare_tables, replay
 from projections.shards import (
@@ -72,6 +72,7 @@ def test_the_database_picks_the_same_worker_as_python(store: ProjectionStore) ->
 def test_a_replay_in_three_processes_equals_the_live_tables(books: Ledger, store: ProjectionStore,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(books.env, "REPLAY_WORKERS", "3")
+    monkeypatch.setattr(shards, "EVENTS_PER_WORKER", 10)  # these books are small: a worker each 10 events
     result = replay(books, store, keep=True)
     try:
         assert result.workers == 3
@@ -83,6 +84,18 @@ def test_a_replay_in_three_processes_equals_the_live_tables(books: Ledger, store
         assert replayed == result.rows[schema.PERSONAL_STATEMENTS.name]
     finally:
         store.drop_tables(schema.REPLAY_PREFIX)
+
+
+def test_a_small_log_is_replayed_in_one_process_unless_more_are_asked_for(books: Ledger, store: ProjectionStore,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker beyond the first costs about a second to start and a read of every row: below
+    ``EVENTS_PER_WORKER`` events a log, one process folds it faster (docs/benchmarks.md)."""
+    monkeypatch.setitem(books.env, "REPLAY_WORKERS", "3")
+    assert books.recorder.max_notification_id() < shards.EVENTS_PER_WORKER
+    result = replay(books, store)
+    assert result.workers == 1 and result.passed, result.differences
+    asked = replay(books, store, workers=2)
+    assert asked.workers == 2 and asked.passed, asked.differences
 
 
 def test_workers_whose_rows_leave_the_kept_rows_roll_only_their_own_at_a_year_close(
