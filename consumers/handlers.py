@@ -192,6 +192,16 @@ def _apply_batch(ledger: Ledger, deliveries: Sequence[Delivery], tracking_name: 
         offsets = [d.offset for d in deliveries]
         assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets), "one partition, in order"
     unit = ConsumerUnit(ledger)
+    try:
+        return _apply_in(ledger, unit, deliveries, tracking_name, publish_dead_letters, retry_plan, schedule_retries, faults)
+    except BaseException:
+        unit.discard()  # what the failed part changed leaves memory too: the next try starts from the store
+        raise
+
+
+def _apply_in(ledger: Ledger, unit: UnitOfWork, deliveries: Sequence[Delivery], tracking_name: str | None,
+              publish_dead_letters: Callable[[list[dict[str, Any]]], None] | None, retry_plan: RetryPlan | None,
+              schedule_retries: Callable[[list[Outcome]], None] | None, faults: Faults) -> BatchResult:
     result = BatchResult([], 0)
     pending: list[Outcome] = []
     index = -1

@@ -245,9 +245,14 @@ class CoreLedger(Application[UUID]):
     # ------------------------------------------------------------------ units of work
     @contextmanager
     def batch(self) -> Iterator[UnitOfWork]:
-        """Run several use cases and save them in one transaction on leaving the block."""
+        """Run several use cases and save them in one transaction on leaving the block. An error
+        in the block saves nothing, and what the block changed leaves memory (the cache) too."""
         unit = UnitOfWork(self)
-        yield unit
+        try:
+            yield unit
+        except BaseException:
+            unit.discard()
+            raise
         unit.commit()
 
     def _run(self, unit: UnitOfWork | None, use_case: Any, command: Any) -> Any:

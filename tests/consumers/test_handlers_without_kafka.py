@@ -317,3 +317,52 @@ def test_the_cyclic_collector_is_paused_from_the_first_message_to_the_commit_and
         assert gc.isenabled()  # on again after a batch that failed
     finally:
         gc.enable()
+
+
+def _remittance_for(remittance_id: str, period: str, declared_fen: int) -> bytes:
+    return _remittance(remittance_id, ["P1"], declared_fen).replace(b'"period": "2024-04"', f'"period": "{period}"'.encode())
+
+
+def test_a_batch_that_fails_before_its_save_leaves_nothing_behind_and_applies_once_when_tried_again(store: Ledger) -> None:
+    """Its dead letters could not be published (the broker down): nothing of the batch is saved,
+    and nothing of it may stay in the accounts held in memory either. Before the fix the accounts
+    kept the failed attempt's unsaved credit: tried again, the remittance was dead-lettered as a
+    duplicate contribution of itself and the stale credit was saved with the next batch, without
+    its income (the clearing account left holding 15,000 fen)."""
+    from kafka.errors import KafkaTimeoutError
+
+    apply_batch(store, _deliveries([_enrol("P1")]), tracking_name="stream:0")
+    declared_fen = _declared(store, 1)
+    batch = _deliveries([_remittance_for("R1", "2024-03", declared_fen), b"not json"], start=1)
+
+    def broker_down(dead_letters: list[dict[str, object]]) -> None:
+        raise KafkaTimeoutError("the dead letters could not be published")
+
+    with pytest.raises(KafkaTimeoutError):
+        apply_batch(store, batch, tracking_name="stream:0", publish_dead_letters=broker_down)
+    assert store.personal_account(REGION, "P1").balance_fen == 0  # right after the failure, as it is stored
+    assert store.recorder.max_tracking_id("stream:0") == 1
+
+    again = apply_batch(store, batch, tracking_name="stream:0", publish_dead_letters=lambda dead_letters: None)
+    assert [o.status for o in again.outcomes] == ["applied", "dead_letter"]
+    credited_fen = again.outcomes[0].result["to_personal_accounts_fen"]
+    assert credited_fen > 0
+    assert store.personal_account(REGION, "P1").balance_fen == credited_fen
+    books = store.trial_balance()
+    assert books["clearing.personal_accounts"] == 0 and books["bank.income"] == declared_fen, books
+
+
+def test_a_ledger_batch_left_by_an_error_leaves_nothing_in_memory(store: Ledger) -> None:
+    """``Ledger.batch()``: an error inside the block saves nothing, and the accounts the block
+    changed are read again as stored."""
+    from datetime import date
+
+    from ledger.commands import PostRemittance, RemittanceLine
+
+    apply_batch(store, _deliveries([_enrol("P1")]))
+    with pytest.raises(RuntimeError), store.batch() as unit:
+        store.post_remittance(PostRemittance(REGION, "R1", "employer", "E1", "2024-03", date(2024, 3, 15), _declared(store, 1),
+                                             (RemittanceLine("P1", 500_000),)), unit)
+        raise RuntimeError("the caller gave up")
+    assert store.personal_account(REGION, "P1").balance_fen == 0
+    assert store.trial_balance().get("bank.income", 0) == 0
