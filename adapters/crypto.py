@@ -383,16 +383,19 @@ class PersonalDataMapper(Mapper[UUID]):
             yield
 
 
-class KeysFirstEventStore(EventStore[UUID]):
-    """The library's event store, except that the keys a save makes (a batch's enrolments) are
-    written to the key store, together, before its events are: an event is never committed
-    encrypted under a key that a crash could lose."""
-
-    mapper: PersonalDataMapper
+class TwoStepEventStore(EventStore[UUID]):
+    """The library's event store with its ``put`` in two steps: ``encode`` the events (the CPU
+    of a save) and ``write`` what was encoded (the store's work), so that a consumer may encode
+    one batch's save and have it written while it applies the next (``consumers.save_behind``)."""
 
     def put(self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any) -> list[Recording[UUID]]:
-        with self.mapper.keys_made_together():
-            stored_events = [self.mapper.to_stored_event(event) for event in domain_events]
+        return self.write(domain_events, self.encode(domain_events), **kwargs)
+
+    def encode(self, domain_events: Sequence[DomainEventProtocol[UUID]]) -> list[StoredEvent]:
+        return [self.mapper.to_stored_event(event) for event in domain_events]
+
+    def write(self, domain_events: Sequence[DomainEventProtocol[UUID]], stored_events: Sequence[StoredEvent],
+              **kwargs: Any) -> list[Recording[UUID]]:
         notification_ids = self.recorder.insert_events(stored_events, **kwargs)
         if not notification_ids:
             return []
@@ -400,6 +403,18 @@ class KeysFirstEventStore(EventStore[UUID]):
         return [Recording(event, Notification(originator_id=stored.originator_id, originator_version=stored.originator_version,
                                               topic=stored.topic, state=stored.state, id=notification_id))
                 for event, stored, notification_id in zip(domain_events, stored_events, notification_ids, strict=True)]
+
+
+class KeysFirstEventStore(TwoStepEventStore):
+    """The two-step event store, except that the keys a save makes (a batch's enrolments) are
+    written to the key store, together, when its events are encoded, before they are written:
+    an event is never committed encrypted under a key that a crash could lose."""
+
+    mapper: PersonalDataMapper
+
+    def encode(self, domain_events: Sequence[DomainEventProtocol[UUID]]) -> list[StoredEvent]:
+        with self.mapper.keys_made_together():
+            return [self.mapper.to_stored_event(event) for event in domain_events]
 
 
 def personal_data_mapper(factory: Any, transcoder: Transcoder, env: Mapping[str, str]) -> PersonalDataMapper:
@@ -478,4 +493,4 @@ def snapshot_store(mapper: Mapper[UUID], recorder: AggregateRecorder) -> EventSt
 def event_store(mapper: Mapper[UUID], recorder: AggregateRecorder) -> EventStore[UUID]:
     if isinstance(mapper, PersonalDataMapper):
         return KeysFirstEventStore(mapper, recorder)
-    return EventStore(mapper, recorder)
+    return TwoStepEventStore(mapper, recorder)

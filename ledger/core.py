@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 from uuid import UUID
 
 import structlog
@@ -30,7 +30,7 @@ from ledger.interest import DatedChanges
 from ledger.policy import DateRules, Limits, PolicyFile, PolicyVersion, policy_to_stored
 from ledger.records import InterestRateBook, MemoFund
 from ledger.settings import whole_number_setting
-from ledger.unit_of_work import UnitOfWork
+from ledger.unit_of_work import EventWriter, PreparedSave, UnitOfWork
 
 if TYPE_CHECKING:
     from adapters.event_reader import EventsAfter, LatestSnapshots
@@ -150,6 +150,47 @@ class CoreLedger(Application[UUID]):
         except Exception as error:  # noqa: BLE001 (a snapshot is a shortcut: the save stands)
             logger.warning("snapshot_not_taken", error=type(error).__name__, detail=str(error)[:200])
 
+    # ------------------------------------------------------------------ a unit of work's save, in steps
+    @property
+    def event_writer(self) -> EventWriter:
+        """The event store, whose ``put`` is two steps: encode, then write (``adapters.crypto``)."""
+        return cast(EventWriter, self.events)
+
+    def write_save(self, prepared: PreparedSave) -> None:
+        """Write a prepared save (``UnitOfWork.prepare``): its events and tracking record in one
+        transaction, then, in one write after it, the personal accounts' snapshots it took. Uses
+        only what was encoded and the recorders' connection pools: it may run in another thread
+        while the applying thread goes on (``consumers.save_behind``). A snapshot is a
+        shortcut: if writing them fails, the save stands."""
+        processing_event = prepared.processing_event
+        if processing_event.events or processing_event.tracking is not None:
+            prepared.recordings = self.event_writer.write(processing_event.events, prepared.stored_events,
+                                                          tracking=processing_event.tracking, **processing_event.saved_kwargs)
+        if prepared.account_snapshots and self.snapshots is not None:
+            try:
+                self.snapshots.recorder.insert_events(prepared.account_snapshots)
+            except Exception as error:  # noqa: BLE001
+                logger.warning("account_snapshots_not_written", accounts=len(prepared.account_snapshots), error=type(error).__name__,
+                               detail=str(error)[:200])
+
+    def confirm_save(self, prepared: PreparedSave) -> None:
+        """After ``write_save``, in the thread that applies commands: the library's snapshots
+        (read back from the store at the saved versions) and its listeners."""
+        if prepared.processing_event.events:
+            self._take_snapshots(prepared.processing_event)
+            self._notify(prepared.recordings)
+
+    def forget(self, aggregate_ids: Iterable[UUID] | None = None) -> None:
+        """Take these aggregates (all, if None) out of the cache: what a failed save touched, or
+        everything when later work may have been built on it (``consumers.save_behind``). One
+        at a time: the library's ``LRUCache.clear`` leaves its entries readable."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate_id in list(cache.cache) if aggregate_ids is None else aggregate_ids:
+            with suppress(KeyError):
+                cache.get(aggregate_id, evict=True)
+
     def cache_is_current(self) -> bool:
         """Whether every aggregate in the repository's cache now holds every event stored for it,
         so that a batch may use them without asking the store for events after each: the store,
@@ -160,12 +201,7 @@ class CoreLedger(Application[UUID]):
         written_by_others = getattr(self.recorder, "written_by_others", None)
         if cache is None or written_by_others is None:
             return False
-        others = written_by_others()
-        # Everything, when the store cannot tell (the library's ``LRUCache.clear`` leaves its
-        # entries readable: each is evicted instead).
-        for aggregate_id in list(cache.cache) if others is None else others:
-            with suppress(KeyError):
-                cache.get(aggregate_id, evict=True)
+        self.forget(written_by_others())  # everything (None) when the store cannot tell
         return True
 
     def warm_keys(self, aggregate_ids: list[UUID]) -> None:

@@ -17,16 +17,17 @@ hands out its own objects, so whatever does not get saved must leave the cache.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import Recording, StoredEvent, Tracking
 
 from ledger.aggregates import BusinessRecord, PersonalAccount
 from ledger.errors import SnapshotUnusable
@@ -48,6 +49,31 @@ def worth_caching(aggregate: Aggregate) -> bool:
     message ever applied would fill the cache (a remittance's record holds its 200 lines' events)
     and push out the accounts the next batch needs."""
     return not isinstance(aggregate, BusinessRecord)
+
+
+class EventWriter(Protocol):
+    """An event store whose save is two steps: the ledger's (``adapters.crypto.TwoStepEventStore``)."""
+
+    def encode(self, domain_events: Sequence[Any]) -> list[StoredEvent]: ...
+
+    def write(self, domain_events: Sequence[Any], stored_events: Sequence[StoredEvent], **kwargs: Any) -> list[Recording[UUID]]: ...
+
+
+@dataclass
+class PreparedSave:
+    """A unit of work's save, encoded (``UnitOfWork.prepare``): its events and tracking record as
+    the library's ``ProcessingEvent``, their stored form, the personal accounts' snapshots to
+    write after them, and every aggregate the unit held (what leaves the cache if the write fails)."""
+
+    processing_event: ProcessingEvent[UUID]
+    stored_events: list[StoredEvent]
+    account_snapshots: list[StoredEvent]
+    aggregate_ids: list[UUID]
+    recordings: list[Recording[UUID]] = field(default_factory=list)
+
+    @property
+    def events(self) -> int:
+        return len(self.stored_events)
 
 
 class UnitOfWork:
@@ -269,6 +295,22 @@ class UnitOfWork:
     def commit(self, tracking: Tracking | None = None, **kwargs: Any) -> int:
         """Write every pending event in one transaction. Returns the number of events. If the
         write fails, nothing of this unit stays in the cache."""
+        prepared = self.prepare(tracking, **kwargs)
+        try:
+            self.ledger.write_save(prepared)
+        except BaseException:
+            self.ledger.forget(prepared.aggregate_ids)
+            raise
+        self.ledger.confirm_save(prepared)
+        return prepared.events
+
+    def prepare(self, tracking: Tracking | None = None, **kwargs: Any) -> PreparedSave:
+        """The unit's save, encoded as its aggregates are now (the personal accounts' snapshots it
+        takes too), to be written by ``Ledger.write_save`` and confirmed by
+        ``Ledger.confirm_save``; the unit is then empty, and its aggregates may change again (a
+        consumer's next batch) before the save is written. The aggregates it created go to the
+        cache at once, for the next batch to find: if the write fails, ``Ledger.forget`` takes
+        them out with the rest (``PreparedSave.aggregate_ids``)."""
         processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking)
         # Collected here rather than by ProcessingEvent.collect_events, whose runtime protocol
         # checks cost more than the rest of the commit for large units.
@@ -283,32 +325,30 @@ class UnitOfWork:
                     to_snapshot.append(aggregate)
         processing_event.saved_kwargs.update(kwargs)
         try:
-            if processing_event.events or tracking is not None:
-                recordings = self.ledger._record(processing_event)
-                self.ledger._take_snapshots(processing_event)
-                self.ledger._notify(recordings)
+            stored_events = self.ledger.event_writer.encode(processing_event.events) if processing_event.events else []
+            account_snapshots = self._account_snapshots(to_snapshot)
         except BaseException:
             self.discard()
             raise
-        self._snapshot_accounts(to_snapshot)
         cache = self.ledger.repository.cache
         if cache is not None:  # the aggregates created here, as saved: the next batch need not rebuild them
             for aggregate_id in self._created:
                 created = self.aggregates.get(aggregate_id)
                 if created is not None and worth_caching(created):
                     cache.put(aggregate_id, created)
+        prepared = PreparedSave(processing_event, stored_events, account_snapshots, list(self.aggregates))
         self._forget()
-        return len(processing_event.events)
+        return prepared
 
-    def _snapshot_accounts(self, accounts: list[PersonalAccount]) -> None:
-        """Snapshot, in one write after the save, the personal accounts it took past a multiple
-        of ``account_snapshot_every`` events, as they now are in memory (what folding their
-        events gives: a failed command's changes were undone). A snapshot is derived, never
-        chained or audited: if writing them fails, the save stands, and the accounts load from
-        their events as before."""
+    def _account_snapshots(self, accounts: list[PersonalAccount]) -> list[StoredEvent]:
+        """The snapshots of the personal accounts the save takes past a multiple of
+        ``account_snapshot_every`` events, encoded as the accounts are now, at the save's versions
+        (what folding their events gives: a failed command's changes were undone). A snapshot is
+        derived, never chained or audited: one that cannot be taken is left out, and the account
+        loads from its events as before."""
         store = self.ledger.snapshots
         if not accounts or store is None:
-            return
+            return []
         stored = []
         for account in accounts:
             try:
@@ -316,12 +356,7 @@ class UnitOfWork:
             except Exception as error:  # noqa: BLE001 (a snapshot is a shortcut: the save it follows stands)
                 logger.warning("account_snapshot_not_taken", account_id=str(account.id), error=type(error).__name__,
                                detail=str(error)[:200])
-        if not stored:
-            return
-        try:
-            store.recorder.insert_events(stored)
-        except Exception as error:  # noqa: BLE001
-            logger.warning("account_snapshots_not_written", accounts=len(stored), error=type(error).__name__, detail=str(error)[:200])
+        return stored
 
     def discard(self) -> None:
         """Drop everything this unit did: nothing is written, nothing stays in the cache."""
