@@ -72,6 +72,7 @@ HEAD_AND_POSITIONS = (
 
 class ChainedPostgresProcessRecorder(PostgresProcessRecorder):
     keeps_chain = True
+    writes_from_any_thread = True  # its connections come from a pool (``consumers.save_behind``)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

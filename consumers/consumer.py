@@ -3,6 +3,10 @@
 - One consumer group; ``enable_auto_commit=False``; each poll's records of one partition are a
   batch, applied in one transaction (``consumers.handlers.apply_batch``) together with the
   partition's position, ``Tracking("<topic>:<partition>", offset + 1)``.
+- On PostgreSQL a batch's save is written while the next batch is applied
+  (``consumers.save_behind``): one save in flight at most, written in order, counted only once
+  written. A failed save takes every batch applied after it with it: the whole cache is
+  forgotten and every partition is read again from its recorded position.
 - The database position is the truth. On assignment (start or rebalance) the consumer seeks each
   partition to it; Kafka's committed offsets are written after the database commit, for lag
   monitoring only. A crash anywhere therefore re-reads from the last committed batch, and a
@@ -43,7 +47,7 @@ from kafka.structs import OffsetAndMetadata
 
 from consumers import contract, retries
 from consumers.faults import Faults
-from consumers.handlers import MAX_BATCH, BatchTally, Delivery, apply_batch
+from consumers.handlers import MAX_BATCH, BatchResult, BatchTally, Delivery, apply_batch
 from consumers.kafka_io import (
     BOOTSTRAP_TIMEOUT_MS,
     DeadLetterPublisher,
@@ -54,6 +58,7 @@ from consumers.kafka_io import (
     producer,
 )
 from consumers.retries import RetryPlan
+from consumers.save_behind import SaveBehind
 from ledger.application import Ledger
 
 logger = structlog.get_logger()
@@ -185,6 +190,7 @@ class LedgerConsumer:
         self.priority = {topic: index for index, topic in enumerate(self.topics)}
         self.paused_until: dict[TopicPartition, float] = {}  # retry partitions waiting for their next record (monotonic s)
         self.kafka: KafkaConsumer | None = None
+        self.saves = SaveBehind(ledger, faults=self.faults)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -248,7 +254,10 @@ class LedgerConsumer:
                 for tp in sorted(polled, key=lambda tp: (self.priority.get(tp.topic, 99), tp.partition)):
                     if self.stopping:
                         break  # what is left of this poll is read again by the next owner
-                    self._handle(tp, polled[tp])
+                    if not self._handle(tp, polled[tp]):
+                        break  # every partition is read again from its recorded position
+                if not polled:
+                    self._settle()  # nothing more to apply: the save in flight written and counted
                 self._commit_kafka()
                 now = time.monotonic()
                 if now - last_summary >= config.summary_interval_s:
@@ -266,6 +275,10 @@ class LedgerConsumer:
 
     def _close(self) -> None:
         assert self.kafka is not None
+        try:
+            self.saves.close()
+        except PersistenceError as error:  # read again, from its recorded position, by the next owner
+            logger.warning("batch.rolled_back", error=f"{type(error).__name__}: {error}"[:300])
         self._commit_kafka()
         try:
             self.kafka.close(autocommit=False)
@@ -286,6 +299,10 @@ class LedgerConsumer:
             logger.info("partition.assigned", topic=tp.topic, partition=tp.partition, position=position)
 
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
+        failed = self._settled()  # before another consumer may take the partitions
+        if failed is not None:  # the assignment that follows seeks every partition to its recorded position
+            self.stats.rewinds += 1
+            logger.warning("batch.rolled_back", error=f"{type(failed).__name__}: {failed}"[:300])
         self._commit_kafka()
         for tp in revoked:
             self.paused_until.pop(tp, None)
@@ -328,46 +345,71 @@ class LedgerConsumer:
                 del self.paused_until[tp]
 
     # ------------------------------------------------------------------ one batch
-    def _handle(self, tp: TopicPartition, records: list[Any]) -> None:
+    def _handle(self, tp: TopicPartition, records: list[Any]) -> bool:
+        """Apply one partition's records of a poll; False if a batch failed (this one, or the
+        save in flight before it), after which every partition is read again."""
         records = self._due(tp, records)
         if not records:
-            return
+            return True
         attempt = retries.attempt_of(tp.topic, self.config.topic_prefix)
         deliveries = [_delivery(tp, record, attempt) for record in records]
         try:
-            result = apply_batch(self.ledger, deliveries, tracking_name=tracking_name(tp),
-                                 publish_dead_letters=self.publish_dead_letters, retry_plan=self.config.retry_plan,
-                                 schedule_retries=self.schedule_retries, faults=self.faults)
+            apply_batch(self.ledger, deliveries, tracking_name=tracking_name(tp), publish_dead_letters=self.publish_dead_letters,
+                        retry_plan=self.config.retry_plan, schedule_retries=self.schedule_retries, faults=self.faults,
+                        saves=self.saves, on_saved=lambda part, last_offset: self._saved(tp, part, last_offset))
         except (PersistenceError, KafkaError) as error:
-            self._batch_failed(tp, error)
-            return
-        self.failures = 0
-        self.stats.add(result)
-        self.to_commit[tp] = OffsetAndMetadata(deliveries[-1].offset + 1, "", -1)
-        self.faults.reached("kill_after_commit")
-        structlog.contextvars.clear_contextvars()
-        logger.debug("batch.committed", topic=tp.topic, partition=tp.partition, first_offset=deliveries[0].offset,
-                     last_offset=deliveries[-1].offset, messages=len(deliveries), events=result.events)
+            self._batch_failed(error, tp)
+            return False
+        return True
 
-    def _batch_failed(self, tp: TopicPartition, error: Exception) -> None:
-        """Nothing of the batch was committed: read it again from the recorded position, after
-        waiting for what could not be reached, or after a short back-off (a bounded number of
-        times) for anything else."""
+    def _saved(self, tp: TopicPartition, part: BatchResult, last_offset: int) -> None:
+        """A save written: counted, and its partition's offset noted for Kafka."""
+        self.failures = 0
+        self.stats.add(part)
+        self.to_commit[tp] = OffsetAndMetadata(last_offset + 1, "", -1)
+        self.faults.reached("kill_after_commit")
+        logger.debug("batch.committed", topic=tp.topic, partition=tp.partition, last_offset=last_offset,
+                     messages=len(part.outcomes), events=part.events)
+
+    def _settled(self) -> PersistenceError | None:
+        """Wait for the save in flight; its error, if it failed (everything in memory forgotten)."""
+        try:
+            self.saves.wait()
+        except PersistenceError as error:
+            return error
+        return None
+
+    def _settle(self) -> None:
+        failed = self._settled()
+        if failed is not None:
+            self._batch_failed(failed)
+
+    def _batch_failed(self, error: Exception, tp: TopicPartition | None = None) -> None:
+        """Nothing of the failed batch, nor of any applied after it, was committed: every
+        partition is read again from its recorded position, after waiting for what could not be
+        reached, or after a short back-off (a bounded number of times) for anything else."""
         assert self.kafka is not None
         structlog.contextvars.clear_contextvars()
         if isinstance(error, AuthorizationError):  # dead letters or retries it may not publish
             raise ConsumerFailed(f"the broker refuses this principal: {type(error).__name__}: {error}"[:500])
+        self._settled()  # a save still in flight: written and counted, or forgotten with the rest
         self.stats.rewinds += 1
-        logger.warning("batch.rolled_back", topic=tp.topic, partition=tp.partition, error=f"{type(error).__name__}: {error}"[:300])
+        where = {"topic": tp.topic, "partition": tp.partition} if tp is not None else {}
+        logger.warning("batch.rolled_back", **where, error=f"{type(error).__name__}: {error}"[:300])
         if isinstance(error, UNAVAILABLE):
-            self.until_reachable(lambda: self._rewind(tp) if tp in self.kafka.assignment() else None)  # type: ignore[union-attr]
+            self.until_reachable(self._rewind_all)
             return
         self.failures += 1
         if self.failures >= MAX_CONSECUTIVE_FAILURES:
             raise ConsumerFailed(f"{self.failures} batches failed in a row; the last: {type(error).__name__}: {error}"[:500])
-        if tp in self.kafka.assignment():
-            self._rewind(tp)
+        self._rewind_all()
         time.sleep(min(BACKOFF_S_MAX, 0.05 * 2 ** min(self.failures, 10)))
+
+    def _rewind_all(self) -> bool:
+        assert self.kafka is not None
+        for tp in self.kafka.assignment():
+            self._rewind(tp)
+        return True
 
     # ------------------------------------------------------------------ offsets and monitoring
     def _commit_kafka(self) -> None:

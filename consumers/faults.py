@@ -2,7 +2,10 @@
 
 Off unless ``FUND_LEDGER_FAULTS`` is set, e.g. ``kill_after_messages=7`` (in the middle of a
 batch), ``kill_before_commit=2`` (the 2nd batch: dead letters published, database not committed),
-``kill_after_commit=2`` (database committed, Kafka offsets not). Comma-separated to combine.
+``kill_after_commit=2`` (database committed, Kafka offsets not), ``kill_while_saving=2`` (the 2nd
+save about to be written, in the background, while the next batch is applied:
+``consumers.save_behind``), ``fail_while_saving=2`` (that save fails once, as a refused write
+would, instead of the process dying). Comma-separated to combine.
 The points are where a real crash hurts most; tests use them to prove that none loses or
 doubles a message.
 """
@@ -31,6 +34,15 @@ class Faults:
         self.counts[point] = self.counts.get(point, 0) + 1
         if self.counts[point] >= self.limits[point]:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+    def fails(self, point: str) -> bool:
+        """Count one passage through ``point``; True once, at the configured count: the caller
+        then fails as the real fault would."""
+        if point not in self.limits:
+            return False
+        self.counts[point] = self.counts.get(point, 0) + 1
+        return self.counts[point] == self.limits[point]
 
 
 NO_FAULTS = Faults("")

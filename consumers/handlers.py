@@ -35,6 +35,7 @@ from consumers.pseudonyms import bind_people, people_of
 from consumers.publishers import check_publisher
 from consumers.refusals import MessageRefused, refusal
 from consumers.retries import RetryPlan
+from consumers.save_behind import SaveBehind
 from ledger.application import Ledger
 from ledger.errors import LedgerError
 from ledger.unit_of_work import UnitOfWork
@@ -171,6 +172,8 @@ def apply_batch(
     retry_plan: RetryPlan | None = None,
     schedule_retries: Callable[[list[Outcome]], None] | None = None,
     faults: Faults = NO_FAULTS,
+    saves: SaveBehind | None = None,
+    on_saved: SaveCounted | None = None,
 ) -> BatchResult:
     """Apply ``deliveries`` in as few transactions as ``MAX_EVENTS_PER_SAVE`` allows (usually one),
     each with the position after its last delivery; dead letters are handed to
@@ -178,30 +181,44 @@ def apply_batch(
     transaction commits (docs/messages.md, "Dead letters"). Without a ``retry_plan`` nothing is
     deferred: a refusal is final at once.
 
+    Each save is committed before this returns, unless ``saves`` is given: it is then handed to
+    ``saves`` (``consumers.save_behind``), written while the caller goes on, and ``on_saved`` is
+    called with its part of the batch and the offset of its last delivery once it is written. An
+    error raised here may then be the save before this batch's, of another partition.
+
     Python's cyclic garbage collector is paused until the batch is written and its events freed
     (``adapters.collector``)."""
     assert 0 < len(deliveries) <= MAX_BATCH, len(deliveries)
-    with cyclic_gc_paused():
-        return _apply_batch(ledger, deliveries, tracking_name, publish_dead_letters, retry_plan, schedule_retries, faults)
-
-
-def _apply_batch(ledger: Ledger, deliveries: Sequence[Delivery], tracking_name: str | None,
-                 publish_dead_letters: Callable[[list[dict[str, Any]]], None] | None, retry_plan: RetryPlan | None,
-                 schedule_retries: Callable[[list[Outcome]], None] | None, faults: Faults) -> BatchResult:
+    assert saves is None or on_saved is not None, "a save written behind is counted by on_saved"
     if tracking_name is not None:
         offsets = [d.offset for d in deliveries]
         assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets), "one partition, in order"
+    how = _BatchSettings(tracking_name, publish_dead_letters, retry_plan, schedule_retries, faults, saves, on_saved)
     unit = ConsumerUnit(ledger)
-    try:
-        return _apply_in(ledger, unit, deliveries, tracking_name, publish_dead_letters, retry_plan, schedule_retries, faults)
-    except BaseException:
-        unit.discard()  # what the failed part changed leaves memory too: the next try starts from the store
-        raise
+    with cyclic_gc_paused():
+        try:
+            return _apply_batch(ledger, unit, deliveries, how)
+        except BaseException:
+            unit.discard()  # what the failed part changed leaves memory too: the next try starts from the store
+            raise
 
 
-def _apply_in(ledger: Ledger, unit: UnitOfWork, deliveries: Sequence[Delivery], tracking_name: str | None,
-              publish_dead_letters: Callable[[list[dict[str, Any]]], None] | None, retry_plan: RetryPlan | None,
-              schedule_retries: Callable[[list[Outcome]], None] | None, faults: Faults) -> BatchResult:
+SaveCounted = Callable[["BatchResult", int], None]
+
+
+@dataclass(frozen=True)
+class _BatchSettings:
+    tracking_name: str | None
+    publish_dead_letters: Callable[[list[dict[str, Any]]], None] | None
+    retry_plan: RetryPlan | None
+    schedule_retries: Callable[[list[Outcome]], None] | None
+    faults: Faults
+    saves: SaveBehind | None
+    on_saved: SaveCounted | None
+
+
+def _apply_batch(ledger: Ledger, unit: UnitOfWork, deliveries: Sequence[Delivery], how: _BatchSettings) -> BatchResult:
+    retry_plan, faults = how.retry_plan, how.faults
     result = BatchResult([], 0)
     pending: list[Outcome] = []
     index = -1
@@ -215,19 +232,30 @@ def _apply_in(ledger: Ledger, unit: UnitOfWork, deliveries: Sequence[Delivery], 
             if is_last or (index % SAVE_SIZE_CHECK_EVERY == 0 and unit.pending_event_count >= MAX_EVENTS_PER_SAVE):
                 structlog.contextvars.clear_contextvars()
                 dead_letters = [o.dead_letter for o in pending if o.dead_letter is not None]
-                if dead_letters and publish_dead_letters is not None:
-                    publish_dead_letters(dead_letters)
+                if dead_letters and how.publish_dead_letters is not None:
+                    how.publish_dead_letters(dead_letters)
                 deferred = [o for o in pending if o.deferral is not None]
-                if deferred and schedule_retries is not None:
-                    schedule_retries(deferred)
+                if deferred and how.schedule_retries is not None:
+                    how.schedule_retries(deferred)
                 faults.reached("kill_before_commit")
-                tracking = Tracking(tracking_name, delivery.offset + 1) if tracking_name is not None else None
-                result.events += unit.commit(tracking=tracking)
+                result.events += _save(unit, pending, delivery.offset, how)
                 result.outcomes += pending
                 pending = []
                 if at + 1 < len(window):  # what the rest of the window touches, up to date, in one query
                     _prefetch(ledger, unit, [message for _, message in window[at + 1:]])
     return result
+
+
+def _save(unit: UnitOfWork, pending: list[Outcome], last_offset: int, how: _BatchSettings) -> int:
+    """Commit the unit's save with the position after ``last_offset``, or hand it to ``how.saves``."""
+    tracking = Tracking(how.tracking_name, last_offset + 1) if how.tracking_name is not None else None
+    if how.saves is None:
+        return unit.commit(tracking=tracking)
+    prepared = unit.prepare(tracking=tracking)
+    part, on_saved = BatchResult(list(pending), prepared.events), how.on_saved
+    assert on_saved is not None
+    how.saves.submit(prepared, lambda: on_saved(part, last_offset))
+    return prepared.events
 
 
 def _parse_windows(deliveries: Sequence[Delivery]) -> Iterator[list[tuple[Delivery, schemas.Envelope | None]]]:

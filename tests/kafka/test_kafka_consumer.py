@@ -229,6 +229,12 @@ def test_the_consumer_on_postgresql_survives_a_kill_and_equals_a_clean_run(kafka
     kafka_env.publish(persons)
     assert kafka_env.consume(log=log) == 0
     kafka_env.publish(remittances)
+    # Batches of 3 remittances, each saved while the next is applied (consumers.save_behind): the
+    # 2nd save fails once as it is written (every partition read again from its recorded
+    # position, the batch applied on it forgotten); then the consumer dies while its 3rd save
+    # is written.
+    assert kafka_env.consume(faults="fail_while_saving=2,kill_while_saving=3", batch_size=3, log=log) == -9
+    assert '"event": "batch.rolled_back"' in log.read_text()
     assert kafka_env.consume(log=log) == 0
     kafka_env.publish(claims)
     assert kafka_env.consume(faults="kill_after_messages=12", batch_size=8, log=log) == -9
