@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-poll-interval-ms", type=int, default=300_000)
     parser.add_argument("--summary-interval", type=float, default=10.0, help="seconds between lag/throughput lines")
     parser.add_argument("--until-caught-up", action="store_true", help="exit once every assigned partition is read to its end")
+    parser.add_argument("--until-messages", type=int, metavar="N",
+                        help="exit once N messages were handled (applied, duplicates, dead letters, deferred) and every "
+                             "assigned partition is read to its end: a job started before what it is to read is published")
     parser.add_argument("--max-seconds", type=float, help="exit after this long (a safety limit for tests and jobs)")
     parser.add_argument("--client-id", default="fund-ledger-consumer")
     parser.add_argument("--retry-delays", default=",".join(f"{d:g}" for d in DEFAULT_DELAYS_S), metavar="S,S,...",
@@ -42,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.batch_size <= 10_000:
         raise InvalidInput("batch_size", "must be between 1 and 10000", value=args.batch_size)
+    if args.until_messages is not None and args.until_messages < 0:
+        raise InvalidInput("until_messages", "must be 0 or more", value=args.until_messages)
     try:
         retry_plan = parse_delays(args.retry_delays)
     except ValueError as error:
@@ -51,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, session_timeout_ms=args.session_timeout_ms,
         heartbeat_interval_ms=args.heartbeat_interval_ms, max_poll_interval_ms=args.max_poll_interval_ms,
         summary_interval_s=args.summary_interval, until_caught_up=args.until_caught_up, max_seconds=args.max_seconds,
+        until_messages=args.until_messages,
         partitions=args.partitions, create_topics=not args.no_create_topics, client_id=args.client_id, retry_plan=retry_plan,
     )
     patience = Patience(config.bootstrap, config.max_seconds)

@@ -82,6 +82,7 @@ class ConsumerConfig:
     max_poll_interval_ms: int = 300_000
     summary_interval_s: float = 10.0
     until_caught_up: bool = False
+    until_messages: int | None = None  # caught up, and at least this many messages handled
     max_seconds: float | None = None
     partitions: int = 3
     create_topics: bool = True
@@ -263,7 +264,7 @@ class LedgerConsumer:
                 if now - last_summary >= config.summary_interval_s:
                     self._summary(now - last_summary, summary_stats)
                     summary_stats, last_summary = _copy(self.stats), now
-                if config.until_caught_up and not polled and self._caught_up():
+                if self._done(polled):
                     logger.info("consumer.caught_up")
                     break
                 if self.patience.out_of_time():
@@ -438,6 +439,15 @@ class LedgerConsumer:
         structlog.contextvars.clear_contextvars()
         logger.info("consumer.summary", messages_per_s=round(handled / elapsed_s, 1) if elapsed_s else 0.0,
                     lag_total=sum(lag.values()), lag=lag, partitions=len(lag), **self.stats.as_dict())
+
+    def _done(self, polled: dict[TopicPartition, list[Any]]) -> bool:
+        """Whether an ``--until-caught-up`` or ``--until-messages`` run may stop."""
+        config, stats = self.config, self.stats
+        wanted = config.until_messages
+        if polled or not (config.until_caught_up or wanted is not None):
+            return False
+        handled = stats.applied + stats.duplicates + stats.dead_letters + stats.deferred
+        return (wanted is None or handled >= wanted) and self._caught_up()
 
     def _caught_up(self) -> bool:
         assert self.kafka is not None

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,25 @@ def test_the_consumer_on_postgresql_survives_a_kill_and_equals_a_clean_run(kafka
         assert books(ledger) == reference([persons, remittances, claims])
     finally:
         ledger.close()
+
+
+def test_a_consumer_started_before_the_publish_waits_for_its_messages_then_stops(kafka_env: Env, reference, tmp_path: Path) -> None:
+    """``--until-messages N``: caught up with nothing published, it keeps reading until N messages
+    were handled (what a job or a benchmark started ahead of its publisher needs), then stops."""
+    persons, remittances, _ = scenario(seed=5, people=12, claims=0)
+    log = tmp_path / "consumer.log"
+    process = kafka_env.start_consumer("--until-messages", str(len(persons)), "--max-seconds", "80", log=log)
+    try:
+        deadline = time.monotonic() + 40
+        while '"event": "partition.assigned"' not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert '"event": "partition.assigned"' in log.read_text()
+        time.sleep(2)  # caught up with the empty topics for a few polls
+        assert process.poll() is None, "stopped before its messages were published"
+        kafka_env.publish(persons)
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert store_books(kafka_env.store) == reference([persons])
