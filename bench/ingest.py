@@ -2,10 +2,11 @@
 
 End to end: the persons are enrolled first (published and consumed, timed on its own), then
 ``months`` x persons remittance lines, ~200 per message, are published with the project's
-publisher (``fund-ledger publish``), consumed by the project's consumer (``fund-ledger consume
---until-caught-up``, a subprocess whose RSS is sampled), while this process keeps the balance
-projection up to date (the batched ``Projector``). The clock runs from the start of the publish
-until the projection holds the last event.
+publisher (``fund-ledger publish``) and consumed by the project's consumer, a subprocess whose RSS
+is sampled, already running as a service runs: started before the publish (``fund-ledger consume
+--until-messages``), joined to its group before the clock starts (its start-up is timed on its
+own), while this process keeps the balance projection up to date (the batched ``Projector``).
+The clock runs from the start of the publish until the projection holds the last event.
 """
 
 from __future__ import annotations
@@ -98,6 +99,48 @@ def publish(db: Database, path: Path, prefix: str) -> ChildRun:
     return run
 
 
+class RunningConsumer:
+    """``fund-ledger consume --until-messages`` in a thread of this process, started ahead of the
+    publish; ``wait_joined`` returns once it has its partitions."""
+
+    def __init__(self, db: Database, prefix: str, messages: int, on_tick: Callable[[], Any]) -> None:
+        WORK_DIR.mkdir(parents=True, exist_ok=True)
+        self.out_path = WORK_DIR / f"{prefix}consumer"
+        argv = [*FUND_LEDGER, "consume", "--topic-prefix", prefix, "--group-id", prefix + "fund-ledger", "--until-messages",
+                str(messages), "--max-seconds", "900", "--batch-size", str(CONSUMER_BATCH)]
+        self.runs: list[ChildRun] = []
+        self.error: BaseException | None = None
+        self.started = time.perf_counter()
+        self.thread = threading.Thread(target=self._run, args=(argv, child_env(db), on_tick), daemon=True)
+        self.thread.start()
+
+    def _run(self, argv: list[str], env: dict[str, str], on_tick: Callable[[], Any]) -> None:
+        try:
+            self.runs.append(run_child(argv, env, on_tick=on_tick, timeout_s=900, out_path=self.out_path))
+        except BaseException as error:  # noqa: BLE001 - raised by finish()
+            self.error = error
+
+    def wait_joined(self, timeout_s: float = 120) -> float:
+        """Seconds from its start until it was assigned its partitions."""
+        log = Path(f"{self.out_path}.err")
+        while time.perf_counter() - self.started < timeout_s:
+            if self.error is not None or self.runs:
+                raise RuntimeError(f"the consumer stopped before joining: {self.error or self.runs[0].stderr[-2000:]}")
+            if log.exists() and '"event": "partition.assigned"' in log.read_text(errors="replace"):
+                return time.perf_counter() - self.started
+            time.sleep(0.1)
+        raise TimeoutError(f"the consumer did not join its group in {timeout_s} s")
+
+    def finish(self) -> ChildRun:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        run = self.runs[0]
+        if run.returncode != 0:
+            raise RuntimeError(f"consume failed ({run.returncode}): {run.stdout[-2000:]} {run.stderr[-3000:]}")
+        return run
+
+
 def consume(db: Database, prefix: str, on_tick: Callable[[], Any] | None = None, profile_to: Path | None = None) -> ChildRun:
     argv = [*FUND_LEDGER, "consume", "--topic-prefix", prefix, "--group-id", prefix + "fund-ledger", "--until-caught-up",
             "--max-seconds", "900", "--batch-size", str(CONSUMER_BATCH)]
@@ -124,17 +167,20 @@ def kafka_end_to_end(db: Database, people: list[data.Person], months: int, prefi
         projector.catch_up()
         start_head = projector.head()
 
-        # Remittances, end to end.
+        # Remittances, end to end: the consumer running and joined before the clock starts.
         progress: list[tuple[float, float, Any]] = []
+        messages = len(people) * months // data.LINES_PER_REMITTANCE
+
+        def tick() -> int:
+            return (ledger.recorder.max_notification_id() or 0) - start_head
         servers = CpuOfServers.now()
+        consumer = RunningConsumer(db, prefix, messages, on_tick=tick)
+        consumer_start_s = consumer.wait_joined()
         with BackgroundProjector(ledger) as background:
             started = time.perf_counter()
             published = publish(db, remit_path, prefix)
             publish_s = published.elapsed_s
-
-            def tick() -> int:
-                return (ledger.recorder.max_notification_id() or 0) - start_head
-            run = consume(db, prefix, on_tick=tick)
+            run = consumer.finish()
             consumed_s = time.perf_counter() - started
             end_position = background.finish()
             total_s = time.perf_counter() - started
@@ -148,7 +194,7 @@ def kafka_end_to_end(db: Database, people: list[data.Person], months: int, prefi
     for path in (enrol_path, remit_path):
         path.unlink(missing_ok=True)
     return {"lines": len(people) * months, "persons": len(people), "messages": len(people) * months // data.LINES_PER_REMITTANCE,
-            "enrol_s": enrol_s, "enrol_peak_rss_mib": enrol_run.peak_rss_mib,
+            "enrol_s": enrol_s, "enrol_peak_rss_mib": enrol_run.peak_rss_mib, "consumer_start_s": consumer_start_s,
             "publish_s": publish_s, "consumed_s": consumed_s, "total_s": total_s, "events": events,
             "consumer_peak_rss_mib": run.peak_rss_mib, "consumer_samples": progress,
             "consumer_peaks_so_far_mib": run.peaks_so_far_mib, "cpu_s": cpu_s}

@@ -124,11 +124,12 @@ class ChildRun:
 
 
 def run_child(argv: list[str], env: dict[str, str], on_tick: Callable[[], Any] | None = None,
-              tick_s: float = 0.25, timeout_s: float = 1800) -> ChildRun:
+              tick_s: float = 0.25, timeout_s: float = 1800, out_path: Path | None = None) -> ChildRun:
     """Run a subprocess, sampling its RSS (and ``on_tick()``'s progress) every ``tick_s``.
-    ``on_tick`` runs in this process between samples (e.g. the projector catching up)."""
+    ``on_tick`` runs in this process between samples (e.g. the projector catching up). Its
+    output goes to ``out_path`` + ``.out`` / ``.err`` while it runs (a temporary name if not given)."""
     started = time.perf_counter()
-    out_path = Path(f"/tmp/bench-child-{os.getpid()}-{time.monotonic_ns()}")
+    out_path = out_path or Path(f"/tmp/bench-child-{os.getpid()}-{time.monotonic_ns()}")
     with open(f"{out_path}.out", "w+") as out, open(f"{out_path}.err", "w+") as err:
         child = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
         samples: list[tuple[float, float, Any]] = []
