@@ -19,6 +19,7 @@ from pathlib import Path
 from eventsourcing.application import Application
 from eventsourcing.persistence import EventStore, Mapper
 
+from adapters.crypto import TwoStepEventStore
 from bench import data, env
 from bench.ingest import DIRECT_BATCH, WORK_DIR
 from bench.measure import Figure, Results, ratio
@@ -38,7 +39,7 @@ class PlainLedger(Ledger):
         return Application.construct_mapper(self)
 
     def construct_event_store(self) -> EventStore:  # type: ignore[type-arg]
-        return Application.construct_event_store(self)
+        return TwoStepEventStore(self.mapper, self.recorder)  # the library's store, its save in the ledger's two steps
 
 
 def _ingest(ledger: Ledger, enrol: Path, remit: Path) -> tuple[float, float, int, int]:

@@ -154,6 +154,9 @@ class CoreLedger(Application[UUID]):
     @property
     def event_writer(self) -> EventWriter:
         """The event store, whose ``put`` is two steps: encode, then write (``adapters.crypto``)."""
+        if not hasattr(self.events, "encode"):
+            raise TypeError(f"{type(self.events).__name__}: the ledger's event store must encode and write in two steps "
+                            "(adapters.crypto.TwoStepEventStore)")
         return cast(EventWriter, self.events)
 
     def write_save(self, prepared: PreparedSave) -> None:
