@@ -200,6 +200,27 @@ included, re-reads from the last committed batch, and every message is applied o
 message keeps its provenance (topic, partition, offset, key, message id, producer) and the list of
 events it caused, in the same transaction.
 
+A batch that fails before its commit (its dead letters could not be published, the store refused
+the save) leaves nothing behind, in the store or in memory: the accounts it changed are taken out
+of the consumer's cache and read again from the store when the batch is tried again. (Until
+df2b8e1 they stayed in the cache with the failed attempt's unsaved changes: tried again, a
+remittance was refused as a duplicate contribution of itself, and its stale credit was saved with
+the next batch, without its income.)
+
+**Saving behind** (PostgreSQL; `consumers/save_behind.py`). The consumer encodes a batch's save
+(its events, the personal accounts' snapshots it takes), hands it to one writing thread, and
+applies the next batch while the server writes it; the next batch finds the accounts in the cache
+as the one before left them. Saves are written one at a time in the order they were made, at most
+two handed over at once, so a partition's positions still commit in order, each with its events.
+A save counts (the consumer's figures, the Kafka offset it notes) only once written. If a save
+fails, nothing after it is written, the whole cache is forgotten, and every partition is read
+again from its recorded position: the batches applied on the failed one are applied again from
+the store. The consumer waits for the save in flight when it has nothing more to apply, before
+its partitions are revoked (so that the next owner starts from a position that will not move) and
+when it stops. On SQLite each save is written at once, as it is by `fund-ledger ingest`. Crash
+tests inject `kill_while_saving=N` and `fail_while_saving=N` (`FUND_LEDGER_FAULTS`) to kill the
+process, or fail the save, while the Nth save is written.
+
 ## Dead letters
 
 A message that is not JSON, fails its schema, breaks a bound or a rule of the ledger is **not
@@ -259,6 +280,7 @@ eval "$(deploy/kafka/env.sh --admin)"                    # the operator's creden
 fund-ledger publish examples/messages.jsonl              # validate every line, then send; nothing is sent if one is invalid
 eval "$(deploy/kafka/env.sh --ledger)"                   # the ledger's own principal
 fund-ledger --log-format json --log-level info consume   # until SIGTERM; --until-caught-up for jobs and tests
+                                                         # (--until-messages N: also N messages handled, for a job started before the publish)
 fund-ledger ingest examples/messages.jsonl               # the same handlers, without Kafka (embedded SQLite by default)
 fund-ledger dead-letters                                 # the open dead letters
 ```
@@ -267,11 +289,12 @@ The consumer logs one JSON line per message (`message.handled`, `message.deferre
 `topic`, `partition`, `offset`, `message_id`, `region`, `type` and `duration_ms`), and every
 `--summary-interval` seconds a `consumer.summary` line: messages per second, lag per partition
 (high-water mark minus position) and totals. On SIGTERM or SIGINT it finishes the batch it is
-applying, commits, leaves the group and exits 0. A broker or a database that cannot be reached
+applying, waits for its saves in flight, commits, leaves the group and exits 0. A broker or a database that cannot be reached
 (on start, while joining the group, or during a batch, which is rolled back and read again from
 the recorded position) is waited for: a `consumer.waiting` line says what it waits for, and the
 consumer tries again with a growing back-off (at most 30 s). Other storage failures roll the
-batch back and retry it with a bounded back-off; after 20 in a row the consumer exits non-zero
+batch back (with any applied after it, not yet written) and read every partition again from its
+recorded position, with a bounded back-off; after 20 in a row the consumer exits non-zero
 with one line saying why, for its supervisor to restart it. Several consumers in one group share
 the partitions; when two batches write to one aggregate at once (a region's pooled fund), one
 commit fails on the aggregate's version and that batch is simply read again.
