@@ -4,8 +4,8 @@
   batch, applied in one transaction (``consumers.handlers.apply_batch``) together with the
   partition's position, ``Tracking("<topic>:<partition>", offset + 1)``.
 - On PostgreSQL a batch's save is written while the next batch is applied
-  (``consumers.save_behind``): one save in flight at most, written in order, counted only once
-  written. A failed save takes every batch applied after it with it: the whole cache is
+  (``consumers.save_behind``): at most two saves handed over, written one at a time in order,
+  each counted only once written. A failed save takes every batch applied after it with it: the whole cache is
   forgotten and every partition is read again from its recorded position.
 - The database position is the truth. On assignment (start or rebalance) the consumer seeks each
   partition to it; Kafka's committed offsets are written after the database commit, for lag
