@@ -269,3 +269,33 @@ def test_a_consumer_started_before_the_publish_waits_for_its_messages_then_stops
             process.kill()
     assert process.returncode == 0
     assert store_books(kafka_env.store) == reference([persons])
+
+
+@pytest.mark.postgres
+def test_a_consumer_joining_on_postgresql_while_saves_are_in_flight_gives_the_same_books(
+        kafka_env: Env, reference, postgres_env, tmp_path: Path) -> None:
+    """On PostgreSQL the first consumer writes its saves behind (``consumers.save_behind``); a
+    second joins the group while it works through the remittances: the first waits for its saves
+    in flight before its partitions are revoked, and the books are those of a clean run."""
+    kafka_env.environ.update(postgres_env)
+    persons, remittances, claims = scenario(seed=8, people=60, employers=6, claims=60)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    ledger = Ledger(env={**postgres_env})
+    processes = [kafka_env.start_consumer("--max-seconds", "120", log=logs[0], batch_size=3)]
+    try:
+        wait_until(lambda: '"partition.assigned"' in logs[0].read_text(), 40, "the first consumer to get partitions")
+        kafka_env.publish(persons)
+        wait_until(lambda: _caught_up(kafka_env, ledger), 60, "the enrolments to be applied")
+        kafka_env.publish(remittances + claims)  # type: ignore[arg-type]
+        wait_until(lambda: '"message.handled"' in logs[0].read_text().split('"contribution.remittance"', 1)[-1], 40,
+                   "the first consumer to be applying remittances")
+        processes.append(kafka_env.start_consumer("--max-seconds", "100", log=logs[1], batch_size=3))
+        wait_until(lambda: _caught_up(kafka_env, ledger), 90, "everything to be applied")
+    finally:
+        codes = [stop(process) for process in processes]
+    try:
+        assert codes == [0, 0], [log.read_text()[-2000:] for log in logs]
+        assert '"partition.revoked"' in logs[0].read_text()  # the second consumer's arrival took partitions from it
+        assert books(ledger) == reference([persons, remittances, claims])
+    finally:
+        ledger.close()
