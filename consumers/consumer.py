@@ -258,7 +258,7 @@ class LedgerConsumer:
                     if not self._handle(tp, polled[tp]):
                         break  # every partition is read again from its recorded position
                 if not polled:
-                    self._settle()  # nothing more to apply: the save in flight written and counted
+                    self._settle()  # nothing more to apply: the saves in flight written and counted
                 self._commit_kafka()
                 now = time.monotonic()
                 if now - last_summary >= config.summary_interval_s:
@@ -348,7 +348,7 @@ class LedgerConsumer:
     # ------------------------------------------------------------------ one batch
     def _handle(self, tp: TopicPartition, records: list[Any]) -> bool:
         """Apply one partition's records of a poll; False if a batch failed (this one, or the
-        save in flight before it), after which every partition is read again."""
+        saves in flight before it), after which every partition is read again."""
         records = self._due(tp, records)
         if not records:
             return True
@@ -373,7 +373,7 @@ class LedgerConsumer:
                      messages=len(part.outcomes), events=part.events)
 
     def _settled(self) -> PersistenceError | None:
-        """Wait for the save in flight; its error, if it failed (everything in memory forgotten)."""
+        """Wait for the saves in flight; the first failure's error, if one failed (everything in memory forgotten)."""
         try:
             self.saves.wait()
         except PersistenceError as error:

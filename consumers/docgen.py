@@ -215,7 +215,7 @@ two handed over at once, so a partition's positions still commit in order, each 
 A save counts (the consumer's figures, the Kafka offset it notes) only once written. If a save
 fails, nothing after it is written, the whole cache is forgotten, and every partition is read
 again from its recorded position: the batches applied on the failed one are applied again from
-the store. The consumer waits for the save in flight when it has nothing more to apply, before
+the store. The consumer waits for the saves in flight when it has nothing more to apply, before
 its partitions are revoked (so that the next owner starts from a position that will not move) and
 when it stops. On SQLite each save is written at once, as it is by `fund-ledger ingest`. Crash
 tests inject `kill_while_saving=N` and `fail_while_saving=N` (`FUND_LEDGER_FAULTS`) to kill the

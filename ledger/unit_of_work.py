@@ -246,14 +246,10 @@ class UnitOfWork:
     def evict(self, aggregate_ids: Iterable[UUID]) -> None:
         """Take these aggregates out of the repository's cache (e.g. after saving a chunk of a long
         run, which will not touch them again: the cache then holds one chunk at a time)."""
-        for aggregate_id in aggregate_ids:
-            self._evict(aggregate_id)
+        self.ledger.forget(aggregate_ids)
 
     def _evict(self, aggregate_id: UUID) -> None:
-        cache = self.ledger.repository.cache
-        if cache is not None:
-            with suppress(KeyError):
-                cache.get(aggregate_id, evict=True)
+        self.ledger.forget((aggregate_id,))
 
     def pending_versions(self) -> int:
         """A checkpoint to give ``events_since`` later (costs nothing, however large the unit)."""
@@ -360,8 +356,7 @@ class UnitOfWork:
 
     def discard(self) -> None:
         """Drop everything this unit did: nothing is written, nothing stays in the cache."""
-        for aggregate_id in self.aggregates:
-            self._evict(aggregate_id)
+        self.ledger.forget(list(self.aggregates))
         self._forget()
 
     def _forget(self) -> None:
