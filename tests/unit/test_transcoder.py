@@ -219,3 +219,66 @@ def test_a_state_written_takes_its_own_size_in_memory_not_orjsons_buffer() -> No
     finally:
         tracemalloc.stop()
     assert held < 2 * size + 100, (held, size)
+
+
+def test_a_transcoding_registered_for_a_type_orjson_writes_itself_is_asked_as_the_library_asks_it() -> None:
+    """orjson writes an enum (by its value) and a UUID (as text) without asking a hook: values of
+    such a type registered here must still be written in the library's form."""
+    from enum import Enum
+
+    from eventsourcing.persistence import Transcoding
+
+    class Level(Enum):
+        TERTIARY = 3
+
+    class LevelAsName(Transcoding):
+        type, name = Level, "level"
+
+        def encode(self, obj: Level) -> str:
+            return obj.name
+
+        def decode(self, data: str) -> Level:
+            return Level[data]
+
+    library, fast = transcoders()
+    for transcoder in (library, fast):
+        transcoder.register(LevelAsName())
+    for value in ({"level": Level.TERTIARY, "on": datetime(2024, 1, 15, tzinfo=UTC), "rate": Decimal("0.02")},
+                  {"id": UUID(int=7), "on": datetime(2024, 1, 15, tzinfo=UTC)}):
+        assert fast.encode(value) == library.encode(value)
+    assert b'"_type_":"level","_data_":"TERTIARY"' in fast.encode({"level": Level.TERTIARY})
+
+
+def test_an_error_in_a_transcoding_is_the_library_error() -> None:
+    """A transcoding that fails while orjson writes the value raises what it raises with the library."""
+    from eventsourcing.persistence import Transcoding
+
+    class Broken:
+        pass
+
+    class BrokenAsNothing(Transcoding):
+        type, name = Broken, "broken"
+
+        def encode(self, obj: Broken) -> str:
+            raise ArithmeticError("cannot write it")
+
+        def decode(self, data: str) -> Broken:
+            return Broken()
+
+    library, fast = transcoders()
+    for transcoder in (library, fast):
+        transcoder.register(BrokenAsNothing())
+    value = {"on": datetime(2024, 1, 15, tzinfo=UTC), "broken": [Broken()]}
+    assert outcome(fast.encode, value) == outcome(library.encode, value) == ("error", ArithmeticError)
+
+
+def test_a_ledger_event_is_written_as_the_library_writes_it() -> None:
+    """What a consumer writes most: a remittance line's credit (dates, a timestamp, postings)."""
+    state = {"timestamp": datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC), "region": "210100",
+             "on": datetime(2024, 3, 15, tzinfo=UTC).date(), "origin": "contribution", "period": "2024-03",
+             "postings": [{"account": "clearing.personal_accounts", "amount_fen": 1234, "item": None, "person_id": None},
+                          {"account": "fund.personal", "amount_fen": -1234, "item": "income.contribution", "person_id": "P1",
+                           "origin": "employee_share"}],
+             "rates": (Decimal("0.02"), Decimal("0.06")), "wage_base_fen": 612_345}
+    assert FAST.encode(state) == LIBRARY.encode(state)
+    assert same(FAST.decode(FAST.encode(state)), LIBRARY.decode(LIBRARY.encode(state)))
