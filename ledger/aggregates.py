@@ -226,6 +226,8 @@ class PersonalAccount(Aggregate):
         """Who may pay for the days ``first_day`` to ``last_day``: the employer of record on the
         first day, and any employer recorded from a later day within them (in the month an
         employee changes employer, either may pay it, once)."""
+        if len(self.employer_history) == 1:  # most people: one employer since enrolment
+            return [self.employer_history[0][1]]
         history = sorted(self.employer_history)
         on_first_day = next((employer for on, employer in reversed(history) if on <= first_day), history[0][1])
         later = [employer for on, employer in history if first_day < on <= last_day]

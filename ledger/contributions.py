@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ledger import accounts as acc
@@ -346,11 +347,11 @@ class Period:
     def of(cls, text: str) -> Period:
         return cls(*check_period(text))
 
-    @property
+    @cached_property
     def first_day(self) -> date:
         return date(self.year, self.month, 1)
 
-    @property
+    @cached_property
     def last_day(self) -> date:
         return date(self.year + self.month // 12, self.month % 12 + 1, 1) - timedelta(days=1)
 
