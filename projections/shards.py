@@ -111,12 +111,13 @@ class Shard:
     def owns_person(self, region: str, person_id: str) -> bool:
         return shard_of(PersonalAccount.id_for(region, person_id), self.count) == self.index
 
-    def check(self, position: int, event: Any) -> None:
+    def check(self, position: int, event: Any, moved: set[tuple[str, str]] | None = None) -> None:
         """An account's event moves only its own person (``PersonalAccount`` refuses others):
-        were it not so, the person's worker would never see it; refuse to build on."""
-        people = touched_people(event)
+        were it not so, the person's worker would never see it; refuse to build on. ``moved``:
+        ``touched_people(event)``, if the caller has it already."""
+        people = touched_people(event) if moved is None else moved
         if isinstance(getattr(event, "person_id", None), str):  # a transfer's months are the event's person's
-            people.add((getattr(event, "region", "") or "", event.person_id))
+            people = people | {(getattr(event, "region", "") or "", event.person_id)}
         for region, person_id in people:
             if not self.owns_person(region, person_id):
                 raise ShardMismatch("position", f"the personal account event at position {position} moves person {person_id} "
@@ -148,6 +149,15 @@ class ShardProjector(Projector):
         self._folded_through = batch[-1][0]
         return state
 
+    def _people_of(self, position: int, event: Any) -> set[tuple[str, str]]:
+        """A personal account's event: the rows it moves, checked to be its own person's only
+        (``Shard.check``); any other event: the rows it moves of this worker's persons."""
+        if is_account_topic(get_topic(type(event))):
+            people = touched_people(event)
+            self.shard.check(position, event, people)
+            return people
+        return touched_people(event, self.shard)
+
     def _owner_of(self, event: Any) -> Shard | None:
         """All of a personal account's event (read by this worker only, and checked to move only
         its own person: ``Shard.check``); this worker's share of any other."""
@@ -163,12 +173,9 @@ class ShardProjector(Projector):
                 return
             batch = []
             for notification in notifications:
-                event = mapper.to_domain_event(notification)
-                if is_account_topic(notification.topic):
-                    self.shard.check(notification.id, event)
-                else:
+                if not is_account_topic(notification.topic):  # (an account's event is checked when applied: _people_of)
                     self.shared_events += 1
-                batch.append((notification.id, event))
+                batch.append((notification.id, mapper.to_domain_event(notification)))
             yield batch
             position = notifications[-1].id
 

@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from projections import replay as replay_module
 from projections import schema
 from projections.fold import BatchState, fold
 from projections.replay import replay
-from projections.shards import Shard, ShardMismatch, is_account_topic, shard_of, worker_count
+from projections.shards import Shard, ShardMismatch, ShardProjector, is_account_topic, shard_of, worker_count
 from projections.store import ProjectionStore, open_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,6 +139,12 @@ def test_an_account_event_that_moves_another_person_is_refused() -> None:
     shard = Shard(shard_of(own, 2), 2)
     with pytest.raises(ShardMismatch, match=f"position 7 moves person {other}"):
         shard.check(7, event)
+    # ... and by a worker, as it takes the rows its batch moves (the check is made there).
+    with pytest.raises(ShardMismatch, match=f"position 7 moves person {other}"):
+        ShardProjector._people_of(SimpleNamespace(shard=shard), 7, event)  # type: ignore[arg-type]
+    object.__setattr__(event, "__dict__", {**event.__dict__, "postings": [
+        {"account": "fund.personal", "amount_fen": -100, "item": "income.contribution", "person_id": "P1"}]})
+    assert ShardProjector._people_of(SimpleNamespace(shard=shard), 7, event) == {(region, "P1")}  # type: ignore[arg-type]
 
 
 def test_the_workers_setting() -> None:
