@@ -2,7 +2,10 @@
 
 Each line is a delivery from the pseudo-topic ``file:<name>`` (partition 0, offset = line
 number), so provenance and dead letters look the same as from Kafka. Lines are applied in
-batches, one transaction per batch. Message ids make a second run of the same file a no-op;
+batches, one transaction per batch; on PostgreSQL a batch's save is written while the next batch
+is applied (``consumers.save_behind``, as the Kafka consumer does), and a save that fails stops
+the ingest with its error, nothing after it written. Message ids make a second run of the same
+file a no-op (so does running it again after a failure: what was written is not applied twice);
 a dead letter is recorded once per (line, content) however often the file is ingested.
 Dead letters are recorded in the ledger's store and appended to a local JSON-lines file, their
 content sealed there as in the store (``adapters.crypto``: the original, its reason and digest
@@ -24,6 +27,7 @@ from typing import Any, BinaryIO
 from adapters.crypto import sealed_refusal
 from consumers.handlers import MAX_BATCH, BatchTally, Delivery, Outcome, apply_batch
 from consumers.retries import RetryPlan
+from consumers.save_behind import SaveBehind
 from ledger.application import Ledger
 
 DEFAULT_DEAD_LETTER_FILE = Path(".run") / "dead-letters.jsonl"
@@ -92,12 +96,24 @@ def _lines(handle: BinaryIO) -> Iterator[tuple[bytes, int, str]]:
 
 
 def ingest_file(ledger: Ledger, path: Path | None, *, batch_size: int = 500, dead_letter_file: Path | None = DEFAULT_DEAD_LETTER_FILE,
-                source: BinaryIO | None = None, retry_plan: RetryPlan = INGEST_RETRY_PLAN) -> IngestReport:
+                source: BinaryIO | None = None, retry_plan: RetryPlan = INGEST_RETRY_PLAN,
+                save_behind: bool | None = None) -> IngestReport:
     """Apply the lines of ``path`` (or of ``source`` when ``path`` is ``None``), then the lines
     deferred (``consumers.retries``: a claim before its person's enrolment), once per attempt of
     ``retry_plan``, at once: a file's order between such lines is no more reliable than Kafka's
-    between topics."""
+    between topics. ``save_behind``: write each save while the next batch is applied (default:
+    where the store may be written from another thread, PostgreSQL); the report counts what was
+    written."""
     assert 0 < batch_size <= MAX_BATCH, batch_size
+    saves = SaveBehind(ledger, background=save_behind)
+    try:
+        return _ingest(ledger, path, source, batch_size, dead_letter_file, retry_plan, saves)
+    finally:
+        saves.close()
+
+
+def _ingest(ledger: Ledger, path: Path | None, source: BinaryIO | None, batch_size: int, dead_letter_file: Path | None,
+            retry_plan: RetryPlan, saves: SaveBehind) -> IngestReport:
     report = IngestReport()
     batch: list[Delivery] = []
     deferred: list[Delivery] = []
@@ -114,9 +130,9 @@ def ingest_file(ledger: Ledger, path: Path | None, *, batch_size: int = 500, dea
                                                 origin_id=outcome.delivery.dead_letter_id))
 
     def flush() -> None:
-        result = apply_batch(ledger, batch, publish_dead_letters=write_dead_letters, retry_plan=retry_plan, schedule_retries=defer)
-        report.add(result)
-        report.dead_letter_ids.extend(dead["dead_letter_id"] for dead in result.dead_letters)
+        result = apply_batch(ledger, batch, publish_dead_letters=write_dead_letters, retry_plan=retry_plan, schedule_retries=defer,
+                             saves=saves, on_saved=lambda part, _: report.add(part))
+        report.dead_letter_ids.extend(dead["dead_letter_id"] for dead in result.dead_letters)  # (written with the batch)
         batch.clear()
 
     for delivery in read_deliveries(path, source):
@@ -130,4 +146,5 @@ def ingest_file(ledger: Ledger, path: Path | None, *, batch_size: int = 500, dea
         batch.extend(deferred)
         deferred.clear()
     assert not batch and not deferred, "the last attempt defers nothing"
+    saves.wait()
     return report
