@@ -97,15 +97,15 @@ def _lines(handle: BinaryIO) -> Iterator[tuple[bytes, int, str]]:
 
 def ingest_file(ledger: Ledger, path: Path | None, *, batch_size: int = 500, dead_letter_file: Path | None = DEFAULT_DEAD_LETTER_FILE,
                 source: BinaryIO | None = None, retry_plan: RetryPlan = INGEST_RETRY_PLAN,
-                save_behind: bool | None = None) -> IngestReport:
+                save_behind: bool = True) -> IngestReport:
     """Apply the lines of ``path`` (or of ``source`` when ``path`` is ``None``), then the lines
     deferred (``consumers.retries``: a claim before its person's enrolment), once per attempt of
     ``retry_plan``, at once: a file's order between such lines is no more reliable than Kafka's
-    between topics. ``save_behind``: write each save while the next batch is applied (default:
-    where the store may be written from another thread, PostgreSQL); the report counts what was
-    written."""
+    between topics. ``save_behind``: write each save while the next batch is applied, where the
+    store may be written from another thread (PostgreSQL); ``False``: each save before the next
+    batch. The report counts what was written."""
     assert 0 < batch_size <= MAX_BATCH, batch_size
-    saves = SaveBehind(ledger, background=save_behind)
+    saves = SaveBehind(ledger, background=None if save_behind else False)
     try:
         return _ingest(ledger, path, source, batch_size, dead_letter_file, retry_plan, saves)
     finally:
