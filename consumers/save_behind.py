@@ -20,6 +20,11 @@ What keeps it exactly once:
   reads every partition again from the position recorded with its events.
 - The consumer waits for the saves in flight (``wait``) when it has nothing more to apply, before
   its partitions are revoked, and when it stops.
+- Until a save is written, its aggregates stay in the cache (``Ledger.note_unwritten``) even when
+  the store names them as written by others since it last looked: it can name the process's own
+  save, committed by the writing thread just before it noted its own position, and an aggregate
+  read again then would lack the changes of the save after it, still unwritten (a clean clone's
+  test run met it: the next save refused on a version of its own making).
 
 Whatever the write runs into, the store's own checks still hold: a save built on an account the
 save before it changed, read from the store before that one was written, fails on its version.
@@ -85,6 +90,7 @@ class SaveBehind:
                 raise
             self._confirm(prepared, on_saved)
             return
+        self.ledger.note_unwritten(prepared.aggregate_ids)
         self._in_flight.append((self._executor.submit(self._write, prepared), prepared, on_saved))
 
     def wait(self) -> None:
@@ -110,13 +116,16 @@ class SaveBehind:
         try:
             future.result()
         except BaseException:
-            for later, _, _ in self._in_flight:
+            self.ledger.note_written(prepared.aggregate_ids)
+            for later, later_prepared, _ in self._in_flight:
                 if not later.cancel():  # started: it fails at once (SaveAbandoned); waited for
                     later.exception()
+                self.ledger.note_written(later_prepared.aggregate_ids)
             self._in_flight.clear()
             self._failed.clear()
             self.ledger.forget()
             raise
+        self.ledger.note_written(prepared.aggregate_ids)
         self._confirm(prepared, on_saved)
 
     def _write(self, prepared: PreparedSave) -> None:

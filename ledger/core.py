@@ -9,6 +9,7 @@ returns the first outcome and records nothing; with another payload it is refuse
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
@@ -141,6 +142,18 @@ class CoreLedger(Application[UUID]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.account_snapshot_every  # noqa: B018 (a wrong setting is refused before anything is stored)
+        # The aggregates of saves handed over and not yet written (``consumers.save_behind``), by
+        # how many such saves hold each: the cache is the only place their changes are until then.
+        self._unwritten: Counter[UUID] = Counter()
+
+    def note_unwritten(self, aggregate_ids: Iterable[UUID]) -> None:
+        """A save of these aggregates was handed over to be written later: keep them in the cache."""
+        self._unwritten.update(aggregate_ids)
+
+    def note_written(self, aggregate_ids: Iterable[UUID]) -> None:
+        """That save was written (or will never be: its aggregates are then forgotten by the caller)."""
+        self._unwritten.subtract(aggregate_ids)
+        self._unwritten = +self._unwritten  # (drops the counts at zero)
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """The library's snapshots (pooled funds, policy books): one that cannot be taken (a
@@ -204,7 +217,16 @@ class CoreLedger(Application[UUID]):
         written_by_others = getattr(self.recorder, "written_by_others", None)
         if cache is None or written_by_others is None:
             return False
-        self.forget(written_by_others())  # everything (None) when the store cannot tell
+        named = written_by_others()  # everything (None) when the store cannot tell
+        if not self._unwritten:
+            self.forget(named)
+            return True
+        # Never an aggregate whose save is not written yet: the store can name it (its own save,
+        # committed by the writing thread before it noted its position, or the save before it),
+        # and read again it would lack the unwritten changes. Had someone else really written it,
+        # that save fails on its version, and everything applied after it is forgotten.
+        self.forget([aggregate_id for aggregate_id in (list(cache.cache) if named is None else named)
+                     if aggregate_id not in self._unwritten])
         return True
 
     def warm_keys(self, aggregate_ids: list[UUID]) -> None:
