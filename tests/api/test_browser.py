@@ -58,13 +58,29 @@ def browser() -> Iterator[Any]:
 def click_and_load(driver: Any, element: Any) -> None:
     """Click, and wait until the page it leads to has replaced this one."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 30).until(lambda _: is_gone(page))
     WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def is_gone(element: Any) -> bool:
+    """Whether ``element``'s page has been replaced. Asked in the middle of the navigation,
+    Chromium may answer that the node "does not belong to the document" instead of calling it
+    stale (selenium's ``staleness_of`` lets that error through: a clean clone's run failed on it)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
+    return False
 
 
 def shown(value: Any, kind_is_fen: bool) -> str:
