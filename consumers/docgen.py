@@ -219,7 +219,9 @@ the store. The consumer waits for the saves in flight when it has nothing more t
 its partitions are revoked (so that the next owner starts from a position that will not move) and
 when it stops. Until a save is written its aggregates stay in the cache, even when the store names
 them among what others wrote (it can name the process's own save, committed just before the
-process noted its position). On SQLite each save is written at once. `fund-ledger ingest` saves behind the same
+process noted its position), and one read again from the store (a refused message puts its
+accounts back that way) is read only once the saves in flight are written. On SQLite each save
+is written at once. `fund-ledger ingest` saves behind the same
 way on PostgreSQL: a save that fails stops it with the store's error, nothing after it written,
 and running the file again applies the rest once (what was written is a duplicate). Crash
 tests inject `kill_while_saving=N` and `fail_while_saving=N` (`FUND_LEDGER_FAULTS`) to kill the

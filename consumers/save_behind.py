@@ -24,7 +24,9 @@ What keeps it exactly once:
   the store names them as written by others since it last looked: it can name the process's own
   save, committed by the writing thread just before it noted its own position, and an aggregate
   read again then would lack the changes of the save after it, still unwritten (a clean clone's
-  test run met it: the next save refused on a version of its own making).
+  test run met it: the next save refused on a version of its own making). And an aggregate not
+  in the cache (a refused command puts its accounts back by reading them again) is read from the
+  store only once the saves in flight are written (``Ledger.before_reading``).
 
 Whatever the write runs into, the store's own checks still hold: a save built on an account the
 save before it changed, read from the store before that one was written, fails on its version.
@@ -69,6 +71,8 @@ class SaveBehind:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="save-behind") if self.background else None
         self._in_flight: deque[tuple[Future[None], PreparedSave, Callable[[], None]]] = deque()
         self._failed = threading.Event()  # set by the writing thread: the saves after the failed one are not written
+        if self._executor is not None:
+            ledger.wait_for_saves = self.wait  # the store read for an unwritten aggregate waits for them
 
     @property
     def in_flight(self) -> int:
@@ -106,6 +110,8 @@ class SaveBehind:
         finally:
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
+                if self.ledger.wait_for_saves == self.wait:
+                    self.ledger.wait_for_saves = None
 
     def _count_written(self, block: bool) -> None:
         while self._in_flight and (block or self._in_flight[0][0].done()):

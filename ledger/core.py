@@ -145,10 +145,24 @@ class CoreLedger(Application[UUID]):
         # The aggregates of saves handed over and not yet written (``consumers.save_behind``), by
         # how many such saves hold each: the cache is the only place their changes are until then.
         self._unwritten: Counter[UUID] = Counter()
+        # Waits until every save handed over is written (set by ``consumers.save_behind`` while it
+        # writes in the background): called before the store is read for an unwritten aggregate.
+        self.wait_for_saves: Callable[[], None] | None = None
 
     def note_unwritten(self, aggregate_ids: Iterable[UUID]) -> None:
         """A save of these aggregates was handed over to be written later: keep them in the cache."""
         self._unwritten.update(aggregate_ids)
+
+    def before_reading(self, aggregate_ids: Iterable[UUID]) -> None:
+        """About to read these aggregates (the repository reads the cache first): if one is not in
+        the cache and a save of it is handed over and not written yet, wait for the saves in
+        flight, or the store would give it without that save's changes (a command that failed on
+        an account evicts it, and the next command on it reads it again)."""
+        if not self._unwritten or self.wait_for_saves is None:
+            return
+        cached = self.repository.cache.cache if self.repository.cache is not None else {}
+        if any(i in self._unwritten and i not in cached for i in aggregate_ids):  # (the cache holds it as saved)
+            self.wait_for_saves()
 
     def note_written(self, aggregate_ids: Iterable[UUID]) -> None:
         """That save was written (or will never be: its aggregates are then forgotten by the caller)."""

@@ -110,6 +110,7 @@ class UnitOfWork:
         if aggregate is None:
             if aggregate_id in self._missing:
                 raise AggregateNotFoundError(aggregate_id)
+            self.ledger.before_reading((aggregate_id,))
             aggregate = self.ledger.repository.get(aggregate_id)
             if not worth_caching(aggregate):
                 self._evict(aggregate_id)
@@ -168,6 +169,7 @@ class UnitOfWork:
             elif start_from is not None:
                 cached = start_from.get(aggregate_id)
             wanted[aggregate_id] = cached  # type: ignore[assignment]
+        self.ledger.before_reading(aggregate_id for aggregate_id, held in wanted.items() if held is None)
         self._from_snapshots(wanted)
         to_read = {i: (a.version if a is not None else 0) for i, a in wanted.items() if i not in up_to_date}
         stored = self.ledger.events_after(to_read) if to_read else {}
@@ -235,6 +237,7 @@ class UnitOfWork:
         kept = failed.pending_events[:pending_count]
         aggregate: Aggregate | None = None
         if aggregate_id not in self._created:
+            self.ledger.before_reading((aggregate_id,))
             aggregate = self.ledger.repository.get(aggregate_id)
             self._evict(aggregate_id)  # the rebuilt object will hold unsaved events: keep it out of the cache
         for event in kept:

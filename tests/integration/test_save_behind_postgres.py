@@ -192,3 +192,32 @@ def test_an_account_named_as_written_by_others_while_its_save_is_in_flight_stays
     assert account.version == 3 and account.balance_fen > 0  # enrolled, then credited twice
     books = ledger.trial_balance()
     assert books["bank.income"] == 2 * declared_fen and books["clearing.personal_accounts"] == 0, books
+
+
+def test_a_refused_message_on_an_account_whose_save_is_in_flight_leaves_the_next_message_its_changes(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused remittance puts the account back as it was, which reads it again from the store;
+    with the previous batch's save still unwritten, the store lacked that save's credit and the
+    next remittance in the batch built on a stale version (the store refused the save: the ingest
+    or the consumer stopped on a conflict of its own making). The read now waits for the saves in
+    flight."""
+    declared_fen = _declared(ledger, 1)
+    release = threading.Event()
+    write = ledger.write_save
+
+    def held_write(prepared: Any) -> None:
+        assert release.wait(30)
+        write(prepared)
+
+    monkeypatch.setattr(ledger, "write_save", held_write)
+    saves, counted = SaveBehind(ledger), []
+    _apply(ledger, saves, _deliveries([_month("R3", "2024-03", declared_fen)], start=0), counted)
+    threading.Timer(0.5, release.set).start()  # the first save is written only while the second batch waits for it
+    refused_then_applied = [_month("R4", "2024-04", declared_fen + 1), _month("R5", "2024-04", declared_fen)]
+    _apply(ledger, saves, _deliveries(refused_then_applied, start=1), counted)
+    saves.close()
+    assert [offset for offset, _, _ in counted] == [0, 2]
+    account = ledger.personal_account(REGION, "P1")
+    assert account.version == 3 and account.balance_fen > 0  # enrolled, then credited twice
+    books = ledger.trial_balance()
+    assert books["bank.income"] == 2 * declared_fen and books["clearing.personal_accounts"] == 0, books
