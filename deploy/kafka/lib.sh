@@ -149,17 +149,39 @@ kafka_ready() {
   kafka_pid >/dev/null && kafka_started_in_log && kafka_port_open "$KAFKA_PORT"
 }
 
-kafka_dump_logs() {
+# Keep the previous run's logs as *.prev; the readiness check greps server.log.
+kafka_rotate_logs() {
   local f
-  for f in "$KAFKA_CONSOLE_LOG" "$KAFKA_SERVER_LOG"; do
+  for f in "$KAFKA_SERVER_LOG" "$KAFKA_CONSOLE_LOG"; do
+    if [[ -f "$f" ]]; then mv -f "$f" "$f.prev"; fi
+  done
+}
+
+# The broker's logs when it failed to start: the server log's tail and its warnings and errors,
+# then the console (the JVM's own errors, a failed format's stack trace) and any JVM crash report,
+# last, where a CI log cut to its end still shows them.
+kafka_dump_logs() {
+  if [[ ! -s "$KAFKA_SERVER_LOG" && ! -s "$KAFKA_CONSOLE_LOG" ]]; then
+    kafka_log "the broker wrote nothing to $KAFKA_SERVER_LOG or $KAFKA_CONSOLE_LOG"
+  fi
+  if [[ -s "$KAFKA_SERVER_LOG" ]]; then
+    kafka_log "---- last lines of $KAFKA_SERVER_LOG ----"
+    tail -n 25 "$KAFKA_SERVER_LOG" >&2
+    kafka_log "---- its last warnings and errors ----"
+    grep -E '^\[[^]]*\] (WARN|ERROR|FATAL) ' "$KAFKA_SERVER_LOG" | tail -n 15 >&2 || true
+  fi
+  local f
+  for f in "$KAFKA_LOG_DIR"/hs_err_pid*.log "$KAFKA_CONSOLE_LOG"; do
     if [[ -s "$f" ]]; then
       kafka_log "---- last lines of $f ----"
       tail -n 40 "$f" >&2
     fi
   done
+  kafka_log "memory: $(grep -E '^(MemTotal|MemAvailable):' /proc/meminfo 2>/dev/null | tr -s ' ' | paste -sd ' ' -)"
 }
 
-# Wait until the broker is ready; fail early if the process dies.
+# Wait until the broker is ready, or fail (after dumping its logs): 1 when the process died,
+# 2 when it is still not ready after $KAFKA_START_TIMEOUT seconds.
 kafka_wait_ready() {
   local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
   while ! kafka_ready; do
@@ -171,11 +193,28 @@ kafka_wait_ready() {
     if ((SECONDS >= deadline)); then
       kafka_log "timed out after ${KAFKA_START_TIMEOUT}s waiting for the broker on $KAFKA_HOST:$KAFKA_PORT"
       kafka_dump_logs
-      return 1
+      return 2
     fi
     sleep 0.5
   done
   echo "kafka ready on $KAFKA_HOST:$KAFKA_PORT"
+}
+
+# How a child process ended, from its exit status, in words.
+kafka_describe_exit() {
+  local status="$1"
+  if ((status > 128)); then
+    local signal=$((status - 128))
+    local name
+    name="$(kill -l "$signal" 2>/dev/null || echo "$signal")"
+    if ((signal == 9)); then
+      printf 'killed by SIG%s from outside the JVM (the kernel kills so when memory runs out)' "$name"
+    else
+      printf 'killed by SIG%s' "$name"
+    fi
+  else
+    printf 'exited with status %s' "$status"
+  fi
 }
 
 # ---------------------------------------------------------------------------- TLS

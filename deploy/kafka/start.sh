@@ -113,16 +113,13 @@ if [[ -n "${KAFKA_EXTRA_PROPERTIES:-}" ]]; then
   printf '\n# From KAFKA_EXTRA_PROPERTIES\n%s\n' "$KAFKA_EXTRA_PROPERTIES" >>"$KAFKA_SERVER_PROPS"
 fi
 
-# Keep the previous run's logs as *.prev; the readiness check greps server.log.
-for f in "$KAFKA_SERVER_LOG" "$KAFKA_CONSOLE_LOG"; do
-  [[ -f "$f" ]] && mv -f "$f" "$f.prev"
-done
 
 # shellcheck disable=SC2206
 jvm_opts=(
   $KAFKA_HEAP_OPTS
   -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
   -XX:+ExplicitGCInvokesConcurrent
+  "-XX:ErrorFile=$KAFKA_LOG_DIR/hs_err_pid%p.log"
   -Djava.awt.headless=true
   "-Dkafka.logs.dir=$KAFKA_LOG_DIR"
   "-Dlog4j2.configurationFile=$KAFKA_SCRIPT_DIR/log4j2.xml"
@@ -130,6 +127,7 @@ jvm_opts=(
 )
 classpath="$KAFKA_LIB_DIR/*"
 
+kafka_rotate_logs
 if [[ ! -f "$KAFKA_DATA_DIR/meta.properties" ]]; then
   cluster_id="${KAFKA_CLUSTER_ID:-$("$KAFKA_JAVA" -Xmx128m -cp "$classpath" kafka.tools.StorageTool random-uuid 9>&-)}"
   mapfile -t principals < <(kafka_principals)
@@ -144,13 +142,35 @@ if [[ ! -f "$KAFKA_DATA_DIR/meta.properties" ]]; then
     >>"$KAFKA_CONSOLE_LOG" 2>&1 9>&- || { kafka_dump_logs; kafka_die "storage format failed"; }
 fi
 
-kafka_log "starting broker on $KAFKA_HOST:$KAFKA_PORT (logs: $KAFKA_LOG_DIR)"
-# nohup + exec semantics: $! is the java pid itself. No stdin, output to a file, so the broker
-# never holds the caller's terminal or pipes open (CI waits for those to close).
-nohup "$KAFKA_JAVA" "${jvm_opts[@]}" -cp "$classpath" kafka.Kafka "$KAFKA_SERVER_PROPS" \
-  </dev/null >>"$KAFKA_CONSOLE_LOG" 2>&1 9>&- &
-echo $! >"$KAFKA_PID_FILE"
+# A broker that dies while starting is started once more (KAFKA_START_ATTEMPTS, default 2), after
+# saying how it ended: on a busy CI machine a JVM can be killed from outside while it starts.
+# One that does not get ready in time is stopped, and start.sh fails.
+attempts="${KAFKA_START_ATTEMPTS:-2}"
+for ((attempt = 1; ; attempt++)); do
+  ((attempt > 1)) && kafka_rotate_logs
+  kafka_log "starting broker on $KAFKA_HOST:$KAFKA_PORT (logs: $KAFKA_LOG_DIR; attempt $attempt of $attempts)"
+  # nohup + exec semantics: $! is the java pid itself. No stdin, output to a file, so the broker
+  # never holds the caller's terminal or pipes open (CI waits for those to close).
+  nohup "$KAFKA_JAVA" "${jvm_opts[@]}" -cp "$classpath" kafka.Kafka "$KAFKA_SERVER_PROPS" \
+    </dev/null >>"$KAFKA_CONSOLE_LOG" 2>&1 9>&- &
+  broker_pid=$!
+  echo "$broker_pid" >"$KAFKA_PID_FILE"
+  ready=0
+  kafka_wait_ready >/dev/null || ready=$?
+  ((ready == 0)) && break
+  if ((ready == 2)); then
+    kill -TERM "$broker_pid" 2>/dev/null || true
+    kafka_die "the broker did not get ready within ${KAFKA_START_TIMEOUT}s (stopped it; its logs are above)"
+  fi
+  status=0
+  wait "$broker_pid" || status=$?
+  rm -f "$KAFKA_PID_FILE"
+  how="$(kafka_describe_exit "$status")"
+  if ((attempt >= attempts)); then
+    kafka_die "the broker $how while starting, $attempt time(s); its logs are above"
+  fi
+  kafka_log "the broker $how while starting; starting it again"
+done
 
-kafka_wait_ready >/dev/null
 kafka_setup
 echo "kafka ready on $KAFKA_HOST:$KAFKA_PORT"
