@@ -26,7 +26,7 @@ from bench.measure import ChildRun, cpu_s, run_child
 from consumers.ingest import ingest_file
 from ledger.application import Ledger
 from ledger.policy import load_policy_file
-from projections.projector import Projector
+from projections.projector import FOLLOW_NICENESS, Projector, yield_cpu
 from projections.store import open_store
 
 # The command line as ``python -m cli.main`` (the same as the ``fund-ledger`` script, which an
@@ -48,7 +48,8 @@ def open_bench_ledger(db: Database) -> Ledger:
 
 
 class BackgroundProjector:
-    """Keeps the live projection caught up in a thread while something else writes the log."""
+    """Keeps the live projection caught up in a thread while something else writes the log, at the
+    CPU priority of ``fund-ledger project --follow`` (below the consumer's)."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
@@ -62,6 +63,7 @@ class BackgroundProjector:
         return self
 
     def _run(self) -> None:
+        yield_cpu(FOLLOW_NICENESS)  # as ``fund-ledger project --follow`` does: this thread only
         try:
             while True:
                 result = self.projector.catch_up()

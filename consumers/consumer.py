@@ -280,7 +280,7 @@ class LedgerConsumer:
             self.saves.close()
         except PersistenceError as error:  # read again, from its recorded position, by the next owner
             logger.warning("batch.rolled_back", error=f"{type(error).__name__}: {error}"[:300])
-        self._commit_kafka()
+        self._commit_kafka(wait=True)
         try:
             self.kafka.close(autocommit=False)
             self.producer.close(timeout=10)
@@ -304,7 +304,7 @@ class LedgerConsumer:
         if failed is not None:  # the assignment that follows seeks every partition to its recorded position
             self.stats.rewinds += 1
             logger.warning("batch.rolled_back", error=f"{type(failed).__name__}: {failed}"[:300])
-        self._commit_kafka()
+        self._commit_kafka(wait=True)
         for tp in revoked:
             self.paused_until.pop(tp, None)
             logger.info("partition.revoked", topic=tp.topic, partition=tp.partition)
@@ -413,15 +413,20 @@ class LedgerConsumer:
         return True
 
     # ------------------------------------------------------------------ offsets and monitoring
-    def _commit_kafka(self) -> None:
-        """Kafka's committed offsets follow the database, for lag monitoring; never the truth."""
+    def _commit_kafka(self, wait: bool = False) -> None:
+        """Kafka's committed offsets follow the database, for lag monitoring; never the truth (a
+        partition's owner starts from the position stored with the events). So the applying
+        thread does not wait for the broker's answer, but when its partitions go or it stops (``wait``)."""
         if not self.to_commit or self.kafka is None:
             return
         offsets, self.to_commit = self.to_commit, {}
         try:
-            self.kafka.commit(offsets=offsets)
+            if wait:
+                self.kafka.commit(offsets=offsets)
+            else:
+                self.kafka.commit_async(offsets=offsets, callback=_log_failed_commit)
         except KafkaError as error:
-            logger.warning("kafka.commit_failed", error=str(error)[:300])
+            _log_failed_commit(offsets, error)
 
     def _lag(self) -> dict[str, int]:
         assert self.kafka is not None
@@ -480,3 +485,9 @@ def _delivery(tp: TopicPartition, record: Any, attempt: int) -> Delivery:
 
 def _copy(stats: Stats) -> Stats:
     return dataclasses.replace(stats, dead_letter_codes=Counter(stats.dead_letter_codes))
+
+
+def _log_failed_commit(offsets: dict[TopicPartition, Any], response: Any) -> None:
+    """The callback of an asynchronous commit (and a synchronous one's error): only a failure is logged."""
+    if isinstance(response, BaseException):
+        logger.warning("kafka.commit_failed", partitions=len(offsets), error=f"{type(response).__name__}: {response}"[:300])

@@ -4,6 +4,7 @@ restarted under it (the service reading beside it survives the restart too)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ledger.application import Ledger
+from projections.projector import FOLLOW_NICENESS
 from projections.reports import Filters, run_report
 from projections.store import open_store
 from tests.api.service import FUND_LEDGER, RunningService, process_env
@@ -56,6 +58,15 @@ def wait_for_projections(settings: dict[str, str], balance_fen: int, follower: s
                          f"{log.read_text()}")
 
 
+def thread_niceness(pid: int) -> dict[int, int]:
+    """Each thread of ``pid`` and its niceness (``ps -L -o nice``: field 19 of its stat)."""
+    niceness = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = task.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+        niceness[int(task.name)] = int(fields[16])
+    return niceness
+
+
 def write(settings: dict[str, str], period: str) -> None:
     ledger = Ledger(env=settings)
     try:
@@ -83,6 +94,8 @@ def test_follow_picks_up_new_events_and_survives_a_database_restart(database: di
                                     env=process_env(database), cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
     try:
         wait_for_projections(database, 0, follower, log)
+        # It yields the CPU to the consumer: every thread of it at 5 below this process's priority.
+        assert set(thread_niceness(follower.pid).values()) == {os.getpriority(os.PRIO_PROCESS, 0) + FOLLOW_NICENESS}
         write(database, "2024-01")  # written after the follower started
         wait_for_projections(database, 38_000, follower, log)
         assert "projections at position" in log.read_text()

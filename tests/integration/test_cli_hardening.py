@@ -119,3 +119,28 @@ def test_a_second_demo_shows_its_own_figures_and_stale_projections_are_refused(t
     assert stale.returncode == 2 and "fund-ledger project --rebuild" in stale.stderr
     assert run(tmp_path, "project", "--rebuild").returncode == 0
     assert run(tmp_path, "report", "balances").returncode == 0
+
+
+def test_the_followers_priority_is_refused_outside_nices_range(tmp_path: Path) -> None:
+    for niceness in ("-1", "20"):
+        done = run(tmp_path, "project", "--follow", "--niceness", niceness)
+        assert done.returncode == 2, done.stderr
+        refusal = json.loads(done.stderr.strip().splitlines()[-1])
+        assert (refusal["field"], refusal["code"]) == ("niceness", "invalid_input")
+
+
+def test_a_follower_told_niceness_0_keeps_its_priority(tmp_path: Path) -> None:
+    assert run(tmp_path, "ingest", "-", stdin=catalogue(people=0)[0].value + b"\n").returncode == 0
+    env = {name: value for name, value in os.environ.items() if name != "PERSISTENCE_MODULE" and not name.startswith("POSTGRES_")}
+    env.update({"FUND_LEDGER_SQLITE": str(tmp_path / "ledger.sqlite"), "PYTHONPATH": str(REPO)})
+    follower = subprocess.Popen([sys.executable, "-m", "cli.main", "project", "--follow", "--niceness", "0"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert follower.stdout is not None
+        for line in follower.stdout:  # the catch-up's line, then the following's
+            if line.startswith("following the log"):
+                break
+        assert os.getpriority(os.PRIO_PROCESS, follower.pid) == os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        follower.terminate()
+        assert follower.wait(timeout=30) == 0

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer
-from kafka_helpers import Env, books, scenario, security, stop, store_books, wait_until
+from kafka import KafkaConsumer, TopicPartition
+from kafka_helpers import Env, books, group_of, scenario, security, stop, store_books, wait_until
 
 from consumers import contract
 from consumers.dead_letters import list_dead_letters
@@ -66,6 +66,22 @@ def test_published_messages_reach_the_balances(kafka_env: Env, reference, tmp_pa
     assert '"event": "consumer.summary"' in log or '"event": "consumer.stopped"' in log
     handled = [json.loads(line) for line in log.splitlines() if '"message.handled"' in line]
     assert {"topic", "partition", "offset", "message_id", "region", "duration_ms"} <= set(handled[0])
+    lag = _committed(kafka_env)  # committed minus end, each non-empty partition: none behind once the consumer stopped
+    assert lag and set(lag.values()) == {0}, lag
+
+
+def _committed(env: Env) -> dict[tuple[str, int], int]:
+    """The consumer group's committed offset of each partition it read, as an operator watching
+    its lag reads them (without joining the group), next to the partition's end."""
+    reader = KafkaConsumer(bootstrap_servers=env.bootstrap, group_id=group_of(env.prefix), enable_auto_commit=False,
+                           **security("admin").client_options())
+    try:
+        read = [topic for topic in reader.topics() if topic.startswith(env.prefix) and topic != contract.dead_letter_topic(env.prefix)]
+        partitions = [TopicPartition(topic, partition) for topic in read for partition in reader.partitions_for_topic(topic) or ()]
+        ends = {tp: end for tp, end in reader.end_offsets(partitions).items() if end > 0}
+        return {(tp.topic, tp.partition): (reader.committed(tp) or 0) - end for tp, end in ends.items()}
+    finally:
+        reader.close()
 
 
 def test_kill_9_at_every_dangerous_point_then_restart_equals_a_clean_run(kafka_env: Env, reference, tmp_path: Path) -> None:
