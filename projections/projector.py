@@ -380,7 +380,8 @@ FOLLOW_NICENESS = 5
 def yield_cpu(niceness: int) -> int | None:
     """Lower the calling thread's CPU priority by ``niceness`` (the threads it starts after inherit
     it; on Linux a priority is a thread's, so calling it first thing in a process lowers the
-    process). The niceness it now runs at, or None where the system does not allow it (logged)."""
+    process). The niceness it now runs at; None when ``niceness`` is 0 (nothing changed) or where
+    the system does not allow it (logged)."""
     import os
 
     if niceness == 0:
