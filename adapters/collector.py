@@ -20,6 +20,11 @@ cached account, every batch or two. Measured on a consumer over four months of r
 a direct ingest, 149-185 -> 138-143. An earlier trial paused only the applying, not the commit,
 and measured no difference end to end: the events were still promoted while the save was
 written. What a batch (up to ``MAX_BATCH`` messages) makes in cycles waits for its end.
+
+``Ledger.batch`` pauses it the same way, from the block's first use case to its save: the
+library's own batches (the benchmarks' setup of the accounts, the demo) went on with the
+collector on, and their cost a chunk grew with the accounts cached (see ``docs/benchmarks.md``,
+"The curve").
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import EventStore, JSONTranscoder, Mapper, ProcessRecorder, StoredEvent, Transcoding
 from eventsourcing.utils import get_topic
 
+from adapters.collector import cyclic_gc_paused
 from ledger import accounts as acc
 from ledger import bounds
 from ledger.aggregates import BusinessRecord, PersonalAccount, PolicyBook, PooledFund, Postings
@@ -321,14 +322,19 @@ class CoreLedger(Application[UUID]):
     @contextmanager
     def batch(self) -> Iterator[UnitOfWork]:
         """Run several use cases and save them in one transaction on leaving the block. An error
-        in the block saves nothing, and what the block changed leaves memory (the cache) too."""
+        in the block saves nothing, and what the block changed leaves memory (the cache) too.
+
+        Python's cyclic garbage collector is paused until the unit is saved, as for a consumer's
+        batch (``adapters.collector``): the unit's events live until then, and would otherwise set
+        off full collections that walk every cached account, a cost that grows with the accounts."""
         unit = UnitOfWork(self)
-        try:
-            yield unit
-        except BaseException:
-            unit.discard()
-            raise
-        unit.commit()
+        with cyclic_gc_paused():
+            try:
+                yield unit
+            except BaseException:
+                unit.discard()
+                raise
+            unit.commit()
 
     def _run(self, unit: UnitOfWork | None, use_case: Any, command: Any) -> Any:
         """Run ``use_case`` on ``command`` as one command of ``unit`` (or of a unit of its own,

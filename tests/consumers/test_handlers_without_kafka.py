@@ -352,6 +352,46 @@ def test_a_batch_that_fails_before_its_save_leaves_nothing_behind_and_applies_on
     assert books["clearing.personal_accounts"] == 0 and books["bank.income"] == declared_fen, books
 
 
+def test_a_ledger_batch_pauses_the_cyclic_collector_until_its_save_and_turns_it_on_again_after(
+        store: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Ledger.batch()`` as a consumer's batch: its events live until the save, and with the
+    collector on they set off full collections that walk every cached account, a cost that grew
+    with the accounts (``adapters.collector``)."""
+    import gc
+    from datetime import date
+
+    from ledger.commands import Enrol
+    from ledger.unit_of_work import UnitOfWork
+
+    seen: list[tuple[str, bool]] = []
+    commit = UnitOfWork.commit
+
+    def watched_commit(unit: UnitOfWork, *args: object, **kwargs: object) -> int:
+        seen.append(("commit", gc.isenabled()))
+        return commit(unit, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(UnitOfWork, "commit", watched_commit)
+    gc.enable()
+    try:
+        with store.batch() as unit:
+            seen.append(("block", gc.isenabled()))
+            store.enrol(Enrol(REGION, "P1", "employee", date(1980, 1, 1), "E1", date(2024, 1, 1)), unit)
+        assert seen == [("block", False), ("commit", False)]
+        assert gc.isenabled()  # right after the save
+        assert store.personal_account(REGION, "P1").enrolled_on == date(2024, 1, 1)
+
+        with pytest.raises(RuntimeError), store.batch():
+            raise RuntimeError("the caller gave up")
+        assert gc.isenabled()  # on again after a block that failed
+
+        gc.disable()
+        with store.batch():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
+
+
 def test_a_ledger_batch_left_by_an_error_leaves_nothing_in_memory(store: Ledger) -> None:
     """``Ledger.batch()``: an error inside the block saves nothing, and the accounts the block
     changed are read again as stored."""
