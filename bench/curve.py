@@ -97,50 +97,49 @@ METRICS = (
 METRIC_BY_KEY = {metric.key: metric for metric in METRICS}
 
 # What bounds each phase where it grows, and what would move it: written by hand from the profiles
-# and the run recorded in docs/curve.json, and from two measurements made beside it (an AESGCM
-# object of `cryptography` holds about 2.4 KB of RSS, measured over 20,000 of them; tracemalloc
-# after 30,000 enrolments: the key file held in memory is about 290 bytes a key). The section shows
-# a note only for a phase that grows.
+# and the run recorded in docs/curve.json, and from measurements made beside it (an AESGCM object
+# of `cryptography` holds about 2.4 KB of RSS, measured over 20,000 of them; the setup's chunks
+# timed one by one with the collector on and paused: docs/benchmarks.md, "The curve"). The section
+# shows a note only for a phase that grows.
 _CIPHERS_AND_KEYS = (
-    "every process that opens sealed personal data keeps an AESGCM object per key used "
-    "(`adapters/crypto.py`, bounded at 10,000 since this run, 100,000 in it: up to about 240 MiB at 2.4 KB each) and "
-    "the whole key file in memory (`adapters/keys.py`, about 290 bytes a key, not bounded: about 280 MiB at a million people; "
-    "the default key store is now a key database read by id, a process keeping its last 10,000 keys: section \"The keys of "
-    "personal data\")")
+    "every process that opens sealed personal data keeps an AESGCM object per key used (`adapters/crypto.py`, "
+    "`MAX_CIPHERS`: at most 10,000, about 2.4 KB each) and the key database's last 10,000 keys (`adapters/keys.py`, "
+    "`KEY_CACHE_SIZE`), read by id")
 WHAT_WOULD_MOVE_IT: dict[str, str] = {
     "ingest": (
-        "What bounds it, and what would move it. Time: the rules and the save (sealing, JSON, the insert) per event, as in "
-        "the profile, in one process on one core; the cost an event grows little with the accounts (under x1.3 from "
-        "10,000 to a million, where the aggregate cache of 50,000 accounts holds a twentieth of them and each chunk's "
-        "accounts are read from the store). A new process of that run also parsed the whole key file once (about 20 us a "
-        "key). Memory: the aggregate cache (`AGGREGATE_CACHE_MAXSIZE`, 50,000 accounts) and " + _CIPHERS_AND_KEYS + ". With "
-        "the keys read by id (done since), a smaller bound on the ciphers (making one costs microseconds) would leave the "
-        "caches' bounds as the only growth."),
+        "What bounds it, and what would move it. This run's setup (`Ledger.batch`, 5,000 persons a unit of work) ran "
+        "with Python's cyclic garbage collector on: a unit's events live until its save, so they were promoted and set "
+        "off full collections that walk everything alive, a heap that grows with the accounts (the aggregate cache of "
+        "50,000 accounts, the ciphers and keys kept). In the profile the collections land on whatever allocates (here "
+        "`fund_balance_fen`, a sum over an event's three postings; in a py-spy sample of the measured run, a list "
+        "comprehension building two small objects an event, 30% of the samples). Paused since (52ff2df, as a "
+        "consumer's batch always was): the same setup timed chunk by chunk at a million accounts took 466 s instead of "
+        "619, 47 s of it in the collector instead of 200, and its cost a chunk rises x1.3 over the first 50,000 "
+        "accounts and is flat from there to the million (docs/benchmarks.md, \"The curve\"). Memory: the aggregate "
+        "cache (`AGGREGATE_CACHE_MAXSIZE`, 50,000 accounts) and " + _CIPHERS_AND_KEYS + "."),
     "projection": (
-        "What bounds it, and what would move it. Time: folding the events in Python (`projections/fold.py`, about 60% of "
-        "the profile) and writing the rows (about a quarter); reading and decoding run ahead in a thread (the wait on it is 2% of "
-        "the time). Memory: the projector keeps the personal rows it wrote (`MAX_CACHED_ROWS`, 250,000 rows of about a "
-        "kilobyte), and " + _CIPHERS_AND_KEYS + ". Both caches stop growing at their bounds; the key file held whole did not."),
+        "What bounds it, and what would move it. Its rate holds (within the machine's swings); its memory grows to its "
+        "caches' bounds and stops there. Time, in the profile at a million accounts: folding the events in Python "
+        "(`projections/fold.py`) about a third, writing the rows (COPY and upserts) about 30%, and reading personal rows "
+        "back (`_load_people`) a fifth: the rows kept (`MAX_CACHED_ROWS`, 250,000 of about a kilobyte) hold a quarter of "
+        "the accounts. Memory: those rows, and " + _CIPHERS_AND_KEYS + ". Fewer rows kept would lower the peak at the "
+        "cost of reading more back."),
     "replay": (
         "What bounds it, and what would move it. The measured rebuild writes each personal row once and runs in "
         "`REPLAY_WORKERS` processes (two here) split by person (`projections/shards.py`); the profile is the one-process "
         "rebuild of the same log (what one worker does, for all the accounts). Time: the fold in Python (`_fold_person` and "
-        "`PersonalRow.move` per posting of a personal account) under half, the writes (COPY and upserts) a fifth, and at a "
-        "million accounts reading personal rows back another fifth (`_load_people`): the rows kept (`MAX_CACHED_ROWS`, "
+        "`PersonalRow.move` per posting of a personal account) under half, the writes (COPY and upserts) a quarter, and at a "
+        "million accounts reading personal rows back a fifth (`_load_people`): the rows kept (`MAX_CACHED_ROWS`, "
         "250,000 a process) hold a quarter of the accounts in one process, half in each of two workers. Both cores are "
         "busy (the workers and the server), so on this machine the rate moves only with less CPU an event (the sums and "
-        "statements in SQL over a staging table of postings; decoding without the library's per-object hooks, done since: "
-        "section \"The stored JSON by orjson\"); on more "
-        "cores, with more workers. Memory: each worker keeps its rows (about a kilobyte each) up to that bound: two "
+        "statements in SQL over a staging table of postings); on more cores, with more workers. Memory: each worker "
+        "keeps its rows (about a kilobyte each) up to that bound: two "
         "workers, twice the bound; fewer rows a worker would lower it at the cost of reading more back."),
     "interest": (
-        "What bounds it, and what would move it. The rate does not fall with the accounts; peak RSS (the run's process and "
-        "its worker) does rise: the chunks leave the aggregate cache, but " + _CIPHERS_AND_KEYS + ", in each of the two "
-        "processes. Measured by `make bench-large` on the code with personal data encrypted and the ciphers bounded at "
-        "10,000: 1,078 MiB at a million accounts (322 MiB at 100,000), at 3,111 accounts/s, the peak from the key file "
-        "read whole at each process's start; read a line at a time since, 679 MiB at a million (3,377 accounts/s), "
-        "under the 1 GiB of issue 14's target 4. With the keys read by id from the key database (the default since) "
-        "`make bench-large` measured 291 MiB at a million (2,940 accounts/s); `INTEREST_WORKERS=1` halves it at half the rate."),
+        "What bounds it, and what would move it. Neither its rate nor its peak RSS grows with the accounts since the "
+        "keys are read by id from the key database (the run and its worker each hold one chunk, " + _CIPHERS_AND_KEYS + "); "
+        "before, each process read the whole key file at its start: 679 MiB at a million accounts (1,078 MiB with the "
+        "ciphers unbounded). `INTEREST_WORKERS=1` halves the peak at half the rate."),
 }
 
 
