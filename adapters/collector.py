@@ -25,6 +25,9 @@ written. What a batch (up to ``MAX_BATCH`` messages) makes in cycles waits for i
 library's own batches (the benchmarks' setup of the accounts, the demo) went on with the
 collector on, and their cost a chunk grew with the accounts cached (see ``docs/benchmarks.md``,
 "The curve").
+
+A year-end run's chunks (``Ledger._credit_chunk``) pause it too: at 100,000 accounts in one
+process, 31.5-35.0 s of CPU with it on (10 s of it in the collector), 20.0-25.5 paused.
 """
 
 from __future__ import annotations
