@@ -204,7 +204,13 @@ def test_two_consumers_in_one_group_give_the_same_books_as_one(kafka_env: Env, r
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     consumers = [kafka_env.start_consumer("--max-seconds", "100", log=log, batch_size=20) for log in logs]
     try:
-        wait_until(lambda: all('"partition.assigned"' in log.read_text() for log in logs), 40, "both consumers to get partitions")
+        # A group's rebalance waits for every member to rejoin: 90 s leaves room for a loaded machine;
+        # on a timeout, the consumers' own logs say where each one stood.
+        try:
+            wait_until(lambda: all('"partition.assigned"' in log.read_text() for log in logs), 90, "both consumers to get partitions")
+        except AssertionError as timed_out:
+            tails = "\n".join(f"--- {log.name}:\n{log.read_text()[-3000:]}" for log in logs)
+            raise AssertionError(f"{timed_out}\n{tails}") from None
         ledger = kafka_env.ledger()
         try:
             for phase in phases:
