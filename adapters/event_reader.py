@@ -8,6 +8,13 @@ of every aggregate in a batch, after the version each is known at, in one query;
 
 The queries read the library's own tables (events or snapshots: originator_id,
 originator_version, topic, state), the same columns its ``select_events`` reads.
+
+On PostgreSQL each wanted id is looked up in the table's primary key, whatever the planner
+believes of the table: the lookup is a ``LATERAL`` subquery with an ``ORDER BY``, which the
+planner cannot fold into a join. Written as a plain join, a few thousand ids on a table the
+statistics misjudged (one never analysed, early in a large load) were planned as a merge join
+walking the whole primary key or a parallel scan of the whole table, JIT-compiled: the server's
+time a query grew with the table (docs/benchmarks.md, "The curve").
 """
 
 from __future__ import annotations
@@ -75,21 +82,28 @@ def _one_by_one_reader(recorder: AggregateRecorder) -> EventsAfter:
     return events_after
 
 
-def _postgres_reader(recorder: Any) -> EventsAfter:
+def events_after_statement(recorder: Any) -> Any:
+    """The events of many aggregates after a version each: the ids and versions as two arrays.
+    Not sorted as a whole (a few thousand states sorted by the server spill to disk): each
+    aggregate's events are put in order by ``_postgres_reader``."""
     from psycopg.sql import SQL, Identifier
 
     datastore = recorder.datastore
-    statement = SQL(
+    return SQL(
         "SELECT e.originator_id, e.originator_version, e.topic, e.state "
-        "FROM {schema}.{table} AS e "
-        "JOIN unnest(%s::{id_type}[], %s::bigint[]) AS wanted(id, after) "
-        "ON e.originator_id = wanted.id AND e.originator_version > wanted.after "
-        "ORDER BY e.originator_id, e.originator_version"
+        "FROM unnest(%s::{id_type}[], %s::bigint[]) AS wanted(id, after) "
+        "CROSS JOIN LATERAL (SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+        "WHERE originator_id = wanted.id AND originator_version > wanted.after ORDER BY originator_version) AS e"
     ).format(
         schema=Identifier(datastore.schema),
         table=Identifier(recorder.events_table_name),
         id_type=SQL(datastore.originator_id_type),
     )
+
+
+def _postgres_reader(recorder: Any) -> EventsAfter:
+    datastore = recorder.datastore
+    statement = events_after_statement(recorder)
 
     def events_after(versions: Mapping[UUID, int]) -> dict[UUID, list[StoredEvent]]:
         if not versions:
@@ -98,27 +112,41 @@ def _postgres_reader(recorder: Any) -> EventsAfter:
         found: dict[UUID, list[StoredEvent]] = defaultdict(list)
         for originator_id, stored in _postgres_rows(datastore, statement, _as_ids(datastore, ids), [versions[i] for i in ids]):
             found[originator_id].append(stored)
+        for events in found.values():
+            events.sort(key=_version)  # in order already, as a rule: a list in order costs one pass
         return dict(found)
 
     return events_after
 
 
-def _postgres_latest(recorder: Any, events_table: str) -> LatestSnapshots:
+def _version(stored: StoredEvent) -> int:
+    return stored.originator_version
+
+
+def latest_snapshot_statement(recorder: Any, events_table: str) -> Any:
+    """The last snapshot of each of many aggregates (the ids as an array) at a version their
+    events reach."""
     from psycopg.sql import SQL, Identifier
 
     datastore = recorder.datastore
-    statement = SQL(
-        "SELECT DISTINCT ON (s.originator_id) s.originator_id, s.originator_version, s.topic, s.state "
-        "FROM {schema}.{table} AS s JOIN unnest(%s::{id_type}[]) AS wanted(id) ON s.originator_id = wanted.id "
-        "WHERE EXISTS (SELECT 1 FROM {schema}.{events} AS e "
-        "WHERE e.originator_id = s.originator_id AND e.originator_version = s.originator_version) "
-        "ORDER BY s.originator_id, s.originator_version DESC"
+    return SQL(
+        "SELECT s.originator_id, s.originator_version, s.topic, s.state "
+        "FROM unnest(%s::{id_type}[]) AS wanted(id) "
+        "CROSS JOIN LATERAL (SELECT originator_id, originator_version, topic, state FROM {schema}.{table} AS snapshot "
+        "WHERE snapshot.originator_id = wanted.id AND EXISTS (SELECT 1 FROM {schema}.{events} AS e "
+        "WHERE e.originator_id = snapshot.originator_id AND e.originator_version = snapshot.originator_version) "
+        "ORDER BY snapshot.originator_version DESC LIMIT 1) AS s"
     ).format(
         schema=Identifier(datastore.schema),
         table=Identifier(recorder.events_table_name),
         events=Identifier(events_table),
         id_type=SQL(datastore.originator_id_type),
     )
+
+
+def _postgres_latest(recorder: Any, events_table: str) -> LatestSnapshots:
+    datastore = recorder.datastore
+    statement = latest_snapshot_statement(recorder, events_table)
 
     def latest(ids: Sequence[UUID]) -> dict[UUID, StoredEvent]:
         if not ids:
