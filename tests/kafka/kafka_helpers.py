@@ -254,13 +254,21 @@ def scenario(seed: int = 7, people: int = 40, employers: int = 4, months: int = 
     return [persons, remittances, claim_messages]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str,
+               running: dict[Path, subprocess.Popen[bytes]] | None = None) -> None:
+    """Wait for ``predicate``; with ``running`` (each consumer process by its log), fail at once
+    if one of them has stopped, with its exit status and its log's tail, rather than time out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
+        for log, process in (running or {}).items():
+            if process.poll() is not None:
+                raise AssertionError(f"the consumer logging to {log.name} stopped (exit status {process.returncode}) "
+                                     f"while waiting for {what}:\n{log.read_text()[-3000:]}")
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    tails = "".join(f"\n--- {log.name}:\n{log.read_text()[-3000:]}" for log in (running or {}))
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{tails}")
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:

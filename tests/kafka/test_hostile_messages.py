@@ -65,7 +65,7 @@ def test_every_hostile_record_is_dead_lettered_and_the_consumer_keeps_running(ka
     _publish_raw(kafka_env, setup, tmp_path / "setup.jsonl")
     consumer = kafka_env.start_consumer("--retry-delays", "1,1,1", log=log, batch_size=500)
     try:
-        wait_until(lambda: _count_applied(kafka_env) >= len(setup), 180, "the setup to be applied")
+        wait_until(lambda: _count_applied(kafka_env) >= len(setup), 180, "the setup to be applied", {log: consumer})
         _publish_raw(kafka_env, [line.value for index, line in enumerate(lines) if not _is_setup(index, line)],
                      tmp_path / "hostile.jsonl")
 
@@ -77,7 +77,7 @@ def test_every_hostile_record_is_dead_lettered_and_the_consumer_keeps_running(ka
             finally:
                 ledger.close()
 
-        wait_until(settled, 300, "every record to be applied or dead-lettered")
+        wait_until(settled, 300, "every record to be applied or dead-lettered", {log: consumer})
         assert consumer.poll() is None, "the consumer stopped: " + log.read_text()[-3000:]
     finally:
         assert stop(consumer) == 0, log.read_text()[-3000:]
@@ -164,9 +164,10 @@ def test_a_claim_that_overtakes_its_persons_enrolment_waits_in_the_retry_topics_
             finally:
                 ledger.close()
 
-        wait_until(lambda: (deferral() or {}).get("status") == "retrying", 60, "the claim to be deferred")
+        wait_until(lambda: (deferral() or {}).get("status") == "retrying", 60, "the claim to be deferred", {log: consumer})
         kafka_env.publish([enrol("P7")])
-        wait_until(lambda: (deferral() or {}).get("status") == "resolved", 60, "the claim to be applied after the enrolment")
+        wait_until(lambda: (deferral() or {}).get("status") == "resolved", 60, "the claim to be applied after the enrolment",
+                   {log: consumer})
         assert consumer.poll() is None
     finally:
         assert stop(consumer) == 0, log.read_text()[-3000:]

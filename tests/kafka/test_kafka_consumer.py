@@ -202,20 +202,20 @@ def test_a_malformed_message_in_a_batch_is_dead_lettered_and_the_rest_applied(ka
 def test_two_consumers_in_one_group_give_the_same_books_as_one(kafka_env: Env, reference, tmp_path: Path) -> None:
     phases = scenario(seed=5, people=60, employers=6, claims=90)
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    consumers = [kafka_env.start_consumer("--max-seconds", "100", log=log, batch_size=20) for log in logs]
+    # Their time limit outlasts every wait below (90 s, then 60 s a phase): a consumer never stops on
+    # its own while the test still waits on it, and one that stops is reported at once with its log.
+    consumers = [kafka_env.start_consumer("--max-seconds", "300", log=log, batch_size=20) for log in logs]
+    running = dict(zip(logs, consumers, strict=True))
     try:
         # A group's rebalance waits for every member to rejoin: 90 s leaves room for a loaded machine;
         # on a timeout, the consumers' own logs say where each one stood.
-        try:
-            wait_until(lambda: all('"partition.assigned"' in log.read_text() for log in logs), 90, "both consumers to get partitions")
-        except AssertionError as timed_out:
-            tails = "\n".join(f"--- {log.name}:\n{log.read_text()[-3000:]}" for log in logs)
-            raise AssertionError(f"{timed_out}\n{tails}") from None
+        wait_until(lambda: all('"partition.assigned"' in log.read_text() for log in logs), 90,
+                   "both consumers to get partitions", running)
         ledger = kafka_env.ledger()
         try:
             for phase in phases:
                 kafka_env.publish(phase)  # type: ignore[arg-type]
-                wait_until(lambda: _caught_up(kafka_env, ledger), 60, "the phase to be applied")
+                wait_until(lambda: _caught_up(kafka_env, ledger), 60, "the phase to be applied", running)
         finally:
             ledger.close()
     finally:
@@ -303,16 +303,20 @@ def test_a_consumer_joining_on_postgresql_while_saves_are_in_flight_gives_the_sa
     persons, remittances, claims = scenario(seed=8, people=60, employers=6, claims=60)
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     ledger = Ledger(env={**postgres_env})
-    processes = [kafka_env.start_consumer("--max-seconds", "120", log=logs[0], batch_size=3)]
+    # Time limits longer than the waits below together (40 + 60 + 40 + 90 s): neither stops on its own
+    # while the test waits on it.
+    processes = [kafka_env.start_consumer("--max-seconds", "300", log=logs[0], batch_size=3)]
+    running = {logs[0]: processes[0]}
     try:
-        wait_until(lambda: '"partition.assigned"' in logs[0].read_text(), 40, "the first consumer to get partitions")
+        wait_until(lambda: '"partition.assigned"' in logs[0].read_text(), 40, "the first consumer to get partitions", running)
         kafka_env.publish(persons)
-        wait_until(lambda: _caught_up(kafka_env, ledger), 60, "the enrolments to be applied")
+        wait_until(lambda: _caught_up(kafka_env, ledger), 60, "the enrolments to be applied", running)
         kafka_env.publish(remittances + claims)  # type: ignore[arg-type]
         wait_until(lambda: '"message.handled"' in logs[0].read_text().split('"contribution.remittance"', 1)[-1], 40,
-                   "the first consumer to be applying remittances")
-        processes.append(kafka_env.start_consumer("--max-seconds", "100", log=logs[1], batch_size=3))
-        wait_until(lambda: _caught_up(kafka_env, ledger), 90, "everything to be applied")
+                   "the first consumer to be applying remittances", running)
+        processes.append(kafka_env.start_consumer("--max-seconds", "300", log=logs[1], batch_size=3))
+        running[logs[1]] = processes[1]
+        wait_until(lambda: _caught_up(kafka_env, ledger), 90, "everything to be applied", running)
     finally:
         codes = [stop(process) for process in processes]
     try:
