@@ -99,31 +99,36 @@ METRIC_BY_KEY = {metric.key: metric for metric in METRICS}
 # What bounds each phase where it grows, and what would move it: written by hand from the profiles
 # and the run recorded in docs/curve.json, and from measurements made beside it (an AESGCM object
 # of `cryptography` holds about 2.4 KB of RSS, measured over 20,000 of them; the setup's chunks
-# timed one by one with the collector on and paused: docs/benchmarks.md, "The curve"). The section
-# shows a note only for a phase that grows.
+# timed one by one with the collector on and paused, and with the server's CPU and scans:
+# docs/benchmarks.md, "The curve"). The section shows a note only for a phase that grows.
 _CIPHERS_AND_KEYS = (
     "every process that opens sealed personal data keeps an AESGCM object per key used (`adapters/crypto.py`, "
     "`MAX_CIPHERS`: at most 10,000, about 2.4 KB each) and the key database's last 10,000 keys (`adapters/keys.py`, "
     "`KEY_CACHE_SIZE`), read by id")
 WHAT_WOULD_MOVE_IT: dict[str, str] = {
     "ingest": (
-        "What bounds it, and what would move it. This run's setup (`Ledger.batch`, 5,000 persons a unit of work) ran "
-        "with Python's cyclic garbage collector on: a unit's events live until its save, so they were promoted and set "
-        "off full collections that walk everything alive, a heap that grows with the accounts (the aggregate cache of "
-        "50,000 accounts, the ciphers and keys kept). In the profile the collections land on whatever allocates (here "
-        "`fund_balance_fen`, a sum over an event's three postings; in a py-spy sample of the measured run, a list "
-        "comprehension building two small objects an event, 30% of the samples). Paused since (52ff2df, as a "
-        "consumer's batch always was): the same setup timed chunk by chunk at a million accounts took 466 s instead of "
-        "619, 47 s of it in the collector instead of 200, and its cost a chunk rises x1.3 over the first 50,000 "
-        "accounts and is flat from there to the million (docs/benchmarks.md, \"The curve\"). Memory: the aggregate "
-        "cache (`AGGREGATE_CACHE_MAXSIZE`, 50,000 accounts) and " + _CIPHERS_AND_KEYS + "."),
+        "What bounds it, and what would move it. Its rate is flat within the machine's swings (x1.17 from 10,000 "
+        "accounts to a million) since `Ledger.batch` pauses Python's cyclic garbage collector until its save (52ff2df; "
+        "before, full collections walking a heap that grows with the accounts took 200 s of a 619 s setup at a "
+        "million). What grows is its peak RSS, to the caches' bounds: the aggregate cache (`AGGREGATE_CACHE_MAXSIZE`, "
+        "50,000 accounts) and " + _CIPHERS_AND_KEYS + ". Two costs a unit of work (5,000 persons) still grew a little, "
+        "timed unit by unit to 100,000 accounts (docs/benchmarks.md, \"The curve\"): the full collections between "
+        "units, while the benchmark builds the next persons' commands outside the unit (0.15 s at 20,000 accounts, "
+        "0.5 s at 90,000, one every four or five units); and PostgreSQL's time past about 60,000 accounts, when the "
+        "batch reads of events and snapshots were planned as scans of the whole events table (0.87-0.97 s of the "
+        "server's CPU a unit from 70,000 to 100,000 accounts in three runs; 0.26-0.27 s in two runs since 8a0d5b4, "
+        "which came after this curve's run)."),
     "projection": (
-        "What bounds it, and what would move it. Its rate holds (within the machine's swings); its memory grows to its "
-        "caches' bounds and stops there. Time, in the profile at a million accounts: folding the events in Python "
-        "(`projections/fold.py`) about a third, writing the rows (COPY and upserts) about 30%, and reading personal rows "
-        "back (`_load_people`) a fifth: the rows kept (`MAX_CACHED_ROWS`, 250,000 of about a kilobyte) hold a quarter of "
-        "the accounts. Memory: those rows, and " + _CIPHERS_AND_KEYS + ". Fewer rows kept would lower the peak at the "
-        "cost of reading more back."),
+        "What bounds it, and what would move it. Up to 250,000 accounts every personal row the projection moves is kept "
+        "in memory (`MAX_CACHED_ROWS`, 250,000 rows of about a kilobyte); past that, the rows not kept are read back "
+        "from the table (`_load_people`, a query per 500 accounts), and once a row has been dropped even a person new to "
+        "the log is asked for. That is the part that grows with the accounts. Its rate at a million was 13,899 events/s "
+        "in the run before this one (d2c1ac4, the same projection code: x1.26 from 10,000) and 11,195 in this one "
+        "(x1.63), so some of the growth is the machine's. The profile is of a rebuild after the measured phases, on a "
+        "log that then also holds the year-end's million credits, each of them a row read back: the fold in Python "
+        "(`projections/fold.py`) about a third, the writes (COPY and upserts) about 30%, reading rows back 18%. What "
+        "would move it: more rows kept (memory: about a kilobyte each), or a person known to be new (their account "
+        "created in the batch) not asked for. Memory: those rows, and " + _CIPHERS_AND_KEYS + "."),
     "replay": (
         "What bounds it, and what would move it. The measured rebuild writes each personal row once and runs in "
         "`REPLAY_WORKERS` processes (two here) split by person (`projections/shards.py`); the profile is the one-process "
@@ -135,6 +140,14 @@ WHAT_WOULD_MOVE_IT: dict[str, str] = {
         "statements in SQL over a staging table of postings); on more cores, with more workers. Memory: each worker "
         "keeps its rows (about a kilobyte each) up to that bound: two "
         "workers, twice the bound; fewer rows a worker would lower it at the cost of reading more back."),
+    "as_of": (
+        "What bounds it, and what would move it. Not a growth with the accounts: the `statement` query's median was "
+        "7.09 ms at 10,000 accounts, 10.64 ms at 100,000 and 4.99 ms at a million in this run, and `personal` was "
+        "lowest at 100,000; in the run before, both fell from 10,000 to a million (9.37 -> 5.80 ms). Each figure is a "
+        "median of 20 queries of a few milliseconds on a machine shared with other sessions. Each query reads one "
+        "person's rows by key from the projection tables and folds nothing (`projections/as_of.py`); in the profile "
+        "(40 queries, 0.35 s) the time is the queries' round trips and transactions and an in-memory SQLite store "
+        "built for each answer (`memory_store`, about a tenth)."),
     "interest": (
         "What bounds it, and what would move it. Neither its rate nor its peak RSS grows with the accounts since the "
         "keys are read by id from the key database (the run and its worker each hold one chunk, " + _CIPHERS_AND_KEYS + "); "
