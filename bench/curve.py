@@ -128,7 +128,9 @@ WHAT_WOULD_MOVE_IT: dict[str, str] = {
         "log that then also holds the year-end's million credits, each of them a row read back: the fold in Python "
         "(`projections/fold.py`) about a third, the writes (COPY and upserts) about 30%, reading rows back 18%. What "
         "would move it: more rows kept (memory: about a kilobyte each), or a person known to be new (their account "
-        "created in the batch) not asked for. Memory: those rows, and " + _CIPHERS_AND_KEYS + "."),
+        "created in the batch) not asked for. (On a table autovacuum had not analysed, each read back scanned the "
+        "whole region; since 4acdb7f the projector takes the table's statistics first: docs/benchmarks.md, "
+        "\"The curve\".) Memory: those rows, and " + _CIPHERS_AND_KEYS + "."),
     "replay": (
         "What bounds it, and what would move it. The measured rebuild writes each personal row once and runs in "
         "`REPLAY_WORKERS` processes (two here) split by person (`projections/shards.py`); the profile is the one-process "
