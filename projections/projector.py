@@ -258,7 +258,7 @@ class Projector:
             # The first rows read back come from a table this projector has filled, often a new one
             # (a replay's, a new database's) that autovacuum has not analysed yet: planned blind, a
             # read of 500 ids scanned every row of the region. Statistics first, once.
-            self.store.take_statistics(cursor, table)
+            self.store.take_statistics(table)
             self._statistics_taken = True
         for region, person_ids in by_region.items():
             person_ids.sort()

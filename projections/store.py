@@ -89,13 +89,16 @@ class ProjectionStore:
         if rows:
             cursor.executemany(self.sql(statement), [tuple(row) for row in rows])
 
-    def take_statistics(self, cursor: Any, table: str) -> None:
+    def take_statistics(self, table: str) -> None:
         """Have PostgreSQL's planner statistics of ``table`` taken now (``ANALYZE``, a sample of
-        its rows), rather than whenever autovacuum comes by: a table never analysed is planned
-        blind, and a lookup of some hundred keys can then be planned as a scan of all its rows.
+        its committed rows), rather than whenever autovacuum comes by: a table never analysed is
+        planned blind, and a lookup of some hundred keys can then be planned as a scan of all its
+        rows. In a transaction of its own, committed at once: its lock is not held through the
+        caller's batch (another replay worker's ``ANALYZE`` of the same table would wait for it).
         Nothing to do on SQLite, whose planner uses the primary key for such lookups."""
         if self.dialect == "postgres":
-            cursor.execute(f"ANALYZE {table}")
+            with self.transaction() as cursor:
+                cursor.execute(f"ANALYZE {table}")
 
     def copy_rows(self, cursor: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert ``rows`` into ``table``: with ``COPY`` on PostgreSQL (several times faster than

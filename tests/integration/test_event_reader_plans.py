@@ -5,8 +5,8 @@ Found with the setup of a large load (5,000 new persons a unit of work): once th
 passed about 60,000 rows, before the statistics caught up, PostgreSQL planned the read of the
 last snapshots as a parallel scan of the whole events table and the read of the events after a
 version as a merge join walking the whole primary key, both JIT-compiled. The server's time a
-unit then grew with the table (0.25 s to 0.7 s of CPU a unit of work from 50,000 to 100,000
-accounts). These tests ask the server for its plan of both reads over a table of that size,
+unit then grew with the table (about 0.3 s to 0.9 s of its CPU a unit of work from 60,000 to
+100,000 accounts). These tests ask the server for its plan of both reads over a table of that size,
 never analysed and then analysed, with a large load's number of ids.
 """
 

@@ -23,6 +23,7 @@ from projections import projector as projector_module
 from projections import schema
 from projections.projector import Projector
 from projections.store import open_store
+from tests.conftest import connect
 
 pytestmark = pytest.mark.postgres
 
@@ -67,7 +68,20 @@ def test_rows_are_read_back_by_key_from_a_table_never_analysed(postgres_env: dic
             return fetch(cursor, statement, params)
 
         monkeypatch.setattr(store, "fetch", fetch_explained)
-        Projector(ledger, store, PREFIX, batch_size=100).catch_up()  # the enrolments in several batches
+        projector = Projector(ledger, store, PREFIX, batch_size=100)  # the enrolments in several batches
+        held_in_batches: list[int] = []
+        with connect(postgres_env, "owner") as watcher:
+            def analyse_lock_held(_state: Any) -> None:
+                """Before each batch commits: nobody holds the lock ANALYZE takes on the table."""
+                held_in_batches.append(watcher.execute(
+                    "SELECT count(*) FROM pg_locks WHERE relation = %s::regclass AND mode = 'ShareUpdateExclusiveLock' "
+                    "AND granted", (table,)).fetchone()[0])
+
+            projector.before_commit = analyse_lock_held
+            projector.catch_up()
+        # The statistics' lock went with their own transaction: another worker's ANALYZE of the table
+        # never waits for this projector's batch.
+        assert held_in_batches and set(held_in_batches) == {0}, held_in_batches
 
         assert plans, "no row was read back: the test does not test what it says"
         for plan in plans:
