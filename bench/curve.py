@@ -107,30 +107,33 @@ _CIPHERS_AND_KEYS = (
     "`KEY_CACHE_SIZE`), read by id")
 WHAT_WOULD_MOVE_IT: dict[str, str] = {
     "ingest": (
-        "What bounds it, and what would move it. Its rate is flat within the machine's swings (x1.17 from 10,000 "
-        "accounts to a million) since `Ledger.batch` pauses Python's cyclic garbage collector until its save (52ff2df; "
-        "before, full collections walking a heap that grows with the accounts took 200 s of a 619 s setup at a "
-        "million). What grows is its peak RSS, to the caches' bounds: the aggregate cache (`AGGREGATE_CACHE_MAXSIZE`, "
-        "50,000 accounts) and " + _CIPHERS_AND_KEYS + ". Two costs a unit of work (5,000 persons) still grew a little, "
-        "timed unit by unit to 100,000 accounts (docs/benchmarks.md, \"The curve\"): the full collections between "
-        "units, while the benchmark builds the next persons' commands outside the unit (0.15 s at 20,000 accounts, "
-        "0.5 s at 90,000, one every four or five units); and PostgreSQL's time past about 60,000 accounts, when the "
-        "batch reads of events and snapshots were planned as scans of the whole events table (0.87-0.97 s of the "
-        "server's CPU a unit from 70,000 to 100,000 accounts in three runs; 0.26-0.27 s in two runs since 8a0d5b4, "
-        "which came after this curve's run)."),
+        "What bounds it, and what would move it. Its rate holds from 100,000 accounts to a million; what the curve "
+        "shows against 10,000 is a step while the caches fill. Timed unit by unit (5,000 persons a unit of work) to a "
+        "million accounts at 730159c (docs/benchmarks.md, \"The curve\"): 1.38 s a unit below 20,000 accounts, "
+        "2.04 s at 40,000-60,000, where the aggregate cache (`AGGREGATE_CACHE_MAXSIZE`, 50,000 accounts) is full, then "
+        "2.43 s at 100,000-200,000 and 2.60 s at 900,000-1,000,000 (x1.07); PostgreSQL's CPU a unit 0.25-0.30 s "
+        "throughout (the batch reads look each aggregate up by key since 8a0d5b4). The curve's 10,000 point is two units "
+        "before the caches fill, so its ratio to the million (x1.17 in the run of 5b6ef34, x1.26 and x1.40 in two runs "
+        "of 730159c) is mostly that step and the machine's swings. What still grows past 100,000 accounts is the "
+        "benchmark's own: the full collections between units (0.18 -> 0.29 s a unit), while it builds the next persons' "
+        "commands with the collector on (a consumer's batch parses and builds them with it paused; `Ledger.batch` "
+        "pauses it for the unit since 52ff2df). Its peak RSS grows to the caches' bounds: the aggregate cache and "
+        + _CIPHERS_AND_KEYS + "; and a little past them (275 MiB at 100,000 accounts, 366-371 MiB at a million: about "
+        "100 bytes an account, not traced)."),
     "projection": (
         "What bounds it, and what would move it. Up to 250,000 accounts every personal row the projection moves is kept "
         "in memory (`MAX_CACHED_ROWS`, 250,000 rows of about a kilobyte); past that, the rows not kept are read back "
         "from the table (`_load_people`, a query per 500 accounts), and once a row has been dropped even a person new to "
-        "the log is asked for. That is the part that grows with the accounts. Its rate at a million was 13,899 events/s "
-        "in the run before this one (d2c1ac4, the same projection code: x1.26 from 10,000) and 11,195 in this one "
-        "(x1.63), so some of the growth is the machine's. The profile is of a rebuild after the measured phases, on a "
-        "log that then also holds the year-end's million credits, each of them a row read back: the fold in Python "
-        "(`projections/fold.py`) about a third, the writes (COPY and upserts) about 30%, reading rows back 18%. What "
-        "would move it: more rows kept (memory: about a kilobyte each), or a person known to be new (their account "
-        "created in the batch) not asked for. (On a table autovacuum had not analysed, each read back scanned the "
-        "whole region; since 4acdb7f the projector takes the table's statistics first: docs/benchmarks.md, "
-        "\"The curve\".) Memory: those rows, and " + _CIPHERS_AND_KEYS + "."),
+        "the log is asked for. That is the part that grows with the accounts, and it is small: measured with too few rows "
+        "kept (60,000 accounts, 5,000 rows), the queries for new persons cost about 10 us a person, some 5% of the "
+        "projection, and the server's plans for them (scans of the table while it is small) under 2% "
+        "(docs/benchmarks.md, \"Two costs of the reads back\"). Its rate from 10,000 accounts to a million: x1.24 and "
+        "x1.34 in two runs of 730159c, x1.63 at 5b6ef34, x1.26 at d2c1ac4 (the same fold): mostly the machine's swings. "
+        "The profile is of a rebuild after the measured phases, on a log that then also holds the year-end's million "
+        "credits, each of them a row read back: the fold in Python (`projections/fold.py`) 36%, the writes (COPY and upserts) 29%, reading rows back 19%. What would move it: more rows kept (memory: about a "
+        "kilobyte each), or a filter of the keys written (a Bloom filter) so that new persons are not asked for. "
+        "(On a table autovacuum had not analysed, each read back scanned the whole region; since 4acdb7f the projector "
+        "takes the table's statistics first.) Memory: those rows, and " + _CIPHERS_AND_KEYS + "."),
     "replay": (
         "What bounds it, and what would move it. The measured rebuild writes each personal row once and runs in "
         "`REPLAY_WORKERS` processes (two here) split by person (`projections/shards.py`); the profile is the one-process "
@@ -143,11 +146,12 @@ WHAT_WOULD_MOVE_IT: dict[str, str] = {
         "keeps its rows (about a kilobyte each) up to that bound: two "
         "workers, twice the bound; fewer rows a worker would lower it at the cost of reading more back."),
     "as_of": (
-        "What bounds it, and what would move it. Not a growth with the accounts: the `statement` query's median was "
-        "7.09 ms at 10,000 accounts, 10.64 ms at 100,000 and 4.99 ms at a million in this run, and `personal` was "
-        "lowest at 100,000; in the run before, both fell from 10,000 to a million (9.37 -> 5.80 ms). Each figure is a "
-        "median of 20 queries of a few milliseconds on a machine shared with other sessions. Each query reads one "
-        "person's rows by key from the projection tables and folds nothing (`projections/as_of.py`); in the profile "
+        "What bounds it, and what would move it. Not a growth with the accounts: in the run of 730159c drawn here "
+        "both medians fell from 10,000 accounts to a million (`personal` 3.9 -> 2.7 ms, `statement` 6.1 -> 4.4 ms); "
+        "in another run of the same code an hour before, `personal` rose 3.9 -> 7.0 ms and `statement` was highest at "
+        "100,000 (9.6 ms). Each figure is a median of 20 queries of a few milliseconds on a machine shared with other "
+        "sessions. Each query reads one person's rows by key from the projection tables and folds nothing "
+        "(`projections/as_of.py`); in a profile at 5b6ef34 "
         "(40 queries, 0.35 s) the time is the queries' round trips and transactions and an in-memory SQLite store "
         "built for each answer (`memory_store`, about a tenth)."),
     "interest": (
