@@ -118,8 +118,10 @@ WHAT_WOULD_MOVE_IT: dict[str, str] = {
         "benchmark's own: the full collections between units (0.18 -> 0.29 s a unit), while it builds the next persons' "
         "commands with the collector on (a consumer's batch parses and builds them with it paused; `Ledger.batch` "
         "pauses it for the unit since 52ff2df). Its peak RSS grows to the caches' bounds: the aggregate cache and "
-        + _CIPHERS_AND_KEYS + "; and a little past them (275 MiB at 100,000 accounts, 366-371 MiB at a million: about "
-        "100 bytes an account, not traced)."),
+        + _CIPHERS_AND_KEYS + "; and the cache of aggregate ids (`business_id` in `ledger/aggregates.py`, 262,144 ids of about 300 bytes, "
+        "full at as many accounts: the largest part of what a trace from 60,000 to 160,000 accounts found still "
+        "allocated) and of key ids (`person_key_id` in `adapters/crypto.py`, 100,000 of about 260 bytes): 275 MiB at "
+        "100,000 accounts, 366-371 MiB at a million."),
     "projection": (
         "What bounds it, and what would move it. Up to 250,000 accounts every personal row the projection moves is kept "
         "in memory (`MAX_CACHED_ROWS`, 250,000 rows of about a kilobyte); past that, the rows not kept are read back "
