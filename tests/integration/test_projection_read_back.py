@@ -90,6 +90,8 @@ def test_rows_are_read_back_by_key_from_a_table_never_analysed(postgres_env: dic
             f"SELECT person_id, balance_fen FROM {table} WHERE person_id LIKE 'P%%'")}  # noqa: S608
         assert sorted(balances) == PEOPLE
         assert len(set(balances.values())) == 1 and next(iter(balances.values())) > 0  # each credited once, the same
+        # and as the ledger's own accounts hold them (a row credited twice would differ)
+        assert balances == {p: ledger.personal_account(REGION, p).balance_fen for p in PEOPLE}
     finally:
         store.close()
         ledger.close()
