@@ -23,7 +23,7 @@ from typing import Any
 
 from bench import data
 from bench.env import REPO, Database, kafka_bootstrap, kafka_broker_pid, kafka_settings, postgres_server_pid
-from bench.measure import ChildRun, cpu_s, run_child
+from bench.measure import COPY_ROUNDS, ChildRun, cpu_s, run_child
 from consumers.ingest import ingest_file
 from ledger.application import Ledger
 from ledger.policy import load_policy_file
@@ -280,9 +280,6 @@ def profile_direct_ingest(db: Database, people: list[data.Person], results: Any,
         ledger.close()
         warm_path.unlink(missing_ok=True)
         path.unlink(missing_ok=True)
-
-
-COPY_ROUNDS = 3  # the COPY baselines swing up to 1.6x between runs on one machine: the median of rounds
 
 
 def copy_stored_rows(db: Database, rounds: int = COPY_ROUNDS) -> dict[str, Any]:

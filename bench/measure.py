@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 PROFILE_LINES = 70
+# The COPY baselines swing up to 1.6x between runs on one machine: each is timed in this many
+# rounds, a fresh table each, and the median kept.
+COPY_ROUNDS = 3
 
 
 @dataclass

@@ -27,6 +27,7 @@ from psycopg.sql import SQL, Identifier
 
 from bench.data import Person
 from bench.env import Database, kafka_settings
+from bench.measure import COPY_ROUNDS
 from consumers.kafka_io import KafkaSecurity, admin_client, producer, send_all
 
 NAIVE_POLL_MS = 200
@@ -39,7 +40,7 @@ NAIVE_SESSION_TIMEOUT_MS = 60_000
 NAIVE_STALL_S = 120
 
 
-def copy_rate(db: Database, people: list[Person], months: int, rounds: int = 1) -> tuple[int, list[float]]:
+def copy_rate(db: Database, people: list[Person], months: int, rounds: int = COPY_ROUNDS) -> tuple[int, list[float]]:
     """(rows, each round's seconds) to COPY one row per remittance line into a fresh bare table."""
     rows = [(f"{p.employer_id}-2024-{m:02d}", p.person_id, f"2024-{m:02d}", p.wage_base_fen,
              p.wage_base_fen * 2 // 100, p.wage_base_fen * 6 // 100) for m in range(1, months + 1) for p in people]

@@ -74,7 +74,7 @@ def bench_ingest(sizes: Sizes, results: Results) -> None:
 
     section(f"baseline: COPY of {lines:,} rows into a bare table")
     with env.fresh_database("copy") as db:
-        rows, copy_rounds_s = naive.copy_rate(db, people, sizes.months, rounds=ingest.COPY_ROUNDS)
+        rows, copy_rounds_s = naive.copy_rate(db, people, sizes.months)
     copy_rates = [rows / seconds for seconds in copy_rounds_s]
     copy_lps = statistics.median(copy_rates)
     results.add(Figure("raw COPY of thin rows into a bare table (baseline a)", copy_lps, "rows/s",
