@@ -10,13 +10,36 @@ tools, which is what ``fund-ledger verify`` and the anchors are for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
+from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteProcessRecorder
 
 from adapters import chain
+
+
+@contextmanager
+def one_process_making_tables(datastore: SQLiteDatastore) -> Iterator[None]:
+    """Processes that open one file at once make its tables one at a time: an exclusive ``flock``
+    of a lock file beside it (``<file>.lock``, owner-only). Not of the database file itself: a
+    process that closes any descriptor of that file drops every ``fcntl`` lock SQLite holds on it
+    (its connections' too), and the file is corrupted. Without it, two consumers started
+    together on a fresh file both found no tracking table, and the second failed to record the
+    library's ``__migration__`` row (or found the database locked) and stopped."""
+    pool = datastore.pool
+    if pool.is_sqlite_memory_mode or pool.db_name.startswith("file:"):
+        yield  # in memory: one process; a URI: no plain path to lock beside
+        return
+    descriptor = os.open(pool.db_name + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 class ChainedSQLiteProcessRecorder(SQLiteProcessRecorder):
@@ -31,7 +54,11 @@ class ChainedSQLiteProcessRecorder(SQLiteProcessRecorder):
 
     def create_table(self) -> None:
         """The library's tables, then the chain column, the chain of a file written before it
-        existed, and the append-only triggers."""
+        existed, and the append-only triggers; one process at a time."""
+        with one_process_making_tables(self.datastore):
+            self._create_tables()
+
+    def _create_tables(self) -> None:
         super().create_table()
         table = self.events_table_name
         with self.datastore.transaction(commit=True) as c:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -65,7 +65,17 @@ class ProjectionStore:
             self.tracking = SQLiteTrackingRecorder(datastore)
             self.tracking_table = "tracking"
         if create_table:  # a read-only role (``CREATE_TABLE=n``) reads the tables the application made
-            self.tracking.create_table()
+            with self._one_process_making_tables():
+                self.tracking.create_table()
+
+    def _one_process_making_tables(self) -> AbstractContextManager[None]:
+        """On SQLite, processes opening one file at once make its tables in turn
+        (``adapters.sqlite_recorder``); on PostgreSQL, the library's own creation."""
+        if isinstance(self.datastore, SQLiteDatastore):
+            from adapters.sqlite_recorder import one_process_making_tables
+
+            return one_process_making_tables(self.datastore)
+        return nullcontext()
 
     # ------------------------------------------------------------------ SQL
     def sql(self, statement: str) -> str:

@@ -3,10 +3,12 @@ writers in parallel still make one chain."""
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 import threading
 from datetime import date
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -131,3 +133,36 @@ def test_encrypted_events_are_chained_as_ciphertext_and_check_without_the_key(tm
     assert rows and not any(b"postings" in row.state for row in rows), "stored as ciphertext"
     checked = chain.check_whole_chain(keyless)
     assert checked is not None and checked.intact and checked.rows == len(rows)
+
+
+def _make_tables(ledger_file: str, projection_file: str, barrier: Any, outcomes: Any) -> None:
+    """One process opening both files, at the barrier with the others."""
+    from eventsourcing.sqlite import SQLiteDatastore
+
+    from adapters.sqlite_recorder import ChainedSQLiteProcessRecorder
+    from projections.store import ProjectionStore
+
+    recorder = ChainedSQLiteProcessRecorder(SQLiteDatastore(ledger_file))
+    barrier.wait()
+    try:
+        recorder.create_table()
+        ProjectionStore(SQLiteDatastore(projection_file), "sqlite", "projections").tracking.max_tracking_id("x")
+        outcomes.put("made")
+    except Exception as error:  # noqa: BLE001 (the outcome is what the test reads)
+        outcomes.put(f"{type(error).__name__}: {error}")
+
+
+def test_processes_opening_a_fresh_file_at_once_all_make_its_tables(tmp_path: Path) -> None:
+    """Two consumers started together on a fresh SQLite file: each finds the tables made, none
+    stops (one failed to record the library's migration row, or found the database locked)."""
+    context = multiprocessing.get_context("fork")
+    for trial in range(5):
+        barrier, outcomes = context.Barrier(4), context.Queue()
+        files = (str(tmp_path / f"ledger{trial}.sqlite"), str(tmp_path / f"projections{trial}.sqlite"))
+        processes = [context.Process(target=_make_tables, args=(*files, barrier, outcomes)) for _ in range(4)]
+        for process in processes:
+            process.start()
+        results = [outcomes.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join(timeout=60)
+        assert results == ["made"] * 4, results
