@@ -150,6 +150,10 @@ class PolicyBook(Aggregate):
 class PersonalAccount(Aggregate):
     """An insured person and their personal account (个人账户). Never below zero."""
 
+    # 2: ``interest_settled_to``, the day from which the account's interest is still unpaid.
+    class_version = 2
+    interest_settled_to: date | None = None
+
     class Enrolled(Aggregate.Created):
         region: str
         person_id: str
@@ -189,8 +193,28 @@ class PersonalAccount(Aggregate):
         # The year-end interest credited, per year: an account's credit for a year is what makes
         # a year's interest run pay it once however often the run is started (interest_posting).
         self.year_end_interest_fen: dict[str, int] = {}
+        # Interest is paid for every day before this one (None: none paid yet): moved on by each
+        # interest credit, to the end of its basis, and by a close (death, transfer out), which
+        # settles the interest up to its day. A later credit starts here, so no day is paid twice.
+        self.interest_settled_to: date | None = None
         self.is_closed = False
         self.closed_reason = ""
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot taken before ``interest_settled_to``: paid to the end of the last year
+        credited at its year end (a close's settlement after it is not known from the state)."""
+        years = [int(year) for year in state.get("year_end_interest_fen", {})]
+        state["interest_settled_to"] = date(max(years) + 1, 1, 1) if years else None
+
+    def settle_interest_to(self, day: date) -> None:
+        if self.interest_settled_to is None or day > self.interest_settled_to:
+            self.interest_settled_to = day
+
+    def interest_unpaid_from(self, day: date) -> date:
+        """The first day on or after ``day`` whose interest is not paid yet."""
+        settled_to = self.interest_settled_to
+        return day if settled_to is None or settled_to <= day else settled_to
 
     @staticmethod
     def id_for(region: str, person_id: str) -> UUID:
@@ -381,6 +405,8 @@ class PersonalAccount(Aggregate):
         def apply_details(self, account: PersonalAccount) -> None:
             if self.is_year_end:
                 account.year_end_interest_fen[str(self.year)] = self.interest_fen
+            if self.basis:
+                account.settle_interest_to(date.fromisoformat(self.basis[-1]["to_exclusive"]))
 
     class TransferredOut(MoneyEvent):
         """The whole balance leaves for another region; the account closes here."""
@@ -394,6 +420,7 @@ class PersonalAccount(Aggregate):
         def apply_details(self, account: PersonalAccount) -> None:
             account.is_closed = True
             account.closed_reason = f"transferred to {self.to_region}"
+            account.settle_interest_to(self.on)  # the close settled what it earned before this day
             account.months_taken_away += account.contribution_months  # they travel with the person
 
     class TransferredIn(MoneyEvent):
@@ -416,6 +443,7 @@ class PersonalAccount(Aggregate):
         def apply_details(self, account: PersonalAccount) -> None:
             account.is_closed = True
             account.closed_reason = f"deceased {self.died_on.isoformat()}"
+            account.settle_interest_to(self.on)  # the close settled what it earned before this day
 
     class Reopened(Aggregate.Event):
         """A person who left by transfer comes back: the same account opens again."""

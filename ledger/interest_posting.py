@@ -246,7 +246,10 @@ class InterestUseCases(CoreLedger):
         counted where it was made: in the run's chunk that made it) or one that earned nothing."""
         if account.is_closed or account.has_year_end_interest(year.year):
             return 0
-        result = personal_account_interest(account.movements, year.announced, year.start, year.end_exclusive, year.day_basis)
+        start = account.interest_unpaid_from(year.start)  # after a close and a return: from the close
+        if start >= year.end_exclusive:
+            return 0
+        result = personal_account_interest(account.movements, year.announced, start, year.end_exclusive, year.day_basis)
         if result.interest_fen <= 0:
             return 0
         self._record_interest(account, result, year.on, year.year, acc.ACCRUED_DEPOSIT_INTEREST)
@@ -293,20 +296,37 @@ class InterestUseCases(CoreLedger):
         )
 
     def _settle_accrued_interest(self, unit: UnitOfWork, account: PersonalAccount, on: date) -> int:
-        """An account that closes during the year (death, transfer out) is paid the interest it
-        earned this year up to the day before ``on`` (销户结息), by the same three-rate rule. The
-        pooled fund advances it; at the year end the deposits' interest goes to the pooled fund
-        less the accounts' year-end credits. No rates announced: nothing accrues."""
-        start = date(on.year, 1, 1)
+        """An account that closes (death, transfer out) is paid the interest it earned and was not
+        paid yet, up to the day before ``on`` (销户结息), by the same three-rate rule: this year's
+        from 1 January (or from the day paid to, if later), and last year's when its year-end run
+        has not credited the account yet (a close early in the year, before the run: the run skips
+        closed accounts). A day already paid (a year-end credit made before a close dated earlier
+        in that year) is not paid again. The pooled fund advances it; at the year end the deposits'
+        interest goes to the pooled fund less the accounts' year-end credits. No rates announced:
+        nothing accrues. Returns the interest paid."""
         announced = self.announced_rates(unit)
-        if on <= start or not announced or min(r.effective_from for r in announced) > start:
+        if not announced:
             return 0
+        paid_fen = 0
+        for year in (on.year - 1, on.year):
+            start = account.interest_unpaid_from(max(date(year, 1, 1), account.enrolled_on))
+            end_exclusive = min(on, date(year + 1, 1, 1))
+            if start >= end_exclusive or min(r.effective_from for r in announced) > start:
+                continue
+            paid_fen += self._settle_part(unit, account, on, announced, year, start, end_exclusive)
+        return paid_fen
+
+    def _settle_part(self, unit: UnitOfWork, account: PersonalAccount, on: date, announced: list[Rates], year: int,
+                     start: date, end_exclusive: date) -> int:
+        """What ``account`` earned in ``year`` over ``[start, end_exclusive)``, credited on ``on``
+        (the close's day) and advanced by the pooled fund."""
         policy = self._book(unit, account.region).in_force(on)
-        result = personal_account_interest(account.movements, announced, start, on, policy.interest_day_basis)
+        result = personal_account_interest(account.movements, announced, start, end_exclusive, policy.interest_day_basis)
         if result.interest_fen <= 0:
             return 0
-        self._record_interest(account, result, on, on.year, acc.CLEARING_PERSONAL_ACCOUNTS)
-        reference = f"accrued-interest/{account.person_id}"
+        self._record_interest(account, result, on, year, acc.CLEARING_PERSONAL_ACCOUNTS)
+        # This year's reference as before; last year's names its year.
+        reference = f"accrued-interest/{account.person_id}" + ("" if year == on.year else f"/{year}")
         self._pooled_pays(
             unit, account.region, policy, PooledFund.PersonalAccountsSettled,
             acc.entry(*acc.transfer(acc.FUND_POOLED, acc.CLEARING_PERSONAL_ACCOUNTS, result.interest_fen,
