@@ -127,9 +127,11 @@ def check(command: object, subject: Subject, now: datetime) -> None:
     if subject.reported_at is not None:
         check_reported_at(subject.reported_at, now, subject.rules)
     for field, day in business_dates(command):
+        _check_calendar(field, day.year)
         _check_lower(field, day, subject)
         _check_upper(field, day, subject)
     _check_years(command, subject)
+    _check_year_over(command, subject, now)
     _check_person_dates(command, subject)
     for kind in type(command).__mro__:  # a command derived from another keeps its bounds
         for field, limit in AMOUNT_LIMITS.get(kind, ()):
@@ -174,10 +176,38 @@ def _check_upper(field: str, day: date, subject: Subject) -> None:
                               date=day, bound="date_rules.future_tolerance_days", latest=latest)
 
 
+def _check_calendar(field: str, year: int) -> None:
+    if not cmd.FIRST_BUSINESS_YEAR <= year <= cmd.LAST_BUSINESS_YEAR:
+        raise DateOutOfWindow(field, f"the year {year} is outside the ledger's calendar "
+                              f"({cmd.FIRST_BUSINESS_YEAR}-{cmd.LAST_BUSINESS_YEAR})", year=year, bound="calendar")
+
+
+# Commands about a whole year that only its end makes possible, and the day from which each may
+# be given: the year's interest is credited on its last day; a year closes once it is over.
+YEAR_OVER_FROM: dict[type, Callable[[int], date]] = {
+    cmd.PostInterest: lambda year: date(year, 12, 31),
+    cmd.CloseYear: lambda year: date(year + 1, 1, 1),
+}
+
+
+def _check_year_over(command: object, subject: Subject, now: datetime) -> None:
+    """A year's interest run or close given before the year is over (a 2025 typed for 2024 in
+    January 2025) is refused: judged by the order's issue instant, or the ledger's clock."""
+    from_day = YEAR_OVER_FROM.get(type(command))
+    year = getattr(command, "year", None)
+    if from_day is None or not isinstance(year, int) or isinstance(year, bool):
+        return
+    today = (subject.reported_at or now).date()
+    if today < from_day(year):
+        raise DateOutOfWindow("year", f"{year} is not over: {type(command).__name__} for it may be given from "
+                              f"{from_day(year)}, and the order is of {today}", year=year, bound="year end", earliest=from_day(year))
+
+
 def _check_years(command: object, subject: Subject) -> None:
     year = getattr(command, "year", None)
     if not isinstance(year, int):
         return
+    _check_calendar("year", year)
     if subject.opening_date is not None and year < subject.opening_date.year:
         raise DateOutOfWindow("year", f"{year} is before the region's opening on {subject.opening_date}",
                               year=year, bound="region opening")

@@ -22,6 +22,9 @@ from ledger.rules import CATEGORIES
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 MAX_AMOUNT_FEN = 10**13  # 100 billion yuan: anything above is a typo, not a bill
 MAX_LINES_PER_REMITTANCE = 200_000
+# The ledger's calendar: no business date, period or year outside it (a year 0000 or 9999 is a
+# typo, and the arithmetic of dates, a period's last day say, fails at the calendar's ends).
+FIRST_BUSINESS_YEAR, LAST_BUSINESS_YEAR = 1900, 2999
 
 
 def check_fen(field: str, value: Any, *, allow_zero: bool = True) -> int:
@@ -56,7 +59,11 @@ def check_period(value: Any) -> tuple[int, int]:
     match = PERIOD_PATTERN.match(value) if isinstance(value, str) else None
     if match is None:
         raise InvalidInput("period", f"must be YYYY-MM, got {value!r}", value=value)
-    return int(match.group(1)), int(match.group(2))
+    year = int(match.group(1))
+    if not FIRST_BUSINESS_YEAR <= year <= LAST_BUSINESS_YEAR:
+        raise InvalidInput("period", f"the year of {value!r} is outside the ledger's calendar "
+                           f"({FIRST_BUSINESS_YEAR}-{LAST_BUSINESS_YEAR})", value=value)
+    return year, int(match.group(2))
 
 
 # Fields added to a command after it was first used, with their defaults: left out of the

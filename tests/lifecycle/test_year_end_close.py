@@ -5,7 +5,7 @@ balances carry over, and next year's interest treats them as carried-over money.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -81,7 +81,8 @@ def test_closing_a_closed_year_again_returns_the_same_balances_and_records_nothi
     assert event_count(year_2024) == recorded
 
 
-def test_years_close_in_order(year_2024: Ledger) -> None:
+def test_years_close_in_order(year_2024: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(year_2024, "clock", lambda: datetime(2027, 1, 2, tzinfo=UTC))  # 2026 is over
     year_2024.close_year(CloseYear(SHENYANG, 2024))
     with pytest.raises(PeriodClosed) as error:
         year_2024.close_year(CloseYear(SHENYANG, 2026))

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ledger.application import Ledger
-from ledger.commands import BudgetLine, Enrol, PostInterest, SetBudget
+from ledger.commands import BudgetLine, CloseYear, CreditRetirees, Enrol, PostInterest, PostRemittance, RemittanceLine, SetBudget
 from ledger.errors import DateOutOfWindow, ImplausibleAmount, InvalidInput
 from ledger.unit_of_work import UnitOfWork
 from tests.unit.builders import REGION, enrol, inpatient, outpatient, remittance
@@ -124,3 +124,44 @@ def test_an_impossible_amount_is_invalid_not_implausible(people: Ledger) -> None
     refuses it, as it does a fraction or a negative."""
     with pytest.raises(InvalidInput):
         people.post_remittance(remittance("R1", {"P1": 10**13 + 1}, 0))
+
+
+@pytest.mark.parametrize("order", [
+    lambda app: app.pay_outpatient(outpatient("C9", "P1", 100, on=date(9999, 12, 31))),
+    lambda app: app.credit_retirees(CreditRetirees(REGION, "9999-12", date(9999, 12, 31))),
+    lambda app: app.post_interest(PostInterest(REGION, 9999)),
+    lambda app: app.post_interest(PostInterest(REGION, 0)),
+], ids=["a claim in 9999", "a retiree run in 9999", "interest for 9999", "interest for year 0"])
+def test_a_date_or_year_outside_the_ledgers_calendar_is_refused_naming_the_field_even_given_directly(people: Ledger, order: Any) -> None:
+    # Given directly (no issue instant), these once reached date arithmetic and failed with a
+    # ValueError (year 10000 is out of range), the interest run after saving its progress records.
+    recorded = sum(1 for _ in people.stored_events())
+    with pytest.raises(DateOutOfWindow) as error:
+        order(people)
+    assert error.value.field in {"on", "year"}
+    assert "outside the ledger's calendar (1900-2999)" in error.value.reason
+    assert sum(1 for _ in people.stored_events()) == recorded
+
+
+@pytest.mark.parametrize("period", ["9999-12", "0000-01"])
+def test_a_period_outside_the_ledgers_calendar_is_refused_naming_the_period(people: Ledger, period: str) -> None:
+    command = PostRemittance(REGION, "R-far", "employer", "E1", period, date(2024, 5, 1), 80_000, (RemittanceLine("P1", 1_000_000),))
+    with pytest.raises(InvalidInput) as error:
+        issued(people, people.post_remittance, command)
+    assert error.value.field == "period"
+    assert "outside the ledger's calendar" in error.value.reason
+
+
+def test_a_year_is_closed_and_its_interest_posted_only_once_it_is_over(people: Ledger) -> None:
+    # A year's close typed as 2025 for 2024 early in January 2025 was accepted, and every 2025
+    # message was refused as period_closed after it, with no way back.
+    january = datetime(2025, 1, 4, 9, 0, tzinfo=UTC)
+    with pytest.raises(DateOutOfWindow) as close:
+        issued(people, people.close_year, CloseYear(REGION, 2025), at=january)
+    assert (close.value.field, close.value.context["earliest"]) == ("year", date(2026, 1, 1))
+    with pytest.raises(DateOutOfWindow) as interest:
+        issued(people, people.post_interest, PostInterest(REGION, 2025), at=january)
+    assert (interest.value.field, interest.value.context["earliest"]) == ("year", date(2025, 12, 31))
+    assert people.close_year(CloseYear(REGION, 2024))["year"] == 2024  # given directly: judged by the clock
+    with pytest.raises(DateOutOfWindow):
+        people.close_year(CloseYear(REGION, datetime.now(UTC).year))
