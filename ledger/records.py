@@ -228,6 +228,7 @@ class Transfer(Aggregate):
         self.contribution_months = contribution_months
         self.birth_date = birth_date
         self.category = category
+        self.started_on = on
         self.landed_on: date | None = None
 
     @staticmethod

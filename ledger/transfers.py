@@ -41,6 +41,7 @@ class TransferUseCases(InterestUseCases):
         self._book(unit, command.region).check_open(command.on)
         account = self._account(unit, command.region, command.person_id)
         account.check_open()
+        _check_transfer_id_free(unit, command)
         self._settle_accrued_interest(unit, account, command.on)
         amount_fen, months = account.balance_fen, account.contribution_months
         account.record_money(
@@ -89,6 +90,10 @@ class TransferUseCases(InterestUseCases):
                                        transfer_id=command.transfer_id, expected=value, got=getattr(command, field))
         if transfer.landed_on is not None:
             raise TransferMismatch("transfer_id", f"transfer {command.transfer_id!r} already landed on {transfer.landed_on}", transfer_id=command.transfer_id)
+        if command.on < transfer.started_on:
+            raise TransferMismatch("on", f"transfer {command.transfer_id!r} left {transfer.from_region} on {transfer.started_on}: "
+                                   f"it cannot land before, on {command.on}", transfer_id=command.transfer_id,
+                                   expected=transfer.started_on, got=command.on)
         self._book(unit, command.region).check_open(command.on)
         account = unit.find(PersonalAccount.id_for(command.region, command.person_id), PersonalAccount)
         if account is not None and account.is_closed:
@@ -156,3 +161,12 @@ class TransferUseCases(InterestUseCases):
         )
         outcome = {"person_id": command.person_id, "paid_to_heirs_fen": amount_fen, "heirs_reference": command.heirs_reference}
         return self._record_outcome(unit, "death", command.region, command.person_id, digest, command.died_on, outcome)
+
+
+def _check_transfer_id_free(unit: UnitOfWork, command: TransferOut) -> None:
+    """A transfer id names one transfer across every region (the transfer-in finds it by id
+    alone): one already used by another region's transfer-out is refused, not overwritten."""
+    used = unit.find(Transfer.id_for(command.transfer_id), Transfer)
+    if used is not None:
+        raise TransferMismatch("transfer_id", f"transfer id {command.transfer_id!r} is already used by the transfer of "
+                               f"{used.person_id!r} from {used.from_region} on {used.started_on}", transfer_id=command.transfer_id)

@@ -6,6 +6,7 @@ order."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -214,3 +215,25 @@ def test_the_interest_accrued_this_year_leaves_with_the_person(ledger: Ledger) -
     assert outcome["amount_fen"] == MOVED_FEN + 51
     [credited] = events_of(ledger, PersonalAccount.InterestCredited)
     assert credited.interest_fen == 51
+
+
+def test_a_transfer_in_dated_before_its_transfer_out_is_refused_naming_the_day_it_left(moving: Ledger) -> None:
+    # Accepted, the money sat in both regions' personal accounts between the two dates.
+    moving.transfer_out(OUT)  # 1 May
+    recorded = event_count(moving)
+    with pytest.raises(TransferMismatch) as error:
+        moving.transfer_in(replace(IN, on=date(2024, 4, 30)))
+    assert (error.value.field, error.value.context["expected"]) == ("on", date(2024, 5, 1))
+    assert event_count(moving) == recorded
+    assert moving.transfer_in(replace(IN, on=date(2024, 5, 1)))["amount_fen"] == MOVED_FEN
+
+
+def test_a_transfer_id_used_by_another_regions_transfer_out_is_refused_not_a_storage_error(moving: Ledger) -> None:
+    moving.transfer_out(OUT)
+    enrol(moving, "P2", region=DALIAN)
+    recorded = event_count(moving)
+    with pytest.raises(TransferMismatch) as error:  # it was an IntegrityError of the store
+        moving.transfer_out(TransferOut(DALIAN, "T-1", "P2", SHENYANG, date(2024, 6, 1)))
+    assert error.value.field == "transfer_id"
+    assert "already used by the transfer of 'P1' from 210100" in error.value.reason
+    assert event_count(moving) == recorded
