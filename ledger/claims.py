@@ -214,6 +214,9 @@ class ClaimUseCases(CoreLedger):
         if record is None:
             raise UnknownClaim("claim_id", f"no claim {command.claim_id!r} was settled in region {command.region}", claim_id=command.claim_id)
         claim = record.outcome
+        if command.on < record.on:
+            raise InvalidInput("on", f"claim {command.claim_id!r} was settled on {record.on}: its reversal cannot be dated "
+                               f"before, on {command.on}", claim_id=command.claim_id, settled_on=record.on)
         if command.person_id is not None and command.person_id != claim["person_id"]:
             raise InvalidInput("person_id", f"claim {command.claim_id!r} is {claim['person_id']!r}'s, not {command.person_id!r}'s",
                                claim_id=command.claim_id, person_id=command.person_id)

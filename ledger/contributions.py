@@ -279,7 +279,9 @@ class ContributionUseCases(CoreLedger):
         changes = [self._line_change(policy, command, index, account, period.first_day) for index, account in enumerate(accounts)]
         difference_fen = sum(change.payable_fen for change in changes)
         _check_declared("declared_difference_fen", command.declared_difference_fen, difference_fen, correction_id=command.correction_id)
-        days_late, fee_fen = self._late_fee(policy, command, period, difference_fen)
+        # The fee is on what each line underpaid: a line refunded does not pay another's arrears down.
+        underpaid_fen = sum(change.payable_fen for change in changes if change.payable_fen > 0)
+        days_late, fee_fen = self._late_fee(policy, command, period, underpaid_fen)
         on = command.received_on
         for account, change in zip(accounts, changes, strict=True):
             account.record_money(
@@ -314,6 +316,10 @@ class ContributionUseCases(CoreLedger):
             found = f"was recorded by {recorded[0].remittance_id!r}" if recorded else "is not recorded: send a late payment"
             raise InvalidInput(f"{field}.person_id", f"{account.person_id}'s contribution for {command.period} {found}, "
                                f"not by {command.remittance_id!r}", **account.who, period=command.period)
+        if command.received_on < recorded[0].on:
+            raise InvalidInput("received_on", f"{account.person_id}'s contribution for {command.period} was received on "
+                               f"{recorded[0].on}: a correction of it cannot be received before, on {command.received_on}",
+                               **account.who, period=command.period)
         if any(not hasattr(event, "employer_to_pooled_fen") for event in recorded):
             raise InvalidInput(f"{field}.person_id", f"{account.person_id}'s contribution for {command.period} was recorded "
                                "without its pooled part and cannot be corrected here", **account.who)

@@ -80,3 +80,16 @@ def test_a_claim_is_reversed_once_and_an_unknown_claim_is_refused(insured: Ledge
     with pytest.raises(InvalidInput) as someone_else:
         insured.reverse_claim(ReverseClaim(SHENYANG, "COR-8", "C-2", date(2024, 3, 1), "typo", person_id="P2"))
     assert (someone_else.value.field, someone_else.value.context["person_id"]) == ("person_id", "P2")
+
+
+def test_a_reversal_dated_before_the_claim_it_reverses_is_refused(insured: Ledger) -> None:
+    # Accepted, it gave the account back on 5 February what was paid on 10 February: the account
+    # held more those days than was ever credited, and earned interest on it.
+    insured.pay_outpatient(PayOutpatient(SHENYANG, "C-1", "P1", "pharmacy", date(2024, 2, 10), 10_000))
+    recorded = event_count(insured)
+    with pytest.raises(InvalidInput) as error:
+        insured.reverse_claim(ReverseClaim(SHENYANG, "COR-1", "C-1", date(2024, 2, 5), "sold in error"))
+    assert error.value.field == "on"
+    assert "settled on 2024-02-10" in error.value.reason
+    assert event_count(insured) == recorded
+    assert insured.reverse_claim(ReverseClaim(SHENYANG, "COR-1", "C-1", date(2024, 2, 10), "sold in error"))["account_refund_fen"] == 10_000

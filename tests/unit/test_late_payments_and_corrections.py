@@ -200,3 +200,28 @@ def test_the_documented_late_payment_and_correction_examples_apply_as_written(le
     assert ledger.post_late_payment(build("contribution.late_payment"))["late_fee_fen"] == 520  # type: ignore[arg-type]
     ledger.post_remittance(remittance("E001-2024-03", {"P000123": 500_000}, 40_000, period="2024-03", payer_id="E001"))
     assert ledger.correct_contributions(build("contribution.corrected"))["difference_fen"] == 4_000  # type: ignore[arg-type]
+
+
+def test_a_line_refunded_does_not_pay_another_lines_late_fee_down(people: Ledger) -> None:
+    # P1 up from 800,000 to 900,000 (+8,000 owed), P2 down to 700,000 (-8,000 refunded), together,
+    # received 2024-04-25, 10 days after the due date: the fee is on P1's underpayment, as if it
+    # were corrected on its own: 8,000 x 10 x 0.0005 = 40 fen. (It was on the net difference, 0.)
+    enrol(people, "P2", birth_date=date(1990, 3, 15))
+    people.post_remittance(remittance("R-2024-03", {"P1": 800_000, "P2": 800_000}, 128_000, period="2024-03"))
+    lines = (RemittanceLine("P1", 900_000), RemittanceLine("P2", 700_000))
+    both = CorrectContributions(REGION, "COR-1", "R-2024-03", "employer", "E1", "2024-03", date(2024, 4, 25), 0, lines, 0)
+    with pytest.raises(DeclaredTotalMismatch) as error:
+        people.correct_contributions(both)
+    assert (error.value.field, error.value.context["computed_late_fee_fen"]) == ("late_fee_fen", 40)
+    outcome = people.correct_contributions(replace(both, late_fee_fen=40))
+    assert (outcome["difference_fen"], outcome["days_late"], outcome["late_fee_fen"]) == (0, 10, 40)
+    assert trial(people)[acc.BANK_INCOME] == 128_000 + 40
+
+
+def test_a_correction_received_before_the_remittance_it_corrects_is_refused(march: Ledger) -> None:
+    recorded = event_count(march)
+    with pytest.raises(InvalidInput) as error:
+        march.correct_contributions(correction("COR-1", 900_000, 8_000, date(2024, 3, 10)))  # the remittance: 15 March
+    assert error.value.field == "received_on"
+    assert "cannot be received before" in error.value.reason
+    assert event_count(march) == recorded
