@@ -307,6 +307,13 @@ class PersonalAccount(Aggregate):
         employer_to_personal_fen: int
         employer_to_pooled_fen: int
 
+        def pays_contribution(self) -> bool:
+            """A contribution paid, whatever reached the account: a tiny base's line may round to
+            nothing for the account and a fen for the pooled fund, and the month is still paid
+            (events recorded before corrections carry no pooled part). A retiree's line pays
+            nothing and is credited instead."""
+            return bool(self.employee_fen or self.employer_to_personal_fen or getattr(self, "employer_to_pooled_fen", 0))
+
     class ContributionCredited(LineShares):
         """A remittance line credited (events recorded before corrections existed carry neither
         ``wage_base_fen`` nor ``employer_to_pooled_fen``)."""
@@ -314,7 +321,7 @@ class PersonalAccount(Aggregate):
         retiree_credit_fen: int
 
         def apply_details(self, account: PersonalAccount) -> None:
-            if self.employee_fen or self.employer_to_personal_fen:
+            if self.pays_contribution():
                 _mark_month(account.contributed_months_by_year, self.period)
             if self.retiree_credit_fen:
                 _mark_month(account.retiree_credited_months_by_year, self.period)

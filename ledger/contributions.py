@@ -174,7 +174,7 @@ class ContributionUseCases(CoreLedger):
     def _first_line(self, account: PersonalAccount, period: str, retiree_credit: bool) -> dict[str, Any]:
         """What first recorded ``period`` for the person (a remittance line, or a credit run)."""
         for event in self._period_events(account, period):
-            paid = getattr(event, "employee_fen", 0) or getattr(event, "employer_to_personal_fen", 0)
+            paid = isinstance(event, PersonalAccount.LineShares) and event.pays_contribution()
             if (getattr(event, "retiree_credit_fen", 0) if retiree_credit else paid) and not hasattr(event, "correction_id"):
                 return dict(event.__dict__)
         return {}

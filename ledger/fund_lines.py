@@ -258,9 +258,14 @@ class FundLinesUseCases(CoreLedger):
             raise InvalidInput("kind", f"must be 'approved' or 'adjusted', got {command.kind!r}")
         if not command.lines:
             raise InvalidInput("lines", "a budget needs at least one line")
+        first_line_of: dict[str, int] = {}
         for index, line in enumerate(command.lines):
             if line.item not in acc.ITEMS or not line.item.startswith(("income.", "expenditure.")):
                 raise InvalidInput(f"lines[{index}].item", f"not an income or expenditure item: {line.item!r}", item=line.item)
+            if line.item in first_line_of:  # which of the two amounts is meant cannot be told
+                raise InvalidInput(f"lines[{index}].item", f"{line.item!r} is budgeted twice (lines[{first_line_of[line.item]}] "
+                                   "and this one): one line an item", item=line.item)
+            first_line_of[line.item] = index
             check_fen(f"lines[{index}].amount_fen", line.amount_fen)
         digest = fingerprint(command)
         first = self._first_outcome(unit, "budget", command.region, command.budget_id, digest, "budget_id")

@@ -75,3 +75,14 @@ def test_events_recorded_when_the_smaller_aggregates_lived_in_ledger_aggregates_
     assert resolve_topic("ledger.aggregates:Budget.BudgetSet") is records.Budget.BudgetSet
     assert resolve_topic("ledger.aggregates:MemoFund.IncomeRecorded") is records.MemoFund.IncomeRecorded
     assert resolve_topic("ledger.aggregates:InterestRateBook") is records.InterestRateBook
+
+
+def test_an_item_budgeted_twice_in_one_order_is_refused_naming_the_second_line(ledger: Ledger) -> None:
+    # Accepted, the last line won silently: an approved 1,000,000 fen read as 2 fen.
+    lines = (BudgetLine(acc.INCOME_CONTRIBUTION, 1_000_000), BudgetLine(acc.INCOME_CONTRIBUTION, 2))
+    recorded = event_count(ledger)
+    with pytest.raises(InvalidInput) as error:
+        ledger.set_budget(SetBudget(SHENYANG, "B-2024", "pooled", 2024, "approved", lines, date(2024, 1, 5)))
+    assert error.value.field == "lines[1].item"
+    assert "budgeted twice (lines[0] and this one)" in error.value.reason
+    assert event_count(ledger) == recorded

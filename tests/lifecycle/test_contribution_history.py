@@ -14,10 +14,10 @@ from datetime import date
 import pytest
 
 from ledger.application import Ledger
-from ledger.commands import Enrol, TransferIn, TransferOut
-from ledger.errors import DuplicateBusinessId, InvalidInput
+from ledger.commands import Enrol, PostRemittance, RemittanceLine, TransferIn, TransferOut
+from ledger.errors import DuplicateBusinessId, DuplicateContribution, InvalidInput
 
-from .scenario import BIRTH, DALIAN, SHENYANG, fund_expenditure_account, remit
+from .scenario import BIRTH, DALIAN, SHENYANG, enrol, fund_expenditure_account, remit
 
 
 def arrive(ledger: Ledger, months: int = 150, reference: str = "JJJ-2023-88") -> None:
@@ -59,3 +59,16 @@ def test_enrolling_again_with_other_months_is_refused(ledger: Ledger) -> None:
     assert ledger.enrol(Enrol(SHENYANG, "P1", "employee", BIRTH, "E1", date(2024, 1, 1), 0, 150, "JJJ-2023-88"))["created"] is False
     with pytest.raises(DuplicateBusinessId):
         arrive(ledger, 151)
+
+
+def test_a_line_too_small_to_reach_the_account_still_pays_its_month_once(bare_ledger: Ledger) -> None:
+    # A wage base of 9 fen: employee 2% = 0.18 -> 0, employer 6% = 0.54 -> 1 fen, all of it to
+    # the pooled fund. The month was not marked paid: not counted, and paid again by another remittance.
+    enrol(bare_ledger, "P1")
+    tiny = PostRemittance(SHENYANG, "R-A", "employer", "E1", "2024-03", date(2024, 3, 20), 1, (RemittanceLine("P1", 9),))
+    assert bare_ledger.post_remittance(tiny)["total_fen"] == 1
+    assert bare_ledger.personal_account(SHENYANG, "P1").contribution_months == 1
+    again = PostRemittance(SHENYANG, "R-B", "employer", "E1", "2024-03", date(2024, 3, 21), 80_000, (RemittanceLine("P1", 1_000_000),))
+    with pytest.raises(DuplicateContribution) as error:
+        bare_ledger.post_remittance(again)
+    assert error.value.context["first_remittance_id"] == "R-A"
