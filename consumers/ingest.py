@@ -135,16 +135,23 @@ def _ingest(ledger: Ledger, path: Path | None, source: BinaryIO | None, batch_si
         report.dead_letter_ids.extend(dead["dead_letter_id"] for dead in result.dead_letters)  # (written with the batch)
         batch.clear()
 
-    for delivery in read_deliveries(path, source):
-        report.lines += 1
+    def add(delivery: Delivery) -> None:
         batch.append(delivery)
         if len(batch) >= batch_size:
             flush()
+
+    for delivery in read_deliveries(path, source):
+        report.lines += 1
+        add(delivery)
+    # The lines deferred are tried again in batches of ``batch_size`` too: a file of claims before
+    # its persons can defer more lines than one batch may hold (``MAX_BATCH``).
     for _ in range(retry_plan.attempts + 1):
         if batch:
             flush()
-        batch.extend(deferred)
-        deferred.clear()
+        retrying = list(deferred)
+        deferred.clear()  # what these defer again (``defer``) waits for the next attempt
+        for delivery in retrying:
+            add(delivery)
     assert not batch and not deferred, "the last attempt defers nothing"
     saves.wait()
     return report

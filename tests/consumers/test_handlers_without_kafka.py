@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from consumers import contract, schemas
+from consumers import contract, handlers, ingest, schemas
 from consumers.dead_letters import list_dead_letters
 from consumers.handlers import Delivery, apply_batch
 from consumers.ingest import ingest_file
@@ -406,3 +406,21 @@ def test_a_ledger_batch_left_by_an_error_leaves_nothing_in_memory(store: Ledger)
         raise RuntimeError("the caller gave up")
     assert store.personal_account(REGION, "P1").balance_fen == 0
     assert store.trial_balance().get("bank.income", 0) == 0
+
+
+def test_more_deferred_lines_than_a_batch_may_hold_are_tried_again_in_batches(store: Ledger, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file of claims before its persons defers every line: they are tried again in batches no
+    larger than ``MAX_BATCH`` (once all in one: an AssertionError, exit 70, every line left
+    'retrying'). The limit is made small here; the 10,001 claims of the review behave the same."""
+    monkeypatch.setattr(handlers, "MAX_BATCH", 50)
+    monkeypatch.setattr(ingest, "MAX_BATCH", 50)
+    claims = [_outpatient(n, person_id=f"NOBODY{n}") for n in range(120)]
+    path = tmp_path / "claims.jsonl"
+    path.write_bytes(b"".join(claim + b"\n" for claim in claims))
+    report = ingest_file(store, path, batch_size=50, dead_letter_file=tmp_path / "dl.jsonl")
+    assert (report.lines, report.applied, report.dead_letters) == (120, 0, 120)
+    assert report.deferred == 120 * ingest.INGEST_RETRY_PLAN.attempts
+    dead = list_dead_letters(store)
+    assert len(dead) == 120 and {(d["code"], d["status"]) for d in dead} == {("unknown_person", "open")}
+    assert sorted(base64.b64decode(d["value_b64"]) for d in dead) == sorted(claims)
