@@ -151,7 +151,8 @@ class PersonalAccount(Aggregate):
     """An insured person and their personal account (个人账户). Never below zero."""
 
     # 2: ``interest_settled_to``, the day from which the account's interest is still unpaid.
-    class_version = 2
+    # 3: ``category_history``, the category in force from each date.
+    class_version = 3
     interest_settled_to: date | None = None
 
     class Enrolled(Aggregate.Created):
@@ -176,6 +177,10 @@ class PersonalAccount(Aggregate):
         self.pension_fen = pension_fen
         # The employer of record (or re-employment service centre) from each date on.
         self.employer_history: list[tuple[date, str]] = [(enrolled_on, employer_id)]
+        # The category from each date (``category_on``): a change is recorded ahead of its day (a
+        # retirement announced) or after it, and each rule asks what held on its date. (The
+        # pension, personal data sealed in snapshots, is kept as the latest only.)
+        self.category_history: list[tuple[date, str]] = [(enrolled_on, category)]
         self.balance_fen = 0
         self.credited_by_origin_fen: dict[str, int] = {}
         self.admissions_by_year: dict[str, int] = {}
@@ -207,6 +212,24 @@ class PersonalAccount(Aggregate):
         years = [int(year) for year in state.get("year_end_interest_fen", {})]
         state["interest_settled_to"] = date(max(years) + 1, 1, 1) if years else None
 
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """A snapshot taken before ``category_history``: its category as if held since
+        enrolment (what every rule read before the history was kept)."""
+        state["category_history"] = [(state["enrolled_on"], state["category"])]
+
+    def category_on(self, day: date) -> str:
+        """The category in force on ``day``: the latest change dated on or before it (before
+        the first, as enrolled); of changes of the same date, the last recorded."""
+        history = self.category_history
+        in_force = history[0][1]
+        if len(history) > 1:
+            for on, category in sorted(history, key=lambda entry: entry[0]):
+                if on > day:
+                    break
+                in_force = category
+        return in_force
+
     def settle_interest_to(self, day: date) -> None:
         if self.interest_settled_to is None or day > self.interest_settled_to:
             self.interest_settled_to = day
@@ -229,6 +252,7 @@ class PersonalAccount(Aggregate):
         def mutate(self, _: None) -> PersonalAccount:
             account = cast(PersonalAccount, super().mutate(None))
             account.employer_history = [(on, employer) for on, employer in account.employer_history]
+            account.category_history = [(on, category) for on, category in account.category_history]
             return account
 
     @property
@@ -476,9 +500,10 @@ class PersonalAccount(Aggregate):
 
         def apply(self, aggregate: Aggregate) -> None:
             account = cast(PersonalAccount, aggregate)
-            account.category = self.category
-            account.employer_id = self.employer_id
+            account.category_history.append((self.on, self.category))
+            account.category = account.category_on(date.max)  # the latest dated, whatever the order recorded
             account.pension_fen = self.pension_fen
+            account.employer_id = self.employer_id
             account.employer_history.append((self.on, self.employer_id))
 
     def count_benefit(self, year: int, scope: str, pooled_fen: int, deductible_fen: int) -> None:

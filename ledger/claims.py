@@ -138,7 +138,7 @@ class ClaimUseCases(CoreLedger):
     def _divide(policy: PolicyVersion, bill: _Bill, command: Any, account: PersonalAccount, year: int) -> InpatientBreakdown:
         """The bill's arithmetic under the policy, given what the person's year holds already."""
         common = {"hospital_level": command.hospital_level, "total_cost_fen": command.total_cost_fen,
-                  "excluded_fen": command.excluded_fen, "is_retiree": account.category == "retiree",
+                  "excluded_fen": command.excluded_fen, "is_retiree": account.category_on(bill.first_day) == "retiree",
                   "pooled_paid_this_year_fen": account.pooled_paid_in(year), "deductible_met_fen": account.deductible_met_in(year, bill.scope)}
         if bill.condition_code is None:
             return settle_inpatient(policy, admission_number=account.admissions_in(year) + 1, **common)

@@ -52,7 +52,7 @@ class ContributionUseCases(CoreLedger):
             return opened
         digest, period, policy, accounts = opened.digest, opened.period, opened.policy, opened.accounts
         for index, account in enumerate(accounts):
-            if account.category == "retiree" and policy.retiree_credit.funded_by == "monthly_run":
+            if account.category_on(period.first_day) == "retiree" and policy.retiree_credit.funded_by == "monthly_run":
                 raise InvalidInput(f"lines[{index}].person_id", f"retirees of region {command.region} are credited by the monthly "
                                    "retiree credit run (retiree_credit.funded_by), not by a remittance line", **account.who)
             self._check_not_recorded(account, command.period, f"lines[{index}].person_id")
@@ -137,10 +137,11 @@ class ContributionUseCases(CoreLedger):
         """The payer must be the person's employer of record for the period (or the
         re-employment service centre of a laid-off worker): anyone else is refused until a change
         of employer is recorded (``change_category``)."""
-        expected_kind = "reemployment_centre" if account.category == "laid_off" else "employer"
+        category = account.category_on(period.first_day)
+        expected_kind = "reemployment_centre" if category == "laid_off" else "employer"
         if command.payer_kind != expected_kind:
             raise InvalidInput(
-                field, f"a {account.category} is paid for by the {expected_kind.replace('_', ' ')}, "
+                field, f"a {category} is paid for by the {expected_kind.replace('_', ' ')}, "
                 f"not by the {command.payer_kind.replace('_', ' ')}", person_id=account.person_id,
             )
         payers = account.employers_of_record(period.first_day, period.last_day)
@@ -154,7 +155,7 @@ class ContributionUseCases(CoreLedger):
     def _check_not_recorded(self, account: PersonalAccount, period: str, field: str) -> None:
         """A person's contribution for a period is recorded once (a retiree's credit too): a second
         line for the same (person, period) is refused naming the first remittance."""
-        is_retiree = account.category == "retiree"
+        is_retiree = account.category_on(Period.of(period).first_day) == "retiree"
         if not (account.has_retiree_credit(period) if is_retiree else account.has_contributed(period)):
             return
         first = self._first_line(account, period, is_retiree)
@@ -182,19 +183,20 @@ class ContributionUseCases(CoreLedger):
     def _split_line(self, policy: PolicyVersion, index: int, account: PersonalAccount, line: Any, period_start: date) -> LineSplit:
         field = f"lines[{index}]"
         wage_base_fen = line.wage_base_fen
-        if account.category == "laid_off":
+        category = account.category_on(period_start)  # the period's, whenever its change was recorded
+        if category == "laid_off":
             base_fen = laid_off_wage_base_fen(policy)
             if wage_base_fen not in (None, base_fen):
                 raise InvalidInput(f"{field}.wage_base_fen", f"a laid-off worker's base is {base_fen} fen (60% of last year's average monthly wage), got {wage_base_fen}", person_id=account.person_id)
             wage_base_fen = base_fen
-        elif account.category == "retiree" and wage_base_fen:
+        elif category == "retiree" and wage_base_fen:
             raise InvalidInput(f"{field}.wage_base_fen", "retirees pay no contribution: the wage base must be 0 or absent",
                                person_id=account.person_id, wage_base_fen=wage_base_fen)
         elif wage_base_fen is None:
-            if account.category != "retiree":
+            if category != "retiree":
                 raise InvalidInput(f"{field}.wage_base_fen", "is required for an employee", person_id=account.person_id)
             wage_base_fen = 0
-        return contribution_split(policy, account.category, age_on(account.birth_date, period_start), wage_base_fen, account.pension_fen)
+        return contribution_split(policy, category, age_on(account.birth_date, period_start), wage_base_fen, account.pension_fen)
 
     def _credit_line(self, account: PersonalAccount, split: LineSplit, command: PostRemittance, on: date) -> None:
         person = account.person_id
@@ -238,7 +240,7 @@ class ContributionUseCases(CoreLedger):
         credited_fen = credited = already = 0
         for person_id in people:
             account = self._account(unit, command.region, person_id)
-            if account.is_closed or account.category != "retiree" or account.enrolled_on > period.last_day:
+            if account.is_closed or account.category_on(period.first_day) != "retiree" or account.enrolled_on > period.last_day:
                 continue
             if account.has_retiree_credit(command.period):
                 already += 1
@@ -307,8 +309,9 @@ class ContributionUseCases(CoreLedger):
         """What a corrected line changes: the split on the right base less what the period holds
         (its first line and the corrections since)."""
         field = f"lines[{index}]"
-        if account.category != "employee":
-            raise InvalidInput(f"{field}.person_id", f"a {account.category}'s contribution is set by the policy, not by a wage base: "
+        category = account.category_on(period_start)
+        if category != "employee":
+            raise InvalidInput(f"{field}.person_id", f"a {category}'s contribution is set by the policy, not by a wage base: "
                                "there is nothing to correct", **account.who)
         events = self._period_events(account, command.period)
         recorded = [event for event in events if type(event).__name__ in ("ContributionCredited", "ContributionCorrected")]
