@@ -36,6 +36,7 @@ from uuid import UUID
 CHAIN_COLUMN = "chain_hash"
 DOMAIN_TAG = b"fund-ledger/chain/v1"
 GENESIS = bytes(32)
+FIRST_POSITION = 1  # the recorders number events from 1; a row at 0 or below was put there around them
 HASH_BYTES = 32
 READ_BATCH = 5_000
 
@@ -105,13 +106,20 @@ class ChainCheck:
         identity = (row.position, row.originator_id, row.originator_version, row.topic, row.state)
         computed = link(self.head, *identity)
         self.recomputed = computed if self.first_break is None else link(self.recomputed, *identity)
-        if row.chain_hash != computed:
-            self.breaks += 1
-            if self.first_break is None:
-                self.first_break = ChainBreak(row.position, self.head_position, self._reason(row, computed))
+        if row.position < FIRST_POSITION:
+            self._break(row, f"the event at position {row.position} ({row.originator_id} v{row.originator_version}) is at a position "
+                             f"the ledger never writes (its positions start at {FIRST_POSITION}): it was inserted around the recorder, "
+                             "and the ledger still folds it into its aggregate")
+        elif row.chain_hash != computed:
+            self._break(row, self._reason(row, computed))
         self.head = row.chain_hash if row.chain_hash is not None else computed
         self.head_position = row.position
         return self.recomputed
+
+    def _break(self, row: ChainedRow, reason: str) -> None:
+        self.breaks += 1
+        if self.first_break is None:
+            self.first_break = ChainBreak(row.position, self.head_position, reason)
 
     def _reason(self, row: ChainedRow, computed: bytes) -> str:
         where = f"the event at position {row.position} ({row.originator_id} v{row.originator_version})"
@@ -129,27 +137,31 @@ class ChainCheck:
 
 
 # ---------------------------------------------------------------------------- reading the chain
-def read_chain(recorder: Any, after: int, limit: int = READ_BATCH, stop: int | None = None) -> list[ChainedRow]:
-    """Stored events after position ``after`` (through ``stop``), with their chain hashes, in log
-    order. PostgreSQL and SQLite (the stores that keep a chain)."""
+def read_chain(recorder: Any, after: int | None, limit: int = READ_BATCH, stop: int | None = None) -> list[ChainedRow]:
+    """Stored events after position ``after`` (``None``: every row, from the lowest position
+    stored, 0 and below included: the library reads an aggregate's events wherever they stand)
+    through ``stop``, with their chain hashes, in log order. PostgreSQL and SQLite (the stores
+    that keep a chain)."""
     datastore = recorder.datastore
     table = recorder.events_table_name
-    upper = "" if stop is None else " AND {position} <= {mark}"
+    bounds = [(">", after), ("<=", stop)]
     if type(datastore).__name__.startswith("Postgres"):
         from psycopg.sql import SQL, Identifier
 
+        where = " AND ".join(f"notification_id {op} %s" for op, value in bounds if value is not None) or "TRUE"
         statement = SQL("SELECT notification_id AS position, originator_id, originator_version, topic, state, chain_hash "
-                        "FROM {schema}.{table} WHERE notification_id > %s" + upper.format(position="notification_id", mark="%s")
-                        + " ORDER BY notification_id LIMIT %s").format(schema=Identifier(datastore.schema), table=Identifier(table))
-        params: list[Any] = [after, *(() if stop is None else (stop,)), limit]
+                        "FROM {schema}.{table} WHERE " + where + " ORDER BY notification_id LIMIT %s").format(  # noqa: S608 (no value in it)
+            schema=Identifier(datastore.schema), table=Identifier(table))
+        params: list[Any] = [value for _, value in bounds if value is not None] + [limit]
         with datastore.get_connection() as connection, connection.cursor() as cursor:
             cursor.execute(statement, params)
             rows = cursor.fetchall()
     else:
+        where = " AND ".join(f"rowid {op} ?" for op, value in bounds if value is not None) or "1"
         statement_text = (f"SELECT rowid AS position, originator_id, originator_version, topic, state, chain_hash FROM {table} "  # noqa: S608
-                          f"WHERE rowid > ?{upper.format(position='rowid', mark='?')} ORDER BY rowid LIMIT ?")
+                          f"WHERE {where} ORDER BY rowid LIMIT ?")
         with datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement_text, [after, *(() if stop is None else (stop,)), limit])
+            cursor.execute(statement_text, [value for _, value in bounds if value is not None] + [limit])
             rows = cursor.fetchall()
     return [ChainedRow(row["position"], _stored_uuid(row["originator_id"]), row["originator_version"], row["topic"],
                        as_bytes(row["state"]), None if row["chain_hash"] is None else as_bytes(row["chain_hash"])) for row in rows]
@@ -190,14 +202,16 @@ def head(recorder: Any) -> tuple[int, bytes]:
 
 
 def check_whole_chain(recorder: Any, stop: int | None = None) -> ChainCheck | None:
-    """The chain recomputed from position 0 (through ``stop``); ``None`` if this store keeps none."""
+    """The chain recomputed over every stored row (through ``stop``), from the lowest position:
+    a row at 0 or below is a break; ``None`` if this store keeps none."""
     if not keeps_chain(recorder):
         return None
-    check, position = ChainCheck(), 0
+    check = ChainCheck()
+    position_read: int | None = None
     while True:
-        rows = read_chain(recorder, position, READ_BATCH, stop)
+        rows = read_chain(recorder, position_read, READ_BATCH, stop)
         if not rows:
             return check
         for row in rows:
             check.feed(row)
-        position = rows[-1].position
+        position_read = rows[-1].position

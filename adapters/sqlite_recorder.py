@@ -4,7 +4,7 @@ A save is one SQLite transaction: the head (last row and its hash) is read, the 
 inserted with explicit positions (``rowid``) and their chain hashes, then the tracking row. A
 second writer process that saved in between makes this transaction's first write fail (SQLite
 allows one writer; a stale read cannot be written on), so the chain never forks. Triggers refuse
-UPDATE and DELETE of stored events, as on PostgreSQL; a file can always be edited with other
+UPDATE and DELETE of stored events, as on PostgreSQL, and a row at a position before the first; a file can always be edited with other
 tools, which is what ``fund-ledger verify`` and the anchors are for.
 """
 
@@ -71,6 +71,17 @@ class ChainedSQLiteProcessRecorder(SQLiteProcessRecorder):
             for operation in ("UPDATE", "DELETE"):
                 c.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
                           f"BEGIN SELECT RAISE(ABORT, 'stored events are append-only: {operation} refused'); END")
+            self._create_insert_checks(c)
+
+    def _create_insert_checks(self, c: SQLiteCursor) -> None:
+        """Refuse a row the recorder never writes, inserted by other means: at a position before
+        the first (``rowid`` 0 or below, which the chain check used to skip while the library
+        folded it into its aggregate). After the insert: a ``BEFORE INSERT`` trigger does not
+        know the ``rowid`` yet."""
+        table = self.events_table_name
+        c.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_positions AFTER INSERT ON {table} "
+                  f"WHEN NEW.rowid < {chain.FIRST_POSITION} BEGIN "
+                  f"SELECT RAISE(ABORT, 'stored events are numbered from {chain.FIRST_POSITION}: position refused'); END")
 
     def _backfill(self, c: SQLiteCursor) -> None:
         """Chain the events of a file written before the chain existed, in log order (only ever

@@ -1,9 +1,12 @@
 """Verify: recompute the hash chain, the trial balance and every ledger invariant over the whole
 history, from the events alone.
 
-- the hash chain (``adapters.chain``) from position 0: the first position where the recorded
+- the hash chain (``adapters.chain``) over every stored row, from the lowest position (a row at 0
+  or below, where the ledger never writes, is a break): the first position where the recorded
   hashes stop matching the events is named, and every anchor kept outside the database
   (``projections.anchors``) must agree with the chain recomputed here;
+- each aggregate's events are its versions 1, 2, ... n, once each, in log order: what the
+  ledger folds an aggregate from is what is checked here;
 - each event's postings are whole fen and sum to zero (double entry);
 - the trial balance is zero overall and per region;
 - each clearing account (``clearing.*`` except the inter-region ``clearing.region.*``
@@ -95,6 +98,7 @@ class Verifier:
         self.pooled: dict[str, int] = defaultdict(int)  # each region's pooled fund, credit +
         self.transaction: str | None = None
         self.transaction_start = 0
+        self.versions: dict[UUID | str, int] = {}  # each aggregate's last version read, in log order
 
     def transaction_ids(self, first: int, last: int) -> dict[int, str] | None:
         """The inserting transaction of each event row (PostgreSQL ``xmin``), else ``None``."""
@@ -110,7 +114,7 @@ class Verifier:
 
     def run(self, progress: Callable[[int, int], None] | None = None, anchors: list[Anchor] | None = None,
             stop: int | None = None) -> Verification:
-        """Check every event from position 0 (through ``stop``): the hash chain (on the stores
+        """Check every stored event, from the lowest position (through ``stop``): the hash chain (on the stores
         that keep one) and the anchors, then the books' invariants."""
         recorder = self.ledger.recorder
         head = stop if stop is not None else recorder.max_notification_id() or 0
@@ -118,7 +122,7 @@ class Verifier:
         check = chain.ChainCheck() if chained else None
         wanted = {anchor.position for anchor in anchors or ()}
         recomputed: dict[int, bytes] = {}
-        position = 0
+        position: int | None = None  # every row, from the lowest position stored (0 and below included)
         exact = True
         while True:
             notifications = self._read(position, stop, check, wanted, recomputed)
@@ -129,6 +133,7 @@ class Verifier:
             for notification in notifications:
                 if transactions is not None:
                     self._transaction_boundary(transactions.get(notification.id), notification.id)
+                self.check_version(notification)
                 try:
                     event = self.ledger.mapper.to_domain_event(notification)
                 except Exception as error:  # noqa: BLE001 - a tampered event may not decode at all
@@ -138,16 +143,28 @@ class Verifier:
             position = notifications[-1].id
             if progress is not None:
                 progress(position, head)
-        self._end_of_transaction(position)
+        self._end_of_transaction(position or 0)
         self._finish(exact)
-        self._finish_chain(check, anchors, recomputed, position)
+        self._finish_chain(check, anchors, recomputed, position or 0)
         return self.result
 
-    def _read(self, position: int, stop: int | None, check: chain.ChainCheck | None, wanted: set[int],
+    def check_version(self, notification: Notification) -> None:
+        """Each aggregate's events, in log order, are its versions 1, 2, ... n, each once: what
+        the ledger folds an aggregate from is then exactly what is checked here."""
+        due = self.versions.get(notification.originator_id, 0) + 1
+        if notification.originator_version != due:
+            self.result.fail("aggregate versions not 1..n in log order",
+                             f"position {notification.id}: {notification.originator_id} v{notification.originator_version} where "
+                             f"v{due} was due: a version missing, repeated or out of order (inserted or moved around the recorder)")
+        self.versions[notification.originator_id] = notification.originator_version
+
+    def _read(self, position: int | None, stop: int | None, check: chain.ChainCheck | None, wanted: set[int],
               recomputed: dict[int, bytes]) -> list[Notification]:
-        """The next batch of events, the chain checked over it when the store keeps one."""
+        """The next batch of events after ``position`` (``None``: from the first row stored), the
+        chain checked over it when the store keeps one."""
         if check is None:
-            return list(self.ledger.recorder.select_notifications(start=position + 1, limit=BATCH_SIZE, stop=stop))
+            start = 1 if position is None else position + 1
+            return list(self.ledger.recorder.select_notifications(start=start, limit=BATCH_SIZE, stop=stop))
         rows = chain.read_chain(self.ledger.recorder, position, BATCH_SIZE, stop)
         for row in rows:
             computed = check.feed(row)

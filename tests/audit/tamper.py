@@ -10,6 +10,7 @@ from uuid import UUID
 from adapters import chain
 
 TABLE = "fundledger_events"
+ASIDE = 1 << 40  # a position no test reaches, where rows are moved out of the way
 
 
 def _scenario_positions() -> tuple[int, int]:
@@ -53,9 +54,9 @@ def delete(connection: Any, position: int) -> None:
 def insert_with_valid_link(connection: Any, position: int) -> None:
     """Make room at ``position`` (every later event moved one on) and insert there a forged event
     whose hash links correctly to the event before it: the attacker knows the algorithm."""
-    _as_superuser(connection)
-    connection.execute(f"UPDATE {TABLE} SET notification_id = -notification_id - 1 WHERE notification_id >= %s", (position,))
-    connection.execute(f"UPDATE {TABLE} SET notification_id = -notification_id WHERE notification_id < 0")
+    _as_superuser(connection)  # (out of the way and back: positions below 1 are refused, by a CHECK triggers do not switch off)
+    connection.execute(f"UPDATE {TABLE} SET notification_id = notification_id + 1 + %s WHERE notification_id >= %s", (ASIDE, position))
+    connection.execute(f"UPDATE {TABLE} SET notification_id = notification_id - %s WHERE notification_id > %s", (ASIDE, ASIDE))
     previous = bytes(connection.execute(f"SELECT chain_hash FROM {TABLE} WHERE notification_id = %s", (position - 1,)).fetchone()[0])
     forged_id, topic, state = UUID(int=1), "ledger.aggregates:PersonalAccount.ClaimPaid", b"{}"
     forged_hash = chain.link(previous, position, forged_id, 1, topic, state)
@@ -66,9 +67,9 @@ def insert_with_valid_link(connection: Any, position: int) -> None:
 def swap(connection: Any, first: int, second: int) -> None:
     """Exchange the positions of two events (rows, hashes and all)."""
     _as_superuser(connection)
-    connection.execute(f"UPDATE {TABLE} SET notification_id = -1 WHERE notification_id = %s", (first,))
+    connection.execute(f"UPDATE {TABLE} SET notification_id = %s WHERE notification_id = %s", (ASIDE, first))
     connection.execute(f"UPDATE {TABLE} SET notification_id = %s WHERE notification_id = %s", (first, second))
-    connection.execute(f"UPDATE {TABLE} SET notification_id = %s WHERE notification_id = -1", (second,))
+    connection.execute(f"UPDATE {TABLE} SET notification_id = %s WHERE notification_id = %s", (second, ASIDE))
 
 
 def rechain_from(connection: Any, position: int) -> None:
