@@ -148,7 +148,7 @@ models in `consumers/schemas.py`):
 - **Money is an integer number of fen** (1 yuan = 100 fen), `0 <= fen <= 10^13`, in fields named
   `*_fen`. `1.5` is refused, and so is `100.0`: a fraction of a fen is never rounded.
 - **Strings have length limits**; ids are 1-64 ASCII characters `[A-Za-z0-9._:-]`.
-- Dates are `YYYY-MM-DD`; periods `YYYY-MM`; rates are exact decimal text (`"0.0035"`).
+- Dates are `YYYY-MM-DD`; periods `YYYY-MM` (1990-01 to 2200-12); rates are exact decimal text (`"0.0035"`).
 - A message is at most 1,000,000 bytes (Kafka's default record limit is 1 MiB): a remittance has
   at most 10,000 lines; split a larger payroll into several remittances with their own ids.
 """

@@ -49,7 +49,9 @@ RegionCode = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
 # and file the text is shown in.
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+$"
 Text = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=TEXT_PATTERN)]
-PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+# A month of the years the ledger books (``Year``): 1990-01 to 2200-12. A year like 0000 or 9999
+# is refused here, naming the field, before it can reach date arithmetic.
+PERIOD_PATTERN = r"^(199[0-9]|20[0-9]{2}|21[0-9]{2}|2200)-(0[1-9]|1[0-2])$"
 Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
 # Decimal rates travel as text so they stay exact: "0.0035", "1", "0.0275".
 RateText = Annotated[str, StringConstraints(max_length=12, pattern=r"^(0(\.[0-9]{1,10})?|1(\.0{1,10})?)$")]

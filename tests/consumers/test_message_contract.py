@@ -98,6 +98,19 @@ def test_strings_ids_dates_and_versions_are_checked(path: str, value: object) ->
     assert _refused(_with(OUTPATIENT, path, value))["code"] == "invalid_schema"
 
 
+@pytest.mark.parametrize("period", ["0000-01", "9999-12", "0001-01", "1989-12", "2201-01", "2024-13", "2024-1"])
+def test_a_period_is_a_month_of_the_years_the_ledger_books(period: str) -> None:
+    """Year 0000 and 9999-12 once passed the schema and reached date arithmetic (internal_error)."""
+    reason = _refused(_with(REMITTANCE, "payload.period", period))
+    assert (reason["code"], reason["field"]) == ("invalid_schema", "payload.period")
+    assert reason["reason"] == "must be a month YYYY-MM of a year from 1990 to 2200"
+
+
+def test_the_first_and_last_months_of_the_ledger_s_years_are_periods() -> None:
+    for period in ("1990-01", "2099-12", "2200-12"):
+        schemas.parse_message(_with(REMITTANCE, "payload.period", period))
+
+
 def test_an_unknown_type_and_broken_json_are_refused_with_their_own_codes() -> None:
     assert _refused(_with(OUTPATIENT, "type", "claim.dental"))["code"] == "invalid_schema"
     assert _refused(b'{"message_id": ')["code"] == "not_json"

@@ -119,6 +119,12 @@ def hostile_lines() -> list[Line]:
         Line(encode(enrol("P1800", birth_date="1800-01-01")), "date_out_of_window", "birth_date", note="older than anyone"),
         Line(encode(enrol("P-EARLY", enrolled_on="1990-01-01")), "date_out_of_window", "enrolled_on", note="before the region opened"),
         Line(encode(message("interest-2200", "interest.posting_requested", {"year": 2200})), "date_out_of_window", "year"),
+        Line(encode(message("rem-0000", "contribution.remittance", {
+            "remittance_id": "E1-0000-01", "payer_kind": "employer", "payer_id": "E1", "period": "0000-01", "received_on": "2024-01-15",
+            "declared_total_fen": 40_000, "lines": [{"person_id": "P1", "wage_base_fen": 500_000}]})), "invalid_schema", "payload.period",
+             note="year 0: once a ValueError in date arithmetic (internal_error)"),
+        Line(encode(message("retirees-9999", "retiree_credit.run_requested", {"period": "9999-12", "on": "2024-03-25"})),
+             "invalid_schema", "payload.period", note="9999-12: its month's end is past the calendar"),
         Line(encode(message("unknown-type", "claim.dental", {"claim_id": "D1"})), "invalid_schema", "type"),
         Line(encode(message("other-region", "claim.outpatient", claim["payload"], region="999999")), "unknown_region", "region"),
         Line(encode(message("schema-2", "claim.outpatient", claim["payload"], schema_version=2)), "invalid_schema", "schema_version"),
