@@ -3,10 +3,13 @@ position in one transaction.
 
 The library's ``ProjectionRunner`` commits once per event (about 780 events/s on PostgreSQL,
 ``NOTES.md``); here one transaction carries a whole batch (``batch_size`` events, default 5,000)
-and one tracking write. The tracking recorder refuses a position that does not advance, so if
-two projectors race, or a batch is retried after its commit, the second commit fails and
-nothing is counted twice. A crash before the commit loses the whole batch, rows and position
-together, and the next run starts again from the stored position.
+and one tracking write. The position is written only if the stored one is still where the batch
+was read from (``ProjectionStore.advance_position``, a compare-and-set in the batch's
+transaction), so if two projectors race (``project --follow`` and a ``report`` catching up), or a
+batch is retried after its commit, the second batch is rolled back and the projector reads the
+log again from the stored position: nothing is counted twice. A crash before the commit loses
+the whole batch, rows and position together, and the next run starts again from the stored
+position.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
@@ -28,7 +31,7 @@ from adapters.crypto import keyless_mapper
 from ledger.errors import LedgerError
 from projections import schema
 from projections.fold import BatchState, Owner, PersonalRow, event_date, fold, touched_people
-from projections.store import ProjectionStore
+from projections.store import PositionMoved, ProjectionStore
 
 logger = structlog.get_logger()
 
@@ -45,7 +48,7 @@ MAX_CACHED_ROWS = 250_000
 READ_AHEAD_BATCHES = 2
 
 
-def read_ahead(batches: Iterator[T], depth: int = READ_AHEAD_BATCHES) -> Iterator[T]:
+def read_ahead(batches: Iterator[T], depth: int = READ_AHEAD_BATCHES) -> Generator[T, None, None]:
     """``batches``, produced by a thread up to ``depth`` ahead of the consumer. An error in the
     thread is raised where the batch would have been; leaving early stops the thread."""
     pending: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
@@ -146,6 +149,9 @@ class Projector:
         # a rebuild). A failure leaves such tables to be dropped, as a rebuild does first.
         self.defer_personal_rows = False
         self._unwritten: set[tuple[str, str]] = set()  # rows kept that differ from the stored ones
+        # Where the batch being applied was read from (``apply``), for the position's check.
+        self._batch_after: int | None = None
+        self._batch_first = 0
         store.ensure_tables(prefix)
 
     @property
@@ -155,7 +161,7 @@ class Projector:
     def head(self) -> int:
         return self.ledger.recorder.max_notification_id() or 0
 
-    def batches(self, start: int, stop: int | None) -> Iterator[list[tuple[int, Any]]]:
+    def batches(self, start: int, stop: int | None) -> Generator[list[tuple[int, Any]], None, None]:
         """Decoded events after ``start`` (through ``stop``), a batch at a time, read ahead: the
         next batch is read and decoded by a thread while this one is folded and written (reading
         and writing wait on the database, which lets the other run)."""
@@ -194,13 +200,25 @@ class Projector:
         events = batches = 0
         try:
             with cyclic_gc_paused():  # a batch's events would set off full collections (adapters.collector)
-                for batch in self.batches(position, stop):
-                    self.apply(batch)
-                    position = batch[-1][0]
-                    events += len(batch)
-                    batches += 1
-                    if progress is not None:
-                        progress(position)
+                while True:
+                    try:
+                        with contextlib.closing(self.batches(position, stop)) as reading:
+                            for batch in reading:
+                                self.apply_after(position, batch)
+                                position = batch[-1][0]
+                                events += len(batch)
+                                batches += 1
+                                if progress is not None:
+                                    progress(position)
+                        break
+                    except PositionMoved as moved:
+                        # Another projector committed these tables on: our batch was rolled back;
+                        # read again from where they are now.
+                        position = self.position
+                        logger.info("projections.position_moved", prefix=self.prefix, read_after=moved.context.get("after"),
+                                    stored=position)
+                        if stop is not None and position >= stop:
+                            break
             self._write_kept_rows()
         except BaseException:
             self._forget_rows()
@@ -211,15 +229,26 @@ class Projector:
                         batches=batches, duration_ms=round(result.elapsed_s * 1000))
         return result
 
+    def apply_after(self, after: int, batch: list[tuple[int, Any]]) -> BatchState:
+        """``apply`` a batch read after position ``after``: written only if the tables are still
+        there (else ``PositionMoved``, and nothing is written)."""
+        self._batch_after = after
+        return self.apply(batch)
+
     def apply(self, batch: list[tuple[int, Any]]) -> BatchState:
-        """Fold one batch and write it with its position, in one transaction."""
+        """Fold one batch and write it with its position, in one transaction. The position is
+        written only if the tables are still where the batch was read from (``apply_after``; or,
+        without it, if no event of the batch is applied yet); else ``PositionMoved`` and nothing
+        is written."""
         assert batch, "an empty batch has no position"
+        self._batch_first = batch[0][0]
         kept = [(position, event) for position, event in batch if self.event_filter is None or self.event_filter(event)]
         people: set[tuple[str, str]] = set()
         for position, event in kept:
             people |= self._people_of(position, event)
         try:
             with self.store.transaction() as cursor:
+                self.store.begin_batch(cursor, self.prefix)
                 state = BatchState(personal=self._load_people(cursor, people))
                 for position, event in kept:
                     fold(state, position, event, self._owner_of(event))
@@ -230,6 +259,8 @@ class Projector:
         except BaseException:
             self._forget_rows()  # rows folded in a transaction that did not commit
             raise
+        finally:
+            self._batch_after = None
         self._remember_rows(state)
         return state
 
@@ -351,7 +382,8 @@ class Projector:
         return None
 
     def _write_position(self, cursor: Any, position: int) -> None:
-        self.store.write_position(cursor, self.prefix, position)
+        """The batch's position, if the tables are still where the batch was read from."""
+        self.store.advance_position(cursor, self.prefix, self._batch_after, position, self._batch_first)
 
     def _upsert(self, cursor: Any, table: schema.Table, rows: list[tuple[Any, ...]], replace: bool = False) -> None:
         """Insert ``rows``; on an existing key add the deltas (``replace``: overwrite the values)."""

@@ -9,8 +9,9 @@
 - In memory: a private shared-cache SQLite database (as-of queries, the popo store in tests).
 
 The position of a projection is a row ``(application_name, notification_id)`` in the tracking
-table, written by the library's ``_insert_tracking`` in the same transaction as the rows. The
-library refuses a position that does not advance, so a batch can never be applied twice.
+table, written by the library's ``_insert_tracking`` in the same transaction as the rows, and
+only if the stored position is still the one the batch was read after (``advance_position``, a
+compare-and-set under a lock): a batch read by two projectors is committed by one of them only.
 """
 
 from __future__ import annotations
@@ -27,10 +28,18 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from ledger.errors import LedgerError
 from projections import schema
 
 POSTGRES_TRACKING_TABLE = "proj_tracking"
 BULK_ROWS_MIN = 20  # below it, an INSERT per row costs less than a staging table's round trips
+
+
+class PositionMoved(LedgerError):
+    """Another projector committed to these tables since this batch was read: the batch is
+    discarded (its transaction rolled back) and the log read again from the stored position."""
+
+    code = "projections_position_moved"
 
 
 def tracking_name(prefix: str) -> str:
@@ -221,6 +230,36 @@ class ProjectionStore:
 
     def write_position(self, cursor: Any, prefix: str, position: int) -> None:
         self.tracking._insert_tracking(cursor, Tracking(tracking_name(prefix), position))  # type: ignore[attr-defined]
+
+    def begin_batch(self, cursor: Any, prefix: str) -> None:
+        """First thing in a batch's transaction. On SQLite, take the file's write lock now (a
+        no-op ``UPDATE``): the batch then reads rows and the position after any other writer's
+        commit, and waits for it, rather than reading first and failing to write (WAL refuses a
+        write on a snapshot another commit has passed). On PostgreSQL nothing: the rows' own locks
+        and ``advance_position`` at the end order two batches."""
+        if self.dialect != "postgres":
+            self.execute(cursor, f"UPDATE {self.tracking_table} SET notification_id = notification_id WHERE application_name = ?",
+                         (tracking_name(prefix),))
+
+    def advance_position(self, cursor: Any, prefix: str, after: int | None, position: int, first: int) -> None:
+        """Move the tables' position to ``position``, in the batch's transaction, only if it is
+        still ``after``, the position the batch (events ``first`` to ``position``) was read after
+        (``None``: only if no event of the batch is applied yet). Otherwise ``PositionMoved``:
+        another projector committed since, and this batch would count its events again (or skip
+        some). On PostgreSQL the check holds a transaction lock of this set's position (an
+        advisory lock), so a second batch checks only once the first has committed or rolled
+        back; on SQLite the batch holds the file's write lock (``begin_batch``)."""
+        name = tracking_name(prefix)
+        if self.dialect == "postgres":
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{self.tracking_table}:{name}",))
+        # A statement after the lock: under READ COMMITTED it sees every commit made before it.
+        stored = self.tracking._max_tracking_id(name, cursor) or 0  # type: ignore[attr-defined]
+        if stored != after if after is not None else stored >= first:
+            raise PositionMoved(
+                "position", f"the tracking position of {name} is {stored}, not {after if after is not None else 'before ' + str(first)} "
+                f"where this batch was read: another projector committed since; the batch is discarded",
+                stored=stored, after=after, first=first, end=position)
+        self.write_position(cursor, prefix, position)
 
     def close(self) -> None:
         if self.dialect != "postgres":  # the PostgreSQL pool is the ledger's: it closes it

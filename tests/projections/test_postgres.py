@@ -90,3 +90,18 @@ def test_project_replay_verify_and_report_on_postgres(pg_ledger: Ledger, pg_stor
                 assert as_of_report(pg_ledger, pg_store, name, day, filters)[0] == run_report(name, folded, filters), (name, day)
         finally:
             folded.close()
+
+
+def test_two_catch_ups_at_once_count_each_batch_once_on_postgres(postgres_module_env: dict[str, str], pg_ledger: Ledger,
+                                                                 pg_store: ProjectionStore) -> None:
+    """The race of ``test_two_projectors`` on the server: the position's compare-and-set under
+    its advisory lock refuses the second batch, which is read again."""
+    from tests.projections.test_two_projectors import race_two_catch_ups
+
+    other = Ledger(env=postgres_module_env)
+    other_store = open_store(other)
+    try:
+        race_two_catch_ups(pg_ledger, other, pg_store, other_store)
+    finally:
+        other_store.close()
+        other.close()
