@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -76,6 +76,7 @@ class ChainedRow:
     topic: str
     state: bytes
     chain_hash: bytes | None
+    id_problem: str | None = None  # the stored originator id is not as the ledger writes it (``stored_uuid``)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ class ChainCheck:
             self._break(row, f"the event at position {row.position} ({row.originator_id} v{row.originator_version}) is at a position "
                              f"the ledger never writes (its positions start at {FIRST_POSITION}): it was inserted around the recorder, "
                              "and the ledger still folds it into its aggregate")
+        elif row.id_problem is not None:
+            self._break(row, f"the event at position {row.position} ({row.originator_id} v{row.originator_version}) {row.id_problem}")
         elif row.chain_hash != computed:
             self._break(row, self._reason(row, computed))
         self.head = row.chain_hash if row.chain_hash is not None else computed
@@ -156,6 +159,7 @@ def read_chain(recorder: Any, after: int | None, limit: int = READ_BATCH, stop: 
         with datastore.get_connection() as connection, connection.cursor() as cursor:
             cursor.execute(statement, params)
             rows = cursor.fetchall()
+        spelling = _postgres_spelling
     else:
         where = " AND ".join(f"rowid {op} ?" for op, value in bounds if value is not None) or "1"
         statement_text = (f"SELECT rowid AS position, originator_id, originator_version, topic, state, chain_hash FROM {table} "  # noqa: S608
@@ -163,17 +167,44 @@ def read_chain(recorder: Any, after: int | None, limit: int = READ_BATCH, stop: 
         with datastore.transaction(commit=False) as cursor:
             cursor.execute(statement_text, [value for _, value in bounds if value is not None] + [limit])
             rows = cursor.fetchall()
-    return [ChainedRow(row["position"], _stored_uuid(row["originator_id"]), row["originator_version"], row["topic"],
-                       as_bytes(row["state"]), None if row["chain_hash"] is None else as_bytes(row["chain_hash"])) for row in rows]
+        spelling = sqlite_spelling
+    return [_chained_row(row, spelling) for row in rows]
 
 
-def _stored_uuid(value: Any) -> UUID:
-    """A stored originator id; one that is not a UUID at all (a forged row) reads as the nil UUID,
-    which then does not hash to the recorded hash."""
+def _chained_row(row: Any, spelling: Callable[[UUID], str]) -> ChainedRow:
+    originator_id, problem = stored_uuid(row["originator_id"], spelling)
+    return ChainedRow(row["position"], originator_id, row["originator_version"], row["topic"], as_bytes(row["state"]),
+                      None if row["chain_hash"] is None else as_bytes(row["chain_hash"]), problem)
+
+
+def sqlite_spelling(originator_id: UUID) -> str:
+    """How the SQLite recorders write an originator id (and the library finds an aggregate's
+    events by): 32 lower-case hex digits."""
+    return originator_id.hex
+
+
+def _postgres_spelling(originator_id: UUID) -> str:
+    """How an originator id is written in a PostgreSQL ``text`` column (a ``uuid`` column keeps
+    no spelling: it reads back as a UUID)."""
+    return str(originator_id)
+
+
+def stored_uuid(value: Any, spelling: Callable[[UUID], str] = sqlite_spelling) -> tuple[UUID, str | None]:
+    """A stored originator id and what is wrong with it (``None``: nothing). The ledger finds an
+    aggregate's events by the id written exactly as its recorder writes it (``spelling``): the
+    same UUID spelt otherwise (upper-case hex, with dashes on SQLite) hides the event from its
+    aggregate while hashing alike, so it is refused here. One that is not a UUID at all (a
+    forged row) reads as the nil UUID."""
+    if isinstance(value, UUID):
+        return value, None
     try:
-        return as_uuid(value)
+        originator_id = as_uuid(value)
     except (ValueError, TypeError, AttributeError):
-        return UUID(int=0)
+        return UUID(int=0), f"has an originator id that is not a UUID ({str(value)[:40]!r})"
+    if value != spelling(originator_id):
+        return originator_id, (f"has its originator id stored as {value!r}, not as the ledger writes it ({spelling(originator_id)!r}): "
+                               "the ledger does not find it among its aggregate's events")
+    return originator_id, None
 
 
 def as_bytes(value: Any) -> bytes:

@@ -4,7 +4,8 @@ A save is one SQLite transaction: the head (last row and its hash) is read, the 
 inserted with explicit positions (``rowid``) and their chain hashes, then the tracking row. A
 second writer process that saved in between makes this transaction's first write fail (SQLite
 allows one writer; a stale read cannot be written on), so the chain never forks. Triggers refuse
-UPDATE and DELETE of stored events, as on PostgreSQL, and a row at a position before the first; a file can always be edited with other
+UPDATE and DELETE of stored events, as on PostgreSQL, and a row at a position before the first
+or with its originator id spelt otherwise than the recorder writes it; a file can always be edited with other
 tools, which is what ``fund-ledger verify`` and the anchors are for.
 """
 
@@ -76,12 +77,18 @@ class ChainedSQLiteProcessRecorder(SQLiteProcessRecorder):
     def _create_insert_checks(self, c: SQLiteCursor) -> None:
         """Refuse a row the recorder never writes, inserted by other means: at a position before
         the first (``rowid`` 0 or below, which the chain check used to skip while the library
-        folded it into its aggregate). After the insert: a ``BEFORE INSERT`` trigger does not
-        know the ``rowid`` yet."""
+        folded it into its aggregate), or with its originator id spelt otherwise than 32
+        lower-case hex digits (``chain.sqlite_spelling``: the library finds an aggregate's events
+        by that text, so an id spelt otherwise hides the event). After the insert: a ``BEFORE
+        INSERT`` trigger does not know the ``rowid`` yet."""
         table = self.events_table_name
         c.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_positions AFTER INSERT ON {table} "
                   f"WHEN NEW.rowid < {chain.FIRST_POSITION} BEGIN "
                   f"SELECT RAISE(ABORT, 'stored events are numbered from {chain.FIRST_POSITION}: position refused'); END")
+        c.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_originator_ids AFTER INSERT ON {table} "
+                  "WHEN typeof(NEW.originator_id) != 'text' OR length(NEW.originator_id) != 32 "
+                  "OR NEW.originator_id GLOB '*[^0-9a-f]*' BEGIN "
+                  "SELECT RAISE(ABORT, 'stored events have their originator id as 32 lower-case hex digits: id refused'); END")
 
     def _backfill(self, c: SQLiteCursor) -> None:
         """Chain the events of a file written before the chain existed, in log order (only ever
