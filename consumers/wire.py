@@ -11,6 +11,8 @@ message is first read here, strictly, and refused with a reason when:
   the ledger to guess;
 - it holds ``NaN``, ``Infinity`` or ``-Infinity`` (``non_finite_number``): not JSON, and not an
   amount;
+- it holds an integer of more than ``MAX_INTEGER_DIGITS`` digits (``invalid_schema``, naming its
+  field): no field takes one, and Python's conversion of more than 4,300 digits raises;
 - it nests deeper than Python's parser can recurse (``too_deep``): a line of a thousand ``[``
   used to raise ``RecursionError`` in every consumer that read it, again after every restart.
   The parser raises it cleanly, level by level, so it is caught here and becomes a refusal.
@@ -31,6 +33,9 @@ from consumers.refusals import MessageRefused
 from consumers.schemas import MAX_MESSAGE_BYTES
 
 LOOSE_FIELD_CHARS = 128
+# No field takes an integer of more digits (the largest amount, 10^13 fen, has 14); Python refuses
+# to convert more than 4,300 (a ValueError that was once an internal_error), and slowly below that.
+MAX_INTEGER_DIGITS = 100
 _PRINTABLE_ASCII = re.compile(rf"^[\x20-\x7e]{{1,{LOOSE_FIELD_CHARS}}}$")
 
 
@@ -62,6 +67,28 @@ def _refuse_constant(name: str) -> Any:
     raise MessageRefused("non_finite_number", "", f"{name} is not a number JSON allows, nor an amount")
 
 
+class _LongNumber:
+    """An integer of more than ``MAX_INTEGER_DIGITS`` digits, in place of its value (never converted)."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _where(parsed: Any, wanted: _LongNumber) -> str:
+    """The path of ``wanted`` in ``parsed`` (``payload.lines[3].wage_base_fen``), as a refusal's
+    field; walked without recursion (a parsed message may nest as deep as the parser goes)."""
+    stack: list[tuple[Any, str]] = [(parsed, "")]
+    while stack:
+        node, path = stack.pop()
+        if node is wanted:
+            return path
+        if isinstance(node, dict):
+            stack.extend((child, f"{path}.{printable(key)}" if path else printable(key)) for key, child in node.items())
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}[{index}]") for index, child in enumerate(node))
+    return ""
+
+
 def read_json(value: bytes) -> Any:
     """``value`` as JSON, read strictly (see the module's docstring). Raises ``MessageRefused``."""
     if len(value) > MAX_MESSAGE_BYTES:
@@ -70,12 +97,27 @@ def read_json(value: bytes) -> Any:
         text = value.decode("utf-8")
     except UnicodeDecodeError as error:
         raise MessageRefused("not_json", "", f"not UTF-8 text: {error.reason} at byte {error.start}") from None
+    long_numbers: list[_LongNumber] = []
+
+    def parse_int(digits: str) -> int | _LongNumber:
+        if len(digits.lstrip("-")) <= MAX_INTEGER_DIGITS:
+            return int(digits)
+        long_numbers.append(_LongNumber(len(digits.lstrip("-"))))
+        return long_numbers[-1]
+
     try:
-        return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+        parsed = json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant, parse_int=parse_int)
     except json.JSONDecodeError as error:
         raise MessageRefused("not_json", "", f"not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except RecursionError:
         raise MessageRefused("too_deep", "", "nested too deeply to read") from None
+    except ValueError as error:  # nothing else is known to raise it; still a refusal, never a bug's trace
+        raise MessageRefused("not_json", "", f"not readable as JSON: {printable(str(error), 200)}") from None
+    if long_numbers:
+        first = long_numbers[0]
+        raise MessageRefused("invalid_schema", _where(parsed, first),
+                             f"a number of {first.digits} digits: no field takes more than {MAX_INTEGER_DIGITS}", digits=first.digits)
+    return parsed
 
 
 def read_json_leniently(value: bytes) -> Any:

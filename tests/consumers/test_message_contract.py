@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from consumers import contract, docgen, schemas
-from consumers.refusals import refusal
+from consumers import contract, docgen, schemas, wire
+from consumers.refusals import MessageRefused, refusal
 from ledger.commands import MAX_AMOUNT_FEN
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,6 +109,24 @@ def test_a_period_is_a_month_of_the_years_the_ledger_books(period: str) -> None:
 def test_the_first_and_last_months_of_the_ledger_s_years_are_periods() -> None:
     for period in ("1990-01", "2099-12", "2200-12"):
         schemas.parse_message(_with(REMITTANCE, "payload.period", period))
+
+
+@pytest.mark.parametrize("digits", [101, 4_301, 100_000])  # the limit is 100
+def test_a_number_of_too_many_digits_is_refused_naming_its_field(digits: int) -> None:
+    """Python refuses to convert an integer of more than 4,300 digits (a ValueError, once an
+    internal_error): the strict reader refuses any over ``MAX_INTEGER_DIGITS``, naming where."""
+    raw = _with(REMITTANCE, "payload.lines.0.wage_base_fen", 0).replace(b'"wage_base_fen": 0', b'"wage_base_fen": -' + b"9" * digits)
+    with pytest.raises(MessageRefused) as caught:
+        wire.read_json(raw)
+    reason = refusal(caught.value)
+    assert (reason["code"], reason["field"]) == ("invalid_schema", "payload.lines[0].wage_base_fen")
+    assert f"{digits} digits" in str(reason["reason"])
+
+
+def test_a_number_of_as_many_digits_as_allowed_is_read_for_the_schema_to_judge() -> None:
+    raw = _with(OUTPATIENT, "payload.amount_fen", 10 ** (wire.MAX_INTEGER_DIGITS - 1))
+    assert wire.read_json(raw)["payload"]["amount_fen"] == 10 ** (wire.MAX_INTEGER_DIGITS - 1)
+    assert _refused(raw)["field"] == "payload.amount_fen"
 
 
 def test_an_unknown_type_and_broken_json_are_refused_with_their_own_codes() -> None:
