@@ -31,9 +31,9 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
     ledger.close()
 
 
-def _message(message_id: str, type_name: str, payload: dict[str, object]) -> bytes:
+def _message(message_id: str, type_name: str, payload: dict[str, object], occurred_at: str = "2024-05-01T08:00:00+08:00") -> bytes:
     return json.dumps({"message_id": message_id, "producer": "test", "type": type_name, "schema_version": 1, "region": REGION,
-                       "occurred_at": "2024-05-01T08:00:00+08:00", "payload": payload}).encode()
+                       "occurred_at": occurred_at, "payload": payload}).encode()
 
 
 def _enrol(person_id: str) -> bytes:
@@ -169,8 +169,9 @@ def test_lifecycle_messages_apply_through_their_use_cases(store: Ledger, tmp_pat
         json.dumps(contract.MESSAGE_TYPES["interest.rates_announced"].example).encode(),
         _message("xr-1", "claim.cross_region", {"treating_region": "110100", "claim_id": "XR1", "person_id": "P3", "hospital_level": 3,
                                                 "admitted_on": day + "6", "discharged_on": day + "8", "total_cost_fen": 300_000}),
-        _message("int-2024", "interest.posting_requested", {"year": 2024}),
-        _message("close-2024", "year.close_requested", {"year": 2024}),
+        # ... once the year is over (sent in May, they are refused: the year is not over).
+        _message("int-2024", "interest.posting_requested", {"year": 2024}, occurred_at="2025-01-05T09:00:00+08:00"),
+        _message("close-2024", "year.close_requested", {"year": 2024}, occurred_at="2025-01-05T09:00:00+08:00"),
     ]
     result = apply_batch(store, _deliveries(steps))
     assert result.dead_letters == []
