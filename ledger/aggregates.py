@@ -566,7 +566,8 @@ class PooledFund(Aggregate):
     # 2: the bank movements are kept per event (``bank_entries``), so that money moved between
     # two of the fund's accounts keeps its age for interest (``interest.deposit_interest``); what
     # the fiscal budget owes for deficits it covers (``fiscal_receivable_fen``).
-    class_version = 2
+    # 3: the interest advanced to closing accounts, per year (``interest_advanced_fen``).
+    class_version = 3
 
     class Opened(Aggregate.Created):
         region: str
@@ -579,6 +580,9 @@ class PooledFund(Aggregate):
         self.bank_balances_fen: dict[str, int] = {}
         self.bank_entries: list[tuple[date, dict[str, int]]] = []  # (on, change per bank account), per event
         self.fiscal_receivable_fen = 0  # deficits the fiscal budget will cover, not yet received
+        # Interest paid to accounts as they closed, per year it was earned in: the pooled fund
+        # advanced it, and the year's deposit interest pays it back (``interest_posting``).
+        self.interest_advanced_fen: dict[str, int] = {}
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -589,6 +593,16 @@ class PooledFund(Aggregate):
         movements = state.pop("bank_movements", {})
         state["bank_entries"] = sorted(((on, {account: change_fen}) for account, listed in movements.items()
                                         for on, change_fen in listed), key=lambda entry: entry[0])
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """A snapshot taken before ``interest_advanced_fen``: the advances before it are not
+        known from the state (none counted: the year's deposit interest then pays back only
+        those made after it)."""
+        state.setdefault("interest_advanced_fen", {})
+
+    def interest_advanced_in(self, year: int) -> int:
+        return self.interest_advanced_fen.get(str(year), 0)
 
     @staticmethod
     def id_for(region: str) -> UUID:
@@ -666,6 +680,7 @@ class PooledFund(Aggregate):
         personal_accounts_fen: int
         pooled_fen: int
         basis: dict[str, Any]
+        advanced_at_closes_fen: int = 0  # paid back to the pooled fund (0 on events before it was kept)
 
     class IncomeRecorded(MoneyEvent):
         income_id: str
@@ -683,11 +698,21 @@ class PooledFund(Aggregate):
         amount_fen: int
 
     class PersonalAccountsSettled(MoneyEvent):
-        """The bank side of a personal-account movement (transfer, inheritance)."""
+        """The bank side of a personal-account movement (transfer, inheritance), or the interest
+        the pooled fund advances to a closing account (kind ``accrued_interest``, with the year
+        it was earned in; 0 on events recorded before it was kept: the year of ``on``)."""
 
         reference: str
         kind: str
         amount_fen: int
+        year: int = 0
+
+        def apply(self, aggregate: Aggregate) -> None:
+            super().apply(aggregate)
+            if self.kind == "accrued_interest":
+                fund = cast(PooledFund, aggregate)
+                year = str(self.year or self.on.year)
+                fund.interest_advanced_fen[year] = fund.interest_advanced_fen.get(year, 0) + self.amount_fen
 
     class CrossRegionBenefitPaid(MoneyEvent):
         claim_id: str

@@ -264,7 +264,11 @@ class InterestUseCases(CoreLedger):
                                       acc.BANK_FISCAL_SPECIAL)
         bank_interest = {name: by_account.get(name, AccountInterest(0, [])) for name in acc.BASIC_FUND_BANK_ACCOUNTS}
         bank_total_fen = sum(result.interest_fen for result in bank_interest.values())
-        pooled_fen = bank_total_fen - credited.interest_fen
+        # What the accounts that closed during the year were paid as they closed, the pooled
+        # fund advancing it (an internal transfer out): the deposits' interest pays it back (a
+        # transfer in), so that the year's interest income is what the deposits earned, once.
+        advanced_fen = fund.interest_advanced_in(year.year)
+        pooled_fen = bank_total_fen - credited.interest_fen - advanced_fen
         # The accounts are credited first. When they earn more than the deposits did (their
         # money is older than the money left in the banks, after the pooled fund spent the
         # deposits carried over), the pooled fund makes up the difference: an internal transfer,
@@ -276,14 +280,16 @@ class InterestUseCases(CoreLedger):
             acc.entry(
                 *(acc.Posting(name, result.interest_fen) for name, result in bank_interest.items()),
                 pooled_posting,
+                *([acc.Posting(acc.FUND_POOLED, -advanced_fen, acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS)] if advanced_fen else []),
                 acc.Posting(acc.ACCRUED_DEPOSIT_INTEREST, -credited.interest_fen),
             ),
             f"interest/{year.year}", on=year.on, year=year.year, bank_interest_fen=bank_total_fen,
-            personal_accounts_fen=credited.interest_fen, pooled_fen=pooled_fen,
+            personal_accounts_fen=credited.interest_fen, pooled_fen=pooled_fen, advanced_at_closes_fen=advanced_fen,
             basis={name: result.segments for name, result in bank_interest.items()},
         )
         return {"region": year.region, "year": year.year, "accounts_credited": credited.accounts,
-                "personal_accounts_fen": credited.interest_fen, "bank_interest_fen": bank_total_fen, "pooled_fen": pooled_fen}
+                "personal_accounts_fen": credited.interest_fen, "bank_interest_fen": bank_total_fen, "pooled_fen": pooled_fen,
+                "advanced_at_closes_fen": advanced_fen}
 
     @staticmethod
     def _record_interest(account: PersonalAccount, result: AccountInterest, on: date, year: int, from_account: str) -> None:
@@ -331,6 +337,6 @@ class InterestUseCases(CoreLedger):
             unit, account.region, policy, PooledFund.PersonalAccountsSettled,
             acc.entry(*acc.transfer(acc.FUND_POOLED, acc.CLEARING_PERSONAL_ACCOUNTS, result.interest_fen,
                                     debit_item=acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS)),
-            reference, on=on, reference=reference, kind="accrued_interest", amount_fen=result.interest_fen,
+            reference, on=on, reference=reference, kind="accrued_interest", amount_fen=result.interest_fen, year=year,
         )
         return result.interest_fen

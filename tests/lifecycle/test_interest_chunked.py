@@ -16,7 +16,9 @@ remittance puts 80,000 fen in the income account and 28,000 in the person's acco
     The accounts: 52 + 26 + 9 = 87 fen, 3 accounts credited.
     The income account (all this year's money, demand rate):
       80,000 x (184 + 92 + 31 + 184) = 80,000 x 491 = 39,280,000 fen-days -> 392.8 -> 393 fen
-    The pooled fund: 393 - 87 = 306 fen.
+    The pooled fund: 393 - 87 - 26 = 280 fen of interest, and P4's 26 fen, which it advanced at
+    the transfer, paid back: the region's interest income is 87 + 26 + 280 = 393, what the
+    deposits earned (306 of income for the pooled fund counted P4's 26 fen twice).
 With two accounts a chunk the run saves [P1, P2], [P3, P4], [P5], then the pooled posting.
 """
 
@@ -52,7 +54,7 @@ from .scenario import BIRTH, DALIAN, RATES_FROM, SHENYANG, TO_ACCOUNT_FEN, balan
 YEAR_END = PostInterest(SHENYANG, 2024)
 CREDITS_FEN = {"P1": 52, "P2": 26, "P3": 9}
 OUTCOME = {"region": SHENYANG, "year": 2024, "accounts_credited": 3, "personal_accounts_fen": 87, "bank_interest_fen": 393,
-           "pooled_fen": 306}
+           "pooled_fen": 280, "advanced_at_closes_fen": 26}
 
 
 def chunked_ledger(chunk_accounts_setting: str) -> Ledger:
@@ -123,9 +125,19 @@ def test_the_year_in_chunks_of_any_size_credits_each_account_once_and_the_pooled
     for person_id, fen in CREDITS_FEN.items():
         assert ledger.personal_account(SHENYANG, person_id).balance_fen == TO_ACCOUNT_FEN + fen
     [posted] = events_of(ledger, PooledFund.InterestPosted)
-    assert [(p["amount_fen"], p["item"]) for p in posted.postings if p["account"] == acc.FUND_POOLED] == [(-306, acc.INCOME_INTEREST)]
-    # P4 left on 1 October with its 26 fen; the pooled fund: 4 x 52,000 - 26 advanced + 306.
-    assert ledger.pooled_fund(SHENYANG).balance_fen == 4 * 52_000 - 26 + 306
+    assert [(p["amount_fen"], p["item"]) for p in posted.postings if p["account"] == acc.FUND_POOLED] == [
+        (-280, acc.INCOME_INTEREST), (-26, acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS)]
+    # P4 left on 1 October with its 26 fen; the pooled fund: 4 x 52,000 - 26 advanced + 280 + 26 paid back.
+    assert ledger.pooled_fund(SHENYANG).balance_fen == 4 * 52_000 - 26 + 280 + 26
+    # Income and transfers of the whole basic fund: interest income 393 (the deposits'), the
+    # pooled fund's transfer out to P4 and its transfer back netting to nothing.
+    report = acc.income_and_expenditure(p for _, e in ledger.stored_events() if getattr(e, "region", "") == SHENYANG
+                                        for p in getattr(e, "postings", ()))
+    interest_income = sum(fen for (fund, item, way), fen in report.items()
+                          if item == acc.INCOME_INTEREST and fund in (acc.FUND_POOLED, acc.FUND_PERSONAL) and way == "in")
+    assert interest_income == 393
+    assert report[(acc.FUND_POOLED, acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS, "out")] == report[
+        (acc.FUND_POOLED, acc.TRANSFER_INTEREST_TO_PERSONAL_ACCOUNTS, "in")] == 26
     books = balances(ledger, SHENYANG)
     assert acc.ACCRUED_DEPOSIT_INTEREST not in books and acc.CLEARING_PERSONAL_ACCOUNTS not in books
     assert books[acc.BANK_INCOME] == 4 * 80_000 + 393
@@ -224,7 +236,7 @@ def test_a_batch_that_holds_an_account_the_stopped_run_credited_does_not_pay_it_
     with ledger.batch() as unit:
         ledger.post_remittance(remittance("R-P1-DEC", "P1", date(2024, 12, 20)), unit)
         outcome = ledger.post_interest(YEAR_END, unit)
-    assert outcome == {**OUTCOME, "bank_interest_fen": 402, "pooled_fen": 315, "duplicate": False}
+    assert outcome == {**OUTCOME, "bank_interest_fen": 402, "pooled_fen": 289, "duplicate": False}
     assert year_end_credits(ledger) == {person_id: [fen] for person_id, fen in CREDITS_FEN.items()}
     assert ledger.personal_account(SHENYANG, "P1").balance_fen == 2 * TO_ACCOUNT_FEN + 52
 
@@ -232,7 +244,7 @@ def test_a_batch_that_holds_an_account_the_stopped_run_credited_does_not_pay_it_
 def test_a_batch_credits_its_own_new_accounts_after_the_stored_ones_are_saved_in_chunks(year_in_chunks_of_two: Ledger) -> None:
     """P9 is enrolled and remitted on 1 December in the same batch as the interest run: 9 fen like
     P3. The accounts: 87 + 9 = 96, 4 credited; the income account 39,280,000 + 80,000 x 31 =
-    41,760,000 fen-days -> 417.6 -> 418 fen; the pooled fund 418 - 96 = 322."""
+    41,760,000 fen-days -> 417.6 -> 418 fen; the pooled fund 418 - 96 - 26 (P4's, advanced) = 296."""
     ledger = year_in_chunks_of_two
     with ledger.batch() as unit:
         ledger.enrol(Enrol(SHENYANG, "P9", "employee", BIRTH, "E1", date(2024, 1, 1)), unit)
@@ -242,7 +254,7 @@ def test_a_batch_credits_its_own_new_accounts_after_the_stored_ones_are_saved_in
         assert year_end_credits(ledger) == {person_id: [fen] for person_id, fen in CREDITS_FEN.items()}
         assert balances(ledger, SHENYANG)[acc.ACCRUED_DEPOSIT_INTEREST] == 87
     assert outcome == {**OUTCOME, "accounts_credited": 4, "personal_accounts_fen": 96, "bank_interest_fen": 418,
-                       "pooled_fen": 322, "duplicate": False}
+                       "pooled_fen": 296, "duplicate": False}
     assert year_end_credits(ledger)["P9"] == [9]
     assert acc.ACCRUED_DEPOSIT_INTEREST not in balances(ledger, SHENYANG)
 
