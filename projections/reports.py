@@ -203,6 +203,8 @@ def statement(store: Queryable, p: str, f: Filters) -> Report:
     running: dict[tuple[str, str], int] = {}  # per account: the balance before its first movement recorded
     for row in sorted(rows, key=lambda row: -int(row["position"])):
         running[(row["region"], row["person_id"])] = row["balance_fen"] - row["change_fen"]
+    if f.year is not None and rows:
+        running = _balances_before(store, p, f, date(f.year, 1, 1))
     for row in rows:
         key = (row["region"], row["person_id"])
         row["balance_fen"] = running[key] = running[key] + row["change_fen"]
@@ -214,6 +216,25 @@ def statement(store: Queryable, p: str, f: Filters) -> Report:
                Column("balance_fen", "Balance", "fen"), Column("position", "Event position", "int")]
     return Report("statement", "Personal account statement (个人账户对账单)",
                   [Section("lines", "Movements", columns, rows, ("credit_fen", "debit_fen"))])
+
+
+def _balances_before(store: Queryable, p: str, f: Filters, day: date) -> dict[tuple[str, str], int]:
+    """Each account's balance before the movements dated on or after ``day``, in business-date
+    order: the balance before its first movement recorded and every change dated before ``day``,
+    whenever recorded (a movement recorded after a later-dated one counts where its date puts
+    it, as in the full statement)."""
+    where, params = _where(f, year=False, person=True)
+    table = f"{p}personal_statements"
+    opening = {(row["region"], row["person_id"]): int(row["opening_fen"]) for row in store.query(
+        f"SELECT s.region, s.person_id, s.balance_fen - s.change_fen AS opening_fen FROM {table} s "
+        f"JOIN (SELECT region, person_id, MIN(position) AS first_position FROM {table} WHERE {where} "
+        "GROUP BY region, person_id) f ON s.region = f.region AND s.person_id = f.person_id AND s.position = f.first_position",
+        params)}
+    for row in store.query(f"SELECT region, person_id, SUM(change_fen) AS change_fen FROM {table} "
+                           f"WHERE {where} AND business_date < ? GROUP BY region, person_id", [*params, day.isoformat()]):
+        key = (row["region"], row["person_id"])
+        opening[key] = opening.get(key, 0) + int(row["change_fen"])
+    return opening
 
 
 def add_recording_times(ledger: Any, report: Report) -> Report:
