@@ -47,14 +47,17 @@ def list_dead_letters(ledger: Ledger) -> list[dict[str, Any]]:
     refused: dict[str, dict[str, Any]] = {}
     resolved: dict[str, str] = {}
     for event in _message_records(ledger):
-        if event.region == DEAD_LETTER_SOURCE:
-            refused[event.business_key] = {**event.outcome["dead_letter"], "status": "open"}
-        elif event.region == DEFERRED_SOURCE:
-            deferral = event.outcome["deferred"]
+        outcome = event.outcome if isinstance(event.outcome, dict) else {}
+        # The refusals' sources are reserved (``schemas.RESERVED_PRODUCERS``), but a store may hold
+        # a message applied under one of their names before they were: told apart by its outcome.
+        if event.region == DEAD_LETTER_SOURCE and isinstance(outcome.get("dead_letter"), dict):
+            refused[event.business_key] = {**outcome["dead_letter"], "status": "open"}
+        elif event.region == DEFERRED_SOURCE and isinstance(outcome.get("deferred"), dict):
+            deferral = outcome["deferred"]
             if refused.get(deferral["dead_letter_id"], {}).get("status") != "open":
                 refused[deferral["dead_letter_id"]] = {**deferral, "status": "retrying"}
         else:
-            provenance = event.outcome.get("provenance") or {}
+            provenance = outcome.get("provenance") or {}
             for origin in (provenance.get("republished_from"), provenance.get("first_position")):
                 if origin:
                     resolved[origin] = f"{event.region}/{event.business_key}"

@@ -133,7 +133,7 @@ A sample file: [examples/messages.jsonl](../examples/messages.jsonl).
 | field | rule |
 | --- | --- |
 | `message_id` | 1-128 ASCII characters `[A-Za-z0-9._:-]`, unique per producer: sending it again means "the same message" |
-| `producer` | 1-64 characters, the sending system; the pair (`producer`, `message_id`) identifies a message |
+| `producer` | 1-64 characters, the sending system; the pair (`producer`, `message_id`) identifies a message; not `dead-letters` or `deferred` (the ledger records its own refusals under them) |
 | `type` | one of the types below |
 | `schema_version` | `1` |
 | `region` | the pooling region the message is about: a 6-digit administrative division code (`210100` = Shenyang); `000000` for national messages |

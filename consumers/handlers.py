@@ -44,6 +44,7 @@ logger = structlog.get_logger()
 
 DEAD_LETTER_SOURCE = "dead-letters"
 DEFERRED_SOURCE = "deferred"  # refusals tried again later (consumers.retries), each attempt once
+assert {DEAD_LETTER_SOURCE, DEFERRED_SOURCE} == set(schemas.RESERVED_PRODUCERS), "no message may be recorded among them"
 MAX_BATCH = 10_000
 # A save of more events is split (each part with its own position): a 100,000-event save spends
 # seconds serialising its rows inside its transaction, holding the events table's lock that long.

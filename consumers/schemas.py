@@ -26,7 +26,8 @@ import json
 from datetime import date
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, create_model
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, create_model
+from pydantic_core import PydanticCustomError
 
 from ledger.commands import FUNDS, MAX_AMOUNT_FEN, MEMO_FUNDS
 from ledger.rules import CATEGORIES
@@ -68,6 +69,20 @@ MemoFundName = Literal["retired_cadres", "disabled_servicemen", "civil_servant_s
 assert get_args(Category) == CATEGORIES, (get_args(Category), CATEGORIES)
 assert get_args(Fund) == FUNDS + MEMO_FUNDS, (get_args(Fund), FUNDS + MEMO_FUNDS)
 HospitalLevel = Literal[1, 2, 3]
+# The sources under which the ledger records its own refusals (``consumers.handlers``: dead
+# letters and deferrals), in the namespace of (producer, message id): a message from a producer of
+# that name would be recorded among them (and once made ``fund-ledger dead-letters`` fail).
+RESERVED_PRODUCERS = ("dead-letters", "deferred")
+
+
+def _not_reserved(name: str) -> str:
+    if name in RESERVED_PRODUCERS:
+        raise PydanticCustomError("producer_reserved", "'{name}' is reserved: the ledger records its own refusals under it",
+                                  {"name": name})
+    return name
+
+
+Producer = Annotated[Id, AfterValidator(_not_reserved)]
 
 
 INSTITUTION_NOTE = ("the designated hospital or pharmacy: required where the region keeps a registry of designated "
@@ -367,7 +382,9 @@ class BudgetSet(Strict):
 # --------------------------------------------------------------------------- envelope
 class Envelope(Strict):
     message_id: MessageId = Field(description="unique per producer; the same id again is a redelivery")
-    producer: Id = Field(description="the sending system; (producer, message_id) identifies a message")
+    producer: Producer = Field(description="the sending system; (producer, message_id) identifies a message; not "
+                               + " or ".join(RESERVED_PRODUCERS) + " (the ledger's own records)",
+                               json_schema_extra={"not": {"enum": list(RESERVED_PRODUCERS)}})
     type: str
     schema_version: Literal[1]
     region: RegionCode = Field(description="the pooling region (6-digit division code) the message is about")

@@ -425,3 +425,27 @@ def test_more_deferred_lines_than_a_batch_may_hold_are_tried_again_in_batches(st
     dead = list_dead_letters(store)
     assert len(dead) == 120 and {(d["code"], d["status"]) for d in dead} == {("unknown_person", "open")}
     assert sorted(base64.b64decode(d["value_b64"]) for d in dead) == sorted(claims)
+
+
+def _from(producer: str, value: bytes) -> bytes:
+    return json.dumps({**json.loads(value), "producer": producer}).encode()
+
+
+def test_a_message_from_a_reserved_producer_is_refused_and_one_applied_before_does_not_break_the_listing(
+        store: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handlers record refusals under the sources 'deferred' and 'dead-letters', in the
+    namespace of producers: a message from a producer of that name is refused (invalid_schema,
+    naming 'producer'); one applied before the names were reserved is listed as what it is, not
+    read as a refusal (``dead-letters`` once failed on it with KeyError: 'deferred')."""
+    reserved = [_from("deferred", _outpatient(1)), _from("dead-letters", _outpatient(2))]
+    result = apply_batch(store, _deliveries([_enrol("P1"), *reserved]))
+    assert [o.status for o in result.outcomes] == ["applied", "dead_letter", "dead_letter"]
+    assert {(d["code"], d["field"]) for d in result.dead_letters} == {("invalid_schema", "producer")}
+    assert "'deferred' is reserved" in result.dead_letters[0]["reason"]
+
+    monkeypatch.setattr(schemas, "RESERVED_PRODUCERS", ())  # as a store written before they were reserved
+    applied = apply_batch(store, _deliveries([*reserved, b"not json"], start=10))
+    assert [o.status for o in applied.outcomes] == ["applied", "applied", "dead_letter"]
+    listed = {d["dead_letter_id"]: d for d in list_dead_letters(store)}
+    assert {key: (d["code"], d["status"]) for key, d in listed.items()} == {
+        "stream:0:1": ("invalid_schema", "open"), "stream:0:2": ("invalid_schema", "open"), "stream:0:12": ("not_json", "open")}
