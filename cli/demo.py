@@ -484,7 +484,8 @@ def print_lifecycle(ledger: Ledger, year_end: dict[str, dict[str, object]]) -> N
     for region, outcome in year_end.items():
         print(f"  {region}: interest {yuan_text(int(outcome['bank_interest_fen']))} earned by the deposits; "  # type: ignore[call-overload]
               f"{yuan_text(int(outcome['personal_accounts_fen']))} credited to {outcome['accounts_credited']} personal accounts, "  # type: ignore[call-overload]
-              f"{yuan_text(int(outcome['pooled_fen']))} to the pooled fund; year closed")  # type: ignore[call-overload]
+              f"{yuan_text(int(outcome.get('advanced_at_closes_fen', 0)))} back to the pooled fund for what it advanced to "  # type: ignore[call-overload]
+              f"accounts as they closed, {yuan_text(int(outcome['pooled_fen']))} to the pooled fund; year closed")  # type: ignore[call-overload]
     for region in (REGION, OTHER_REGION):
         banks = ", ".join(f"{name} {yuan_text(amount)}" for name, amount in sorted(ledger.bank_balances(region).items()))
         print(f"  {region} deposits: {banks}")
