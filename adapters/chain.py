@@ -127,7 +127,8 @@ class ChainCheck:
     def _reason(self, row: ChainedRow, computed: bytes) -> str:
         where = f"the event at position {row.position} ({row.originator_id} v{row.originator_version})"
         if row.chain_hash is None:
-            return f"{where} has no chain hash: it was inserted around the ledger's recorder"
+            return (f"{where} has no chain hash: it was inserted around the ledger's recorder, or its hash was removed "
+                    "(the ledger chains every event it writes, and a store it chained is never chained again)")
         gap = "" if row.position == self.head_position + 1 else \
             f"; positions {self.head_position + 1}-{row.position - 1} are absent (a gap is normal after a rolled-back save, or an event was deleted)"
         return (f"{where} does not hash to its recorded chain hash (recorded {row.chain_hash.hex()[:16]}..., "

@@ -115,11 +115,16 @@ def migrate(recorder: Any, env: Mapping[str, str] | None = None) -> list[str]:
     backfilled = backfill(recorder)
     if backfilled:
         done.append(f"chained {backfilled} events stored before the chain")
+    unchained = _unchained_events(datastore, q)
+    if unchained:
+        done.append(f"{unchained} events without a chain hash among chained ones (edited around the recorder): left as they are "
+                    "for fund-ledger verify to report, never chained again; chain_hash stays nullable")
+        logger.error("postgres.unchained_events", database_schema=datastore.schema, events=unchained)
     app, finance = role_names(env)
     present = _existing_roles(datastore, (app, finance))
     with datastore.transaction(commit=True) as cursor:
         for statement in _secure_statements(q, datastore.schema, app if app in present else None,
-                                            finance if finance in present else None):
+                                            finance if finance in present else None, hashes_complete=not unchained):
             cursor.execute(statement)
         cursor.execute(SQL("INSERT INTO {version} (version) VALUES (%s) ON CONFLICT DO NOTHING").format(version=q.version),
                        (SCHEMA_VERSION,))
@@ -148,7 +153,15 @@ def _existing_roles(datastore: Any, names: tuple[str, ...]) -> set[str]:
         return {row["rolname"] for row in cursor.fetchall()}
 
 
-def _secure_statements(q: _Names, schema: str, app: str | None, finance: str | None) -> list[Composed | SQL]:
+def _unchained_events(datastore: Any, q: _Names) -> int:
+    with datastore.get_connection() as connection, connection.cursor() as cursor:
+        cursor.execute(SQL("SELECT COUNT(*) AS n FROM {events} WHERE chain_hash IS NULL").format(events=q.events))
+        row = cursor.fetchone()
+        return int(row["n"]) if row else 0
+
+
+def _secure_statements(q: _Names, schema: str, app: str | None, finance: str | None,
+                       hashes_complete: bool = True) -> list[Composed | SQL]:
     statements: list[Composed | SQL] = [
         SQL("ALTER TABLE {events} ALTER COLUMN chain_hash SET NOT NULL").format(events=q.events),
         SQL("CREATE OR REPLACE FUNCTION {lock}() RETURNS void LANGUAGE plpgsql SECURITY DEFINER "
@@ -173,6 +186,8 @@ def _secure_statements(q: _Names, schema: str, app: str | None, finance: str | N
         SQL("REVOKE ALL ON {events}, {tracking}, {snapshots}, {version} FROM PUBLIC").format(
             events=q.events, tracking=q.tracking, snapshots=q.snapshots, version=q.version),
     ]
+    if not hashes_complete:  # (it would fail on them; verify reports them)
+        statements = statements[1:]
     if app is not None:
         role = Identifier(app)
         statements += [
@@ -200,8 +215,10 @@ def _secure_statements(q: _Names, schema: str, app: str | None, finance: str | N
 
 def backfill(recorder: Any) -> int:
     """Chain the events stored before the chain existed (a database from an earlier version),
-    in log order. Only ever before the append-only trigger exists: a row added around the
-    recorder later stays unchained, for ``verify`` to report."""
+    in log order. Only a table never chained (no row has a hash), and only before the
+    append-only trigger exists: a row added, or a hash removed, around the recorder later stays
+    unchained, for ``verify`` to report; re-chaining every row would make an edited history
+    pass ``verify`` and overwrite the evidence."""
     datastore = recorder.datastore
     q = Identifier(datastore.schema, recorder.events_table_name)
     with datastore.transaction(commit=True) as cursor:
@@ -211,10 +228,16 @@ def backfill(recorder: Any) -> int:
         if row and row["n"]:
             return 0
         cursor.execute(SQL("LOCK TABLE {events} IN EXCLUSIVE MODE").format(events=q))
-        previous, after, count = chain.GENESIS, 0, 0
+        cursor.execute(SQL("SELECT EXISTS (SELECT 1 FROM {events} WHERE chain_hash IS NOT NULL) AS chained").format(events=q))
+        chained = cursor.fetchone()
+        if chained and chained["chained"]:
+            return 0
+        previous, count = chain.GENESIS, 0
+        after: int | None = None
         while True:
             cursor.execute(SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {events} "
-                               "WHERE notification_id > %s ORDER BY notification_id LIMIT %s").format(events=q), (after, BACKFILL_BATCH))
+                               "WHERE %s::bigint IS NULL OR notification_id > %s ORDER BY notification_id LIMIT %s").format(events=q),
+                           (after, after, BACKFILL_BATCH))
             rows = [(r["notification_id"], chain.as_uuid(r["originator_id"]), r["originator_version"], r["topic"], bytes(r["state"]))
                     for r in cursor.fetchall()]
             if not rows:

@@ -91,17 +91,20 @@ class ChainedSQLiteProcessRecorder(SQLiteProcessRecorder):
                   "SELECT RAISE(ABORT, 'stored events have their originator id as 32 lower-case hex digits: id refused'); END")
 
     def _backfill(self, c: SQLiteCursor) -> None:
-        """Chain the events of a file written before the chain existed, in log order (only ever
-        before the triggers exist: a row added around the recorder later stays unchained, for
-        ``verify`` to report)."""
+        """Chain the events of a file written before the chain existed, in log order: only a file
+        never chained (no row has a hash), and only before the triggers exist. A file where some
+        rows have a hash and others none was edited around the recorder (a hash removed, a row
+        added): nothing is chained again, so ``verify`` reports those rows and the evidence stays
+        (re-chaining every row made an edited history pass ``verify``)."""
         table = self.events_table_name
-        c.execute(f"SELECT rowid AS position, originator_id, originator_version, topic, state FROM {table} "  # noqa: S608
-                  "WHERE chain_hash IS NULL ORDER BY rowid")
-        rows = [(r["position"], chain.as_uuid(r["originator_id"]), r["originator_version"], r["topic"], r["state"]) for r in c.fetchall()]
-        if not rows:
+        c.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {chain.CHAIN_COLUMN} IS NOT NULL) AS chained, "  # noqa: S608
+                  f"EXISTS (SELECT 1 FROM {table}) AS stored")
+        found = c.fetchone()
+        if found["chained"] or not found["stored"]:
             return
         c.execute(f"SELECT rowid AS position, originator_id, originator_version, topic, state FROM {table} ORDER BY rowid")  # noqa: S608
-        rows = [(r["position"], chain.as_uuid(r["originator_id"]), r["originator_version"], r["topic"], r["state"]) for r in c.fetchall()]
+        rows = [(r["position"], chain.as_uuid(r["originator_id"]), r["originator_version"], r["topic"], chain.as_bytes(r["state"]))
+                for r in c.fetchall()]
         hashes = chain.chain_hashes(chain.GENESIS, rows)
         c.executemany(f"UPDATE {table} SET chain_hash = ? WHERE rowid = ?",  # noqa: S608
                       [(h, row[0]) for h, row in zip(hashes, rows, strict=True)])

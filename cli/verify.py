@@ -5,13 +5,37 @@ whole history (see ``projections.verify``), and check the anchors kept outside t
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from ledger.application import Ledger
 from ledger.money import yuan_text
+from ledger.settings import ledger_env, store_description
 from projections.anchors import Anchor, load_anchor_file, read_anchor_topic
 from projections.progress import Progress
-from projections.runtime import ledger_and_store
+from projections.store import ProjectionStore, open_store
 from projections.verify import Verifier
+
+
+@contextmanager
+def read_only_ledger_and_store() -> Iterator[tuple[Any, ProjectionStore, str]]:
+    """The ledger and its projections as ``projections.runtime.ledger_and_store`` opens them, but
+    changing nothing in the store verify checks: no table made, no trigger put back, no chain
+    backfilled (``adapters.sqlite_recorder``), whatever state the store is in."""
+    env = {**ledger_env(), "CREATE_TABLE": "n"}
+    ledger = Ledger(env=env)
+    try:
+        store = open_store(ledger)
+    except BaseException:
+        ledger.close()
+        raise
+    try:
+        yield ledger, store, store_description(env)
+    finally:
+        store.close()
+        ledger.close()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +57,7 @@ def anchors_from(args: argparse.Namespace) -> list[Anchor]:
 
 
 def run(args: argparse.Namespace) -> int:
-    with ledger_and_store() as (ledger, store, description):
+    with read_only_ledger_and_store() as (ledger, store, description):
         verifier = Verifier(ledger)
         bar: list[Progress] = []
 
