@@ -26,7 +26,17 @@ import json
 from datetime import date
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, create_model
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    create_model,
+)
 from pydantic_core import PydanticCustomError
 
 from ledger.commands import FUNDS, MAX_AMOUNT_FEN, MEMO_FUNDS
@@ -68,7 +78,20 @@ MemoFundName = Literal["retired_cadres", "disabled_servicemen", "civil_servant_s
 # Spelt out for type checkers and JSON Schema; they must stay the ledger's own lists.
 assert get_args(Category) == CATEGORIES, (get_args(Category), CATEGORIES)
 assert get_args(Fund) == FUNDS + MEMO_FUNDS, (get_args(Fund), FUNDS + MEMO_FUNDS)
-HospitalLevel = Literal[1, 2, 3]
+
+_JSON_KINDS: dict[type, str] = {str: "a string", list: "an array", dict: "an object"}
+
+
+def _integer(value: Any) -> Any:
+    """An integer literal's value must be a JSON integer: pydantic matches ``Literal[1, 2, 3]`` by
+    equality, even strict, so ``true`` passed as 1 and ``3.0`` as 3 (a strict ``int`` refuses both)."""
+    if type(value) is not int:
+        given = json.dumps(value) if isinstance(value, (bool, float)) or value is None else _JSON_KINDS.get(type(value), "another value")
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not {given}", {"given": given})
+    return value
+
+
+HospitalLevel = Annotated[Literal[1, 2, 3], BeforeValidator(_integer)]
 # The sources under which the ledger records its own refusals (``consumers.handlers``: dead
 # letters and deferrals), in the namespace of (producer, message id): a message from a producer of
 # that name would be recorded among them (and once made ``fund-ledger dead-letters`` fail).
@@ -386,7 +409,7 @@ class Envelope(Strict):
                                + " or ".join(RESERVED_PRODUCERS) + " (the ledger's own records)",
                                json_schema_extra={"not": {"enum": list(RESERVED_PRODUCERS)}})
     type: str
-    schema_version: Literal[1]
+    schema_version: Annotated[Literal[1], BeforeValidator(_integer)]
     region: RegionCode = Field(description="the pooling region (6-digit division code) the message is about")
     occurred_at: AwareDatetime = Field(description="when it happened at the producer, with a time zone")
 

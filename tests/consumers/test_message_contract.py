@@ -129,6 +129,21 @@ def test_a_number_of_as_many_digits_as_allowed_is_read_for_the_schema_to_judge()
     assert _refused(raw)["field"] == "payload.amount_fen"
 
 
+@pytest.mark.parametrize("level", [True, False, 3.0, 1.0, "3", None, 4])
+def test_a_hospital_level_is_one_of_the_integers_1_2_3(level: object) -> None:
+    """A literal's value is matched by equality, even in strict mode: true was level 1, 3.0 level 3."""
+    example = contract.MESSAGE_TYPES["claim.inpatient"].example
+    reason = _refused(_with(example, "payload.hospital_level", level))
+    assert (reason["code"], reason["field"]) == ("invalid_schema", "payload.hospital_level")
+    assert isinstance(level, int) or "valid integer" in str(reason["reason"])
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1"])
+def test_the_schema_version_is_the_integer_1(version: object) -> None:
+    reason = _refused(_with(OUTPATIENT, "schema_version", version))
+    assert (reason["code"], reason["field"]) == ("invalid_schema", "schema_version")
+
+
 def test_an_unknown_type_and_broken_json_are_refused_with_their_own_codes() -> None:
     assert _refused(_with(OUTPATIENT, "type", "claim.dental"))["code"] == "invalid_schema"
     assert _refused(b'{"message_id": ')["code"] == "not_json"

@@ -46,6 +46,9 @@ def outpatient(message_id: str, claim_id: str, person_id: str, on: str, amount: 
                                                     "on": on, "amount_fen": amount})
 
 
+_INPATIENT = {"person_id": "P1", "admitted_on": "2024-03-01", "discharged_on": "2024-03-05", "total_cost_fen": 60_000}
+
+
 def _replace(value: dict[str, Any], old: str, new: str) -> bytes:
     text = json.dumps(value)
     assert old in text, old
@@ -130,6 +133,12 @@ def hostile_lines() -> list[Line]:
         Line(encode(message("unknown-type", "claim.dental", {"claim_id": "D1"})), "invalid_schema", "type"),
         Line(encode(message("other-region", "claim.outpatient", claim["payload"], region="999999")), "unknown_region", "region"),
         Line(encode(message("schema-2", "claim.outpatient", claim["payload"], schema_version=2)), "invalid_schema", "schema_version"),
+        Line(encode(message("ip-true", "claim.inpatient", {**_INPATIENT, "claim_id": "IPT", "hospital_level": True})), "invalid_schema",
+             "payload.hospital_level", note="true was read as level 1 by the strict schema"),
+        Line(encode(message("ip-float", "claim.inpatient", {**_INPATIENT, "claim_id": "IPF", "hospital_level": 3.0})), "invalid_schema",
+             "payload.hospital_level", note="3.0 was read as level 3"),
+        Line(encode(message("schema-true", "claim.outpatient", claim["payload"], schema_version=True)), "invalid_schema", "schema_version",
+             note="true was read as version 1"),
         Line(encode(message("by-deferred", "claim.outpatient", claim["payload"], producer="deferred")), "invalid_schema", "producer",
              note="the ledger's own name for its deferrals: applied, it once made dead-letters fail (KeyError)"),
         Line(encode(message("by-dead-letters", "claim.outpatient", claim["payload"], producer="dead-letters")), "invalid_schema",
