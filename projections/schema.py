@@ -234,6 +234,16 @@ def _views(p: str) -> dict[str, str]:
                 FROM flows GROUP BY region, fund, year
             ), months AS (
                 SELECT region, year, MAX(month) AS months_elapsed FROM {p}account_flows GROUP BY region, year
+            ), funds AS (
+                SELECT region, fund, MIN(year) AS first_year FROM years GROUP BY region, fund
+            ), every_year AS (
+                -- every year of the region from the fund's first, a year without the fund's postings
+                -- included: its balance carries (opening = closing)
+                SELECT f.region, f.fund, m.year, COALESCE(y.income_fen, 0) AS income_fen,
+                       COALESCE(y.expenditure_fen, 0) AS expenditure_fen, COALESCE(y.transfer_in_fen, 0) AS transfer_in_fen,
+                       COALESCE(y.transfer_out_fen, 0) AS transfer_out_fen, COALESCE(y.change_fen, 0) AS change_fen
+                FROM funds f JOIN months m ON m.region = f.region AND m.year >= f.first_year
+                LEFT JOIN years y ON y.region = f.region AND y.fund = f.fund AND y.year = m.year
             )
             SELECT y.region, y.fund, y.year,
                    SUM(y.change_fen) OVER w - y.change_fen AS opening_fen,
@@ -243,7 +253,7 @@ def _views(p: str) -> dict[str, str]:
                    CASE WHEN y.expenditure_fen > 0
                         THEN ROUND((SUM(y.change_fen) OVER w) * m.months_elapsed * 1.0 / y.expenditure_fen, 1) END
                         AS months_of_payment_capacity
-            FROM years y JOIN months m ON m.region = y.region AND m.year = y.year
+            FROM every_year y JOIN months m ON m.region = y.region AND m.year = y.year
             WINDOW w AS (PARTITION BY y.region, y.fund ORDER BY y.year ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)""",
         "bank_deposits": _running_balances(p, "bank.%"),
         # What the fiscal budget owes for pooled-fund deficits it covers (应收财政补贴): raised =
@@ -283,16 +293,25 @@ def conflict_sql(prefix: str, table: Table) -> str:
 
 def _running_balances(p: str, accounts_like: str) -> str:
     """Per region, account and year of the debit-balance accounts ``accounts_like``: opening,
-    debits, credits and closing balance."""
+    debits, credits and closing balance; every year of the region with postings from the
+    account's first, a year without the account's own included (its balance carries)."""
     return f"""
             WITH years AS (
                 SELECT region, account, year, SUM(debit_fen) AS debit_fen, SUM(credit_fen) AS credit_fen
                 FROM {p}account_flows WHERE account LIKE '{accounts_like}' GROUP BY region, account, year
+            ), region_years AS (
+                SELECT DISTINCT region, year FROM {p}account_flows
+            ), accounts AS (
+                SELECT region, account, MIN(year) AS first_year FROM years GROUP BY region, account
+            ), every_year AS (
+                SELECT a.region, a.account, r.year, COALESCE(y.debit_fen, 0) AS debit_fen, COALESCE(y.credit_fen, 0) AS credit_fen
+                FROM accounts a JOIN region_years r ON r.region = a.region AND r.year >= a.first_year
+                LEFT JOIN years y ON y.region = a.region AND y.account = a.account AND y.year = r.year
             )
             SELECT region, account, year,
                    SUM(debit_fen - credit_fen) OVER w - (debit_fen - credit_fen) AS opening_fen,
                    debit_fen, credit_fen, SUM(debit_fen - credit_fen) OVER w AS closing_fen
-            FROM years
+            FROM every_year
             WINDOW w AS (PARTITION BY region, account ORDER BY year ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
 
 

@@ -16,6 +16,7 @@ compare-and-set under a lock): a batch read by two projectors is committed by on
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -187,6 +188,7 @@ class ProjectionStore:
                 outdated = any(self.columns_of(cursor, prefix + table.name) != set(table.column_names) for table in schema.TABLES)
                 complete = not outdated
         if complete:
+            self._refresh_views(prefix)
             return
         if outdated:
             self.drop_tables(prefix)
@@ -195,6 +197,39 @@ class ProjectionStore:
                 if statement.startswith("CREATE VIEW"):
                     cursor.execute(statement.replace("CREATE VIEW", "DROP VIEW IF EXISTS").split(" AS ")[0])
                 cursor.execute(statement)
+            self._mark_views(cursor, prefix)
+
+    def _view_marks(self, prefix: str) -> dict[str, str]:
+        """Each view's name and the digest of its definition (what this code would create)."""
+        return {prefix + name: "fund-ledger view " + hashlib.sha256(body.encode()).hexdigest()[:16]
+                for name, body in schema.view_definitions(prefix).items()}
+
+    def _mark_views(self, cursor: Any, prefix: str) -> None:
+        """On PostgreSQL, each view's comment is the digest of its definition (``_refresh_views``
+        compares it; SQLite keeps the statement itself)."""
+        if self.dialect == "postgres":
+            for name, mark in self._view_marks(prefix).items():
+                cursor.execute(f"COMMENT ON VIEW {name} IS '{mark}'")
+
+    def _refresh_views(self, prefix: str) -> None:
+        """Tables already there: views defined by an older version of this code (a view's
+        definition changed, the tables not) are made again. The views hold no rows."""
+        expected = {prefix + name: f"CREATE VIEW {prefix}{name} AS {body}" for name, body in schema.view_definitions(prefix).items()}
+        with self.transaction() as cursor:
+            if self.dialect == "postgres":
+                marks = self._view_marks(prefix)
+                stale = [name for name, mark in marks.items()
+                         if self.fetch(cursor, "SELECT obj_description(to_regclass(?), 'pg_class') AS mark", (name,))[0]["mark"] != mark]
+            else:
+                stored = {row["name"]: row["sql"] for row in self.fetch(cursor, "SELECT name, sql FROM sqlite_master WHERE type = 'view'")}
+                stale = [name for name, statement in expected.items() if stored.get(name) != statement]
+        if not stale:
+            return
+        with self.transaction() as cursor:
+            for name in stale:
+                cursor.execute(f"DROP VIEW IF EXISTS {name}")
+                cursor.execute(expected[name])
+            self._mark_views(cursor, prefix)
 
     def defer_statement_keys(self, prefix: str) -> Callable[[], None]:
         """For tables about to be built from position 0: drop the statements' key and index now

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import date
 
 from ledger.application import Ledger
+from projections import schema
 from projections.projector import Projector
-from projections.reports import Filters, run_report
+from projections.reports import Filters, Report, as_of_report, run_report
 from projections.store import ProjectionStore
 from tests.projections.scenario import REGION, WAGE_A_FEN, WAGE_B_FEN, A, B, enrol_both, open_regions, outpatient, remit
 
@@ -36,3 +37,49 @@ def test_a_statement_of_a_year_runs_from_the_balance_before_the_year_in_date_ord
     by_person = run_report("statement", store, Filters(region=REGION, year=2025)).sections[0].rows
     assert {row["person_id"]: row["balance_fen"] for row in by_person} == {A: 23_000, B: 2 * 12_000}
     assert balances(store, person=A, year=2026) == []
+
+
+def quiet_2025(ledger: Ledger, store: ProjectionStore) -> None:
+    """2024: a remittance (both funds, the income bank account); 2025: only a bill paid from a
+    personal account (no posting of the pooled fund or of the bank account)."""
+    open_regions(ledger)
+    enrol_both(ledger)
+    remit(ledger, "2024-01", {A: WAGE_A_FEN, B: WAGE_B_FEN}, 64_000)
+    outpatient(ledger, "OP1", A, date(2025, 2, 1), 3_000)
+    Projector(ledger, store).catch_up()
+
+
+def final_rows(report: Report) -> dict[str, list[tuple[object, ...]]]:
+    return {section.name: [(row.get("fund") or row["account"], row["year"], row["opening_fen"], row["closing_fen"]) for row in section.rows]
+            for section in report.sections}
+
+
+def test_final_accounts_carry_a_fund_and_a_bank_account_through_a_year_without_their_postings(
+        sqlite_ledger: Ledger, store: ProjectionStore) -> None:
+    quiet_2025(sqlite_ledger, store)
+    report = run_report("final-accounts", store, Filters(region=REGION, year=2025))
+    expected = {"funds": [("personal", 2025, 26_000, 23_000), ("pooled", 2025, 38_000, 38_000)],  # pooled was missing
+                "deposits": [("bank.income", 2025, 64_000, 64_000)], "receivables": []}  # so was the bank account
+    assert final_rows(report) == expected
+    pooled = next(row for row in report.sections[0].rows if row["fund"] == "pooled")
+    assert (pooled["income_fen"], pooled["expenditure_fen"], pooled["check"], pooled["months_of_payment_capacity"]) == (0, 0, "ok", None)
+    as_of, source = as_of_report(sqlite_ledger, store, "final-accounts", date(2025, 12, 31), Filters(region=REGION, year=2025))
+    assert (final_rows(as_of), source) == (expected, "tables")
+    balances, _ = as_of_report(sqlite_ledger, store, "balances", date(2025, 12, 31), Filters(region=REGION))
+    assert {row["fund"]: row["balance_fen"] for row in balances.sections[0].rows} == {"personal": 23_000, "pooled": 38_000}
+    assert final_rows(run_report("final-accounts", store, Filters(region=REGION, year=2024)))["funds"] == [
+        ("personal", 2024, 0, 26_000), ("pooled", 2024, 0, 38_000)]
+
+
+def test_views_of_an_older_definition_are_made_again(sqlite_ledger: Ledger, store: ProjectionStore) -> None:
+    """Tables built by an earlier version keep them; their views are made again by the next
+    projector (a report's catch-up, ``project``) when their definition changed."""
+    quiet_2025(sqlite_ledger, store)
+    for name in ("final_accounts", "bank_deposits"):
+        with store.transaction() as cursor:
+            cursor.execute(f"DROP VIEW proj_{name}")
+            cursor.execute(f"CREATE VIEW proj_{name} AS SELECT * FROM ({schema.view_definitions('proj_')[name]}) AS v WHERE 1 = 0")
+    assert run_report("final-accounts", store, Filters(region=REGION, year=2025)).sections[0].rows == []
+    Projector(sqlite_ledger, store)
+    assert len(run_report("final-accounts", store, Filters(region=REGION, year=2025)).sections[0].rows) == 2
+    assert len(run_report("final-accounts", store, Filters(region=REGION, year=2025)).sections[1].rows) == 1
