@@ -80,6 +80,8 @@ def _pattern_reasons() -> dict[str, str]:
 
     return {
         schemas.TEXT_PATTERN: "must not contain control characters (terminal escapes, NUL, tabs, line breaks) or bidirectional overrides",
+        schemas.OPTIONAL_TEXT_PATTERN: "must not contain control characters (terminal escapes, NUL, tabs, line breaks) or bidirectional "
+                                       "overrides",
         schemas.ID_PATTERN: "must be ASCII letters, digits and . _ : - only, beginning with a letter or digit",
         schemas.REGION_PATTERN: "must be a 6-digit region code",
         schemas.PERIOD_PATTERN: "must be a month YYYY-MM of a year from 1990 to 2200",

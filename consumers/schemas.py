@@ -59,6 +59,7 @@ RegionCode = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
 # character (terminal escapes, NUL) nor a bidirectional override, which would reach every screen
 # and file the text is shown in.
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+$"
+OPTIONAL_TEXT_PATTERN = TEXT_PATTERN.replace("]+$", "]*$")  # the same, where empty means none given
 Text = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=TEXT_PATTERN)]
 # A month of the years the ledger books (``Year``): 1990-01 to 2200-12. A year like 0000 or 9999
 # is refused here, naming the field, before it can reach date arithmetic.
@@ -138,7 +139,7 @@ class PersonEnrolled(Strict):
     pension_fen: Fen = Field(0, description="monthly pension of a retiree, when the region's retiree credit depends on it")
     contribution_months_elsewhere: Annotated[int, Field(strict=True, ge=0, le=1200)] = Field(
         0, description="months contributed elsewhere before (contribution years accumulate: Social Insurance Law art. 32)")
-    contribution_history_reference: Annotated[str, StringConstraints(max_length=200)] = Field(
+    contribution_history_reference: Annotated[str, StringConstraints(max_length=200, pattern=OPTIONAL_TEXT_PATTERN)] = Field(
         "", description="the document recording those months (a transfer certificate); required with them")
 
 
@@ -374,7 +375,7 @@ class MemoBeneficiaryRegistered(Strict):
     fund: MemoFundName
     person_id: Id
     since: date
-    reference: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
 
 
 class BankMovement(Strict):

@@ -144,6 +144,25 @@ def test_the_schema_version_is_the_integer_1(version: object) -> None:
     assert (reason["code"], reason["field"]) == ("invalid_schema", "schema_version")
 
 
+@pytest.mark.parametrize(("type_name", "path"), [("person.enrolled", "payload.contribution_history_reference"),
+                                                   ("memo_fund.beneficiary_registered", "payload.reference"),
+                                                   ("person.deceased", "payload.heirs_reference"), ("claim.reversed", "payload.reason")])
+@pytest.mark.parametrize("text", ["cert \x1b]0;pwned\x07", "HR\x00", "bell\x07", "\u202eevil", "tab\there", "\x9b2J"])
+def test_free_text_refuses_control_characters_and_bidirectional_overrides(type_name: str, path: str, text: str) -> None:
+    """Every free-text field, as the README promises (a reference once took ESC, NUL, BEL and a
+    bidirectional override to every screen and report that showed it)."""
+    reason = _refused(_with(contract.MESSAGE_TYPES[type_name].example, path, text))
+    assert (reason["code"], reason["field"]) == ("invalid_schema", path)
+    assert str(reason["reason"]).startswith("must not contain control characters")
+
+
+def test_free_text_takes_any_printable_text_and_an_absent_reference_may_be_empty() -> None:
+    enrolled = contract.MESSAGE_TYPES["person.enrolled"].example
+    for text in ("转移接续凭证 No. 12/2023 (辽宁)", ""):
+        schemas.parse_message(_with(enrolled, "payload.contribution_history_reference", text))
+    schemas.parse_message(_with(contract.MESSAGE_TYPES["memo_fund.beneficiary_registered"].example, "payload.reference", "人社厅 2024-17"))
+
+
 def test_an_unknown_type_and_broken_json_are_refused_with_their_own_codes() -> None:
     assert _refused(_with(OUTPATIENT, "type", "claim.dental"))["code"] == "invalid_schema"
     assert _refused(b'{"message_id": ')["code"] == "not_json"
