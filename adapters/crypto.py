@@ -78,6 +78,7 @@ LEDGER_SNAPSHOT_KEY = "snapshots/ledger"
 DEAD_LETTER_FIELDS = ("value_b64", "headers", "reason", "context", "sha256")
 REFUSAL_KINDS = ("dead_letter", "deferred")
 NONCE_BYTES = 12
+TAG_BYTES = 16  # AES-GCM's
 # Ciphers kept per process, one per key used: about 2.4 KB each (OpenSSL's context), so a bound of
 # 100,000 held 240 MiB in every process of a year-end run; a batch or an interest chunk uses a
 # few thousand keys, and making a cipher again costs microseconds.
@@ -141,7 +142,7 @@ class Sealer:
                 return ERASED
             raise SettingsError(f"the key store has no key {key_id}, and none was destroyed: a key file of another ledger? "
                                 "(FUND_LEDGER_KEYS; FUND_LEDGER_KEYS=none reads without keys)")
-        raw = base64.b64decode(str(sealed.get("data")))
+        raw = _sealed_bytes(sealed, key_id, place)
         try:
             plaintext = self._cipher(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated_data(key_id, place))
         except InvalidTag:
@@ -155,6 +156,19 @@ class Sealer:
                 self._ciphers.clear()
             cipher = self._ciphers[key] = AESGCM(key)
         return cipher
+
+
+def _sealed_bytes(sealed: Mapping[str, Any], key_id: str, place: str) -> bytes:
+    """A sealed value's nonce and ciphertext; ``SettingsError`` if its data is not what
+    ``Sealer.seal`` writes (base64 text of a nonce and at least a tag): the value was altered."""
+    data = sealed.get("data")
+    try:
+        raw = base64.b64decode(data, validate=True) if isinstance(data, str) else b""
+    except ValueError:  # binascii.Error
+        raw = b""
+    if len(raw) < NONCE_BYTES + TAG_BYTES:
+        raise SettingsError(f"the value at {place} under the key {key_id} is not a sealed value the ledger wrote: it was altered")
+    return raw
 
 
 def associated_data(key_id: str, place: str) -> bytes:
@@ -253,7 +267,10 @@ class FieldPolicy:
             raise SnapshotUnusable("unsealed", "a snapshot without its seal", **who)
         if sealed.get("key") != snapshot_key_id(topic, originator_id, state):
             raise SnapshotUnusable("altered", "sealed under another key than its aggregate's", **who)
-        opened = self.sealer.open(sealed, SNAPSHOT_PLACE)
+        try:
+            opened = self.sealer.open(sealed, SNAPSHOT_PLACE)
+        except SettingsError as refused:  # a seal its key does not open, or no seal at all: not the ledger's
+            raise SnapshotUnusable("altered", f"its seal does not open: {refused}", **who) from None
         if not isinstance(opened, dict):
             raise SnapshotUnusable("unreadable", f"its seal reads {opened!r}", **who)
         digest = self.snapshot_digest(topic, originator_id, version, state)
