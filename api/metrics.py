@@ -5,6 +5,7 @@ position the consumer stored with its events) when a broker is configured."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -136,7 +137,7 @@ def stored_kafka_positions(ledger: Any) -> dict[tuple[str, int], int]:
     for row in rows:
         name, position = (row["application_name"], row["position"]) if not isinstance(row, tuple) else row
         topic, _, partition = str(name).rpartition(":")
-        if topic and partition.isdigit():
+        if topic and re.fullmatch(r"[0-9]+", partition):
             found[(topic, int(partition))] = int(position)
     return found
 

@@ -8,6 +8,7 @@ routes). Everything the page needs is served here: no script, no external asset.
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -156,7 +157,8 @@ def _add_page(app: FastAPI, service: Service, page: Page, who: Any) -> None:
 
 
 def _year(text: str) -> int:
-    if not text.isdigit():
+    """Four ASCII digits (``str.isdigit`` also takes '²', which ``int`` refuses: a 500)."""
+    if not re.fullmatch(r"[0-9]{4}", text):
         raise InvalidInput("year", f"must be a four-digit year, got {text!r}", value=text)
     return int(text)
 

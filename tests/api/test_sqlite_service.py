@@ -1,0 +1,65 @@
+"""The service over the embedded SQLite store (no server needed): a request that names a year
+the ledger cannot read is refused naming the parameter, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.service import Service
+from ledger.application import Ledger
+from projections.projector import Projector
+from projections.store import open_store
+from tests.projections.scenario import REGION, WAGE_A_FEN, WAGE_B_FEN, A, B, enrol_both, inpatient, open_regions, remit
+
+
+@pytest.fixture(scope="module")
+def books(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("books") / "ledger.sqlite"
+    ledger = Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)})
+    open_regions(ledger)
+    enrol_both(ledger)
+    for month in (1, 2):
+        remit(ledger, f"2024-{month:02d}", {A: WAGE_A_FEN, B: WAGE_B_FEN}, 64_000)
+    inpatient(ledger, "IP1", B, date(2024, 2, 10), 100_000)
+    store = open_store(ledger)
+    Projector(ledger, store).catch_up()
+    store.close()
+    ledger.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(books: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    service = Service({"FUND_LEDGER_SQLITE": str(books)})
+    auditor = service.tokens.create("auditor", "test-auditor").token
+    with TestClient(create_app(service=service), raise_server_exceptions=False) as test_client:
+        yield test_client, {"Authorization": f"Bearer {auditor}"}
+    service.close()
+
+
+def get(client: tuple[TestClient, dict[str, str]], path: str, **params: Any) -> Any:
+    test_client, headers = client
+    return test_client.get(path, params=params, headers=headers)
+
+
+@pytest.mark.parametrize(("page", "year"), [("/budget", "²"), ("/balances", "³"), ("/final-accounts", "2024²"), ("/income-expenditure", "٢٠٢٤"),
+                                            ("/budget", "24"), ("/budget", "abcd")])
+def test_a_page_refuses_a_year_of_other_digits_naming_it(client: tuple[TestClient, dict[str, str]], page: str, year: str) -> None:
+    response = get(client, page, region=REGION, year=year)
+    assert response.status_code == 422, response.text[:300]  # 500 before, for the digits int() refuses
+    assert "year" in response.text and "four-digit year" in response.text
+
+
+def test_a_page_and_the_api_take_a_plain_year(client: tuple[TestClient, dict[str, str]]) -> None:
+    assert get(client, "/final-accounts", region=REGION, year="2024").status_code == 200
+    assert get(client, "/api/v1/reports/final-accounts", region=REGION, year="2024").status_code == 200
+    refused = get(client, "/api/v1/reports/final-accounts", region=REGION, year="²")
+    assert refused.status_code == 422 and refused.json()["field"] == "year"
+
