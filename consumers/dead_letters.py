@@ -43,7 +43,8 @@ def _message_records(ledger: Ledger) -> Iterator[Any]:
 def list_dead_letters(ledger: Ledger) -> list[dict[str, Any]]:
     """Every refused message with ``status``: "open" (dead-lettered), "retrying" (deferred, its
     next attempt due: ``consumers.retries``), or "resolved" by the message that replaced it (one
-    re-published from it, or its own later attempt)."""
+    re-published from it, or its own later attempt, applied or found applied by another delivery
+    of it)."""
     refused: dict[str, dict[str, Any]] = {}
     resolved: dict[str, str] = {}
     for event in _message_records(ledger):
@@ -56,6 +57,9 @@ def list_dead_letters(ledger: Ledger) -> list[dict[str, Any]]:
             deferral = outcome["deferred"]
             if refused.get(deferral["dead_letter_id"], {}).get("status") != "open":
                 refused[deferral["dead_letter_id"]] = {**deferral, "status": "retrying"}
+        elif event.region == DEFERRED_SOURCE and isinstance(outcome.get("resolved"), dict):  # its attempt found it applied
+            resolution = outcome["resolved"]
+            resolved[resolution["dead_letter_id"]] = resolution["resolved_by"]
         else:
             provenance = outcome.get("provenance") or {}
             for origin in (provenance.get("republished_from"), provenance.get("first_position")):

@@ -174,8 +174,9 @@ of its next attempt, `ledger.retry.<n>`, with the headers `retry-attempt`, `retr
 due and pauses the partition until the next one is. After the last attempt the refusal is final
 and the message is dead-lettered under its first position. Each deferral is recorded in the
 store with the original bytes in the batch's transaction; `fund-ledger dead-letters` shows it as
-`retrying` until it is applied (`resolved`) or dead-lettered (`open`). `fund-ledger ingest` tries
-deferred lines again after the rest of the file, three times, without waiting.
+`retrying` until it is applied, or found already applied by another delivery of the same message
+(`resolved`, naming it), or dead-lettered (`open`). `fund-ledger ingest` tries deferred lines again
+after the rest of the file, three times, without waiting (in batches of `--batch-size`).
 
 A reversal (`claim.reversed`) carries the claim's `person_id` and is keyed by it, like the claim,
 so the two stay in one partition, in order.

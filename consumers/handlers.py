@@ -351,6 +351,8 @@ def _apply(ledger: Ledger, unit: ConsumerUnit, message: schemas.Envelope, delive
     first = ledger.seen_message(unit, message.producer, message.message_id, digest)
     if first is not None:
         outcome.status, outcome.result = "duplicate", first
+        if delivery.retry_attempt:  # a deferred message another delivery of it has applied meanwhile
+            _record_resolution(ledger, unit, delivery, message, digest)
         return outcome
     kind = MESSAGE_TYPES[message.type]
     use_case = getattr(ledger, kind.use_case, None)
@@ -422,6 +424,22 @@ def _record_refusal(ledger: Ledger, unit: UnitOfWork, source: str, record_id: st
     except LedgerError as conflict:  # the same position with other bytes: a topic deleted and created again
         logger.error(f"{kind}.position_conflict", **conflict.as_dict())
         record["already_recorded"] = True
+
+
+def _record_resolution(ledger: Ledger, unit: UnitOfWork, delivery: Delivery, message: schemas.Envelope, digest: str) -> None:
+    """Close a deferral whose attempt found its message already applied (another delivery of it
+    landed first): recorded under ``DEFERRED_SOURCE`` as ``<first position>#resolved``, naming the
+    message, so ``fund-ledger dead-letters`` shows it resolved, not retrying for ever. Once."""
+    record_id = f"{delivery.dead_letter_id}#resolved"
+    resolution = {"dead_letter_id": delivery.dead_letter_id, "resolved_by": f"{message.producer}/{message.message_id}",
+                  "as": "duplicate", "retry_attempt": delivery.retry_attempt}
+    try:
+        with unit.command():
+            if ledger.seen_message(unit, DEFERRED_SOURCE, record_id, digest) is None:
+                ledger.record_message(unit, DEFERRED_SOURCE, record_id, digest, datetime.now(UTC).date(),
+                                      provenance=_provenance(delivery, message), caused=[], outcome={"resolved": resolution})
+    except LedgerError as conflict:  # the same first position with another message: a topic deleted and created again
+        logger.error("deferred.resolution_conflict", **conflict.as_dict())
 
 
 def _dead_letter_record(delivery: Delivery, message: schemas.Envelope | None, reason: dict[str, Any], now: datetime) -> dict[str, Any]:

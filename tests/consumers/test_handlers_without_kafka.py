@@ -449,3 +449,20 @@ def test_a_message_from_a_reserved_producer_is_refused_and_one_applied_before_do
     listed = {d["dead_letter_id"]: d for d in list_dead_letters(store)}
     assert {key: (d["code"], d["status"]) for key, d in listed.items()} == {
         "stream:0:1": ("invalid_schema", "open"), "stream:0:2": ("invalid_schema", "open"), "stream:0:12": ("not_json", "open")}
+
+
+def test_a_deferred_message_whose_retry_finds_it_applied_by_a_redelivery_is_resolved(store: Ledger, tmp_path: Path) -> None:
+    """A claim before its person's enrolment is deferred; a redelivery of it after the enrolment
+    is applied; the first copy's retry is then a duplicate. Its deferral is resolved, naming the
+    message (it stayed 'retrying' for ever), and the claim is paid once."""
+    claim = _outpatient(9, person_id="P9")
+    path = tmp_path / "redelivered.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in (claim, _enrol("P9"), claim)))
+    report = ingest_file(store, path, dead_letter_file=tmp_path / "dl.jsonl")
+    assert (report.applied, report.duplicates, report.deferred, report.dead_letters) == (2, 1, 1, 0)
+    (deferral,) = list_dead_letters(store)
+    assert (deferral["code"], deferral["status"], deferral["resolved_by"]) == ("unknown_person", "resolved", "test/op-9")
+    assert deferral["dead_letter_id"].startswith("file:redelivered.jsonl:0:1@")
+    again = ingest_file(store, path, dead_letter_file=tmp_path / "dl.jsonl")  # nothing new, nothing recorded twice
+    assert (again.applied, again.duplicates, again.deferred, again.events) == (0, 3, 0, 0)
+    assert [d["status"] for d in list_dead_letters(store)] == ["resolved"]

@@ -84,6 +84,8 @@ def good_lines() -> list[Line]:
         Line(encode(outpatient("op-c2", "C2", "P2", "2024-02-02", 2_000)), "applied"),
         Line(encode(outpatient("op-c3", "C3", "P3", "2024-02-04", 500)), "applied", note="claim before its person's enrolment"),
         Line(encode(enrol("P3")), "applied"),
+        Line(encode(outpatient("op-c3", "C3", "P3", "2024-02-04", 500)), "duplicate",
+             note="a redelivery of the deferred claim, applied before the first copy's retry: that deferral is resolved"),
         Line(encode(outpatient("op-c1", "C1", "P1", "2024-02-01", 3_000)), "duplicate", note="an exact redelivery"),
     ]
 
