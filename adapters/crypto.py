@@ -130,12 +130,17 @@ class Sealer:
         ciphertext = self._cipher(key).encrypt(nonce, plaintext, associated_data(key_id, place))
         return {"sealed": SEALED_TAG, "key": key_id, "data": base64.b64encode(nonce + ciphertext).decode()}
 
-    def open(self, sealed: dict[str, Any], place: str) -> Any:
+    def open(self, sealed: dict[str, Any], place: str, owner_key: str | None = None) -> Any:
         """The value, or ``ERASED`` (key destroyed, or the value dropped) or ``SEALED`` (no keys
-        here). Raises ``SettingsError`` if the key exists but does not open it (a wrong key file)."""
+        here). Raises ``SettingsError`` if the key exists but does not open it (a wrong key file),
+        or if ``owner_key`` (the key the value's event seals under) is given and the value names
+        another: a value copied from another person's event, which its own key would open."""
         if self.keys is None:
             return SEALED
         key_id = str(sealed.get("key"))
+        if owner_key is not None and key_id != owner_key:
+            raise SettingsError(f"the sealed value at {place} is under the key {key_id}, not its event's own {owner_key}: "
+                                "it was moved from another person's event")
         key = None if sealed.get("dropped") else self.keys.get(key_id)
         if key is None:
             if sealed.get("dropped") or self.keys.is_destroyed(key_id):
@@ -169,6 +174,14 @@ def _sealed_bytes(sealed: Mapping[str, Any], key_id: str, place: str) -> bytes:
     if len(raw) < NONCE_BYTES + TAG_BYTES:
         raise SettingsError(f"the value at {place} under the key {key_id} is not a sealed value the ledger wrote: it was altered")
     return raw
+
+
+def _uuid_or_text(value: Any) -> Any:
+    """An originator id as it was when sealed (a UUID), whichever form the store returned it in."""
+    try:
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except ValueError:
+        return value
 
 
 def associated_data(key_id: str, place: str) -> bytes:
@@ -301,29 +314,47 @@ class FieldPolicy:
                              for name in DEAD_LETTER_FIELDS if name in record}}
 
     def open_refusal(self, record: dict[str, Any]) -> dict[str, Any]:
+        owner = dead_letter_key_id(record["dead_letter_id"]) if isinstance(record.get("dead_letter_id"), str) else None
         for name in DEAD_LETTER_FIELDS:
             if is_sealed(record.get(name)):
-                record[name] = self.sealer.open(record[name], f"refusal.{name}")
+                record[name] = self.sealer.open(record[name], f"refusal.{name}", owner)
         return record
 
-    def open_event(self, state: dict[str, Any]) -> None:
-        """Open, in place, every sealed value of a decoded state (a fresh dict of the mapper's)."""
+    def open_event(self, state: dict[str, Any], topic: str | None = None, originator_id: Any = None) -> None:
+        """Open, in place, every sealed value of a decoded state (a fresh dict of the mapper's).
+        Given the event's ``topic`` and ``originator_id``, each value must be sealed under the
+        key ``seal_event`` seals it under (its person's, its refused message's): a value moved
+        from another person's event is refused (``SettingsError``), not opened under the other
+        person's key. The stored format is unchanged: the key is found as it was when sealed."""
         inner = state.get("state")
         if isinstance(inner, dict) and isinstance(state.get("topic"), str):  # (a snapshot is opened by aggregate_from_snapshot)
             self.open_event(inner)
+        owner = None if topic is None else _event_key_id(topic, _uuid_or_text(originator_id), state)
         for name in PERSONAL_FIELDS:
             if is_sealed(state.get(name)):
-                state[name] = self.sealer.open(state[name], name)
-        if is_sealed(state.get("fingerprint")):
-            state["fingerprint"] = self.sealer.open(state["fingerprint"], "fingerprint")
+                state[name] = self.sealer.open(state[name], name, owner)
         outcome = state.get("outcome")
+        record_owner = self._record_key_id(state, outcome) if topic is not None else None
+        if is_sealed(state.get("fingerprint")):
+            state["fingerprint"] = self.sealer.open(state["fingerprint"], "fingerprint", record_owner)
         if isinstance(outcome, dict):
             for name in PERSONAL_FIELDS:
                 if is_sealed(outcome.get(name)):
-                    outcome[name] = self.sealer.open(outcome[name], f"outcome.{name}")
+                    outcome[name] = self.sealer.open(outcome[name], f"outcome.{name}", record_owner)
             for kind in REFUSAL_KINDS:
                 if isinstance(outcome.get(kind), dict):
                     self.open_refusal(outcome[kind])
+
+    @staticmethod
+    def _record_key_id(state: Mapping[str, Any], outcome: Any) -> str | None:
+        """The key a record's fingerprint and outcome are sealed under (``_seal_record``)."""
+        if not isinstance(outcome, dict) or "kind" not in state:
+            return None
+        refusal = _refusal(outcome)
+        if refusal is not None:
+            return dead_letter_key_id(refusal[1]["dead_letter_id"])
+        person = _person_of_outcome(state, outcome)
+        return None if person is None else person_key_id(*person)
 
 
 # ---------------------------------------------------------------------------- the mapper and the event store
@@ -353,7 +384,7 @@ class PersonalDataMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         domain_event = super().to_domain_event(stored_event)
-        self.policy.open_event(domain_event.__dict__)
+        self.policy.open_event(domain_event.__dict__, stored_event.topic, stored_event.originator_id)
         return domain_event
 
     def warm_keys(self, aggregate_ids: Iterable[UUID]) -> None:
