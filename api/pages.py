@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from api import charts
 from api.auth import Authenticators, Principal
-from api.problems import NO_CONTROLS, ApiProblem
+from api.problems import NO_CONTROLS, STATUS_BY_CODE, ApiProblem
 from api.service import Service, parse_day
 from ledger.errors import InvalidInput, LedgerError
 from ledger.money import yuan_text
@@ -152,7 +152,7 @@ def _add_page(app: FastAPI, service: Service, page: Page, who: Any) -> None:
             view.error, status = problem.detail, problem.status
         except LedgerError as error:
             view.error = f"{error.field}: {error.reason}"
-            status = 404 if error.code in ("unknown_region", "unknown_person") else 422
+            status = STATUS_BY_CODE.get(error.code, 422)
         return TEMPLATES.TemplateResponse(request, "report.html", {"view": view, "pages": PAGES}, status_code=status)
 
 

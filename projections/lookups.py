@@ -4,7 +4,8 @@ the filter, never answered with an empty report (which reads as "nothing happene
 For every entry point of the report layer (the command line, and any API over it): a region is
 known when it was opened on the ledger; a person when they have a personal account in the
 region named (or, with no region, in any); a year when the projections hold a posting or a
-budget of that year (in the region named).
+budget of that year (in the region named); a claim when the projections hold its outcome (in
+the region named).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from ledger.aggregates import PersonalAccount, PolicyBook
-from ledger.errors import InvalidInput, UnknownPerson, UnknownRegion
+from ledger.errors import InvalidInput, UnknownClaim, UnknownPerson, UnknownRegion
 from projections import schema
 from projections.reports import Filters, Queryable
 
@@ -33,14 +34,16 @@ def parse_iso_date(field: str, text: str) -> date:
 
 
 def check_filters(ledger: Any, store: Queryable, filters: Filters, prefix: str = schema.LIVE_PREFIX) -> None:
-    """Raise ``UnknownRegion``, ``UnknownPerson`` or ``InvalidInput`` (field ``year``) when a
-    filter names something the ledger does not have."""
+    """Raise ``UnknownRegion``, ``UnknownPerson``, ``UnknownClaim`` or ``InvalidInput`` (field
+    ``year``) when a filter names something the ledger does not have."""
     if filters.region is not None:
         _check_region(ledger, filters.region)
     if filters.person is not None:
         _check_person(ledger, store, filters, prefix)
     if filters.year is not None:
         _check_year(store, filters, prefix)
+    if filters.claim is not None:
+        _check_claim(store, filters, prefix)
 
 
 def _exists(ledger: Any, aggregate_id: Any) -> bool:
@@ -71,3 +74,11 @@ def _check_year(store: Queryable, filters: Filters, prefix: str) -> None:
         known = ", ".join(str(year) for year in years) or "none yet"
         raise InvalidInput("year", f"nothing is recorded in {filters.year}" + (f" in region {filters.region}" if filters.region else "")
                            + f" (years with postings or a budget: {known})", year=filters.year)
+
+
+def _check_claim(store: Queryable, filters: Filters, prefix: str) -> None:
+    region_clause, params = ("AND region = ?", [filters.region]) if filters.region else ("", [])
+    if not store.query(f"SELECT 1 AS known FROM {prefix}{schema.CLAIMS.name} WHERE claim_id = ? {region_clause} LIMIT 1",
+                       [filters.claim, *params]):
+        where = f"region {filters.region}" if filters.region else "any region"
+        raise UnknownClaim("claim", f"claim {filters.claim!r} is not recorded in {where}", claim_id=filters.claim, region=filters.region)

@@ -89,7 +89,7 @@ class ReportAnswer:
 def answer(ledger: Any, store: ProjectionStore, request: ReportRequest, position: int) -> ReportAnswer:
     """The report ``request`` asks for, from the projection tables at ``position``."""
     request.check()
-    check_filters(ledger, store, Filters(region=request.region, year=request.year, person=request.person))
+    check_filters(ledger, store, Filters(region=request.region, year=request.year, person=request.person, claim=request.claim))
     as_of = request.effective_as_of
     if as_of is not None:
         report, source = as_of_report(ledger, store, request.name, as_of, request.filters)

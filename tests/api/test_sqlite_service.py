@@ -1,5 +1,6 @@
 """The service over the embedded SQLite store (no server needed): a request that names a year
-the ledger cannot read is refused naming the parameter, never a 500."""
+or a claim the ledger does not have is refused naming the parameter, never a 500 nor an empty
+200."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from api.service import Service
 from ledger.application import Ledger
 from projections.projector import Projector
 from projections.store import open_store
-from tests.projections.scenario import REGION, WAGE_A_FEN, WAGE_B_FEN, A, B, enrol_both, inpatient, open_regions, remit
+from tests.projections.scenario import OTHER_REGION, REGION, WAGE_A_FEN, WAGE_B_FEN, A, B, enrol_both, inpatient, open_regions, remit
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +64,13 @@ def test_a_page_and_the_api_take_a_plain_year(client: tuple[TestClient, dict[str
     refused = get(client, "/api/v1/reports/final-accounts", region=REGION, year="²")
     assert refused.status_code == 422 and refused.json()["field"] == "year"
 
+
+def test_the_claim_report_refuses_a_claim_it_does_not_have_naming_it(client: tuple[TestClient, dict[str, str]]) -> None:
+    found = get(client, "/api/v1/reports/claim", claim="IP1")
+    assert found.status_code == 200 and [row["claim_id"] for row in found.json()["sections"]["claim"]] == ["IP1"]
+    assert get(client, "/api/v1/reports/claim", claim="IP1", region=REGION).status_code == 200
+    for params in ({"claim": "NO-SUCH-CLAIM"}, {"claim": "IP1", "region": OTHER_REGION}):
+        refused = get(client, "/api/v1/reports/claim", **params)
+        assert refused.status_code == 404, refused.text  # 200 with an empty list before
+        body = refused.json()
+        assert (body["code"], body["field"]) == ("unknown_claim", "claim") and params["claim"] in body["detail"]

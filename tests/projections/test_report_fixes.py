@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from ledger.application import Ledger
+from ledger.errors import UnknownClaim
 from projections import schema
 from projections.projector import Projector
+from projections.query import ReportRequest, answer
 from projections.reports import Filters, Report, as_of_report, run_report
 from projections.store import ProjectionStore
-from tests.projections.scenario import REGION, WAGE_A_FEN, WAGE_B_FEN, A, B, enrol_both, open_regions, outpatient, remit
+from tests.projections.scenario import OTHER_REGION, REGION, WAGE_A_FEN, WAGE_B_FEN, A, B, enrol_both, open_regions, outpatient, remit
 
 
 def balances(store: ProjectionStore, **filters: object) -> list[tuple[str, int, int]]:
@@ -83,3 +87,18 @@ def test_views_of_an_older_definition_are_made_again(sqlite_ledger: Ledger, stor
     Projector(sqlite_ledger, store)
     assert len(run_report("final-accounts", store, Filters(region=REGION, year=2025)).sections[0].rows) == 2
     assert len(run_report("final-accounts", store, Filters(region=REGION, year=2025)).sections[1].rows) == 1
+
+
+def test_the_claim_report_refuses_a_claim_the_ledger_does_not_have(sqlite_ledger: Ledger, store: ProjectionStore) -> None:
+    """Through the one report layer the command line, the API and the pages share: an unknown
+    claim id, or a claim under another region, is ``unknown_claim`` naming ``claim``."""
+    open_regions(sqlite_ledger)
+    enrol_both(sqlite_ledger)
+    outpatient(sqlite_ledger, "OP1", A, date(2024, 2, 1), 3_000)
+    position = Projector(sqlite_ledger, store).catch_up().end_position
+    found = answer(sqlite_ledger, store, ReportRequest("claim", claim="OP1"), position)
+    assert [row["claim_id"] for row in found.report.sections[0].rows] == ["OP1"]
+    for request in (ReportRequest("claim", claim="NO-SUCH-CLAIM"), ReportRequest("claim", region=OTHER_REGION, claim="OP1")):
+        with pytest.raises(UnknownClaim) as refused:  # an empty report before
+            answer(sqlite_ledger, store, request, position)
+        assert (refused.value.code, refused.value.field) == ("unknown_claim", "claim")
