@@ -1,6 +1,7 @@
 """``fund-ledger publish FILE.jsonl``: send a file of messages to their topics, keyed for order.
 
-Every line is validated first and nothing is sent if any line is invalid, unless ``--raw``
+Every line is first read as the consumer reads it (``consumers.handlers.read_message``: the strict
+JSON reader, then the schema) and nothing is sent if any line is refused, unless ``--raw``
 (for tests and for reproducing a producer's bad output): then lines are sent as they are, to the
 topic of their type when it can be read, else to ``--fallback-topic``.
 """
@@ -12,9 +13,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from consumers import contract, schemas
+from consumers import contract
+from consumers.handlers import read_message
 from consumers.kafka_io import DEFAULT_PARTITIONS, bootstrap_servers, ensure_topics, producer, route_raw, send_all
-from consumers.refusals import refusal
+from consumers.refusals import MessageRefused, refusal
 from ledger.errors import InvalidInput
 
 MAX_LINES = 1_000_000
@@ -42,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
                 refused.append({"line": number, "code": "unroutable", "reason": str(error)})
                 continue
         else:
-            try:
-                topic, key = contract.route(schemas.parse_message(value), args.topic_prefix)
-            except ValueError as error:
+            try:  # read as the consumer reads it (duplicate keys, size...), or it would only be refused there
+                topic, key = contract.route(read_message(value), args.topic_prefix)
+            except (MessageRefused, ValueError) as error:
                 refused.append({"line": number, **refusal(error)})
                 continue
         records.append((topic, key, value, ()))

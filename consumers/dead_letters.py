@@ -14,8 +14,8 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 from adapters.crypto import ERASED, SEALED
-from consumers import contract, schemas
-from consumers.handlers import DEAD_LETTER_SOURCE, DEFERRED_SOURCE
+from consumers import contract
+from consumers.handlers import DEAD_LETTER_SOURCE, DEFERRED_SOURCE, read_message
 from consumers.kafka_io import Sent, producer, send_all
 from consumers.refusals import MessageRefused
 from ledger.aggregates import BusinessRecord
@@ -88,7 +88,7 @@ def republish(ledger: Ledger, dead_letter_id: str, bootstrap: str, *, fixed: byt
                              "with --file", dead_letter_id=dead_letter_id)
     value = fixed if fixed is not None else base64.b64decode(dead["value_b64"])
     value = value.strip()
-    message = schemas.parse_message(value)  # raises ValidationError: fix it with --file
+    message = read_message(value)  # as the consumer reads it; raises MessageRefused or ValidationError: fix it with --file
     topic, key = contract.route(message, topic_prefix)
     kafka = producer(bootstrap)
     try:

@@ -337,12 +337,19 @@ def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery, parse
 
 
 def _parse(delivery: Delivery) -> schemas.Envelope:
-    """The message, read strictly (``consumers.wire``), then validated by its schema."""
-    if delivery.size_bytes > schemas.MAX_MESSAGE_BYTES:
-        raise MessageRefused("too_large", "", f"{delivery.size_bytes} bytes is above the limit of {schemas.MAX_MESSAGE_BYTES}",
-                             size=delivery.size_bytes)
-    wire.read_json(delivery.value)
-    return schemas.parse_message(delivery.value)
+    return read_message(delivery.value, delivery.size_bytes)
+
+
+def read_message(value: bytes, size_bytes: int | None = None) -> schemas.Envelope:
+    """The message, read strictly (``consumers.wire``), then validated by its schema: as the
+    consumer reads it, for ``publish`` and ``dead-letters --republish`` to check what they send.
+    ``size_bytes``: the whole original's, when ``value`` is its beginning. Raises
+    ``MessageRefused`` or ``pydantic.ValidationError``."""
+    size_bytes = len(value) if size_bytes is None else size_bytes
+    if size_bytes > schemas.MAX_MESSAGE_BYTES:
+        raise MessageRefused("too_large", "", f"{size_bytes} bytes is above the limit of {schemas.MAX_MESSAGE_BYTES}", size=size_bytes)
+    wire.read_json(value)
+    return schemas.parse_message(value)
 
 
 def _apply(ledger: Ledger, unit: ConsumerUnit, message: schemas.Envelope, delivery: Delivery) -> Outcome:
