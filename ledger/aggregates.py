@@ -26,6 +26,7 @@ from ledger.errors import (
     PolicyError,
     PooledFundShortfall,
     ScopeViolation,
+    SnapshotUnusable,
 )
 from ledger.interest import DatedChanges
 from ledger.policy import PolicyVersion, policy_from_stored
@@ -207,16 +208,16 @@ class PersonalAccount(Aggregate):
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """A snapshot taken before ``interest_settled_to``: paid to the end of the last year
-        credited at its year end (a close's settlement after it is not known from the state)."""
-        years = [int(year) for year in state.get("year_end_interest_fen", {})]
-        state["interest_settled_to"] = date(max(years) + 1, 1, 1) if years else None
+        """A snapshot taken before ``interest_settled_to``: what it would hold cannot be told
+        from the state (a close's settlement, a year-end credit), so the account is folded from
+        its events instead, and the next snapshot holds it."""
+        raise SnapshotUnusable("outdated", "taken before PersonalAccount kept the day its interest is paid to")
 
     @staticmethod
     def upcast_v2_v3(state: dict[str, Any]) -> None:
-        """A snapshot taken before ``category_history``: its category as if held since
-        enrolment (what every rule read before the history was kept)."""
-        state["category_history"] = [(state["enrolled_on"], state["category"])]
+        """A snapshot taken before ``category_history``: its changes' dates are not in the state,
+        so the account is folded from its events instead."""
+        raise SnapshotUnusable("outdated", "taken before PersonalAccount kept its categories by date")
 
     def category_on(self, day: date) -> str:
         """The category in force on ``day``: the latest change dated on or before it (before
@@ -596,10 +597,9 @@ class PooledFund(Aggregate):
 
     @staticmethod
     def upcast_v2_v3(state: dict[str, Any]) -> None:
-        """A snapshot taken before ``interest_advanced_fen``: the advances before it are not
-        known from the state (none counted: the year's deposit interest then pays back only
-        those made after it)."""
-        state.setdefault("interest_advanced_fen", {})
+        """A snapshot taken before ``interest_advanced_fen``: the advances before it are not in
+        the state, so the fund is folded from its events instead, and the next snapshot holds them."""
+        raise SnapshotUnusable("outdated", "taken before PooledFund kept the interest it advanced to closing accounts")
 
     def interest_advanced_in(self, year: int) -> int:
         return self.interest_advanced_fen.get(str(year), 0)

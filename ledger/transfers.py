@@ -59,7 +59,7 @@ class TransferUseCases(InterestUseCases):
         unit.add(Transfer._create(
             Transfer.Started, id=Transfer.id_for(command.transfer_id), transfer_id=command.transfer_id,
             person_id=command.person_id, from_region=command.region, to_region=command.to_region, amount_fen=amount_fen,
-            contribution_months=months, birth_date=account.birth_date, category=account.category, on=command.on,
+            contribution_months=months, birth_date=account.birth_date, category=account.category_on(command.on), on=command.on,
         ))
         outcome = {"transfer_id": command.transfer_id, "person_id": command.person_id, "from_region": command.region,
                    "to_region": command.to_region, "amount_fen": amount_fen, "contribution_months": months}

@@ -8,12 +8,11 @@ from datetime import date
 
 import pytest
 
-from ledger.aggregates import PersonalAccount
 from ledger.application import Ledger
-from ledger.commands import ChangeCategory, Enrol, PostRemittance, RecordIncome, RemittanceLine, SettleInpatient
+from ledger.commands import ChangeCategory, Enrol, PostRemittance, RecordIncome, RemittanceLine, SettleInpatient, TransferIn, TransferOut
 from ledger.errors import InvalidInput
 
-from .scenario import SHENYANG
+from .scenario import DALIAN, SHENYANG
 
 RETIRES_ON = date(2024, 6, 1)
 
@@ -50,7 +49,11 @@ def test_a_stay_before_the_retirement_is_settled_as_an_employees(retiring: Ledge
     assert (march["copay_fen"], march["pooled_fen"]) == (200_000, 800_000)
 
 
-def test_a_snapshot_taken_before_the_history_was_kept_reads_its_category_as_held_since_enrolment() -> None:
-    state = {"enrolled_on": date(2010, 1, 1), "category": "retiree", "pension_fen": 300_000}
-    PersonalAccount.upcast_v2_v3(state)
-    assert state["category_history"] == [(date(2010, 1, 1), "retiree")]
+
+def test_a_person_who_moves_before_a_retirement_recorded_ahead_arrives_as_what_they_are_that_day(retiring: Ledger) -> None:
+    # The transfer carried the latest category recorded: Dalian enrolled an employee moving on 1
+    # April as a retiree, and refused their April contributions. (The retirement recorded in
+    # Shenyang does not travel: Dalian records it when it is due there.)
+    out = retiring.transfer_out(TransferOut(SHENYANG, "T-1", "P1", DALIAN, date(2024, 4, 1)))
+    retiring.transfer_in(TransferIn(DALIAN, "T-1", "P1", SHENYANG, date(2024, 4, 1), out["amount_fen"], out["contribution_months"]))
+    assert retiring.personal_account(DALIAN, "P1").category == "employee"

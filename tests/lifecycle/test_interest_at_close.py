@@ -83,11 +83,3 @@ def test_a_person_who_leaves_and_comes_back_within_the_year_is_paid_each_day_onc
     [year_end] = [e for e in events_of(ledger, PersonalAccount.InterestCredited) if e.on == date(2024, 12, 31)]
     assert (year_end.region, year_end.basis[0]["from"]) == (SHENYANG, "2024-07-01")
 
-
-def test_a_snapshot_taken_before_the_day_paid_to_was_kept_reads_it_from_the_years_credited() -> None:
-    state = {"year_end_interest_fen": {"2022": 80, "2023": 95}}
-    PersonalAccount.upcast_v1_v2(state)
-    assert state["interest_settled_to"] == date(2024, 1, 1)
-    never_credited: dict[str, object] = {"year_end_interest_fen": {}}
-    PersonalAccount.upcast_v1_v2(never_credited)
-    assert never_credited["interest_settled_to"] is None
