@@ -23,6 +23,7 @@ from adapters import chain
 from ledger.errors import InvalidInput
 
 MAX_ANCHOR_LINE_BYTES = 4_096
+MAX_POSITION = 2**63 - 1  # a position is a signed 64-bit integer (the chain hashes it in 8 bytes)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def read_anchors(lines: Iterable[str], source: str) -> list[Anchor]:
             raise InvalidInput("anchors", f"{source} line {number} is longer than {MAX_ANCHOR_LINE_BYTES} bytes")
         try:
             found = json.loads(text)
-            anchor = Anchor(int(found["position"]), str(found["chain_hash"]), str(found.get("anchored_at", "")), str(found.get("store", "")))
+            anchor = Anchor(_position(found["position"]), str(found["chain_hash"]), str(found.get("anchored_at", "")),
+                            str(found.get("store", "")))
             bytes.fromhex(anchor.chain_hash)
         except (ValueError, KeyError, TypeError) as error:
             raise InvalidInput("anchors", f"{source} line {number} is not an anchor ({error})") from None
@@ -81,12 +83,23 @@ def read_anchors(lines: Iterable[str], source: str) -> list[Anchor]:
     return anchors
 
 
+def _position(value: object) -> int:
+    """An anchor's position: a whole number (not 1e400, 2.5 or true), within a position's range."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"position must be a whole number, got {str(value)[:40]}")
+    if value > MAX_POSITION:
+        raise ValueError(f"position must be at most {MAX_POSITION}, got {str(value)[:40]}")
+    return value
+
+
 def load_anchor_file(path: Path) -> list[Anchor]:
     try:
         with path.open(encoding="utf-8") as lines:
             return read_anchors(lines, str(path))
     except OSError as error:
         raise InvalidInput("anchors", f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise InvalidInput("anchors", f"{path} is not UTF-8 text (byte {error.start} of a line): not an anchor file") from None
 
 
 def read_anchor_topic(bootstrap: str, topic: str, timeout_ms: int = 5_000) -> list[Anchor]:

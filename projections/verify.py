@@ -19,7 +19,8 @@ history, from the events alone.
   ``PooledFund``, ``fund.personal`` by the person's own ``PersonalAccount``, ``fund.memo.<name>``
   by that ``MemoFund``; no other aggregate posts to a fund;
 - if the live projection is at the head of the log, its account balances equal the trial
-  balance recomputed here.
+  balance recomputed here; a projection built past the log's end means events were removed
+  from it (a failure, not a note).
 """
 
 from __future__ import annotations
@@ -274,7 +275,12 @@ class Verifier:
         """If the live projection is at the head, its balances must equal the trial balance."""
         head = self.ledger.recorder.max_notification_id() or 0
         position = store.position(schema.LIVE_PREFIX)
-        if not head:
+        if not head and not position:
+            return
+        if position > head:
+            self.result.fail("projection ahead of the log",
+                             f"the live projection was built through position {position}, but the log now ends at {head}: "
+                             "events were removed from the end of the log")
             return
         if position != head:
             self.result.notes.append(f"live projection at position {position}, log at {head}: not compared (run `fund-ledger project`)")
