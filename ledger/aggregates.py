@@ -581,8 +581,8 @@ class PooledFund(Aggregate):
         self.bank_balances_fen: dict[str, int] = {}
         self.bank_entries: list[tuple[date, dict[str, int]]] = []  # (on, change per bank account), per event
         self.fiscal_receivable_fen = 0  # deficits the fiscal budget will cover, not yet received
-        # Interest paid to accounts as they closed, per year it was earned in: the pooled fund
-        # advanced it, and the year's deposit interest pays it back (``interest_posting``).
+        # Interest paid to accounts as they closed, per year it was paid in: the pooled fund
+        # advanced it, and that year's deposit interest pays it back (``interest_posting``).
         self.interest_advanced_fen: dict[str, int] = {}
 
     @staticmethod
@@ -700,7 +700,9 @@ class PooledFund(Aggregate):
     class PersonalAccountsSettled(MoneyEvent):
         """The bank side of a personal-account movement (transfer, inheritance), or the interest
         the pooled fund advances to a closing account (kind ``accrued_interest``, with the year
-        it was earned in; 0 on events recorded before it was kept: the year of ``on``)."""
+        it was earned in; 0 on events recorded before it was kept). An advance is paid back by
+        the interest posting of the year it was paid in (``on``), so that each year's transfers
+        net to nothing: last year's interest paid at a close in January, by this year's."""
 
         reference: str
         kind: str
@@ -711,8 +713,8 @@ class PooledFund(Aggregate):
             super().apply(aggregate)
             if self.kind == "accrued_interest":
                 fund = cast(PooledFund, aggregate)
-                year = str(self.year or self.on.year)
-                fund.interest_advanced_fen[year] = fund.interest_advanced_fen.get(year, 0) + self.amount_fen
+                paid_in = str(self.on.year)
+                fund.interest_advanced_fen[paid_in] = fund.interest_advanced_fen.get(paid_in, 0) + self.amount_fen
 
     class CrossRegionBenefitPaid(MoneyEvent):
         claim_id: str
