@@ -11,8 +11,9 @@ message is first read here, strictly, and refused with a reason when:
   the ledger to guess;
 - it holds ``NaN``, ``Infinity`` or ``-Infinity`` (``non_finite_number``): not JSON, and not an
   amount;
-- it holds an integer of more than ``MAX_INTEGER_DIGITS`` digits (``invalid_schema``, naming its
-  field): no field takes one, and Python's conversion of more than 4,300 digits raises;
+- it holds a number of more than ``MAX_INTEGER_DIGITS`` digits (``invalid_schema``, naming its
+  field): no field takes one, Python's conversion of an integer of more than 4,300 digits raises,
+  and pydantic's reader calls a long fraction "out of range" (``not_json``, naming nothing);
 - it nests deeper than Python's parser can recurse (``too_deep``): a line of a thousand ``[``
   used to raise ``RecursionError`` in every consumer that read it, again after every restart.
   The parser raises it cleanly, level by level, so it is caught here and becomes a refusal.
@@ -68,10 +69,13 @@ def _refuse_constant(name: str) -> Any:
 
 
 class _LongNumber:
-    """An integer of more than ``MAX_INTEGER_DIGITS`` digits, in place of its value (never converted)."""
+    """A number written with more than ``MAX_INTEGER_DIGITS`` digits (or characters, with a
+    fraction or an exponent), in place of its value (never converted)."""
 
-    def __init__(self, digits: int) -> None:
-        self.digits = digits
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+        self.reason = (f"a number of {self.digits} digits" if text.lstrip("-").isdigit() else
+                       f"a number written with {self.digits} characters") + f": no field takes more than {MAX_INTEGER_DIGITS}"
 
 
 def _where(parsed: Any, wanted: _LongNumber) -> str:
@@ -99,14 +103,17 @@ def read_json(value: bytes) -> Any:
         raise MessageRefused("not_json", "", f"not UTF-8 text: {error.reason} at byte {error.start}") from None
     long_numbers: list[_LongNumber] = []
 
-    def parse_int(digits: str) -> int | _LongNumber:
-        if len(digits.lstrip("-")) <= MAX_INTEGER_DIGITS:
-            return int(digits)
-        long_numbers.append(_LongNumber(len(digits.lstrip("-"))))
-        return long_numbers[-1]
+    def parse_number(convert: type[int] | type[float]) -> Any:
+        def parse(literal: str) -> int | float | _LongNumber:
+            if len(literal.lstrip("-")) <= MAX_INTEGER_DIGITS:
+                return convert(literal)
+            long_numbers.append(_LongNumber(literal))
+            return long_numbers[-1]
+        return parse
 
     try:
-        parsed = json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant, parse_int=parse_int)
+        parsed = json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant, parse_int=parse_number(int),
+                            parse_float=parse_number(float))
     except json.JSONDecodeError as error:
         raise MessageRefused("not_json", "", f"not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except RecursionError:
@@ -115,8 +122,7 @@ def read_json(value: bytes) -> Any:
         raise MessageRefused("not_json", "", f"not readable as JSON: {printable(str(error), 200)}") from None
     if long_numbers:
         first = long_numbers[0]
-        raise MessageRefused("invalid_schema", _where(parsed, first),
-                             f"a number of {first.digits} digits: no field takes more than {MAX_INTEGER_DIGITS}", digits=first.digits)
+        raise MessageRefused("invalid_schema", _where(parsed, first), first.reason, digits=first.digits)
     return parsed
 
 

@@ -123,6 +123,17 @@ def test_a_number_of_too_many_digits_is_refused_naming_its_field(digits: int) ->
     assert f"{digits} digits" in str(reason["reason"])
 
 
+@pytest.mark.parametrize("number", ["1" + "0" * 5000 + ".0", "0." + "0" * 200 + "1", "-" + "9" * 150 + "e5"])
+def test_a_fraction_of_too_many_digits_is_refused_naming_its_field(number: str) -> None:
+    """pydantic's reader refused a 5,000-digit fraction as not_json ("number out of range"), naming no field."""
+    raw = _with(OUTPATIENT, "payload.amount_fen", 0).replace(b'"amount_fen": 0', b'"amount_fen": ' + number.encode())
+    with pytest.raises(MessageRefused) as caught:
+        wire.read_json(raw)
+    reason = refusal(caught.value)
+    assert (reason["code"], reason["field"]) == ("invalid_schema", "payload.amount_fen")
+    assert f"written with {len(number.lstrip('-'))} characters" in str(reason["reason"])
+
+
 def test_a_number_of_as_many_digits_as_allowed_is_read_for_the_schema_to_judge() -> None:
     raw = _with(OUTPATIENT, "payload.amount_fen", 10 ** (wire.MAX_INTEGER_DIGITS - 1))
     assert wire.read_json(raw)["payload"]["amount_fen"] == 10 ** (wire.MAX_INTEGER_DIGITS - 1)

@@ -112,6 +112,8 @@ def hostile_lines() -> list[Line]:
         Line(encode(outpatient("op-str", "CS", "P1", "2024-02-10", "100")), "invalid_schema", "payload.amount_fen"),
         Line(_replace(claim, '"amount_fen": 100', '"amount_fen": 1' + "0" * 5000), "invalid_schema", "payload.amount_fen",
              note="5,001 digits: over Python's int conversion limit, once an internal_error"),
+        Line(_replace(claim, '"amount_fen": 100', '"amount_fen": 1' + "0" * 5000 + ".0"), "invalid_schema", "payload.amount_fen",
+             note="a fraction of 5,003 characters: once not_json ('number out of range'), naming no field"),
         Line(encode(outpatient("op-10bn", "C10BN", "P1", "2024-02-10", 10**12)), "implausible_amount", "amount_fen",
              note="a 10-billion-yuan outpatient bill"),
         Line(encode(outpatient("op-9999", "C9999", "P1", "9999-12-31", 1)), "date_out_of_window", "on",
