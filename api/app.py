@@ -32,7 +32,7 @@ from api.service import Service
 from ledger.errors import LedgerError
 from projections import render
 from projections.query import ReportAnswer, ReportRequest
-from projections.reports import REPORTS
+from projections.reports import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, PAGED, REPORTS
 
 logger = structlog.get_logger()
 
@@ -67,6 +67,9 @@ class ReportDocument(BaseModel):
     head: int = Field(description="position of the last event in the log")
     lag_events: int = Field(description="events recorded but not yet in the projections")
     sections: dict[str, list[dict[str, Any]]]
+    page: dict[str, Any] | None = Field(default=None, description="a report with a row per person: limit, offset, total_rows (each "
+                                                                  "section's rows in every page), next_offset and next (the next "
+                                                                  "page's address; absent on the last)")
 
 
 class TokenRequest(BaseModel):
@@ -81,6 +84,12 @@ YearQuery = Annotated[int | None, Query(description="the year (point-in-time rep
 PersonQuery = Annotated[str | None, Query(description="person id (personal, statement)", max_length=64, pattern=NO_CONTROLS)]
 AsOfQuery = Annotated[str | None, Query(description="business date YYYY-MM-DD: the books at the end of that day", max_length=10)]
 ClaimQuery = Annotated[str | None, Query(description="claim id (claim: one claim's arithmetic)", max_length=64, pattern=NO_CONTROLS)]
+LimitQuery = Annotated[int | None, Query(description=f"the reports with a row per person ({', '.join(sorted(PAGED))}) come a page at a "
+                                                     f"time: rows in the page (default {DEFAULT_PAGE:,}, at most {MAX_PAGE:,})",
+                                         ge=1, le=MAX_PAGE)]
+OffsetQuery = Annotated[int, Query(description="rows before the page, in the report's order (its rows' key); the answer's "
+                                               "page.next names the next page", ge=0, le=MAX_OFFSET)]
+REPORT_PARAMETERS = frozenset({"region", "year", "person", "period", "as_of", "format", "claim", "limit", "offset"})
 
 
 def bearer(request: Request) -> str | None:
@@ -208,15 +217,25 @@ def create_app(environ: Mapping[str, str] | None = None, *, service: Service | N
                         401: {"description": "no valid token"}, 403: {"description": "a region not on the token"},
                         404: {"description": "unknown region or person"}, 422: {"description": "a filter that cannot be right"}})
     def report(name: Annotated[ReportName, Path(description="which report")],  # type: ignore[valid-type]
-               who: SeesFigures,
+               who: SeesFigures, http_request: Request,
                region: RegionQuery = None, year: YearQuery = None, person: PersonQuery = None,
                period: Period = Period.month, as_of: AsOfQuery = None, format: Format = Format.json,
-               claim: ClaimQuery = None) -> Response:
+               claim: ClaimQuery = None, limit: LimitQuery = None, offset: OffsetQuery = 0) -> Response:
         from api.service import parse_day
 
-        request = ReportRequest(str(name.value), region=region, year=year, person=person, period=str(period.value),
-                                as_of=parse_day("as_of", as_of), claim=claim)
+        unknown = sorted(set(http_request.query_params) - REPORT_PARAMETERS)
+        if unknown:  # a filter or a page misspelt would be answered as if it had not been asked for
+            raise ApiProblem(422, "invalid_input", f"no query parameter {unknown[0]!r}; a report takes "
+                                                   f"{', '.join(sorted(REPORT_PARAMETERS))}", unknown[0])
+        report_name = str(name.value)
+        if limit is None and report_name in PAGED:
+            limit = DEFAULT_PAGE
+        request = ReportRequest(report_name, region=region, year=year, person=person, period=str(period.value),
+                                as_of=parse_day("as_of", as_of), claim=claim, limit=limit, offset=offset)
         answered, lag = service.report(who, request)
+        page = answered.meta.get("page")
+        if page is not None and page["next_offset"] is not None:
+            page["next"] = str(http_request.url.include_query_params(limit=page["limit"], offset=page["next_offset"]))
         return report_response(answered, lag.as_dict(), format)
 
     # ------------------------------------------------------------------ audit
@@ -265,6 +284,11 @@ def create_app(environ: Mapping[str, str] | None = None, *, service: Service | N
 def report_response(answered: ReportAnswer, lag: dict[str, int], format: Format) -> Response:
     """A report as JSON, CSV (with a BOM) or xlsx, with the projections' position in headers."""
     headers = {"X-Projection-Position": str(lag["position"]), "X-Projection-Lag": str(lag["lag_events"])}
+    page = answered.meta.get("page")
+    if page is not None:  # a page of a report with a row per person: how many rows there are, and the next page
+        headers["X-Total-Count"] = str(max(page["total_rows"].values()))
+        if page.get("next"):
+            headers["Link"] = f'<{page["next"]}>; rel="next"'
     if format == Format.json:
         return JSONResponse(render.as_document(answered.report, {**answered.meta, **lag}), headers=headers)
     stem = "-".join(part for part in (answered.report.name, answered.request.region, answered.meta.get("as_of")) if part)

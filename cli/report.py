@@ -15,7 +15,7 @@ from projections import render
 from projections.lookups import parse_iso_date
 from projections.projector import Projector
 from projections.query import ReportRequest, answer
-from projections.reports import REPORTS, Filters
+from projections.reports import MAX_PAGE, REPORTS, Filters
 from projections.runtime import ledger_and_store
 
 
@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--person", help="person id (personal, statement, contributions, memo-persons)")
     parser.add_argument("--claim", help="claim id (claim: one claim's arithmetic)")
     parser.add_argument("--period", choices=["month", "quarter", "year"], default="month", help="income, expenditure, transfers")
+    parser.add_argument("--limit", type=int, help=f"personal, contributions, memo-persons: a page of this many rows (at most "
+                                                  f"{MAX_PAGE:,}; without it, every row)")
+    parser.add_argument("--offset", type=int, default=0, help="with --limit: the rows before the page, in the report's order")
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
     parser.add_argument("--no-catch-up", dest="catch_up", action="store_false",
                         help="read the live tables as they are, without applying new events first")
@@ -40,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     request = ReportRequest(args.name, region=args.region, year=args.year, person=args.person, period=args.period,
-                            as_of=parse_iso_date("as_of", args.as_of) if args.as_of else None, claim=args.claim)
+                            as_of=parse_iso_date("as_of", args.as_of) if args.as_of else None, claim=args.claim,
+                            limit=args.limit, offset=args.offset)
     request.check()
     as_of = request.effective_as_of
     if args.restated:
@@ -60,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render.as_csv(answered.report))
     else:
         sys.stdout.write(render.as_table(answered.report, answered.heading))
+    page = answered.meta.get("page")
+    if page is not None and args.format != "json":  # (JSON carries it as "page")
+        shown = ", ".join(f"{name} {total:,}" for name, total in page["total_rows"].items())
+        following = f"; next page: --offset {page['next_offset']}" if page["next_offset"] is not None else "; the last page"
+        sys.stderr.write(f"rows {page['offset'] + 1:,} to {page['offset'] + page['limit']:,} of {shown}{following}\n")
     return 0
 
 

@@ -17,7 +17,19 @@ from typing import Any
 from ledger.errors import InvalidInput
 from projections.erasures import mark_erased
 from projections.lookups import check_filters
-from projections.reports import POINT_IN_TIME, REPORTS, Filters, Report, add_recording_times, as_of_report, run_report
+from projections.reports import (
+    MAX_OFFSET,
+    MAX_PAGE,
+    PAGED,
+    POINT_IN_TIME,
+    REPORTS,
+    Filters,
+    Report,
+    add_recording_times,
+    as_of_report,
+    page_of,
+    run_report,
+)
 from projections.store import ProjectionStore
 
 PERIODS = ("month", "quarter", "year")
@@ -35,6 +47,8 @@ class ReportRequest:
     period: str = "month"
     as_of: date | None = None
     claim: str | None = None
+    limit: int | None = None  # a page of a report with a row per person (``reports.PAGED``): its rows
+    offset: int = 0  # and the rows before it
 
     def check(self) -> None:
         """Refuse a request that can never be answered, naming the field."""
@@ -48,6 +62,14 @@ class ReportRequest:
             raise InvalidInput("year", "must be a four-digit year", value=self.year)
         if self.period not in PERIODS:
             raise InvalidInput("period", f"must be one of {', '.join(PERIODS)}", value=self.period)
+        if self.limit is not None and not 1 <= self.limit <= MAX_PAGE:
+            raise InvalidInput("limit", f"must be from 1 to {MAX_PAGE:,} rows", value=self.limit)
+        if not 0 <= self.offset <= MAX_OFFSET:
+            raise InvalidInput("offset", f"must be from 0 to {MAX_OFFSET:,}", value=self.offset)
+        if (self.limit is not None or self.offset) and self.name not in PAGED:
+            raise InvalidInput("limit" if self.limit is not None else "offset",
+                               f"only the reports with a row per person come in pages ({', '.join(sorted(PAGED))}), "
+                               f"not {self.name}", value=self.limit if self.limit is not None else self.offset)
 
     @property
     def effective_as_of(self) -> date | None:
@@ -62,7 +84,7 @@ class ReportRequest:
     @property
     def filters(self) -> Filters:
         return Filters(region=self.region, year=None if self.name in POINT_IN_TIME else self.year,
-                       person=self.person, period=self.period, claim=self.claim)
+                       person=self.person, period=self.period, claim=self.claim, limit=self.limit, offset=self.offset)
 
 
 @dataclass
@@ -97,5 +119,8 @@ def answer(ledger: Any, store: ProjectionStore, request: ReportRequest, position
         report, source = run_report(request.name, store, request.filters), "tables"
     add_recording_times(ledger, report)
     report = mark_erased(ledger, report)  # whose personal data is gone (ledger.erasure)
-    meta = {"region": request.region, "year": request.year, "as_of": as_of.isoformat() if as_of else None}
+    meta: dict[str, Any] = {"region": request.region, "year": request.year, "as_of": as_of.isoformat() if as_of else None}
+    page = page_of(report, request.filters)
+    if page is not None:
+        meta["page"] = page
     return ReportAnswer(report, request, position, source, meta)

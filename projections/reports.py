@@ -86,6 +86,7 @@ class Section:
     columns: list[Column]
     rows: list[dict[str, Any]]
     total_keys: tuple[str, ...] = ()  # fen columns summed in a total line (for people)
+    total_rows: int | None = None  # a page's section: the rows of every page (``Filters.limit``)
 
 
 @dataclass
@@ -102,6 +103,50 @@ class Filters:
     person: str | None = None
     period: str = "month"  # month | quarter | year (income, expenditure, transfers)
     claim: str | None = None  # the claim report
+    # A page of the reports with a row per person (``PAGED``), in their order: ``limit`` rows
+    # from ``offset`` (``None``: every row).
+    limit: int | None = None
+    offset: int = 0
+
+
+# The reports with a row per person (a region's thousands to millions of rows): answered a page
+# at a time when a limit is asked for (the API always asks: ``DEFAULT_PAGE`` rows, at most
+# ``MAX_PAGE``), in an order that is the rows' key, so pages neither repeat nor skip a row.
+PAGED = frozenset({"personal", "contributions", "memo-persons"})
+DEFAULT_PAGE = 1_000
+MAX_PAGE = 10_000
+MAX_OFFSET = 1_000_000_000
+
+
+def _paged(store: Queryable, select: str, order: str, params: Sequence[Any], f: Filters) -> tuple[list[dict[str, Any]], int | None]:
+    """The rows of ``select`` in ``order`` (the rows' key): all of them, or with ``f.limit`` the
+    page from ``f.offset`` and how many rows all the pages hold."""
+    if f.limit is None:
+        return store.query(f"{select} ORDER BY {order}", params), None
+    rows = store.query(f"{select} ORDER BY {order} LIMIT {int(f.limit):d} OFFSET {int(f.offset):d}", params)
+    if f.offset == 0 and len(rows) < f.limit:
+        return rows, len(rows)  # the only page
+    counted = store.query(f"SELECT COUNT(*) AS n FROM ({select}) AS counted", params)
+    return rows, int(counted[0]["n"])
+
+
+def _page_section(section: Section, total_rows: int | None) -> Section:
+    """A section cut to a page: its total line would sum that page only, so a part has none."""
+    section.total_rows = total_rows
+    if total_rows is not None and total_rows > len(section.rows):
+        section.total_keys = ()
+    return section
+
+
+def page_of(report: Report, f: Filters) -> dict[str, Any] | None:
+    """Where a paged report's page stands: its limit and offset, each section's rows in every
+    page, and the next page's offset (``None`` on the last)."""
+    totals = {section.name: section.total_rows for section in report.sections if section.total_rows is not None}
+    if f.limit is None or not totals:
+        return None
+    following = f.offset + f.limit
+    return {"limit": f.limit, "offset": f.offset, "total_rows": totals,
+            "next_offset": following if any(total > following for total in totals.values()) else None}
 
 
 def _where(filters: Filters, *, year: bool = True, person: bool = False, alias: str = "") -> tuple[str, list[Any]]:
@@ -153,7 +198,7 @@ def trial_balance(store: Queryable, p: str, f: Filters) -> Report:
 
 def personal_balances(store: Queryable, p: str, f: Filters) -> Report:
     where, params = _where(f, year=False, person=True)
-    rows = store.query(f"SELECT * FROM {p}personal_balances WHERE {where} ORDER BY region, person_id", params)
+    rows, total_rows = _paged(store, f"SELECT * FROM {p}personal_balances WHERE {where}", "region, person_id", params, f)
     columns = [Column("region", "Region"), Column("person_id", "Person"), Column("balance_fen", "Balance", "fen"),
                Column("carried_over_fen", "Carried over (历年结转)", "fen"), Column("current_year_fen", "Current year (当年)", "fen"),
                Column("current_year", "Current year is", "int"),
@@ -165,7 +210,8 @@ def personal_balances(store: Queryable, p: str, f: Filters) -> Report:
                Column("credited_other_fen", "Other credits", "fen"), Column("debited_fen", "Paid out", "fen"),
                Column("last_movement_on", "Last movement")]
     totals = ("balance_fen", "carried_over_fen", "current_year_fen", "debited_fen")
-    return Report("personal", "Personal account balances (个人账户余额)", [Section("accounts", "Personal accounts", columns, rows, totals)])
+    return Report("personal", "Personal account balances (个人账户余额)",
+                  [_page_section(Section("accounts", "Personal accounts", columns, rows, totals), total_rows)])
 
 
 # The movements of a personal account statement, in words (``PersonalAccount`` events).
@@ -383,7 +429,7 @@ def contributions(store: Queryable, p: str, f: Filters) -> Report:
     years accumulate across regions): distinct months paid here, months brought from elsewhere
     (enrolment, transfers in), months that left with a transfer out."""
     where, params = _where(f, year=False, person=True)
-    rows = store.query(f"SELECT * FROM {p}contribution_months WHERE {where} ORDER BY region, person_id", params)
+    rows, total_rows = _paged(store, f"SELECT * FROM {p}contribution_months WHERE {where}", "region, person_id", params, f)
     for row in rows:
         years, months = divmod(int(row["contribution_months"]), 12)
         row["contribution_years"] = f"{years} years {months} months"
@@ -393,7 +439,8 @@ def contributions(store: Queryable, p: str, f: Filters) -> Report:
                Column("months_transferred_out", "Months transferred out", "int"),
                Column("contribution_months", "Contribution months (缴费月数)", "int"),
                Column("contribution_years", "Contribution years (缴费年限)")]
-    return Report("contributions", "Contribution months and years (缴费年限)", [Section("people", "People", columns, rows)])
+    return Report("contributions", "Contribution months and years (缴费年限)",
+                  [_page_section(Section("people", "People", columns, rows), total_rows)])
 
 
 def claim(store: Queryable, p: str, f: Filters) -> Report:
@@ -461,10 +508,10 @@ def memo_persons(store: Queryable, p: str, f: Filters) -> Report:
     kept apart and traceable to a person), and the claims referred to a supplementary fund above
     the ceiling with what it paid on each."""
     where, params = _where(f, person=True)
-    rows = store.query(f"SELECT * FROM {p}memo_fund_persons WHERE {where} ORDER BY region, fund, year, person_id", params)
+    rows, person_rows = _paged(store, f"SELECT * FROM {p}memo_fund_persons WHERE {where}", "region, fund, year, person_id", params, f)
     where, params = _where(f, year=False, person=True)
-    referrals = store.query(f"SELECT *, referred_fen - paid_fen AS left_fen FROM {p}memo_fund_referrals WHERE {where} "
-                            "ORDER BY region, fund, claim_id", params)
+    referrals, referral_rows = _paged(store, f"SELECT *, referred_fen - paid_fen AS left_fen FROM {p}memo_fund_referrals WHERE {where}",
+                                      "region, fund, claim_id, person_id", params, f)
     for row in (*rows, *referrals):
         row["fund_name"] = fund_label("memo." + row["fund"])
     person_columns = [Column("region", "Region"), Column("fund_name", "Memo fund"), Column("year", "Year", "int"),
@@ -474,8 +521,9 @@ def memo_persons(store: Queryable, p: str, f: Filters) -> Report:
                         Column("person_id", "Person"), Column("referred_fen", "Referred above the ceiling", "fen"),
                         Column("paid_fen", "Paid by the fund", "fen"), Column("left_fen", "Left to pay", "fen")]
     return Report("memo-persons", "Memo funds by person (个人台账)", [
-        Section("persons", "Paid and received per person", person_columns, rows, ("paid_fen", "received_fen")),
-        Section("referrals", "Claims referred above the ceiling", referral_columns, referrals, ("referred_fen", "paid_fen", "left_fen")),
+        _page_section(Section("persons", "Paid and received per person", person_columns, rows, ("paid_fen", "received_fen")), person_rows),
+        _page_section(Section("referrals", "Claims referred above the ceiling", referral_columns, referrals,
+                              ("referred_fen", "paid_fen", "left_fen")), referral_rows),
     ])
 
 

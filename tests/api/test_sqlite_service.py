@@ -1,6 +1,7 @@
 """The service over the embedded SQLite store (no server needed): a request that names a year
 or a claim the ledger does not have is refused naming the parameter, never a 500 nor an empty
-200."""
+200; the reports with a row per person come a page at a time; a query parameter a report does
+not take is refused."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.service import Service
 from ledger.application import Ledger
+from ledger.commands import Enrol
 from projections.projector import Projector
+from projections.reports import DEFAULT_PAGE, MAX_PAGE
 from projections.store import open_store
 from tests.projections.scenario import OTHER_REGION, REGION, WAGE_A_FEN, WAGE_B_FEN, A, B, enrol_both, inpatient, open_regions, remit
 
@@ -29,6 +32,8 @@ def books(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for month in (1, 2):
         remit(ledger, f"2024-{month:02d}", {A: WAGE_A_FEN, B: WAGE_B_FEN}, 64_000)
     inpatient(ledger, "IP1", B, date(2024, 2, 10), 100_000)
+    for n in range(5):
+        ledger.enrol(Enrol(REGION, f"C{n}", "employee", date(1980, 1, 1), "E1", date(2023, 12, 1)))
     store = open_store(ledger)
     Projector(ledger, store).catch_up()
     store.close()
@@ -74,3 +79,38 @@ def test_the_claim_report_refuses_a_claim_it_does_not_have_naming_it(client: tup
         assert refused.status_code == 404, refused.text  # 200 with an empty list before
         body = refused.json()
         assert (body["code"], body["field"]) == ("unknown_claim", "claim") and params["claim"] in body["detail"]
+
+
+def test_the_reports_with_a_row_per_person_come_a_page_at_a_time(client: tuple[TestClient, dict[str, str]]) -> None:
+    first = get(client, "/api/v1/reports/personal", region=REGION, limit=3)
+    assert first.status_code == 200
+    body = first.json()
+    assert [row["person_id"] for row in body["sections"]["accounts"]] == [A, B, "C0"]
+    assert {key: body["page"][key] for key in ("limit", "offset", "total_rows", "next_offset")} == {
+        "limit": 3, "offset": 0, "total_rows": {"accounts": 7}, "next_offset": 3}
+    assert first.headers["X-Total-Count"] == "7" and 'rel="next"' in first.headers["Link"]
+    seen = [row["person_id"] for row in body["sections"]["accounts"]]
+    following = body["page"].get("next")
+    while following:  # the next page's address, as given
+        response = client[0].get(following, headers=client[1])
+        seen += [row["person_id"] for row in response.json()["sections"]["accounts"]]
+        following = response.json()["page"].get("next")
+    assert seen == [A, B, "C0", "C1", "C2", "C3", "C4"]
+    default = get(client, "/api/v1/reports/contributions", region=REGION).json()["page"]  # a page whatever is asked
+    assert (default["limit"], default["next_offset"], default["total_rows"]) == (DEFAULT_PAGE, None, {"people": 7})
+    csv = get(client, "/api/v1/reports/personal", region=REGION, limit=2, offset=2, format="csv")
+    assert csv.status_code == 200 and csv.headers["X-Total-Count"] == "7" and "offset=4" in csv.headers["Link"]
+
+
+@pytest.mark.parametrize(("params", "field"), [({"limit": MAX_PAGE + 1}, "limit"), ({"limit": 0}, "limit"), ({"offset": -1}, "offset"),
+                                               ({"page": 2}, "page"), ({"regoin": REGION}, "regoin")])
+def test_a_page_past_the_limits_or_a_parameter_a_report_does_not_take_is_refused(
+        client: tuple[TestClient, dict[str, str]], params: dict[str, Any], field: str) -> None:
+    refused = get(client, "/api/v1/reports/personal", **{"region": REGION, **params})
+    assert refused.status_code == 422 and refused.json()["field"] == field, refused.text  # "page" and "regoin" ignored before
+
+
+def test_a_report_without_a_row_per_person_has_no_pages(client: tuple[TestClient, dict[str, str]]) -> None:
+    refused = get(client, "/api/v1/reports/balances", region=REGION, limit=5)
+    assert refused.status_code == 422 and refused.json()["field"] == "limit"
+    assert "page" not in get(client, "/api/v1/reports/balances", region=REGION).json()

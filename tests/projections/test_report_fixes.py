@@ -8,11 +8,12 @@ from datetime import date
 import pytest
 
 from ledger.application import Ledger
-from ledger.errors import UnknownClaim
+from ledger.commands import Enrol
+from ledger.errors import InvalidInput, UnknownClaim
 from projections import schema
 from projections.projector import Projector
 from projections.query import ReportRequest, answer
-from projections.reports import Filters, Report, as_of_report, run_report
+from projections.reports import MAX_PAGE, Filters, Report, as_of_report, run_report
 from projections.store import ProjectionStore
 from tests.projections.scenario import OTHER_REGION, REGION, WAGE_A_FEN, WAGE_B_FEN, A, B, enrol_both, open_regions, outpatient, remit
 
@@ -102,3 +103,33 @@ def test_the_claim_report_refuses_a_claim_the_ledger_does_not_have(sqlite_ledger
         with pytest.raises(UnknownClaim) as refused:  # an empty report before
             answer(sqlite_ledger, store, request, position)
         assert (refused.value.code, refused.value.field) == ("unknown_claim", "claim")
+
+
+def test_the_reports_with_a_row_per_person_come_a_page_at_a_time(sqlite_ledger: Ledger, store: ProjectionStore) -> None:
+    """``limit`` rows from ``offset`` in the rows' key order: the pages together are the whole
+    report, none repeated or skipped; each says how many rows every page holds and where the next
+    starts; a page's total line (which would sum the page only) is left out. Live and as of a date."""
+    open_regions(sqlite_ledger)
+    enrol_both(sqlite_ledger)
+    for n in range(5):
+        sqlite_ledger.enrol(Enrol(REGION, f"C{n}", "employee", date(1980, 1, 1), "E1", date(2023, 12, 1)))
+    remit(sqlite_ledger, "2024-01", {A: WAGE_A_FEN, B: WAGE_B_FEN, "C3": WAGE_B_FEN}, 88_000)
+    position = Projector(sqlite_ledger, store).catch_up().end_position
+    for name, as_of in (("personal", None), ("contributions", None), ("personal", date(2024, 1, 31)), ("contributions", date(2024, 1, 31))):
+        whole = answer(sqlite_ledger, store, ReportRequest(name, region=REGION, as_of=as_of), position)
+        assert "page" not in whole.meta and len(whole.report.sections[0].rows) == 7
+        pages = [answer(sqlite_ledger, store, ReportRequest(name, region=REGION, as_of=as_of, limit=3, offset=offset), position)
+                 for offset in (0, 3, 6)]
+        assert [row for page in pages for row in page.report.sections[0].rows] == whole.report.sections[0].rows
+        assert [page.meta["page"]["next_offset"] for page in pages] == [3, 6, None]
+        assert {page.meta["page"]["total_rows"][whole.report.sections[0].name] for page in pages} == {7}
+        assert [len(page.report.sections[0].rows) for page in pages] == [3, 3, 1]
+        assert all(page.report.sections[0].total_keys == () for page in pages)
+    last = answer(sqlite_ledger, store, ReportRequest("personal", region=REGION, limit=10), position)
+    assert last.meta["page"] == {"limit": 10, "offset": 0, "total_rows": {"accounts": 7}, "next_offset": None}
+    assert last.report.sections[0].total_keys  # the whole report in one page keeps its total line
+    for wrong, field in ((ReportRequest("personal", limit=0), "limit"), (ReportRequest("personal", limit=MAX_PAGE + 1), "limit"),
+                         (ReportRequest("personal", limit=5, offset=-1), "offset"), (ReportRequest("balances", limit=5), "limit")):
+        with pytest.raises(InvalidInput) as refused:
+            answer(sqlite_ledger, store, wrong, position)
+        assert refused.value.field == field
