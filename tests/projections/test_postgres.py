@@ -92,16 +92,17 @@ def test_project_replay_verify_and_report_on_postgres(pg_ledger: Ledger, pg_stor
             folded.close()
 
 
-def test_two_catch_ups_at_once_count_each_batch_once_on_postgres(postgres_module_env: dict[str, str], pg_ledger: Ledger,
-                                                                 pg_store: ProjectionStore) -> None:
-    """The race of ``test_two_projectors`` on the server: the position's compare-and-set under
-    its advisory lock refuses the second batch, which is read again."""
-    from tests.projections.test_two_projectors import race_two_catch_ups
+def test_two_catch_ups_at_once_count_each_batch_once_on_postgres(postgres_env: dict[str, str]) -> None:
+    """The race of ``test_two_projectors`` on the server, in a database of its own (the module's
+    has closed 2024): the position's compare-and-set under its advisory lock refuses the second
+    batch, which is read again."""
+    from tests.projections.test_two_projectors import books, race_two_catch_ups
 
-    other = Ledger(env=postgres_module_env)
-    other_store = open_store(other)
+    ledger, other = Ledger(env=postgres_env), Ledger(env=postgres_env)
+    books(ledger)
+    store, other_store = open_store(ledger), open_store(other)
     try:
-        race_two_catch_ups(pg_ledger, other, pg_store, other_store)
+        race_two_catch_ups(ledger, other, store, other_store)
     finally:
-        other_store.close()
-        other.close()
+        for closing in (other_store, store, other, ledger):
+            closing.close()
