@@ -260,8 +260,11 @@ are never dead letters: they abort the batch, which is retried from the recorded
 `fund-ledger dead-letters` lists the open and retrying ones from the store (`--all`, `--code`,
 `--json`; `--show ID` prints one in full, original included);
 `fund-ledger dead-letters --republish ID [--file fixed.json]` sends the message again (or the
-fixed one) to its topic with the header `republished-from: ID`; once applied, the dead letter shows
-as resolved. `fund-ledger ingest` records its dead letters the same way (id
+fixed one) to its topic with the header `republished-from: ID`; it must be the dead letter's own
+message (the same `producer` and `message_id`, and `type` and `region` where the original has them:
+otherwise `not_its_message`, send it with `fund-ledger publish`). Once applied, the dead letter shows
+as resolved; the header on any other message (anyone can set one) resolves nothing and is logged
+(`message.republished_from_ignored`). `fund-ledger ingest` records its dead letters the same way (id
 `file:<name>:0:<line>@<hash>`) and also appends them to `.run/dead-letters.jsonl` (created readable
 by its owner only; the original, its reason and digest are encrypted there as in the store).
 

@@ -36,6 +36,7 @@ from consumers.publishers import check_publisher
 from consumers.refusals import MessageRefused, refusal
 from consumers.retries import RetryPlan
 from consumers.save_behind import SaveBehind
+from ledger.aggregates import BusinessRecord
 from ledger.application import Ledger
 from ledger.errors import LedgerError
 from ledger.unit_of_work import UnitOfWork
@@ -54,6 +55,9 @@ SAVE_SIZE_CHECK_EVERY = 10  # deliveries between two counts of the pending event
 # 100 remittances of 200 lines: a save's worth), not a whole poll at once.
 PARSE_WINDOW_BYTES = 1 << 20
 MAX_KEY_CHARS = 256  # of a record's key or header names, as kept with a dead letter
+# The header ``fund-ledger dead-letters --republish`` sends a fixed message with: the dead letter it
+# replaces. Any producer can set it: it resolves that dead letter only if the message is its own.
+REPUBLISHED_FROM = "republished-from"
 
 
 # Each message runs in one ``UnitOfWork.command()``; the use case's own command joins it, so a
@@ -374,6 +378,9 @@ def _apply(ledger: Ledger, unit: ConsumerUnit, message: schemas.Envelope, delive
     outcome.result = _jsonable(result) if isinstance(result, dict) else {}
     ledger.record_message(unit, message.producer, message.message_id, digest, message.occurred_at.date(),
                           provenance=_provenance(delivery, message), caused=caused, outcome=outcome.result)
+    republished_from = delivery.header(REPUBLISHED_FROM)
+    if republished_from:
+        _record_republished(ledger, unit, republished_from, message, digest)
     return outcome
 
 
@@ -384,7 +391,7 @@ def _provenance(delivery: Delivery, message: schemas.Envelope | None) -> dict[st
         provenance.update(message_id=message.message_id, producer=message.producer, type=message.type, region=message.region)
     else:
         provenance.update(wire.loose_envelope(delivery.value))
-    republished_from = delivery.header("republished-from")
+    republished_from = delivery.header(REPUBLISHED_FROM)
     if republished_from:
         provenance["republished_from"] = wire.printable(republished_from)
     if delivery.retry_attempt:
@@ -447,6 +454,53 @@ def _record_resolution(ledger: Ledger, unit: UnitOfWork, delivery: Delivery, mes
                                       provenance=_provenance(delivery, message), caused=[], outcome={"resolved": resolution})
     except LedgerError as conflict:  # the same first position with another message: a topic deleted and created again
         logger.error("deferred.resolution_conflict", **conflict.as_dict())
+
+
+def _refused_record(unit: UnitOfWork, dead_letter_id: str) -> dict[str, Any] | None:
+    """What the store keeps of the refusal ``dead_letter_id`` names: its dead letter, else its
+    first deferral (a message still being retried may be re-published too); ``None`` if neither."""
+    for source, record_id, kind in ((DEAD_LETTER_SOURCE, dead_letter_id, "dead_letter"),
+                                    (DEFERRED_SOURCE, f"{dead_letter_id}#1", "deferred")):
+        record = unit.find(BusinessRecord.id_for("message", source, record_id), BusinessRecord)
+        if record is not None and isinstance(record.outcome, dict) and isinstance(record.outcome.get(kind), dict):
+            refused: dict[str, Any] = record.outcome[kind]
+            return refused
+    return None
+
+
+def is_own_message(refused_provenance: dict[str, Any], producer: str, message_id: str, message_type: str | None,
+                   region: str | None) -> bool:
+    """Whether a message (``producer``/``message_id``, its type and region) is the refused one
+    whose provenance is given: the same producer and message id (which the refusal must have),
+    and the same type and region where the refusal has them (an original may lack either)."""
+    if (refused_provenance.get("producer"), refused_provenance.get("message_id")) != (producer, message_id):
+        return False
+    return all(refused_provenance.get(name) in (None, given) for name, given in (("type", message_type), ("region", region)))
+
+
+def _record_republished(ledger: Ledger, unit: UnitOfWork, dead_letter_id: str, message: schemas.Envelope, digest: str) -> None:
+    """Resolve the dead letter an applied message says it was re-published from (header
+    ``republished-from``), in the message's own transaction, if it is that dead letter's message:
+    recorded, like it, before (the store has it) and with the same producer and message id (and
+    type and region, where the dead letter has them). Any producer can set a header: one naming another message's dead letter, or one not
+    yet refused, resolves nothing (it is logged). Recorded once, under ``DEAD_LETTER_SOURCE`` as
+    ``<dead letter id>#resolved``."""
+    dead_letter_id = wire.printable(dead_letter_id, MAX_KEY_CHARS)
+    refused = _refused_record(unit, dead_letter_id)
+    provenance = refused.get("provenance") if refused is not None else None
+    if not isinstance(provenance, dict) or not is_own_message(provenance, message.producer, message.message_id, message.type,
+                                                                message.region):
+        logger.warning("message.republished_from_ignored", dead_letter_id=dead_letter_id,
+                       reason="no such refusal" if refused is None else "the refusal is of another message")
+        return
+    resolution = {"dead_letter_id": dead_letter_id, "resolved_by": f"{message.producer}/{message.message_id}", "as": "republished"}
+    try:
+        with unit.command():
+            if ledger.seen_message(unit, DEAD_LETTER_SOURCE, f"{dead_letter_id}#resolved", digest) is None:
+                ledger.record_message(unit, DEAD_LETTER_SOURCE, f"{dead_letter_id}#resolved", digest, datetime.now(UTC).date(),
+                                      provenance={"republished_from": dead_letter_id}, caused=[], outcome={"resolved": resolution})
+    except LedgerError as conflict:  # resolved already by another payload of the same message id: cannot be (it would conflict)
+        logger.error("dead_letter.resolution_conflict", **conflict.as_dict())
 
 
 def _dead_letter_record(delivery: Delivery, message: schemas.Envelope | None, reason: dict[str, Any], now: datetime) -> dict[str, Any]:
