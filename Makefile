@@ -74,21 +74,22 @@ FUZZ_EXAMPLES ?= 20000
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PYTEST) tests/fuzz -q
 
-## Benchmarks (slow; figures go to docs/benchmarks.md). They install the `bench` extra (matplotlib).
+## Benchmarks (slow; figures go to docs/benchmarks.md). They install the `bench` extra (matplotlib),
+## and write their files (messages with birth dates and employers, made up) for their owner alone.
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP) services
-	$(BIN)/python -m bench.run
-	$(BIN)/python -m bench.api
+	umask 077 && $(BIN)/python -m bench.run
+	umask 077 && $(BIN)/python -m bench.api
 
 ## Year-end interest at 10,000, 100,000 and 1,000,000 accounts, with a kill -9 and restart at the
 ## largest (about an hour and a half on 2 cores; figures go to docs/benchmarks.md), then the curve's
 ## point at 1,000,000 accounts (about two hours more, profiles included), even when an interest target was missed.
 bench-large: $(BENCH_STAMP) services
-	$(BIN)/python -m bench.interest large --write; status=$$?; \
+	umask 077; $(BIN)/python -m bench.interest large --write; status=$$?; \
 	$(BIN)/python -m bench.curve --sizes 1000000 --write && exit $$status
 
 ## The curve: ingest, replay, as-of latency and interest (rates and peak RSS) against the number of
@@ -96,7 +97,7 @@ bench-large: $(BENCH_STAMP) services
 ## points are merged by size into docs/curve.json, drawn in docs/curve.svg, tabled in docs/benchmarks.md.
 SIZES ?= 10000,100000
 bench-curve: $(BENCH_STAMP) pg-start
-	$(BIN)/python -m bench.curve --sizes $(SIZES) --write
+	umask 077 && $(BIN)/python -m bench.curve --sizes $(SIZES) --write
 
 clean:
 	rm -rf .run $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ has ``LINES_PER_REMITTANCE`` lines. Declared totals are computed with the ledger
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -90,6 +91,12 @@ def remittance_messages(people: list[Person], months: int) -> list[bytes]:
 
 
 def write_jsonl(path: Path, messages: list[bytes]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"".join(m + b"\n" for m in messages))
+    """The messages, one a line, in a file for its owner alone (0600 in a 0700 directory): they
+    carry birth dates and employers, made up but shaped as a person's."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file an earlier run made 0644
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(b"".join(m + b"\n" for m in messages))
     return path

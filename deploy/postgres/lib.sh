@@ -7,6 +7,10 @@
 #   .s.PGSQL.PORT   unix socket
 #   .gitignore      "*" so the runtime dir never shows up in `git status`
 
+# What the scripts write (the server's log, initdb's, the secrets) is the owner's alone: the log
+# names every role, database and failing statement (and an error's detail, a person's id).
+umask 077
+
 PG_SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 PG_REPO_ROOT="$(cd -- "$PG_SCRIPT_DIR/../.." && pwd -P)"
 
@@ -88,13 +92,14 @@ pg_resolve_run_dir() {
 
 _pg_prepare_run_dir() {
     local dir="$1"
-    mkdir -p "$dir" || return 1
+    # Its parents as before (.run stays traversable: the server's own user must reach this one).
+    (umask 022 && mkdir -p "$dir") || return 1
     # Keep the runtime dir out of git even if the repo's .gitignore lacks .run/
     [[ -f "$dir/.gitignore" ]] || printf '*\n' > "$dir/.gitignore" 2>/dev/null || true
     if [[ $EUID -eq 0 ]]; then
         chown "$PG_OS_USER:" "$dir" 2>/dev/null || return 1
-        chmod 0755 "$dir"
     fi
+    chmod 0700 "$dir"   # the server's user alone (root reaches it anyway): the log, the socket
     _pg_owner_can_use_dir "$dir"
 }
 

@@ -185,6 +185,8 @@ else
     fi
     pg_log "starting server (data $PG_DATA_DIR, log $PG_LOG_FILE)"
     pg_as_owner touch "$PG_LOG_FILE"
+    pg_as_owner chmod 0600 "$PG_LOG_FILE"   # a log made by an earlier release may be 0644
+    chmod 0600 "$PG_RUN_DIR/initdb.log" 2>/dev/null || true
     if ! pg_as_owner "$PG_BIN_DIR/pg_ctl" start -s -w -t "$PG_START_TIMEOUT" \
             -D "$PG_DATA_DIR" -l "$PG_LOG_FILE" 9>&-; then   # 9>&-: the server must not inherit the lock fd
         tail -n 30 "$PG_LOG_FILE" >&2 || true
