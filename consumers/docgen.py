@@ -146,7 +146,8 @@ models in `consumers/schemas.py`):
 - **No unknown fields**, at any level: a misspelt field is an error, never silently ignored.
 - **Strict types**: a number is not read from a string, nor a string from a number.
 - **Money is an integer number of fen** (1 yuan = 100 fen), `0 <= fen <= 10^13`, in fields named
-  `*_fen`. `1.5` is refused, and so is `100.0`: a fraction of a fen is never rounded.
+  `*_fen`. `1.5` is refused (a fraction of a fen is never rounded), and so are `100.0` and `1e2` (an
+  amount is written as an integer) and `1e400` (too large to read as a number).
 - **Strings have length limits**; ids are 1-64 ASCII characters `[A-Za-z0-9._:-]`.
 - Dates are `YYYY-MM-DD`; periods `YYYY-MM` (1990-01 to 2200-12); rates are exact decimal text (`"0.0035"`).
 - A message is at most 1,000,000 bytes (Kafka's default record limit is 1 MiB): a remittance has

@@ -63,7 +63,10 @@ def _validation_refusal(error: ValidationError) -> dict[str, Any]:
     reason = _reason(first)
     given = first.get("input")
     if field.endswith("_fen") and isinstance(given, float):
-        reason = f"must be a whole number of fen, got {given!r}: a fraction of a fen is refused, never rounded"
+        reason = (f"must be a whole number of fen, got {given!r}: a fraction of a fen is refused, never rounded"
+                  if not given.is_integer() else  # 100.0, 1e20: never read as an integer either (a float may have lost the fen)
+                  f"must be a whole number of fen written as an integer, got {given!r}: a number with a point or an exponent is "
+                  "refused, never converted")
     problems = [{"field": _field_path(tuple(d["loc"])), "reason": _reason(d)} for d in details[:20]]
     return {"code": "invalid_schema", "field": field, "reason": reason, "context": {"errors": problems, "error_count": len(details)}}
 

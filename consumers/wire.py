@@ -14,6 +14,8 @@ message is first read here, strictly, and refused with a reason when:
 - it holds a number of more than ``MAX_INTEGER_DIGITS`` digits (``invalid_schema``, naming its
   field): no field takes one, Python's conversion of an integer of more than 4,300 digits raises,
   and pydantic's reader calls a long fraction "out of range" (``not_json``, naming nothing);
+  or a float beyond a float's range (``1e400``: it was refused as "got inf: a fraction of a fen")
+  or below it (``1e-400``, read as 0);
 - it nests deeper than Python's parser can recurse (``too_deep``): a line of a thousand ``[``
   used to raise ``RecursionError`` in every consumer that read it, again after every restart.
   The parser raises it cleanly, level by level, so it is caught here and becomes a refusal.
@@ -27,11 +29,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from consumers.refusals import MessageRefused
 from consumers.schemas import MAX_MESSAGE_BYTES
+from ledger.commands import MAX_AMOUNT_FEN
 
 LOOSE_FIELD_CHARS = 128
 # No field takes an integer of more digits (the largest amount, 10^13 fen, has 14); Python refuses
@@ -69,13 +74,28 @@ def _refuse_constant(name: str) -> Any:
 
 
 class _LongNumber:
-    """A number written with more than ``MAX_INTEGER_DIGITS`` digits (or characters, with a
-    fraction or an exponent), in place of its value (never converted)."""
+    """A number no field can take, in place of its value (never converted, or converted to no
+    number): written with more than ``MAX_INTEGER_DIGITS`` digits (or characters, with a fraction
+    or an exponent), or a float whose exponent puts it beyond a float's range (``1e400``, read as
+    infinity) or below its smallest value (``1e-400``, read as 0)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, reason: str | None = None) -> None:
         self.digits = len(text.lstrip("-"))
-        self.reason = (f"a number of {self.digits} digits" if text.lstrip("-").isdigit() else
-                       f"a number written with {self.digits} characters") + f": no field takes more than {MAX_INTEGER_DIGITS}"
+        self.reason = reason or ((f"a number of {self.digits} digits" if text.lstrip("-").isdigit() else
+                                  f"a number written with {self.digits} characters") + f": no field takes more than {MAX_INTEGER_DIGITS}")
+        self.context = {"digits": self.digits} if reason is None else {}
+
+
+def _float(literal: str) -> float | _LongNumber:
+    """A float literal's value, or why no field takes it when it is out of a float's range (its
+    text is at most ``MAX_INTEGER_DIGITS`` characters of digits, sign, point and exponent)."""
+    value = float(literal)
+    if math.isinf(value):
+        return _LongNumber(literal, f"{literal} is too large to read as a number (an amount is a whole number of fen, at most "
+                                    f"{MAX_AMOUNT_FEN})")
+    if value == 0 and any(digit in "123456789" for digit in re.split("[eE]", literal)[0]):
+        return _LongNumber(literal, f"{literal} is a fraction too small to read: a fraction of a fen is refused, never rounded")
+    return value
 
 
 def _where(parsed: Any, wanted: _LongNumber) -> str:
@@ -103,17 +123,17 @@ def read_json(value: bytes) -> Any:
         raise MessageRefused("not_json", "", f"not UTF-8 text: {error.reason} at byte {error.start}") from None
     long_numbers: list[_LongNumber] = []
 
-    def parse_number(convert: type[int] | type[float]) -> Any:
+    def parse_number(convert: Callable[[str], int | float | _LongNumber]) -> Callable[[str], int | float | _LongNumber]:
         def parse(literal: str) -> int | float | _LongNumber:
-            if len(literal.lstrip("-")) <= MAX_INTEGER_DIGITS:
-                return convert(literal)
-            long_numbers.append(_LongNumber(literal))
-            return long_numbers[-1]
+            value = convert(literal) if len(literal.lstrip("-")) <= MAX_INTEGER_DIGITS else _LongNumber(literal)
+            if isinstance(value, _LongNumber):
+                long_numbers.append(value)
+            return value
         return parse
 
     try:
         parsed = json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant, parse_int=parse_number(int),
-                            parse_float=parse_number(float))
+                            parse_float=parse_number(_float))
     except json.JSONDecodeError as error:
         raise MessageRefused("not_json", "", f"not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except RecursionError:
@@ -122,7 +142,7 @@ def read_json(value: bytes) -> Any:
         raise MessageRefused("not_json", "", f"not readable as JSON: {printable(str(error), 200)}") from None
     if long_numbers:
         first = long_numbers[0]
-        raise MessageRefused("invalid_schema", _where(parsed, first), first.reason, digits=first.digits)
+        raise MessageRefused("invalid_schema", _where(parsed, first), first.reason, **first.context)
     return parsed
 
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from consumers import contract, docgen, schemas, wire
+from consumers import contract, docgen, handlers, schemas, wire
 from consumers.refusals import MessageRefused, refusal
 from ledger.commands import MAX_AMOUNT_FEN
 
@@ -229,3 +229,22 @@ def test_a_reversal_travels_with_its_claim_in_one_partition() -> None:
     claim = schemas.parse_message(json.dumps(contract.MESSAGE_TYPES["claim.inpatient"].example))
     reversal = schemas.parse_message(json.dumps(contract.MESSAGE_TYPES["claim.reversed"].example))
     assert contract.route(reversal) == contract.route(claim) == ("ledger.claims", "210100/P000123")
+
+
+@pytest.mark.parametrize(("number", "said"), [
+    ("1e400", "1e400 is too large to read as a number"), ("-1E+400", "-1E+400 is too large to read as a number"),
+    ("1.7976931348623157e309", "is too large to read as a number"), ("1e-400", "1e-400 is a fraction too small to read"),
+    ("1e20", "written as an integer, got 1e+20"), ("100.0", "written as an integer, got 100.0"),
+    ("12.5", "got 12.5: a fraction of a fen"),
+])
+def test_a_float_out_of_range_or_whole_is_refused_for_what_it_is(number: str, said: str) -> None:
+    """1e400 was refused naming its field, but as "got inf: a fraction of a fen"; 1e-400 as
+    "got 0.0" and 1e20 as a fraction of a fen, which they are not."""
+    raw = _with(OUTPATIENT, "payload.amount_fen", 0).replace(b'"amount_fen": 0', b'"amount_fen": ' + number.encode())
+    with pytest.raises((MessageRefused, ValidationError)) as caught:
+        handlers.read_message(raw)
+    reason = refusal(caught.value)
+    assert (reason["code"], reason["field"]) == ("invalid_schema", "payload.amount_fen")
+    assert said in str(reason["reason"]) and "inf" not in str(reason["reason"])
+    if number not in ("12.5", "1e-400"):
+        assert "fraction" not in str(reason["reason"])
