@@ -157,7 +157,24 @@ SELECT format('CREATE DATABASE %I OWNER %I', $(_pg_quote "$PG_DBNAME"), $(_pg_qu
 ALTER DATABASE \"$PG_DBNAME\" OWNER TO \"$PG_OWNER\";
 "
     printf '%s' "$sql" | pg_super_psql -d postgres >/dev/null
+    restrict_public_privileges
     migrate_default_db
+}
+
+# What every role may do by default, no role of the ledger needs: make large objects (finance,
+# which writes nothing, could store data that outlives its session and fill the disk) and, but
+# for the application (its projections stage rows in temporary tables), temporary tables. In
+# template1 too, so that every database made later (the tests', the benchmarks') starts without
+# the large objects; `fund-ledger migrate` takes TEMPORARY from PUBLIC in the databases it migrates.
+restrict_public_privileges() {
+    local db
+    for db in template1 postgres "$PG_DBNAME"; do
+        printf 'REVOKE EXECUTE ON FUNCTION lo_create(oid), lo_creat(integer), lo_from_bytea(oid, bytea) FROM PUBLIC;\n' \
+            | pg_super_psql -d "$db" >/dev/null
+    done
+    printf 'REVOKE TEMPORARY ON DATABASE %s FROM PUBLIC;\nGRANT TEMPORARY ON DATABASE %s TO %s, %s;\n' \
+        "\"$PG_DBNAME\"" "\"$PG_DBNAME\"" "\"$PG_APP_USER\"" "\"$PG_OWNER\"" | pg_super_psql -d postgres >/dev/null
+    printf 'REVOKE TEMPORARY ON DATABASE postgres FROM PUBLIC;\n' | pg_super_psql -d postgres >/dev/null
 }
 
 # The default database's tables, created by the owner (fund-ledger migrate), if the project's
