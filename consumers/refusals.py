@@ -82,9 +82,9 @@ def _pattern_reasons() -> dict[str, str]:
     from consumers import schemas
 
     return {
-        schemas.TEXT_PATTERN: "must not contain control characters (terminal escapes, NUL, tabs, line breaks) or bidirectional overrides",
-        schemas.OPTIONAL_TEXT_PATTERN: "must not contain control characters (terminal escapes, NUL, tabs, line breaks) or bidirectional "
-                                       "overrides",
+        schemas.TEXT_PATTERN: "must not contain control characters (terminal escapes, NUL, tabs, line breaks, U+2028/U+2029) or bidirectional overrides",
+        schemas.OPTIONAL_TEXT_PATTERN: "must not contain control characters (terminal escapes, NUL, tabs, line breaks, U+2028/U+2029) or "
+                                       "bidirectional overrides",
         schemas.ID_PATTERN: "must be ASCII letters, digits and . _ : - only, beginning with a letter or digit",
         schemas.REGION_PATTERN: "must be a 6-digit region code",
         schemas.PERIOD_PATTERN: "must be a month YYYY-MM of a year from 1990 to 2200",

@@ -56,9 +56,10 @@ MessageId = Annotated[str, StringConstraints(min_length=1, max_length=128, patte
 REGION_PATTERN = r"^[0-9]{6}$"
 RegionCode = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
 # Free text (a reason, a reference): any printable character, Chinese included; never a control
-# character (terminal escapes, NUL) nor a bidirectional override, which would reach every screen
-# and file the text is shown in.
-TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+$"
+# character (terminal escapes, NUL) nor a Unicode line or paragraph separator (U+2028, U+2029: a
+# line break to str.splitlines, so to whoever reads a log or a report a line at a time) nor a
+# bidirectional override, which would reach every screen and file the text is shown in.
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+$"
 OPTIONAL_TEXT_PATTERN = TEXT_PATTERN.replace("]+$", "]*$")  # the same, where empty means none given
 Text = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=TEXT_PATTERN)]
 # A month of the years the ledger books (``Year``): 1990-01 to 2200-12. A year like 0000 or 9999

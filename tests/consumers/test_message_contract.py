@@ -158,7 +158,8 @@ def test_the_schema_version_is_the_integer_1(version: object) -> None:
 @pytest.mark.parametrize(("type_name", "path"), [("person.enrolled", "payload.contribution_history_reference"),
                                                    ("memo_fund.beneficiary_registered", "payload.reference"),
                                                    ("person.deceased", "payload.heirs_reference"), ("claim.reversed", "payload.reason")])
-@pytest.mark.parametrize("text", ["cert \x1b]0;pwned\x07", "HR\x00", "bell\x07", "\u202eevil", "tab\there", "\x9b2J"])
+@pytest.mark.parametrize("text", ["cert \x1b]0;pwned\x07", "HR\x00", "bell\x07", "\u202eevil", "tab\there", "\x9b2J",
+                                  'x\u2028{"event": "forged"}', "para\u2029graph"])  # U+2028/9: line breaks to str.splitlines
 def test_free_text_refuses_control_characters_and_bidirectional_overrides(type_name: str, path: str, text: str) -> None:
     """Every free-text field, as the README promises (a reference once took ESC, NUL, BEL and a
     bidirectional override to every screen and report that showed it)."""
