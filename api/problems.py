@@ -17,7 +17,8 @@ logger = structlog.get_logger()
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # A refusal's HTTP status, by the LedgerError's code (422 for the rest: the request cannot be answered).
-STATUS_BY_CODE = {"unknown_region": 404, "unknown_person": 404, "unknown_claim": 404, "projections_ahead_of_log": 503}
+STATUS_BY_CODE = {"unknown_region": 404, "unknown_person": 404, "unknown_claim": 404, "projections_ahead_of_log": 503,
+                  "projections_not_ready": 503}
 
 
 class ApiProblem(Exception):

@@ -94,6 +94,9 @@ class Service:
     def report(self, principal: Principal, request: ReportRequest) -> tuple[ReportAnswer, Lag]:
         """The report ``request`` asks for, if ``principal`` may see it."""
         request = self.authorise(principal, request)
+        # Tables there, views of this version (else 503 projections_not_ready: the projector must
+        # run once); the service reads as the finance role and never makes or remakes them.
+        self.store.check_readable(schema.LIVE_PREFIX)
         lag = self.lag()
         if lag.position > lag.head:
             raise ProjectionsAhead("projections", f"the projections are at position {lag.position} but the log ends at {lag.head}",

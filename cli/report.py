@@ -13,7 +13,7 @@ from datetime import date
 from ledger.errors import InvalidInput
 from projections import render
 from projections.lookups import parse_iso_date
-from projections.projector import Projector
+from projections.projector import Projector, open_for_reading
 from projections.query import ReportRequest, answer
 from projections.reports import MAX_PAGE, REPORTS, Filters
 from projections.runtime import ledger_and_store
@@ -52,12 +52,13 @@ def run(args: argparse.Namespace) -> int:
     if args.known_at is not None or args.known_at_time:
         return _known_at(args, as_of, request.filters)
     with ledger_and_store() as (ledger, store, _):
-        projector = Projector(ledger, store)
-        if args.catch_up:
+        if args.catch_up:  # a writer: makes the tables and views if need be, applies what is new
+            projector = Projector(ledger, store)
             projector.catch_up()
-        else:
-            projector.check_not_ahead()
-        answered = answer(ledger, store, request, projector.position)
+            position = projector.position
+        else:  # a reader (perhaps the finance role): makes nothing
+            position = open_for_reading(ledger, store)
+        answered = answer(ledger, store, request, position)
     if args.format == "json":
         sys.stdout.write(render.as_json(answered.report, answered.meta))
     elif args.format == "csv":

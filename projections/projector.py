@@ -117,6 +117,26 @@ def on_or_before(day: date, region: str | None = None) -> EventFilter:
     return keep
 
 
+def check_not_ahead(ledger: Any, store: ProjectionStore, prefix: str = schema.LIVE_PREFIX) -> int:
+    """The tables' position, refusing tables that have applied more of the log than there is:
+    they were built from another store (a demo run since, a database restored) and would show
+    its figures. Reads only (a reader's check as well as the projector's)."""
+    position, head = store.position(prefix), ledger.recorder.max_notification_id() or 0
+    if position > head:
+        raise ProjectionsAhead(
+            "projections", f"the projections are at position {position} but the event log ends at {head}: they were built "
+            f"from another store; rebuild them with `fund-ledger project --rebuild`", position=position, head=head)
+    return position
+
+
+def open_for_reading(ledger: Any, store: ProjectionStore, prefix: str = schema.LIVE_PREFIX) -> int:
+    """For a reader (``report --no-catch-up``, the service): the tables' position once they are
+    there, of this version's views (``ProjectionStore.check_readable``) and not ahead of the log.
+    Unlike ``Projector``, makes nothing: the reader's role may own nothing."""
+    store.check_readable(prefix)
+    return check_not_ahead(ledger, store, prefix)
+
+
 class Projector:
     """Keeps one prefixed set of projection tables up to date with a ledger's event log."""
 
@@ -181,13 +201,8 @@ class Projector:
                 return
 
     def check_not_ahead(self) -> None:
-        """Refuse tables that have applied more of the log than there is: they were built from
-        another store (a demo run since, a database restored) and would show its figures."""
-        position, head = self.position, self.head()
-        if position > head:
-            raise ProjectionsAhead(
-                "projections", f"the projections are at position {position} but the event log ends at {head}: they were built "
-                f"from another store; rebuild them with `fund-ledger project --rebuild`", position=position, head=head)
+        """Refuse tables that have applied more of the log than there is (``check_not_ahead``)."""
+        check_not_ahead(self.ledger, self.store, self.prefix)
 
     def catch_up(self, stop: int | None = None, progress: Callable[[int], None] | None = None, log_empty: bool = True) -> CatchUp:
         """Apply every event after the tracked position (through ``stop``, if given)."""

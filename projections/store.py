@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import structlog
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
@@ -32,8 +33,17 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from ledger.errors import LedgerError
 from projections import schema
 
+logger = structlog.get_logger()
+
 POSTGRES_TRACKING_TABLE = "proj_tracking"
 BULK_ROWS_MIN = 20  # below it, an INSERT per row costs less than a staging table's round trips
+
+
+class ProjectionsNotReady(LedgerError):
+    """A reader found the projection tables missing, or views of another version: only the
+    projector (the application's role, which owns them) makes them."""
+
+    code = "projections_not_ready"
 
 
 class PositionMoved(LedgerError):
@@ -65,6 +75,7 @@ class ProjectionStore:
         self.datastore = datastore
         self.dialect = dialect
         self.description = description
+        self._current: set[str] = set()  # prefixes whose tables and views this store found (or made) current
         self.tracking: TrackingRecorder
         if dialect == "postgres":
             assert isinstance(datastore, PostgresDatastore)
@@ -177,59 +188,97 @@ class ProjectionStore:
         return {row["name"] for row in self.fetch(cursor, f"PRAGMA table_info({name})")}
 
     def ensure_tables(self, prefix: str) -> None:
-        """Create the tables and views if missing. A set built before one of its tables or
-        columns existed is dropped, position and all, to be rebuilt from position 0 by the next
-        catch-up: a table or column added later would otherwise miss the events already applied."""
+        """Create the tables and views if missing, and make again the views an older version of
+        this code defined: for a writer only (the projector, whose role owns the tables; a reader
+        calls ``check_readable``). A set built before one of its tables or columns existed is
+        dropped, position and all, to be rebuilt from position 0 by the next catch-up: a table or
+        column added later would otherwise miss the events already applied.
+
+        One transaction under a lock of the set (``_lock_set``), the state read after the lock:
+        processes starting together make the tables and views in turn, and the second finds them
+        made (nothing to do), never a "relation already exists"."""
         with self.transaction() as cursor:
+            self._lock_set(cursor, prefix)
             present = [self.has_relation(cursor, prefix + table.name) for table in schema.TABLES]
-            complete = all(present) and self.has_relation(cursor, schema.view_names(prefix)[-1])
-            outdated = any(present) and not all(present)
-            if complete and not outdated:
-                outdated = any(self.columns_of(cursor, prefix + table.name) != set(table.column_names) for table in schema.TABLES)
-                complete = not outdated
-        if complete:
-            self._refresh_views(prefix)
+            outdated = any(present) and (not all(present) or any(
+                self.columns_of(cursor, prefix + table.name) != set(table.column_names) for table in schema.TABLES))
+            if outdated:
+                self._drop(cursor, prefix)
+            if outdated or not all(present):
+                for statement in schema.create_statements(prefix):
+                    if statement.startswith("CREATE VIEW"):
+                        cursor.execute(statement.replace("CREATE VIEW", "DROP VIEW IF EXISTS").split(" AS ")[0])
+                    cursor.execute(statement)
+                self._mark_views(cursor, prefix, schema.view_names(prefix))
+                stale = []
+            else:
+                stale = self._stale_views(cursor, prefix)
+            if stale:  # tables of this version, views of an older one (they hold no rows)
+                expected = self._view_statements(prefix)
+                for name in stale:
+                    cursor.execute(f"DROP VIEW IF EXISTS {name}")
+                    cursor.execute(expected[name])
+                self._mark_views(cursor, prefix, stale)
+                logger.info("projections.views_remade", prefix=prefix, views=stale)
+        self._current.add(prefix)
+
+    def _lock_set(self, cursor: Any, prefix: str) -> None:
+        """Hold, until the transaction ends, the lock that orders the writers of the set's tables
+        and views: on PostgreSQL a transaction-scoped advisory lock of the set, on SQLite the
+        file's write lock (a write first thing, as ``begin_batch``)."""
+        if self.dialect == "postgres":
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{self.tracking_table}:tables:{prefix}",))
+        else:
+            self.execute(cursor, f"UPDATE {self.tracking_table} SET notification_id = notification_id WHERE application_name = ?",
+                         (tracking_name(prefix),))
+
+    def check_readable(self, prefix: str) -> None:
+        """For a reader (the finance role, ``report --no-catch-up``, the service): the set's tables
+        are there and its views are this version's, else ``ProjectionsNotReady`` saying that the
+        projector must run. Reads only: a reader never makes or remakes a relation (it owns
+        none). Once found current, not looked at again by this store."""
+        if prefix in self._current:
             return
-        if outdated:
-            self.drop_tables(prefix)
         with self.transaction() as cursor:
-            for statement in schema.create_statements(prefix):
-                if statement.startswith("CREATE VIEW"):
-                    cursor.execute(statement.replace("CREATE VIEW", "DROP VIEW IF EXISTS").split(" AS ")[0])
-                cursor.execute(statement)
-            self._mark_views(cursor, prefix)
+            missing = [prefix + table.name for table in schema.TABLES if not self.has_relation(cursor, prefix + table.name)]
+            stale = [] if missing else self._stale_views(cursor, prefix)
+        if missing:
+            raise ProjectionsNotReady(
+                "projections", f"the projection tables are not built ({', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
+                f"missing): run `fund-ledger project` once with the application's role", missing=missing)
+        if stale:
+            raise ProjectionsNotReady(
+                "projections", f"the views {', '.join(stale)} were made by another version of fund-ledger: run `fund-ledger "
+                f"project` once with the application's role (it makes them again; the tables are kept)", stale_views=stale)
+        self._current.add(prefix)
+
+    def _view_statements(self, prefix: str) -> dict[str, str]:
+        return {prefix + name: f"CREATE VIEW {prefix}{name} AS {body}" for name, body in schema.view_definitions(prefix).items()}
 
     def _view_marks(self, prefix: str) -> dict[str, str]:
         """Each view's name and the digest of its definition (what this code would create)."""
         return {prefix + name: "fund-ledger view " + hashlib.sha256(body.encode()).hexdigest()[:16]
                 for name, body in schema.view_definitions(prefix).items()}
 
-    def _mark_views(self, cursor: Any, prefix: str) -> None:
-        """On PostgreSQL, each view's comment is the digest of its definition (``_refresh_views``
+    def _mark_views(self, cursor: Any, prefix: str, names: Sequence[str]) -> None:
+        """On PostgreSQL, each view's comment is the digest of its definition (``_stale_views``
         compares it; SQLite keeps the statement itself)."""
         if self.dialect == "postgres":
-            for name, mark in self._view_marks(prefix).items():
-                cursor.execute(f"COMMENT ON VIEW {name} IS '{mark}'")
+            marks = self._view_marks(prefix)
+            for name in names:
+                cursor.execute(f"COMMENT ON VIEW {name} IS '{marks[name]}'")
 
-    def _refresh_views(self, prefix: str) -> None:
-        """Tables already there: views defined by an older version of this code (a view's
-        definition changed, the tables not) are made again. The views hold no rows."""
-        expected = {prefix + name: f"CREATE VIEW {prefix}{name} AS {body}" for name, body in schema.view_definitions(prefix).items()}
-        with self.transaction() as cursor:
-            if self.dialect == "postgres":
-                marks = self._view_marks(prefix)
-                stale = [name for name, mark in marks.items()
-                         if self.fetch(cursor, "SELECT obj_description(to_regclass(?), 'pg_class') AS mark", (name,))[0]["mark"] != mark]
-            else:
-                stored = {row["name"]: row["sql"] for row in self.fetch(cursor, "SELECT name, sql FROM sqlite_master WHERE type = 'view'")}
-                stale = [name for name, statement in expected.items() if stored.get(name) != statement]
-        if not stale:
-            return
-        with self.transaction() as cursor:
-            for name in stale:
-                cursor.execute(f"DROP VIEW IF EXISTS {name}")
-                cursor.execute(expected[name])
-            self._mark_views(cursor, prefix)
+    def _stale_views(self, cursor: Any, prefix: str) -> list[str]:
+        """The set's views missing or defined otherwise than by this code (read only)."""
+        if self.dialect == "postgres":
+            marks = self._view_marks(prefix)
+            stored = {row["name"]: row["mark"] for row in self.fetch(
+                cursor, "SELECT name, obj_description(to_regclass(name), 'pg_class') AS mark FROM unnest(?::text[]) AS name",
+                (list(marks),))}
+            return [name for name, mark in marks.items() if stored.get(name) != mark]
+        expected = self._view_statements(prefix)
+        stored = {row["name"]: row["sql"] for row in self.fetch(cursor, "SELECT name, sql FROM sqlite_master WHERE type = 'view'")}
+        return [name for name, statement in expected.items() if stored.get(name) != statement]
 
     def defer_statement_keys(self, prefix: str) -> Callable[[], None]:
         """For tables about to be built from position 0: drop the statements' key and index now
@@ -255,9 +304,14 @@ class ProjectionStore:
     def drop_tables(self, prefix: str) -> None:
         """Drop a set of tables and forget its position (the only way to start it again)."""
         with self.transaction() as cursor:
-            for statement in schema.drop_statements(prefix):
-                cursor.execute(statement)
-            self.execute(cursor, f"DELETE FROM {self.tracking_table} WHERE application_name = ?", (tracking_name(prefix),))
+            self._lock_set(cursor, prefix)
+            self._drop(cursor, prefix)
+
+    def _drop(self, cursor: Any, prefix: str) -> None:
+        for statement in schema.drop_statements(prefix):
+            cursor.execute(statement)
+        self.execute(cursor, f"DELETE FROM {self.tracking_table} WHERE application_name = ?", (tracking_name(prefix),))
+        self._current.discard(prefix)
 
     def position(self, prefix: str) -> int:
         """The notification id of the last event applied to these tables (0: none)."""

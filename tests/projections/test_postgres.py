@@ -106,3 +106,62 @@ def test_two_catch_ups_at_once_count_each_batch_once_on_postgres(postgres_env: d
     finally:
         for closing in (other_store, store, other, ledger):
             closing.close()
+
+
+def test_the_finance_role_never_remakes_views_and_processes_starting_together_make_them_once_on_postgres(
+        postgres_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a database of its own, the roles as deployed (the application owns the projections,
+    finance reads them). Four projectors starting together on a new database, then on views of
+    another version (their comment, the digest of their definition, is not this version's), make
+    them in turn under the set's advisory lock: none fails ("already exists", a concurrent
+    drop). A report without catch-up as the finance role finds views of another version and says
+    that the projector must run, touching nothing (before: DROP VIEW as finance, "must be owner");
+    once the application's projector has run, finance reads the report."""
+    import psycopg
+
+    from projections.projector import open_for_reading
+    from projections.store import ProjectionsNotReady
+    from tests.conftest import as_role, connect
+    from tests.projections.test_report_fixes import quiet_2025
+    from tests.projections.test_views_by_the_writer import cli, race_ensure_tables
+
+    ledgers = [Ledger(env=postgres_env) for _ in range(4)]
+    stores = [open_store(ledger) for ledger in ledgers]
+    finance_env = {**as_role(postgres_env, "finance"), "CREATE_TABLE": "n"}
+    reader = Ledger(env=finance_env)
+    reader_store = open_store(reader)
+    marks = {row["name"]: row["mark"] for row in stores[0].query(
+        "SELECT c.relname AS name, obj_description(c.oid, 'pg_class') AS mark FROM pg_class c WHERE c.relkind = 'v'")}
+    try:
+        assert marks == {}
+        with pytest.raises(ProjectionsNotReady, match="fund-ledger project"):
+            open_for_reading(reader, reader_store)
+        assert race_ensure_tables(stores) == []
+        quiet_2025(ledgers[0], stores[0])
+        views = schema.view_names(schema.LIVE_PREFIX)
+        for _ in range(3):
+            with connect(postgres_env) as connection:
+                for name in views:
+                    connection.execute(f"COMMENT ON VIEW {name} IS 'fund-ledger view of another version'")
+            assert race_ensure_tables(stores) == []
+            with connect(postgres_env) as connection:
+                current = dict(connection.execute("SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c "
+                                                  "WHERE c.relkind = 'v' AND c.relname LIKE 'proj_%'").fetchall())
+            assert set(current) == set(views) and all(mark.startswith("fund-ledger view ") and "another" not in mark
+                                                      for mark in current.values()), current
+        with connect(postgres_env) as connection:
+            connection.execute("COMMENT ON VIEW proj_final_accounts IS 'fund-ledger view of another version'")
+        with connect(postgres_env, "finance") as connection, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            connection.execute("DROP VIEW proj_final_accounts")  # what the reader must never need
+        code, _, err = cli(monkeypatch, finance_env, "final-accounts", "--region", "210100", "--year", "2025", "--no-catch-up")
+        assert code == 2 and "projections_not_ready" in err and "fund-ledger project" in err and "must be owner" not in err, err
+        with connect(postgres_env) as connection:
+            assert connection.execute("SELECT obj_description('proj_final_accounts'::regclass, 'pg_class')").fetchone() == (
+                "fund-ledger view of another version",)
+        Projector(ledgers[0], stores[0])  # the application's projector makes it again
+        code, out, err = cli(monkeypatch, finance_env, "final-accounts", "--region", "210100", "--year", "2025", "--no-catch-up",
+                             "--format", "json")
+        assert code == 0 and '"pooled"' in out, err
+    finally:
+        for closing in (reader_store, reader, *stores, *ledgers):
+            closing.close()
