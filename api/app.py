@@ -291,12 +291,18 @@ def report_response(answered: ReportAnswer, lag: dict[str, int], format: Format)
             headers["Link"] = f'<{page["next"]}>; rel="next"'
     if format == Format.json:
         return JSONResponse(render.as_document(answered.report, {**answered.meta, **lag}), headers=headers)
-    stem = "-".join(part for part in (answered.report.name, answered.request.region, answered.meta.get("as_of")) if part)
+    # A download holding a page says so in the file (a last line, on a sheet a row and its title),
+    # with the next page's address: a spreadsheet shows no header.
+    notes = render.partial_notes(answered.report, page, page.get("next") if page is not None else None)
+    parts = [answered.report.name, answered.request.region, answered.meta.get("as_of")]
+    if notes and page is not None:
+        parts.append(f"rows-{page['offset'] + 1}-{page['offset'] + max(len(s.rows) for s in answered.report.sections)}")
+    stem = "-".join(part for part in parts if part)
     if format == Format.csv:
         headers["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
-        return Response(render.as_csv(answered.report).encode("utf-8"), media_type=render.CSV_MEDIA_TYPE, headers=headers)
+        return Response(render.as_csv(answered.report, notes).encode("utf-8"), media_type=render.CSV_MEDIA_TYPE, headers=headers)
     headers["Content-Disposition"] = f'attachment; filename="{stem}.xlsx"'
-    return Response(render.as_xlsx(answered.report, answered.heading), media_type=render.XLSX_MEDIA_TYPE, headers=headers)
+    return Response(render.as_xlsx(answered.report, answered.heading, notes), media_type=render.XLSX_MEDIA_TYPE, headers=headers)
 
 
 def record_access(service: Service, request: Request, who: Principal | None, status: int, elapsed_s: float) -> None:

@@ -61,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
         answered = answer(ledger, store, request, position)
     if args.format == "json":
         sys.stdout.write(render.as_json(answered.report, answered.meta))
-    elif args.format == "csv":
-        sys.stdout.write(render.as_csv(answered.report))
+    elif args.format == "csv":  # a page says so in the file too (its last line)
+        page = answered.meta.get("page")
+        following = f"--offset {page['next_offset']}" if page is not None and page["next_offset"] is not None else None
+        sys.stdout.write(render.as_csv(answered.report, render.partial_notes(answered.report, page, following)))
     else:
         sys.stdout.write(render.as_table(answered.report, answered.heading))
     page = answered.meta.get("page")

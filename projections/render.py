@@ -109,9 +109,33 @@ def as_table(report: Report, heading: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
-def as_csv(report: Report) -> str:
+def partial_notes(report: Report, page: dict[str, Any] | None, next_page: str | None) -> dict[str, str]:
+    """For a download that holds a page of a report with a row per person (``page``, as
+    ``reports.page_of`` gives it), what each section cut short says in the file itself: which
+    rows it holds of how many, and where the next page is (``next_page``: the API's address, the
+    command line's ``--offset N``). Sections with every row, and a report that is not a page,
+    have none: a finance officer opening the file in a spreadsheet sees it is part of the report."""
+    if page is None:
+        return {}
+    notes = {}
+    for section in report.sections:
+        total = section.total_rows
+        if total is None or (page["offset"] == 0 and len(section.rows) >= total):
+            continue
+        first, last = page["offset"] + 1, page["offset"] + len(section.rows)
+        held = f"rows {first}-{last} of {total}" if section.rows else f"no row of {total} from row {first}"
+        if next_page and page["next_offset"] is not None:
+            following = f"next page: {next_page}"
+        else:
+            following = "the last page; the rows before it are on the pages before"
+        notes[section.name] = f"PARTIAL DOWNLOAD (部分数据): {held}; {following}"
+    return notes
+
+
+def as_csv(report: Report, notes: dict[str, str] | None = None) -> str:
     """The report as CSV for a spreadsheet: a byte order mark, then each section's header and rows
-    (amounts in yuan, two decimals, no thousands separator)."""
+    (amounts in yuan, two decimals, no thousands separator); a section cut to a page ends with
+    a line saying so (``partial_notes``)."""
     buffer = io.StringIO()
     buffer.write(CSV_BOM)
     writer = csv.writer(buffer, lineterminator="\n")
@@ -123,6 +147,8 @@ def as_csv(report: Report) -> str:
         writer.writerow([c.title for c in section.columns])
         for row in section.rows:
             writer.writerow([_csv_safe(_cell(c, row.get(c.key), True)) for c in section.columns])
+        if notes and section.name in notes:
+            writer.writerow([notes[section.name]])
     return buffer.getvalue()
 
 
@@ -150,9 +176,11 @@ def yuan(amount_fen: int) -> Decimal:
 XLSX_FORMATS = {"fen": "#,##0.00", "int": "0", "rate": "0.00"}
 
 
-def as_xlsx(report: Report, heading: str = "") -> bytes:
+def as_xlsx(report: Report, heading: str = "", notes: dict[str, str] | None = None) -> bytes:
     """The report as an Excel workbook: one sheet per section, the title and ``heading`` on the
-    first row, a bilingual header (Chinese, then English) and numbers with their formats."""
+    first row, a bilingual header (Chinese, then English) and numbers with their formats. A
+    section cut to a page (``partial_notes``) says so on its first row and in a row after its
+    rows, with the next page's address."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
@@ -160,8 +188,9 @@ def as_xlsx(report: Report, heading: str = "") -> bytes:
     workbook.remove(workbook.active)  # type: ignore[arg-type]
     for index, section in enumerate(report.sections):
         sheet = workbook.create_sheet(_sheet_name(section, index))
-        sheet.append([f"{report.title}{heading}"])
-        sheet.cell(row=1, column=1).font = Font(bold=True)
+        note = (notes or {}).get(section.name)
+        sheet.append([f"{report.title}{heading}" + (f" [{note.split(';')[0]}]" if note else "")])
+        sheet.cell(row=1, column=1).font = Font(bold=True, color="C00000" if note else None)
         sheet.append([f"{column_title_zh(c)}\n{c.title}" for c in section.columns])
         for cell in sheet[2]:
             cell.font = Font(bold=True)
@@ -176,6 +205,9 @@ def as_xlsx(report: Report, heading: str = "") -> bytes:
                 for (cell,) in sheet.iter_rows(min_row=3, min_col=position, max_col=position):
                     cell.number_format = number_format
         sheet.freeze_panes = "A3"
+        if note:
+            sheet.append([note])
+            sheet.cell(row=sheet.max_row, column=1).font = Font(bold=True, color="C00000")
         sheet.append([])
         sheet.append(["金额单位：元 Amounts in yuan"])
     buffer = io.BytesIO()

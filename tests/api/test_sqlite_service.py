@@ -114,3 +114,43 @@ def test_a_report_without_a_row_per_person_has_no_pages(client: tuple[TestClient
     refused = get(client, "/api/v1/reports/balances", region=REGION, limit=5)
     assert refused.status_code == 422 and refused.json()["field"] == "limit"
     assert "page" not in get(client, "/api/v1/reports/balances", region=REGION).json()
+
+
+def test_a_download_of_a_page_says_in_the_file_that_it_is_part_of_the_report(client: tuple[TestClient, dict[str, str]]) -> None:
+    """A CSV or xlsx of a page (a finance officer opens it in a spreadsheet, which shows no
+    header): its last line (CSV), or its title and a row after the rows (xlsx), say which rows of
+    how many it holds and give the next page's address, itself a download; following them
+    downloads every row once. The whole report in one page says nothing (before: no sign)."""
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    response = get(client, "/api/v1/reports/personal", region=REGION, limit=3, format="csv")
+    people: list[str] = []
+    notes = []
+    while True:
+        assert response.status_code == 200, response.text
+        lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+        notes.append(lines[-1][0])
+        people += [line[1] for line in lines[1:-1]]
+        following = notes[-1].partition("next page: ")[2]
+        if not following:
+            break
+        assert "format=csv" in following and "rows-" in response.headers["Content-Disposition"]
+        response = client[0].get(following, headers=client[1])
+    assert people == [A, B, "C0", "C1", "C2", "C3", "C4"]
+    assert [note.partition("; ")[0] for note in notes] == [
+        "PARTIAL DOWNLOAD (部分数据): rows 1-3 of 7", "PARTIAL DOWNLOAD (部分数据): rows 4-6 of 7",
+        "PARTIAL DOWNLOAD (部分数据): rows 7-7 of 7"]
+    assert "last page" in notes[-1]
+    whole = get(client, "/api/v1/reports/personal", region=REGION, format="csv").content.decode("utf-8-sig")
+    assert "PARTIAL" not in whole and whole.strip().splitlines()[-1].startswith(f"{REGION},C4,")
+    xlsx = get(client, "/api/v1/reports/contributions", region=REGION, limit=5, format="xlsx")
+    sheet = load_workbook(io.BytesIO(xlsx.content)).worksheets[0]
+    cells = [str(row[0]) for row in sheet.iter_rows(values_only=True) if row and row[0]]
+    assert "[PARTIAL DOWNLOAD (部分数据): rows 1-5 of 7]" in cells[0]
+    note = next(cell for cell in cells if cell.startswith("PARTIAL DOWNLOAD"))
+    assert "rows 1-5 of 7; next page: http" in note and "offset=5" in note and "format=xlsx" in note
+    whole_xlsx = load_workbook(io.BytesIO(get(client, "/api/v1/reports/contributions", region=REGION, format="xlsx").content))
+    assert not any("PARTIAL" in str(row[0]) for row in whole_xlsx.worksheets[0].iter_rows(values_only=True) if row and row[0])
