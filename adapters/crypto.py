@@ -84,6 +84,9 @@ TAG_BYTES = 16  # AES-GCM's
 # few thousand keys, and making a cipher again costs microseconds.
 MAX_CIPHERS = 10_000
 PERSONAL_ACCOUNT_TOPIC = get_topic(PersonalAccount)
+# The owner key of a value in an event that names no person (``open_event``): the ledger never
+# seals a value there, so any sealed value found there was moved from another event.
+NOBODY = "(no person: the ledger seals nothing here)"
 
 
 @lru_cache(maxsize=100_000)
@@ -138,6 +141,9 @@ class Sealer:
         if self.keys is None:
             return SEALED
         key_id = str(sealed.get("key"))
+        if owner_key == NOBODY:
+            raise SettingsError(f"the sealed value at {place} (under the key {key_id}) is in an event that names no person, where "
+                                "the ledger never seals a value: it was moved from another person's event")
         if owner_key is not None and key_id != owner_key:
             raise SettingsError(f"the sealed value at {place} is under the key {key_id}, not its event's own {owner_key}: "
                                 "it was moved from another person's event")
@@ -328,13 +334,22 @@ class FieldPolicy:
         person's key. The stored format is unchanged: the key is found as it was when sealed."""
         inner = state.get("state")
         if isinstance(inner, dict) and isinstance(state.get("topic"), str):  # (a snapshot is opened by aggregate_from_snapshot)
-            self.open_event(inner)
-        owner = None if topic is None else _event_key_id(topic, _uuid_or_text(originator_id), state)
+            # A state inside a state: only under the key a snapshot of that aggregate is sealed
+            # under (its person's), and nothing at all when the event is not named (``topic`` None).
+            inner_owner = NOBODY if topic is None else snapshot_key_id(state["topic"], _uuid_or_text(originator_id), inner)
+            self._open_fields(inner, inner_owner if inner_owner != LEDGER_SNAPSHOT_KEY else NOBODY, NOBODY)
+        owner = None if topic is None else (_event_key_id(topic, _uuid_or_text(originator_id), state) or NOBODY)
+        record_owner = None if topic is None else (self._record_key_id(state, state.get("outcome")) or NOBODY)
+        self._open_fields(state, owner, record_owner)
+
+    def _open_fields(self, state: dict[str, Any], owner: str | None, record_owner: str | None) -> None:
+        """``open_event``'s work on one state: its personal fields under ``owner``, a record's
+        fingerprint and outcome under ``record_owner`` (``None``: not checked; ``NOBODY``: any
+        sealed value refused), a refused message's under its own key."""
         for name in PERSONAL_FIELDS:
             if is_sealed(state.get(name)):
                 state[name] = self.sealer.open(state[name], name, owner)
         outcome = state.get("outcome")
-        record_owner = self._record_key_id(state, outcome) if topic is not None else None
         if is_sealed(state.get("fingerprint")):
             state["fingerprint"] = self.sealer.open(state["fingerprint"], "fingerprint", record_owner)
         if isinstance(outcome, dict):

@@ -70,3 +70,82 @@ def test_values_sealed_under_their_own_persons_key_open_as_before(tmp_path: Path
         assert decoded  # every event, records included, opens with its own keys
     finally:
         ledger.close()
+
+
+# ---------------------------------------------------------------------------- events that name no person
+# The ledger never seals a value in an event that names no person (``seal_event`` raises), nor a
+# record's fingerprint or outcome when the outcome names no one: a sealed value found there was
+# copied from a person's event, and was opened under that person's key (the owner check was
+# skipped when the event's own key was None).
+RECORD_TOPIC = "ledger.aggregates:BusinessRecord.Recorded"
+POLICY_BOOK_OPENED = "ledger.aggregates:PolicyBook.Opened"
+
+
+def _decode(ledger: Ledger, originator_id: object, topic: str, state: dict[str, object]) -> object:
+    from eventsourcing.persistence import StoredEvent
+
+    return ledger.mapper.to_domain_event(StoredEvent(originator_id=originator_id, originator_version=1, topic=topic,  # type: ignore[arg-type]
+                                                     state=json.dumps(state, separators=(",", ":")).encode()))
+
+
+def _p1_values(env: dict[str, str], ledger: Ledger) -> tuple[dict[str, object], dict[str, object]]:
+    """P1's sealed birth date (from its enrolment) and a fingerprint sealed under P1's key (as a
+    record about P1 keeps one)."""
+    from adapters.crypto import person_key_id
+
+    with sqlite3.connect(env["SQLITE_DBNAME"], isolation_level=None) as connection:
+        birth_date = _enrolment(connection, "P1")["birth_date"]
+    fingerprint = ledger.mapper.policy.sealer.seal(person_key_id(REGION, "P1"), "fingerprint", "0" * 64)  # type: ignore[attr-defined]
+    return birth_date, fingerprint  # type: ignore[return-value]
+
+
+def _policy_book_id(env: dict[str, str]) -> str:
+    with sqlite3.connect(env["SQLITE_DBNAME"], isolation_level=None) as connection:
+        (originator_id,) = connection.execute("SELECT originator_id FROM stored_events WHERE topic = ?", (POLICY_BOOK_OPENED,)).fetchone()
+    return str(originator_id)
+
+
+def test_a_sealed_field_moved_into_an_event_that_names_no_person_is_refused(tmp_path: Path) -> None:
+    env = _two_people(tmp_path)
+    ledger = Ledger(env=env)
+    try:
+        birth_date, _ = _p1_values(env, ledger)
+        state = {"originator_topic": "ledger.aggregates:PolicyBook", "region": REGION, "region_name": "x", "birth_date": birth_date}
+        with pytest.raises(SettingsError, match="the sealed value at birth_date .* is in an event that names no person"):
+            _decode(ledger, _policy_book_id(env), POLICY_BOOK_OPENED, state)
+    finally:
+        ledger.close()
+
+
+def test_a_fingerprint_sealed_under_a_person_in_a_record_that_names_no_person_is_refused(tmp_path: Path) -> None:
+    env = _two_people(tmp_path)
+    ledger = Ledger(env=env)
+    try:
+        birth_date, fingerprint = _p1_values(env, ledger)
+        record = {"originator_topic": "ledger.aggregates:BusinessRecord", "region": REGION, "kind": "remittance",
+                  "business_key": "R1", "on": {"_type_": "date_iso", "_data_": "2024-01-15"}, "postings": [],
+                  "outcome": {"remittance_id": "R1"}}
+        with pytest.raises(SettingsError, match="the sealed value at fingerprint .* names no person"):
+            _decode(ledger, "00000000-0000-0000-0000-000000000001", RECORD_TOPIC, {**record, "fingerprint": fingerprint})
+        with pytest.raises(SettingsError, match="the sealed value at outcome.birth_date .* names no person"):
+            _decode(ledger, "00000000-0000-0000-0000-000000000001", RECORD_TOPIC,
+                    {**record, "fingerprint": "0" * 64, "outcome": {"remittance_id": "R1", "birth_date": birth_date}})
+    finally:
+        ledger.close()
+
+
+def test_a_state_inside_a_state_opens_nothing_of_another_person(tmp_path: Path) -> None:
+    """An event holding a ``state`` and a ``topic`` (a snapshot's shape) had that inner state
+    opened without any owner check: P1's birth date inside a policy book's event, or inside P2's."""
+    env = _two_people(tmp_path)
+    ledger = Ledger(env=env)
+    try:
+        birth_date, _ = _p1_values(env, ledger)
+        inner = {"topic": "ledger.aggregates:PolicyBook", "state": {"region": REGION, "birth_date": birth_date}}
+        with pytest.raises(SettingsError, match="the sealed value at birth_date .* names no person"):
+            _decode(ledger, _policy_book_id(env), POLICY_BOOK_OPENED, {"region": REGION, **inner})
+        into_p2 = {"topic": "ledger.aggregates:PersonalAccount", "state": {"region": REGION, "person_id": "P2", "birth_date": birth_date}}
+        with pytest.raises(SettingsError, match="it was moved from another person's event"):
+            _decode(ledger, str(PersonalAccount.id_for(REGION, "P2")), "ledger.aggregates:PersonalAccount.Enrolled", into_p2)
+    finally:
+        ledger.close()
