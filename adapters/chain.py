@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from ledger.settings import SettingsError
+
 CHAIN_COLUMN = "chain_hash"
 DOMAIN_TAG = b"fund-ledger/chain/v1"
 GENESIS = bytes(32)
@@ -50,6 +52,20 @@ def link(previous: bytes, position: int, originator_id: UUID, originator_version
     digest.update(topic_bytes)
     digest.update(state)
     return digest.digest()
+
+
+class NotChainedYet(SettingsError):
+    """``verify`` (read-only) was given a store written before the chain existed: no chain column,
+    or no row with a hash. Not evidence of tampering; the ledger chains such a store once, the
+    first time it opens it (SQLite) or at ``fund-ledger migrate`` (PostgreSQL)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(
+            "not chained yet: open it once with the ledger (e.g. `fund-ledger project` or `migrate`; on PostgreSQL "
+            "`fund-ledger migrate` as the database's owner) to chain it, then verify again. This store was written "
+            f"before the ledger kept a hash chain ({how}): that is not a break. (A store that was chained and had every "
+            "hash removed looks the same: check it against the anchors taken of it, `--anchors`, once "
+            "it is chained again.)")
 
 
 def chain_hashes(previous: bytes, rows: Sequence[tuple[int, UUID, int, str, bytes]]) -> list[bytes]:
@@ -128,7 +144,7 @@ class ChainCheck:
         where = f"the event at position {row.position} ({row.originator_id} v{row.originator_version})"
         if row.chain_hash is None:
             return (f"{where} has no chain hash: it was inserted around the ledger's recorder, or its hash was removed "
-                    "(the ledger chains every event it writes, and a store it chained is never chained again)")
+                    "(the ledger chains every event it writes, and never chains again a store where any event has a hash)")
         gap = "" if row.position == self.head_position + 1 else \
             f"; positions {self.head_position + 1}-{row.position - 1} are absent (a gap is normal after a rolled-back save, or an event was deleted)"
         return (f"{where} does not hash to its recorded chain hash (recorded {row.chain_hash.hex()[:16]}..., "
@@ -213,6 +229,54 @@ def as_bytes(value: Any) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
 
 
+def not_chained_yet(recorder: Any) -> NotChainedYet | None:
+    """Why this store was never chained (written before the chain existed: no chain column, or
+    stored events none of which has a hash), or ``None``: it is chained, empty, has no events
+    table, or keeps no chain. Read-only: what ``verify`` says instead of a break at every row."""
+    if not keeps_chain(recorder):
+        return None
+    datastore = recorder.datastore
+    table = recorder.events_table_name
+    if type(datastore).__name__.startswith("Postgres"):
+        from psycopg.sql import SQL, Identifier
+
+        qualified = f'"{datastore.schema}"."{table}"'
+        with datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS present, EXISTS (SELECT 1 FROM pg_attribute WHERE "
+                           "attrelid = to_regclass(%s) AND attname = %s AND NOT attisdropped) AS has_column",
+                           (qualified, qualified, CHAIN_COLUMN))
+            found = cursor.fetchone()
+            if not found or not found["present"]:
+                return None
+            if not found["has_column"]:
+                return NotChainedYet(f"its events table has no {CHAIN_COLUMN} column")
+            cursor.execute(SQL("SELECT EXISTS (SELECT 1 FROM {t} WHERE chain_hash IS NOT NULL) AS chained, "
+                               "EXISTS (SELECT 1 FROM {t}) AS stored").format(t=Identifier(datastore.schema, table)))
+            found = cursor.fetchone()
+            if found is None or found["chained"] or not found["stored"]:
+                return None
+            cursor.execute(SQL("SELECT COUNT(*) AS stored FROM {t}").format(t=Identifier(datastore.schema, table)))
+            counted = cursor.fetchone()
+    else:
+        with datastore.transaction(commit=False) as cursor:
+            cursor.execute(f"PRAGMA table_info({table})")
+            columns = {row["name"] for row in cursor.fetchall()}
+            if not columns:
+                return None
+            if CHAIN_COLUMN not in columns:
+                return NotChainedYet(f"its events table has no {CHAIN_COLUMN} column")
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {CHAIN_COLUMN} IS NOT NULL) AS chained, "  # noqa: S608
+                           f"EXISTS (SELECT 1 FROM {table}) AS stored")
+            found = cursor.fetchone()
+            if found is None or found["chained"] or not found["stored"]:
+                return None
+            cursor.execute(f"SELECT COUNT(*) AS stored FROM {table}")  # noqa: S608
+            counted = cursor.fetchone()
+    if counted is None:
+        return None
+    return NotChainedYet(f"none of its {int(counted['stored']):,} events has a chain hash")
+
+
 def keeps_chain(recorder: Any) -> bool:
     """Whether this recorder's store keeps a chain (the in-memory store does not)."""
     return bool(getattr(recorder, "keeps_chain", False))
@@ -238,6 +302,9 @@ def check_whole_chain(recorder: Any, stop: int | None = None) -> ChainCheck | No
     a row at 0 or below is a break; ``None`` if this store keeps none."""
     if not keeps_chain(recorder):
         return None
+    never = not_chained_yet(recorder)
+    if never is not None:
+        raise never
     check = ChainCheck()
     position_read: int | None = None
     while True:

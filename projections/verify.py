@@ -120,6 +120,9 @@ class Verifier:
         recorder = self.ledger.recorder
         head = stop if stop is not None else recorder.max_notification_id() or 0
         chained = chain.keeps_chain(recorder)
+        never = chain.not_chained_yet(recorder) if chained else None
+        if never is not None:  # a store of before the chain: not a break at every row, a user's error
+            raise never
         check = chain.ChainCheck() if chained else None
         wanted = {anchor.position for anchor in anchors or ()}
         recomputed: dict[int, bytes] = {}

@@ -73,8 +73,8 @@ def test_a_sqlite_file_written_before_the_chain_is_chained_when_opened(tmp_path:
     finally:
         ledger.close()
     with sqlite3.connect(env["SQLITE_DBNAME"]) as connection:  # as an older version left it: no column, no triggers
-        connection.execute("DROP TRIGGER stored_events_no_update")
-        connection.execute("DROP TRIGGER stored_events_no_delete")
+        for (trigger,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            connection.execute(f"DROP TRIGGER {trigger}")
         connection.execute("ALTER TABLE stored_events DROP COLUMN chain_hash")
     ledger = Ledger(env=env)
     try:

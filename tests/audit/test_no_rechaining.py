@@ -16,7 +16,8 @@ from tests.audit.sqlite_file import raw, scenario_file, verified
 from tests.audit.tamper import C1_POSITION
 from tests.conftest import REPO
 
-TRIGGERS = ("stored_events_no_update", "stored_events_no_delete", "stored_events_positions", "stored_events_originator_ids")
+TRIGGERS = ("stored_events_no_update", "stored_events_no_delete", "stored_events_positions", "stored_events_originator_ids",
+            "stored_events_chain_hashes", "stored_events_column_types")
 
 
 def _edit_and_remove_its_hash(env: dict[str, str]) -> dict[int, bytes]:
