@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import PersistenceError
+
 from ledger.settings import SettingsError
 
 CHAIN_COLUMN = "chain_hash"
@@ -52,6 +54,20 @@ def link(previous: bytes, position: int, originator_id: UUID, originator_version
     digest.update(topic_bytes)
     digest.update(state)
     return digest.digest()
+
+
+class UnhashedHead(PersistenceError):
+    """The last stored event has no chain hash: a save would have nothing to chain on (SQLite's
+    ``bytes(None)``; PostgreSQL restarted the chain from zeros, so the ledger's own next event
+    looked like a second break). The store was altered outside the recorder; every save is
+    refused, the same on both stores, until an operator has looked (``fund-ledger verify``)."""
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+        super().__init__(
+            f"the last stored event, at position {position}, has no chain hash: the store was altered outside the ledger's "
+            "recorder (a hash removed, or a row added around it), and nothing more is saved on it; run `fund-ledger verify` "
+            "to see what was changed")
 
 
 class NotChainedYet(SettingsError):
@@ -294,7 +310,9 @@ def head(recorder: Any) -> tuple[int, bytes]:
     if not last:
         return 0, GENESIS
     recorded = hash_at(recorder, last)
-    return last, recorded if recorded is not None else GENESIS
+    if recorded is None:
+        raise UnhashedHead(last)  # an anchor of it would be of nothing
+    return last, recorded
 
 
 def check_whole_chain(recorder: Any, stop: int | None = None) -> ChainCheck | None:

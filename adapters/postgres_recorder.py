@@ -107,6 +107,9 @@ class ChainedPostgresProcessRecorder(PostgresProcessRecorder):
             if found["head_position"] is not None and positions[0] <= found["head_position"]:
                 raise IntegrityError(f"position {positions[0]} is not after the head {found['head_position']}")
             head_before = found["head_position"] or 0
+            if found["head_position"] is not None and found["head_hash"] is None:
+                # Never from zeros again: the ledger's own next event would look like a second break.
+                raise chain.UnhashedHead(found["head_position"])
             previous = bytes(found["head_hash"]) if found["head_hash"] is not None else chain.GENESIS
             hashes = chain.chain_hashes(previous, [(p, i, e.originator_version, e.topic, e.state)
                                                    for p, i, e in zip(positions, ids, stored_events, strict=True)])

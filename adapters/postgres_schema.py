@@ -35,7 +35,9 @@ from ledger.errors import LedgerError
 
 logger = structlog.get_logger()
 
-SCHEMA_VERSION = 1
+# 2: the position and chain-hash CHECKs below; a database at 1 is migrated again when the owner
+# opens it (else ``NotMigrated`` says to run ``fund-ledger migrate``), so they are never missing.
+SCHEMA_VERSION = 2
 DEFAULT_APP_ROLE = "fund_app"
 DEFAULT_FINANCE_ROLE = "fund_finance"
 BACKFILL_BATCH = 5_000
@@ -180,6 +182,11 @@ def _secure_statements(q: _Names, schema: str, app: str | None, finance: str | N
         SQL("DO $$ BEGIN ALTER TABLE {events} ADD CONSTRAINT {positive} CHECK (notification_id >= {first}) NOT VALID; "
             "EXCEPTION WHEN duplicate_object THEN NULL; END $$").format(
             events=q.events, positive=Identifier(f"{q.raw_events}_positions"), first=Literal(chain.FIRST_POSITION)),
+        # A row without a chain hash of 32 bytes (the application role may INSERT): the next save
+        # would have nothing to chain on. NOT VALID, as above: a row already without one stays for verify.
+        SQL("DO $$ BEGIN ALTER TABLE {events} ADD CONSTRAINT {hashed} CHECK (chain_hash IS NOT NULL AND "
+            "octet_length(chain_hash) = {size}) NOT VALID; EXCEPTION WHEN duplicate_object THEN NULL; END $$").format(
+            events=q.events, hashed=Identifier(f"{q.raw_events}_chain_hashes"), size=Literal(chain.HASH_BYTES)),
         SQL("DROP TRIGGER IF EXISTS append_only_truncate ON {events}").format(events=q.events),
         SQL("CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON {events} FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()").format(
             events=q.events, refuse=q.refuse),

@@ -4,8 +4,10 @@ A save is one SQLite transaction: the head (last row and its hash) is read, the 
 inserted with explicit positions (``rowid``) and their chain hashes, then the tracking row. A
 second writer process that saved in between makes this transaction's first write fail (SQLite
 allows one writer; a stale read cannot be written on), so the chain never forks. Triggers refuse
-UPDATE and DELETE of stored events, as on PostgreSQL, and a row at a position before the first
-or with its originator id spelt otherwise than the recorder writes it; a file can always be edited with other
+UPDATE and DELETE of stored events, as on PostgreSQL, and a row at a position before the first,
+with its originator id spelt otherwise than the recorder writes it, or without a chain hash of
+32 bytes; a save on a file whose last row has no hash is refused (``chain.UnhashedHead``); a file
+can always be edited with other
 tools, which is what ``fund-ledger verify`` and the anchors are for.
 """
 
@@ -89,6 +91,10 @@ class ChainedSQLiteProcessRecorder(SQLiteProcessRecorder):
                   "WHEN typeof(NEW.originator_id) != 'text' OR length(NEW.originator_id) != 32 "
                   "OR NEW.originator_id GLOB '*[^0-9a-f]*' BEGIN "
                   "SELECT RAISE(ABORT, 'stored events have their originator id as 32 lower-case hex digits: id refused'); END")
+        # A row without its chain hash (which left the next save nothing to chain on).
+        c.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_chain_hashes AFTER INSERT ON {table} "
+                  f"WHEN typeof(NEW.{chain.CHAIN_COLUMN}) != 'blob' OR length(NEW.{chain.CHAIN_COLUMN}) != {chain.HASH_BYTES} BEGIN "
+                  f"SELECT RAISE(ABORT, 'stored events carry a chain hash of {chain.HASH_BYTES} bytes: row refused'); END")
 
     def _backfill(self, c: SQLiteCursor) -> None:
         """Chain the events of a file written before the chain existed, in log order: only a file
@@ -114,7 +120,9 @@ class ChainedSQLiteProcessRecorder(SQLiteProcessRecorder):
         if stored_events:
             c.execute(self.head_statement)
             last = c.fetchone()
-            head_position, previous = (last["position"], bytes(last["chain_hash"])) if last else (0, chain.GENESIS)
+            if last is not None and last["chain_hash"] is None:
+                raise chain.UnhashedHead(last["position"])  # (PostgreSQL's recorder refuses it alike)
+            head_position, previous = (last["position"], chain.as_bytes(last["chain_hash"])) if last else (0, chain.GENESIS)
             positions = list(range(head_position + 1, head_position + 1 + len(stored_events)))
             ids = [chain.as_uuid(e.originator_id) for e in stored_events]
             hashes = chain.chain_hashes(previous, [(p, i, e.originator_version, e.topic, e.state)
