@@ -109,6 +109,10 @@ class ChainedRow:
     state: bytes
     chain_hash: bytes | None
     id_problem: str | None = None  # the stored originator id is not as the ledger writes it (``stored_uuid``)
+    # A column of a type the ledger never writes (SQLite keeps whatever type is put in: a text
+    # version, a NULL topic): the row cannot be hashed as the recorders hash, so it is a break
+    # (``originator_version``, ``topic`` and ``state`` then hold stand-ins: 0, "", b"").
+    row_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,9 @@ class ChainCheck:
             self._break(row, f"the event at position {row.position} ({row.originator_id} v{row.originator_version}) is at a position "
                              f"the ledger never writes (its positions start at {FIRST_POSITION}): it was inserted around the recorder, "
                              "and the ledger still folds it into its aggregate")
+        elif row.row_problem is not None:
+            self._break(row, f"the event at position {row.position} ({row.originator_id}) {row.row_problem}: the ledger never "
+                             "writes such a row (it was inserted or edited around the recorder), and it cannot be hashed")
         elif row.id_problem is not None:
             self._break(row, f"the event at position {row.position} ({row.originator_id} v{row.originator_version}) {row.id_problem}")
         elif row.chain_hash != computed:
@@ -206,8 +213,25 @@ def read_chain(recorder: Any, after: int | None, limit: int = READ_BATCH, stop: 
 
 def _chained_row(row: Any, spelling: Callable[[UUID], str]) -> ChainedRow:
     originator_id, problem = stored_uuid(row["originator_id"], spelling)
-    return ChainedRow(row["position"], originator_id, row["originator_version"], row["topic"], as_bytes(row["state"]),
-                      None if row["chain_hash"] is None else as_bytes(row["chain_hash"]), problem)
+    version, topic, state = row["originator_version"], row["topic"], row["state"]
+    wrong = []
+    if isinstance(version, bool) or not isinstance(version, int) or not -(1 << 63) <= version < (1 << 63):
+        wrong.append(f"its originator version {_shown(version)}")
+        version = 0
+    if not isinstance(topic, str):
+        wrong.append(f"its topic {_shown(topic)}")
+        topic = ""
+    if not isinstance(state, (bytes, bytearray, memoryview, str)):
+        wrong.append(f"its state {_shown(state)}")
+        state = b""
+    return ChainedRow(row["position"], originator_id, version, topic, as_bytes(state),
+                      None if row["chain_hash"] is None else as_bytes(row["chain_hash"]), problem,
+                      "has " + ", ".join(wrong) if wrong else None)
+
+
+def _shown(value: Any) -> str:
+    """A stored value the ledger never writes, for a break's reason."""
+    return "NULL" if value is None else f"stored as {type(value).__name__} {str(value)[:40]!r}"
 
 
 def sqlite_spelling(originator_id: UUID) -> str:
@@ -241,8 +265,11 @@ def stored_uuid(value: Any, spelling: Callable[[UUID], str] = sqlite_spelling) -
 
 
 def as_bytes(value: Any) -> bytes:
-    """A stored value as bytes (SQLite keeps whatever type was written: an edit may leave text)."""
-    return value.encode() if isinstance(value, str) else bytes(value)
+    """A stored value as bytes (SQLite keeps whatever type was written: an edit may leave text,
+    or a number, which is read as its digits, never as ``bytes(n)``, n zero bytes)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    return (value if isinstance(value, str) else str(value)).encode()
 
 
 def not_chained_yet(recorder: Any) -> NotChainedYet | None:

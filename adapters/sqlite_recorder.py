@@ -5,10 +5,10 @@ inserted with explicit positions (``rowid``) and their chain hashes, then the tr
 second writer process that saved in between makes this transaction's first write fail (SQLite
 allows one writer; a stale read cannot be written on), so the chain never forks. Triggers refuse
 UPDATE and DELETE of stored events, as on PostgreSQL, and a row at a position before the first,
-with its originator id spelt otherwise than the recorder writes it, or without a chain hash of
-32 bytes; a save on a file whose last row has no hash is refused (``chain.UnhashedHead``); a file
-can always be edited with other
-tools, which is what ``fund-ledger verify`` and the anchors are for.
+with its originator id spelt otherwise than the recorder writes it, without a chain hash of 32
+bytes, or with a column of another type than the recorder writes; a save on a file whose last row
+has no hash is refused (``chain.UnhashedHead``). A file can always be edited with other tools,
+which is what ``fund-ledger verify`` and the anchors are for.
 """
 
 from __future__ import annotations
@@ -91,10 +91,14 @@ class ChainedSQLiteProcessRecorder(SQLiteProcessRecorder):
                   "WHEN typeof(NEW.originator_id) != 'text' OR length(NEW.originator_id) != 32 "
                   "OR NEW.originator_id GLOB '*[^0-9a-f]*' BEGIN "
                   "SELECT RAISE(ABORT, 'stored events have their originator id as 32 lower-case hex digits: id refused'); END")
-        # A row without its chain hash (which left the next save nothing to chain on).
+        # A row without its chain hash (which left the next save nothing to chain on), or with a
+        # column of a type the recorder never writes (a text version: ``verify`` reports it as a break).
         c.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_chain_hashes AFTER INSERT ON {table} "
                   f"WHEN typeof(NEW.{chain.CHAIN_COLUMN}) != 'blob' OR length(NEW.{chain.CHAIN_COLUMN}) != {chain.HASH_BYTES} BEGIN "
                   f"SELECT RAISE(ABORT, 'stored events carry a chain hash of {chain.HASH_BYTES} bytes: row refused'); END")
+        c.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_column_types AFTER INSERT ON {table} "
+                  "WHEN typeof(NEW.originator_version) != 'integer' OR typeof(NEW.topic) != 'text' OR typeof(NEW.state) != 'blob' BEGIN "
+                  "SELECT RAISE(ABORT, 'stored events have an integer version, a text topic and a blob state: row refused'); END")
 
     def _backfill(self, c: SQLiteCursor) -> None:
         """Chain the events of a file written before the chain existed, in log order: only a file
