@@ -33,11 +33,40 @@ STATEMENT_HEAD = ("region", "person_id", "position", "business_date", "event_typ
                   "reference", "items", "origins", "credit_fen", "debit_fen")
 
 
+AccountKey = tuple[str, str]  # (region, person_id)
+
+
+def accounts_page_as_of(store: Any, day: date, region: str | None, person: str | None, limit: int, offset: int,
+                        prefix: str = schema.LIVE_PREFIX) -> tuple[list[AccountKey], int]:
+    """The accounts of a page of the personal accounts as of the end of ``day`` (``limit`` after
+    ``offset``, in the order of their key), and how many accounts there were then, from the
+    tables: an account counts from its enrolment on or before ``day`` or its first movement
+    dated on or before it (undated: always), as ``fold_as_of`` decides. A page then folds its own
+    accounts only, not the region's (``personal_store_as_of(..., between=...)``)."""
+    where, params = _filters(region, person, "b.")
+    iso = day.isoformat()
+    existing = (f"FROM {prefix}personal_balances b WHERE {where} AND ((b.enrolled_on IS NOT NULL AND b.enrolled_on <= ?) "
+                f"OR EXISTS (SELECT 1 FROM {prefix}personal_statements s WHERE s.region = b.region AND s.person_id = b.person_id "
+                "AND (s.business_date IS NULL OR s.business_date <= ?)))")
+    rows = store.query(f"SELECT b.region, b.person_id {existing} ORDER BY b.region, b.person_id "
+                       f"LIMIT {int(limit):d} OFFSET {int(offset):d}", (*params, iso, iso))
+    keys = [(str(row["region"]), str(row["person_id"])) for row in rows]
+    if offset == 0 and len(keys) < limit:
+        return keys, len(keys)
+    counted = store.query(f"SELECT COUNT(*) AS n {existing}", (*params, iso, iso))
+    return keys, int(counted[0]["n"])
+
+
 def personal_store_as_of(store: Any, day: date, region: str | None, person: str | None,
-                         prefix: str = schema.LIVE_PREFIX) -> ProjectionStore:
+                         prefix: str = schema.LIVE_PREFIX, between: tuple[AccountKey, AccountKey] | None = None) -> ProjectionStore:
     """A private in-memory store whose ``personal_balances`` and ``personal_statements`` are the
-    accounts of ``region`` (and ``person``) as they stood at the end of ``day``."""
+    accounts of ``region`` (and ``person``) as they stood at the end of ``day``; with
+    ``between``, only the accounts from the first key to the last (a page's)."""
     where, params = _filters(region, person)
+    if between is not None:
+        (first_region, first_person), (last_region, last_person) = between
+        where += (" AND (region > ? OR (region = ? AND person_id >= ?)) AND (region < ? OR (region = ? AND person_id <= ?))")
+        params += [first_region, first_region, first_person, last_region, last_region, last_person]
     iso = day.isoformat()
     accounts = store.query(f"SELECT region, person_id, enrolled_on, opened_position FROM {prefix}personal_balances WHERE {where}", params)
     movements = store.query(
@@ -102,13 +131,13 @@ def _fold_account(row: PersonalRow, movements: list[dict[str, Any]], closes: lis
     return lines
 
 
-def _filters(region: str | None, person: str | None) -> tuple[str, list[Any]]:
+def _filters(region: str | None, person: str | None, alias: str = "") -> tuple[str, list[Any]]:
     clauses, params = ["1 = 1"], []
     if region:
-        clauses.append("region = ?")
+        clauses.append(f"{alias}region = ?")
         params.append(region)
     if person:
-        clauses.append("person_id = ?")
+        clauses.append(f"{alias}person_id = ?")
         params.append(person)
     return " AND ".join(clauses), params
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
@@ -17,7 +17,7 @@ from uuid import UUID
 from ledger import accounts as acc
 from ledger.money import yuan_text
 from projections import schema
-from projections.as_of import budgets_as_of, personal_store_as_of
+from projections.as_of import accounts_page_as_of, budgets_as_of, personal_store_as_of
 from projections.projector import Projector, on_or_before
 from projections.store import ProjectionStore, memory_store
 
@@ -626,12 +626,30 @@ class AsOfStore:
         pass
 
 
+def _accounts_page_as_of(store: ProjectionStore, name: str, day: date, f: Filters) -> Report:
+    """A page of the personal accounts as of ``day``: the page's accounts found in the tables
+    first (``accounts_page_as_of``), then only they are folded, not every account of the region
+    (4.1 s a page at 10,000 persons before)."""
+    keys, total_rows = accounts_page_as_of(store, day, f.region, f.person, int(f.limit or 0), f.offset)
+    between = (keys[0], keys[-1]) if keys else (("", ""), ("", ""))  # no account: a range that holds none
+    accounts = personal_store_as_of(store, day, f.region, f.person, between=between)
+    try:
+        report = run_report(name, accounts, replace(f, limit=None, offset=0))
+    finally:
+        accounts.close()
+    for section in report.sections:
+        _page_section(section, total_rows)
+    return report
+
+
 def as_of_report(ledger: Any, store: ProjectionStore, name: str, day: date, filters: Filters) -> tuple[Report, str]:
     """A report as the books stood at the end of ``day``, and where it came from: the live tables
     (caught up by the caller) for the reports in ``AS_OF_FROM_TABLES``, else the events."""
     if name in AS_OF_SUMMED:
         return REPORTS[name](AsOfStore(store, day), AS_OF_PREFIX, filters), "tables"
     if name in AS_OF_FROM_ACCOUNTS:
+        if name in PAGED and filters.limit is not None:
+            return _accounts_page_as_of(store, name, day, filters), "tables"
         accounts = personal_store_as_of(store, day, filters.region, filters.person)
         try:
             return run_report(name, accounts, filters), "tables"

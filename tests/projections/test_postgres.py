@@ -165,3 +165,18 @@ def test_the_finance_role_never_remakes_views_and_processes_starting_together_ma
     finally:
         for closing in (reader_store, reader, *stores, *ledgers):
             closing.close()
+
+
+def test_a_page_of_personal_accounts_as_of_a_date_folds_only_its_own_accounts_on_postgres(
+        postgres_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``tests/projections/test_report_fixes.py``'s pages as of a date on the server (dates as
+    ``DATE``, the page's range of keys), in a database of its own."""
+    from tests.projections.test_report_fixes import test_a_page_of_personal_accounts_as_of_a_date_folds_only_its_own_accounts as pages
+
+    ledger = Ledger(env=postgres_env)
+    store = open_store(ledger)
+    try:
+        pages(ledger, store, monkeypatch)
+    finally:
+        store.close()
+        ledger.close()

@@ -133,3 +133,45 @@ def test_the_reports_with_a_row_per_person_come_a_page_at_a_time(sqlite_ledger: 
         with pytest.raises(InvalidInput) as refused:
             answer(sqlite_ledger, store, wrong, position)
         assert refused.value.field == field
+
+
+def test_a_page_of_personal_accounts_as_of_a_date_folds_only_its_own_accounts(
+        sqlite_ledger: Ledger, store: ProjectionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As of a date, a page of ``personal`` is found in the tables (the accounts that existed at
+    the end of the day, in key order: two enrolled later are not there) and only its accounts are
+    folded, not every account of the region for each page (7 before, 4.1 s a page at 10,000
+    persons); the pages together are the whole report as of the date and the reference's."""
+    import projections.as_of
+    from projections.reports import as_of_store
+
+    open_regions(sqlite_ledger)
+    enrol_both(sqlite_ledger)
+    for n in range(5):
+        enrolled = date(2024, 3, 1) if n in (1, 3) else date(2023, 12, 1)
+        sqlite_ledger.enrol(Enrol(REGION, f"C{n}", "employee", date(1980, 1, 1), "E1", enrolled))
+    remit(sqlite_ledger, "2024-01", {A: WAGE_A_FEN, B: WAGE_B_FEN, "C2": WAGE_B_FEN}, 88_000)
+    remit(sqlite_ledger, "2024-03", {A: WAGE_A_FEN, "C3": WAGE_B_FEN}, 64_000)
+    position = Projector(sqlite_ledger, store).catch_up().end_position
+    day = date(2024, 1, 31)
+    folded: list[int] = []
+    fold = projections.as_of.fold_as_of
+
+    def counting(accounts: list[dict[str, object]], *rest: object) -> object:
+        folded.append(len(accounts))
+        return fold(accounts, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(projections.as_of, "fold_as_of", counting)
+    whole = answer(sqlite_ledger, store, ReportRequest("personal", region=REGION, as_of=day), position).report.sections[0].rows
+    reference = as_of_store(sqlite_ledger, day, REGION)
+    try:
+        assert whole == run_report("personal", reference, Filters(region=REGION)).sections[0].rows
+    finally:
+        reference.close()
+    assert [row["person_id"] for row in whole] == [A, B, "C0", "C2", "C4"]
+    folded.clear()
+    pages = [answer(sqlite_ledger, store, ReportRequest("personal", region=REGION, as_of=day, limit=2, offset=offset), position)
+             for offset in (0, 2, 4, 6)]
+    assert [row for page in pages for row in page.report.sections[0].rows] == whole
+    assert [page.meta["page"]["next_offset"] for page in pages] == [2, 4, None, None]
+    assert {page.meta["page"]["total_rows"]["accounts"] for page in pages} == {5}
+    assert max(folded) <= 3, folded  # the page's range (C0 to C2 holds C1, not there yet); 7, the region's, before
