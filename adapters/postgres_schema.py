@@ -192,6 +192,9 @@ def _secure_statements(q: _Names, schema: str, app: str | None, finance: str | N
             events=q.events, refuse=q.refuse),
         SQL("REVOKE ALL ON {events}, {tracking}, {snapshots}, {version} FROM PUBLIC").format(
             events=q.events, tracking=q.tracking, snapshots=q.snapshots, version=q.version),
+        # Temporary tables for the application alone (its projections stage rows in them): by
+        # default every role may make them, finance, which writes nothing, included.
+        SQL("DO $$ BEGIN EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); END $$"),
     ]
     if not hashes_complete:  # (it would fail on them; verify reports them)
         statements = statements[1:]
@@ -207,6 +210,8 @@ def _secure_statements(q: _Names, schema: str, app: str | None, finance: str | N
             SQL("GRANT EXECUTE ON FUNCTION {lock}() TO {role}").format(lock=q.lock, role=role),
             # The projections (proj_*) are the application's own tables, rebuilt by replay.
             SQL("GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}").format(schema=Identifier(schema), role=role),
+            SQL("DO $$ BEGIN EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %I', current_database(), {name}); END $$").format(
+                name=Literal(app)),
         ]
     if finance is not None:
         role = Identifier(finance)

@@ -166,11 +166,21 @@ ALTER DATABASE \"$PG_DBNAME\" OWNER TO \"$PG_OWNER\";
 # for the application (its projections stage rows in temporary tables), temporary tables. In
 # template1 too, so that every database made later (the tests', the benchmarks') starts without
 # the large objects; `fund-ledger migrate` takes TEMPORARY from PUBLIC in the databases it migrates.
+#
+# Advisory locks too: the projectors order their batches and their views' remaking with them, and
+# any role may take any advisory lock by default, so finance held one and stalled the projections
+# for as long as it liked. Only the application and the owner may take them.
 restrict_public_privileges() {
-    local db
+    local db advisory
+    advisory="DO \$\$ DECLARE f regprocedure; BEGIN
+  FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname LIKE 'pg\\_%advisory\\_%' LOOP
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I, %I', f, $(_pg_quote "$PG_APP_USER"), $(_pg_quote "$PG_OWNER"));
+  END LOOP;
+END \$\$;"
     for db in template1 postgres "$PG_DBNAME"; do
-        printf 'REVOKE EXECUTE ON FUNCTION lo_create(oid), lo_creat(integer), lo_from_bytea(oid, bytea) FROM PUBLIC;\n' \
-            | pg_super_psql -d "$db" >/dev/null
+        printf 'REVOKE EXECUTE ON FUNCTION lo_create(oid), lo_creat(integer), lo_from_bytea(oid, bytea) FROM PUBLIC;\n%s\n' \
+            "$advisory" | pg_super_psql -d "$db" >/dev/null
     done
     printf 'REVOKE TEMPORARY ON DATABASE %s FROM PUBLIC;\nGRANT TEMPORARY ON DATABASE %s TO %s, %s;\n' \
         "\"$PG_DBNAME\"" "\"$PG_DBNAME\"" "\"$PG_APP_USER\"" "\"$PG_OWNER\"" | pg_super_psql -d postgres >/dev/null
