@@ -37,7 +37,8 @@ def filled(postgres_env: dict[str, str]) -> Iterator[tuple[Ledger, Any]]:
     events, snapshots = ledger.recorder.events_table_name, ledger.snapshots.recorder.events_table_name
     with connect(postgres_env, "owner") as connection:
         connection.execute(f"INSERT INTO {events} (originator_id, originator_version, topic, state, chain_hash) "  # noqa: S608
-                           "SELECT gen_random_uuid(), 1, 'test:Event', '\\x00', '\\x00' FROM generate_series(1, %s)",
+                           "SELECT gen_random_uuid(), 1, 'test:Event', '\\x00', sha256('\\x00'::bytea) "  # a hash of 32 bytes, as the store requires
+                           "FROM generate_series(1, %s)",
                            (STORED_EVENTS,))
         connection.execute(f"INSERT INTO {snapshots} (originator_id, originator_version, topic, state) "  # noqa: S608
                            f"SELECT originator_id, 1, 'test:Snapshot', '\\x00' FROM {events} WHERE mod(notification_id, 10) = 0")
@@ -106,7 +107,7 @@ def test_the_readers_still_find_what_is_stored_and_nothing_else(filled: tuple[Le
     longer = stored[:20]  # versions 3 and then 2 stored after their first: stored out of order
     for version in (3, 2):
         connection.execute(f"INSERT INTO {events} (originator_id, originator_version, topic, state, chain_hash) "  # noqa: S608
-                           "SELECT id, %s, 'test:Event', '\\x00', '\\x00' FROM unnest(%s::uuid[]) AS id", (version, longer))
+                           "SELECT id, %s, 'test:Event', '\\x00', sha256('\\x00'::bytea) FROM unnest(%s::uuid[]) AS id", (version, longer))
     found = ledger.events_after({aggregate_id: 0 for aggregate_id in with_snapshot})
     assert set(found) == set(stored)
     assert all([event.originator_version for event in found[i]] == ([1, 2, 3] if i in longer else [1]) for i in stored)

@@ -131,7 +131,8 @@ def test_the_finance_role_never_remakes_views_and_processes_starting_together_ma
     reader = Ledger(env=finance_env)
     reader_store = open_store(reader)
     marks = {row["name"]: row["mark"] for row in stores[0].query(
-        "SELECT c.relname AS name, obj_description(c.oid, 'pg_class') AS mark FROM pg_class c WHERE c.relkind = 'v'")}
+        "SELECT c.relname AS name, obj_description(c.oid, 'pg_class') AS mark FROM pg_class c "
+        "WHERE c.relkind = 'v' AND c.relname LIKE 'proj_%%'")}  # the catalog's own views left out
     try:
         assert marks == {}
         with pytest.raises(ProjectionsNotReady, match="fund-ledger project"):
