@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,6 @@ from ledger.application import Ledger
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "examples" / "messages.jsonl"
 REGION = "210100"
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
-    monkeypatch.delenv("PERSISTENCE_MODULE", raising=False)
-    monkeypatch.setenv("FUND_LEDGER_SQLITE", str(tmp_path / "ledger.sqlite"))
-    ledger = open_ledger()
-    yield ledger
-    ledger.close()
 
 
 def _message(message_id: str, type_name: str, payload: dict[str, object], occurred_at: str = "2024-05-01T08:00:00+08:00") -> bytes:

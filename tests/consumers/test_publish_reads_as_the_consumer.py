@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from consumers import contract
 from consumers import dead_letters as dead_letters_module
 from consumers.handlers import Delivery, apply_batch
 from consumers.refusals import MessageRefused
-from consumers.runtime import open_ledger
 from ledger.application import Ledger
 
 CLAIM = json.dumps(contract.MESSAGE_TYPES["claim.outpatient"].example)
@@ -52,15 +50,6 @@ def test_publish_refuses_what_the_consumer_would_refuse_before_sending_anything(
     assert (printed["sent"], printed["refused_count"]) == (0, 1)
     (refused,) = printed["refused"]
     assert (refused["line"], refused["code"], refused["field"]) == (2, code, field)
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
-    monkeypatch.delenv("PERSISTENCE_MODULE", raising=False)
-    monkeypatch.setenv("FUND_LEDGER_SQLITE", str(tmp_path / "ledger.sqlite"))
-    ledger = open_ledger()
-    yield ledger
-    ledger.close()
 
 
 @pytest.mark.parametrize(("bad", "code", "field"), CASES)

@@ -6,8 +6,6 @@ applied before the dead letter existed), so a forged header hid a real dead lett
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,19 +14,9 @@ from consumers import dead_letters as dead_letters_module
 from consumers.dead_letters import list_dead_letters
 from consumers.handlers import Delivery, apply_batch
 from consumers.refusals import MessageRefused
-from consumers.runtime import open_ledger
 from ledger.application import Ledger
 
 REGION = "210100"
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
-    monkeypatch.delenv("PERSISTENCE_MODULE", raising=False)
-    monkeypatch.setenv("FUND_LEDGER_SQLITE", str(tmp_path / "ledger.sqlite"))
-    ledger = open_ledger()
-    yield ledger
-    ledger.close()
 
 
 def _message(message_id: str, type_name: str, payload: dict[str, Any], producer: str = "test", region: str = REGION) -> bytes:
