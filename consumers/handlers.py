@@ -16,6 +16,7 @@ The same code serves the Kafka consumer and ``fund-ledger ingest``:
 from __future__ import annotations
 
 import base64
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -36,7 +37,7 @@ from consumers.publishers import check_publisher
 from consumers.refusals import MessageRefused, refusal
 from consumers.retries import RetryPlan
 from consumers.save_behind import SaveBehind
-from ledger.aggregates import BusinessRecord
+from ledger.aggregates import BusinessRecord, PersonalAccount
 from ledger.application import Ledger
 from ledger.errors import LedgerError
 from ledger.unit_of_work import UnitOfWork
@@ -314,7 +315,9 @@ def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery, parse
     try:
         message = parsed if parsed is not None else _parse(delivery)
         structlog.contextvars.bind_contextvars(message_id=message.message_id, region=message.region, type=message.type)
-        bind_people(people_of(schemas.payload_of(message)))  # their ids never reach a log line (consumers.pseudonyms)
+        # Their ids never reach a log line (consumers.pseudonyms): the people the message is about,
+        # or, for one about nobody, an enrolled person's id its producer put in its message id.
+        bind_people(people_of(schemas.payload_of(message)) or _people_named_by_id(unit, message))
         check_publisher(delivery.origin_topic, message.type, message.producer)  # before its id can count as seen
         with unit.command():
             outcome = _apply(ledger, unit, message, delivery)
@@ -338,6 +341,19 @@ def apply_delivery(ledger: Ledger, unit: ConsumerUnit, delivery: Delivery, parse
     else:
         logger.info("message.handled", status=outcome.status, duration_ms=duration_ms)
     return outcome
+
+
+ID_TOKENS = re.compile(r"[^-_:/.@#\s]+")
+MAX_ID_TOKENS = 8
+
+
+def _people_named_by_id(unit: ConsumerUnit, message: schemas.Envelope) -> list[str]:
+    """The enrolled people of the message's region whose id is its message id, or a part of it
+    between separators (``P2``, ``interest-P2``): a message about nobody (a fund's, a budget's)
+    still names them there if its producer chose so. Read only for such messages, a few keys each."""
+    candidates = [message.message_id, *ID_TOKENS.findall(message.message_id)[:MAX_ID_TOKENS]]
+    return [person_id for person_id in dict.fromkeys(candidates)
+            if unit.find(PersonalAccount.id_for(message.region, person_id), PersonalAccount) is not None]
 
 
 def _parse(delivery: Delivery) -> schemas.Envelope:

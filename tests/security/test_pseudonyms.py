@@ -61,6 +61,31 @@ def test_ingest_logs_no_person_id_at_info_and_the_same_pseudonym_across_processe
     assert len(message_ids) == 1 and message_ids.pop().startswith("op-person:")  # one pseudonym, in both processes
 
 
+def test_a_message_about_nobody_whose_id_names_an_enrolled_person_logs_the_id_as_a_pseudonym(tmp_path: Path) -> None:
+    """A fund's message (about nobody) whose producer put an enrolled person's id in its message
+    id: the id was logged as it came (the fuzz found "P2" on a refused interest run)."""
+    enrol = {"message_id": "enrol-P2", "producer": "registry", "type": "person.enrolled", "schema_version": 1,
+             "region": "210100", "occurred_at": "2024-01-01T08:00:00+08:00",
+             "payload": {"person_id": "P2", "category": "employee", "birth_date": "1980-01-01", "employer_id": "E1",
+                         "enrolled_on": "2024-01-01"}}
+    interest = [{"message_id": message_id, "producer": "agency", "type": "interest.posting_requested", "schema_version": 1,
+                 "region": "210100", "occurred_at": "2024-12-31T09:30:00+08:00", "payload": {"year": 2024}}
+                for message_id in ("P2", "interest-P2-2024")]  # no rates announced: refused (policy_error)
+    messages = tmp_path / "m.jsonl"
+    messages.write_text("".join(json.dumps(message) + "\n" for message in (enrol, *interest)))
+    env = {**{k: v for k, v in os.environ.items() if k != "PERSISTENCE_MODULE"}, "FUND_LEDGER_SQLITE": str(tmp_path / "l.sqlite"),
+           "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-m", "cli.main", "--log-format", "json", "--log-level", "info", "ingest", str(messages),
+                          "--dead-letter-file", str(tmp_path / "dl.jsonl")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    lines = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    refused = [line for line in lines if line.get("event") == "message.dead_lettered"]
+    assert [line["code"] for line in refused] == ["policy_error", "policy_error"]
+    assert all("P2" not in json.dumps(line) for line in lines)
+    first, second = (line["message_id"] for line in refused)
+    assert first.startswith("person:") and second.startswith("interest-person:") and second.endswith("-2024")
+
+
 # ---------------------------------------------------------------------------- the id matcher
 ID_CHARS = "Pp019._:-"
 ids = st.from_regex(r"[Pp01][Pp019._:-]{0,5}", fullmatch=True)
