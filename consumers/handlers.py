@@ -350,10 +350,12 @@ MAX_ID_TOKENS = 8
 def _people_named_by_id(unit: ConsumerUnit, message: schemas.Envelope) -> list[str]:
     """The enrolled people of the message's region whose id is its message id, or a part of it
     between separators (``P2``, ``interest-P2``): a message about nobody (a fund's, a budget's)
-    still names them there if its producer chose so. Read only for such messages, a few keys each."""
+    still names them there if its producer chose so. Read only for such messages: one read of their
+    keys together, none for a key the batch has found missing already."""
     candidates = [message.message_id, *ID_TOKENS.findall(message.message_id)[:MAX_ID_TOKENS]]
-    return [person_id for person_id in dict.fromkeys(candidates)
-            if unit.find(PersonalAccount.id_for(message.region, person_id), PersonalAccount) is not None]
+    account_ids = {PersonalAccount.id_for(message.region, person_id): person_id for person_id in candidates}
+    unit.prefetch(account_ids)  # one read for them all; the unit remembers the misses for the batch's next messages
+    return [person_id for account_id, person_id in account_ids.items() if unit.find(account_id, PersonalAccount) is not None]
 
 
 def _parse(delivery: Delivery) -> schemas.Envelope:

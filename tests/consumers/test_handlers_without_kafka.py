@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -456,3 +457,23 @@ def test_a_deferred_message_whose_retry_finds_it_applied_by_a_redelivery_is_reso
     again = ingest_file(store, path, dead_letter_file=tmp_path / "dl.jsonl")  # nothing new, nothing recorded twice
     assert (again.applied, again.duplicates, again.deferred, again.events) == (0, 3, 0, 0)
     assert [d["status"] for d in list_dead_letters(store)] == ["resolved"]
+
+
+def test_a_batch_of_messages_about_nobody_reads_no_account_one_key_at_a_time(store: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Their ids are looked for among the enrolled people (their log lines' pseudonyms): each of an
+    # id's parts was read on its own, uncached, about ten reads a message; now together, once.
+    apply_batch(store, _deliveries([_enrol("P1")]))
+    reads = {"get": 0}
+    get = store.repository.get
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        reads["get"] += 1
+        return get(*args, **kwargs)
+
+    monkeypatch.setattr(store.repository, "get", counting)
+    steps = [_message(f"fin-INC-2024-03-{i:05d}-pooled", "income.recorded",
+                      {"income_id": f"INC-{i}", "fund": "pooled", "item": "fiscal_subsidy", "amount_fen": 100, "on": "2024-03-31"})
+             for i in range(50)]
+    result = apply_batch(store, _deliveries(steps))
+    assert result.count("applied") == 50
+    assert reads["get"] <= 50 + 5  # a read of the message's own record each, and the fund's (was over 500)
