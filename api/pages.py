@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -108,6 +108,8 @@ def add_pages(app: FastAPI, service: Service, authenticators: Authenticators) ->
 
     @app.post("/login", include_in_schema=False, response_class=HTMLResponse)
     def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Response:
+        if not same_origin(request):
+            return TEMPLATES.TemplateResponse(request, "login.html", {"error": "来源不符 Sent from another site"}, status_code=403)
         principal = authenticators.authenticate(token.strip())
         if principal is None:
             return TEMPLATES.TemplateResponse(request, "login.html", {"error": "无效的令牌 This token is not valid"}, status_code=401)
@@ -117,7 +119,9 @@ def add_pages(app: FastAPI, service: Service, authenticators: Authenticators) ->
         return response
 
     @app.post("/logout", include_in_schema=False)
-    def logout() -> Response:
+    def logout(request: Request) -> Response:
+        if not same_origin(request):
+            return Response("sent from another site", status_code=403)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -141,9 +145,9 @@ def _add_page(app: FastAPI, service: Service, page: Page, who: Any) -> None:
             view.region = region or (view.regions[0] if view.regions else None)
             if view.region is not None and principal.sees_figures and not principal.may_see(view.region):
                 raise ApiProblem(403, "forbidden", f"this token does not cover region {view.region!r}", "region")
-            view.year = _year(year) if year else (_latest_year(service, view.region) if page.uses_year else None)
-            if not principal.sees_figures:
+            if not principal.sees_figures:  # before anything is read: not even a region's latest year
                 raise ApiProblem(403, "forbidden", f"a token of role {principal.role!r} does not see figures")
+            view.year = _year(year) if year else (_latest_year(service, view.region) if page.uses_year else None)
             if page.uses_person and not person:
                 view.error = "请输入个人编号 Enter a person id"
             else:
@@ -154,6 +158,17 @@ def _add_page(app: FastAPI, service: Service, page: Page, who: Any) -> None:
             view.error = f"{error.field}: {error.reason}"
             status = STATUS_BY_CODE.get(error.code, 422)
         return TEMPLATES.TemplateResponse(request, "report.html", {"view": view, "pages": PAGES}, status_code=status)
+
+
+def same_origin(request: Request) -> bool:
+    """A form posted from this service's own pages: its ``Origin`` (which browsers send with a
+    POST), or failing that its ``Referer``, names this host. Another site could otherwise log a
+    user in under its own token, or out. A client sending neither (not a browser) is let through."""
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if not sent:
+        return True
+    parts = urlsplit(sent)
+    return f"{parts.scheme}://{parts.netloc}" == f"{request.url.scheme}://{request.url.netloc}"
 
 
 def _year(text: str) -> int:

@@ -154,3 +154,47 @@ def test_a_download_of_a_page_says_in_the_file_that_it_is_part_of_the_report(cli
     assert "rows 1-5 of 7; next page: http" in note and "offset=5" in note and "format=xlsx" in note
     whole_xlsx = load_workbook(io.BytesIO(get(client, "/api/v1/reports/contributions", region=REGION, format="xlsx").content))
     assert not any("PARTIAL" in str(row[0]) for row in whole_xlsx.worksheets[0].iter_rows(values_only=True) if row and row[0])
+
+
+def test_every_answer_forbids_framing_sniffing_and_scripts(client: tuple[TestClient, dict[str, str]]) -> None:
+    # The pages sent none of these: another port of the same host (SameSite=Strict lets the
+    # cookie go along) could frame them logged in.
+    for path in ("/balances", "/login", "/api/v1/reports/balances", "/healthz"):
+        headers = get(client, path, region=REGION).headers if path != "/healthz" else get(client, path).headers
+        policy = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy and "script-src" not in policy, path
+        assert (headers["x-frame-options"], headers["x-content-type-options"]) == ("DENY", "nosniff"), path
+
+
+def test_a_method_of_any_name_adds_no_series_to_the_metrics(client: tuple[TestClient, dict[str, str]]) -> None:
+    test_client, _ = client
+    for n in range(20):
+        test_client.request(f"M{n}", "/healthz")
+    metrics = test_client.get("/metrics").text
+    assert "M7" not in metrics and 'method="other"' in metrics  # each name made a series kept for ever
+
+
+def test_a_token_that_sees_no_figures_learns_nothing_from_a_page_not_even_the_latest_year(books: Path) -> None:
+    service = Service({"FUND_LEDGER_SQLITE": str(books)})
+    admin = service.tokens.create("admin", "test-admin").token
+    try:
+        with TestClient(create_app(service=service), raise_server_exceptions=False) as test_client:
+            page = test_client.get("/budget", params={"region": REGION}, headers={"Authorization": f"Bearer {admin}"})
+    finally:
+        service.close()
+    assert page.status_code == 403
+    assert "2024" not in page.text  # the year box held the region's latest year
+
+
+def test_the_login_and_logout_forms_are_refused_from_another_site(books: Path) -> None:
+    service = Service({"FUND_LEDGER_SQLITE": str(books)})
+    token = service.tokens.create("finance", "test-finance", regions=[REGION]).token
+    try:
+        with TestClient(create_app(service=service), raise_server_exceptions=False) as test_client:
+            foreign = test_client.post("/login", data={"token": token}, headers={"Origin": "http://evil.example"}, follow_redirects=False)
+            assert foreign.status_code == 403 and "set-cookie" not in foreign.headers
+            assert test_client.post("/logout", headers={"Origin": "http://evil.example"}, follow_redirects=False).status_code == 403
+            own = test_client.post("/login", data={"token": token}, headers={"Origin": "http://testserver"}, follow_redirects=False)
+            assert own.status_code == 303 and "set-cookie" in own.headers
+    finally:
+        service.close()
