@@ -34,6 +34,7 @@ class LedgerCollector(Collector):
         self.heads: deque[tuple[float, int]] = deque(maxlen=1_000)
         self._lock = threading.Lock()
         self._dead: tuple[float, Counter[tuple[str, str]]] | None = None
+        self._dead_lock = threading.Lock()  # one scrape reads the dead letters; the others wait for its figures
         # Kafka's end offsets are fetched in the background (a broker that cannot be reached
         # takes its client 30 s to give up): a scrape shows the last figures fetched.
         self._offsets: dict[tuple[str, int], tuple[int, int]] | None = None
@@ -69,9 +70,10 @@ class LedgerCollector(Collector):
         return (head - first_head) / (now - first_s) if now > first_s else 0.0
 
     def _slow_figures(self) -> tuple[Counter[tuple[str, str]], dict[tuple[str, int], tuple[int, int]] | None]:
+        with self._dead_lock:
+            if self._dead is None or time.monotonic() - self._dead[0] > SLOW_FIGURES_TTL_S:
+                self._dead = (time.monotonic(), self._dead_letters())
         now = time.monotonic()
-        if self._dead is None or now - self._dead[0] > SLOW_FIGURES_TTL_S:
-            self._dead = (now, self._dead_letters())
         if self.bootstrap_servers and now - self._offsets_at > SLOW_FIGURES_TTL_S and not self._fetching.is_set():
             self._fetching.set()
             threading.Thread(target=self._fetch_offsets, name="metrics-kafka-offsets", daemon=True).start()

@@ -73,3 +73,30 @@ def test_consumer_lag_is_the_brokers_end_offset_less_the_stored_position(service
         assert not [key for key in samples if key[0].startswith("gone")]
     finally:
         ledger.close()
+
+
+def test_scrapes_arriving_together_read_the_dead_letters_once() -> None:
+    # Each read lists every message record of the log: scrapes arriving together each did it.
+    import threading
+    import time
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from api.metrics import LedgerCollector
+
+    reads = []
+    collector = LedgerCollector(SimpleNamespace(ledger=None), None)
+
+    def slow_read() -> Counter[tuple[str, str]]:
+        reads.append(1)
+        time.sleep(0.2)
+        return Counter({("invalid_schema", "open"): 1})
+
+    collector._dead_letters = slow_read  # type: ignore[method-assign]
+    scrapes = [threading.Thread(target=collector._slow_figures) for _ in range(4)]
+    for scrape in scrapes:
+        scrape.start()
+    for scrape in scrapes:
+        scrape.join(5)
+    assert len(reads) == 1
+    assert collector._slow_figures()[0] == Counter({("invalid_schema", "open"): 1})
