@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import problems
-from api.auth import ROLES, Authenticators, Principal, now_text
+from api.auth import DEFAULT_VALID_DAYS, MAX_VALID_DAYS, ROLES, Authenticators, Principal, now_text
 from api.metrics import Metrics
 from api.problems import NO_CONTROLS, ApiProblem
 from api.service import Service
@@ -88,6 +88,8 @@ class TokenRequest(BaseModel):
     role: str = Field(description="finance, auditor or admin", max_length=16)
     name: str = Field(description="who holds it", min_length=1, max_length=100)
     regions: list[Annotated[str, Field(pattern=r"^[0-9]{6}$")]] = Field(default_factory=list, max_length=200)
+    valid_days: int = Field(default=DEFAULT_VALID_DAYS, ge=1, le=MAX_VALID_DAYS, strict=True,
+                            description="days until it stops working")
 
 
 RegionQuery = Annotated[str | None, Query(description="pooling region code, e.g. 210100", max_length=32, pattern=NO_CONTROLS)]
@@ -276,9 +278,9 @@ def create_app(environ: Mapping[str, str] | None = None, *, service: Service | N
 
     @app.post(f"{API}/admin/tokens", tags=["admin"], summary="Create a token: its secret is shown once", status_code=201)
     def create_token(body: TokenRequest, who: Admin) -> dict[str, Any]:
-        issued = service.tokens.create(body.role, body.name, body.regions, created_by=who.name)
+        issued = service.tokens.create(body.role, body.name, body.regions, created_by=who.name, valid_days=body.valid_days)
         return {"token": issued.token, "token_id": issued.token_id, "name": issued.name, "role": issued.role,
-                "regions": list(issued.regions)}
+                "regions": list(issued.regions), "expires_at": issued.expires_at}
 
     @app.delete(f"{API}/admin/tokens/{{token_id}}", tags=["admin"], summary="Revoke a token", status_code=204,
                 responses={404: {"description": "no such token, or already revoked"}})

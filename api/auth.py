@@ -22,7 +22,7 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from api.store import ApiStore
@@ -34,6 +34,8 @@ TOKEN_PREFIX = "flk"
 TOKEN_PATTERN = re.compile(r"^flk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 REGION_PATTERN = re.compile(r"^[0-9]{6}$")
 MAX_NAME_LENGTH = 100
+DEFAULT_VALID_DAYS = 90  # a token lives a quarter unless its maker says otherwise
+MAX_VALID_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class IssuedToken:
     name: str
     role: str
     regions: tuple[str, ...]
+    expires_at: str = ""  # UTC, ISO 8601
 
 
 class TokenBook:
@@ -84,16 +87,21 @@ class TokenBook:
     def __init__(self, store: ApiStore) -> None:
         self.store = store
 
-    def create(self, role: str, name: str, regions: Sequence[str] = (), created_by: str = "command line") -> IssuedToken:
+    def create(self, role: str, name: str, regions: Sequence[str] = (), created_by: str = "command line",
+               valid_days: int = DEFAULT_VALID_DAYS) -> IssuedToken:
+        """A token for ``valid_days`` (1 to ``MAX_VALID_DAYS``): a token nobody revokes stops working then."""
         role, name, chosen = check_token_request(role, name, regions)
+        if isinstance(valid_days, bool) or not isinstance(valid_days, int) or not 1 <= valid_days <= MAX_VALID_DAYS:
+            raise InvalidInput("valid_days", f"must be a whole number of days from 1 to {MAX_VALID_DAYS}", value=valid_days)
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-        self.store.execute("INSERT INTO api_tokens (token_id, name, role, regions, secret_sha256, created_at, created_by) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           (token_id, name, role, ",".join(chosen), secret_digest(secret), now_text(), created_by))
-        return IssuedToken(f"{TOKEN_PREFIX}_{token_id}_{secret}", token_id, name, role, chosen)
+        expires_at = (datetime.now(UTC) + timedelta(days=valid_days)).isoformat(timespec="seconds")
+        self.store.execute("INSERT INTO api_tokens (token_id, name, role, regions, secret_sha256, created_at, created_by, expires_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (token_id, name, role, ",".join(chosen), secret_digest(secret), now_text(), created_by, expires_at))
+        return IssuedToken(f"{TOKEN_PREFIX}_{token_id}_{secret}", token_id, name, role, chosen, expires_at)
 
     def list(self) -> list[dict[str, object]]:
-        rows = self.store.query("SELECT token_id, name, role, regions, created_at, created_by, revoked_at FROM api_tokens "
+        rows = self.store.query("SELECT token_id, name, role, regions, created_at, created_by, revoked_at, expires_at FROM api_tokens "
                                 "ORDER BY created_at, token_id")
         for row in rows:
             row["regions"] = [region for region in str(row["regions"]).split(",") if region]
@@ -109,8 +117,10 @@ class TokenBook:
         if match is None:
             return None
         token_id, secret = match.groups()
-        rows = self.store.query("SELECT name, role, regions, secret_sha256 FROM api_tokens WHERE token_id = ? AND revoked_at IS NULL",
-                                (token_id,))
+        # Expired: its time passed (times in UTC, ISO 8601, which compare as text). A token made
+        # before tokens expired has none: revoke it and issue a new one.
+        rows = self.store.query("SELECT name, role, regions, secret_sha256 FROM api_tokens WHERE token_id = ? AND revoked_at IS NULL "
+                                "AND (expires_at IS NULL OR expires_at > ?)", (token_id, now_text()))
         if not rows or not hmac.compare_digest(str(rows[0]["secret_sha256"]), secret_digest(secret)):
             return None
         row = rows[0]

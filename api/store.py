@@ -18,7 +18,8 @@ from projections.store import beside_ledger
 
 POSTGRES_TABLES = (
     "CREATE TABLE IF NOT EXISTS api_tokens (token_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, "
-    "regions TEXT NOT NULL, secret_sha256 TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL, revoked_at TEXT)",
+    "regions TEXT NOT NULL, secret_sha256 TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL, revoked_at TEXT, "
+    "expires_at TEXT)",
     "CREATE TABLE IF NOT EXISTS api_access_log (id BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, token_id TEXT, who TEXT NOT NULL, "
     "role TEXT, method TEXT NOT NULL, path TEXT NOT NULL, query TEXT NOT NULL, status INTEGER NOT NULL, duration_ms INTEGER NOT NULL, "
     "client TEXT)",
@@ -60,6 +61,14 @@ class ApiStore:
     def create_tables(self) -> None:
         for statement in POSTGRES_TABLES if self.dialect == "postgres" else SQLITE_TABLES:
             self.execute(statement)
+        self._add_column("api_tokens", "expires_at TEXT")  # tables made before tokens expired
+
+    def _add_column(self, table: str, column: str) -> None:
+        name = column.split()[0]
+        if self.dialect == "postgres":
+            self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column}")
+        elif name not in {row["name"] for row in self.query(f"PRAGMA table_info({table})")}:
+            self.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; the number of rows it changed."""

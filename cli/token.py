@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from api.auth import ROLES
+from api.auth import DEFAULT_VALID_DAYS, MAX_VALID_DAYS, ROLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--region", action="append", default=[], help="a region a finance token may see (repeat for more)")
     create.add_argument("--name", required=True, help="who holds it")
+    create.add_argument("--valid-days", type=int, default=DEFAULT_VALID_DAYS,
+                        help=f"days until it stops working (default {DEFAULT_VALID_DAYS}, at most {MAX_VALID_DAYS})")
     create.add_argument("--format", choices=["text", "json"], default="text")
     listing = sub.add_parser("list", help="every token, never its secret")
     listing.add_argument("--format", choices=["text", "json"], default="text")
@@ -40,21 +42,23 @@ def run(args: argparse.Namespace) -> int:
         store.create_tables()
         book = TokenBook(store)
         if args.action == "create":
-            issued = book.create(args.role, args.name, args.region)
+            issued = book.create(args.role, args.name, args.region, valid_days=args.valid_days)
             if args.format == "json":
                 print(json.dumps({"token": issued.token, "token_id": issued.token_id, "name": issued.name, "role": issued.role,
-                                  "regions": list(issued.regions)}, ensure_ascii=False))
+                                  "regions": list(issued.regions), "expires_at": issued.expires_at}, ensure_ascii=False))
             else:
                 print(issued.token)
                 print(f"token {issued.token_id} for {issued.name} ({issued.role}"
-                      + (f"; regions {', '.join(issued.regions)}" if issued.regions else "") + "): shown once, keep it safe",
+                      + (f"; regions {', '.join(issued.regions)}" if issued.regions else "")
+                      + f"; until {issued.expires_at}): shown once, keep it safe",
                       file=sys.stderr)
         elif args.action == "list":
             tokens = book.list()
             if args.format == "json":
                 print(json.dumps(tokens, ensure_ascii=False, indent=2))
             for token in tokens if args.format == "text" else []:
-                state = f"revoked {token['revoked_at']}" if token["revoked_at"] else "live"
+                state = f"revoked {token['revoked_at']}" if token["revoked_at"] else (
+                    f"until {token['expires_at']}" if token["expires_at"] else "live, no expiry (made before tokens expired)")
                 print(f"{token['token_id']}  {token['role']:<8}  {token['name']}  regions={','.join(token['regions']) or '*'}  "  # type: ignore[arg-type]
                       f"created {token['created_at']}  {state}")
         elif args.action == "revoke":

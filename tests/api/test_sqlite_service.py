@@ -198,3 +198,57 @@ def test_the_login_and_logout_forms_are_refused_from_another_site(books: Path) -
             assert own.status_code == 303 and "set-cookie" in own.headers
     finally:
         service.close()
+
+
+def test_a_token_stops_working_when_its_days_are_over(books: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tokens never expired: one nobody remembered to revoke opened the books for ever.
+    from datetime import UTC, datetime, timedelta
+
+    from api import auth
+
+    service = Service({"FUND_LEDGER_SQLITE": str(books)})
+    try:
+        issued = service.tokens.create("finance", "test-expiry", regions=[REGION], valid_days=30)
+        made = datetime.fromisoformat(issued.expires_at) - timedelta(days=30)
+        assert abs((made - datetime.now(UTC)).total_seconds()) < 60
+        assert service.tokens.authenticate(issued.token) is not None
+        later = (datetime.now(UTC) + timedelta(days=31)).isoformat(timespec="seconds")
+        monkeypatch.setattr(auth, "now_text", lambda: later)
+        assert service.tokens.authenticate(issued.token) is None
+        with TestClient(create_app(service=service), raise_server_exceptions=False) as test_client:
+            answer = test_client.get("/api/v1/reports/balances", params={"region": REGION},
+                                     headers={"Authorization": f"Bearer {issued.token}"})
+        assert answer.status_code == 401
+        listed = {token["token_id"]: token for token in service.tokens.list()}
+        assert listed[issued.token_id]["expires_at"] == issued.expires_at
+        with pytest.raises(auth.InvalidInput) as error:
+            service.tokens.create("finance", "too-long", regions=[REGION], valid_days=auth.MAX_VALID_DAYS + 1)
+        assert error.value.field == "valid_days"
+    finally:
+        service.close()
+
+
+
+def test_a_tokens_table_made_before_tokens_expired_gains_the_column_and_keeps_its_tokens(tmp_path: Path) -> None:
+    import sqlite3
+
+    from api.auth import TokenBook, secret_digest
+    from api.store import ApiStore
+
+    path = tmp_path / "ledger.api.sqlite"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE api_tokens (token_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, regions TEXT NOT NULL, "
+                "secret_sha256 TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL, revoked_at TEXT)")
+    old.execute("INSERT INTO api_tokens VALUES ('0123456789ab', 'old', 'auditor', '', ?, '2024-01-01T00:00:00+00:00', 'cli', NULL)",
+                (secret_digest("s" * 43),))
+    old.commit()
+    old.close()
+    store = ApiStore({"FUND_LEDGER_API_SQLITE": str(path), "SQLITE_DBNAME": str(tmp_path / "ledger.sqlite")})
+    try:
+        store.create_tables()
+        store.create_tables()  # again: nothing to add
+        book = TokenBook(store)
+        assert book.authenticate("flk_0123456789ab_" + "s" * 43) is not None  # no expiry: revoke and re-issue it
+        assert book.list()[0]["expires_at"] is None
+    finally:
+        store.close()
