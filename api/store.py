@@ -64,10 +64,15 @@ class ApiStore:
         self._add_column("api_tokens", "expires_at TEXT")  # tables made before tokens expired
 
     def _add_column(self, table: str, column: str) -> None:
+        """``column`` added to ``table`` if it lacks it (looked for first: a process whose role does
+        not own the table, finding it there, changes nothing)."""
         name = column.split()[0]
         if self.dialect == "postgres":
-            self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column}")
-        elif name not in {row["name"] for row in self.query(f"PRAGMA table_info({table})")}:
+            present = {row["column_name"] for row in self.query(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema()", (table,))}
+        else:
+            present = {row["name"] for row in self.query(f"PRAGMA table_info({table})")}
+        if name not in present:
             self.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
