@@ -14,8 +14,9 @@ message is first read here, strictly, and refused with a reason when:
 - it holds a number of more than ``MAX_INTEGER_DIGITS`` digits (``invalid_schema``, naming its
   field): no field takes one, Python's conversion of an integer of more than 4,300 digits raises,
   and pydantic's reader calls a long fraction "out of range" (``not_json``, naming nothing);
-  or a float beyond a float's range (``1e400``: it was refused as "got inf: a fraction of a fen")
-  or below it (``1e-400``, read as 0);
+  or, with a fraction or an exponent (read exactly, as a ``Decimal``, never a float), a whole
+  part of more digits (``1e400``: it was refused as "got inf: a fraction of a fen") or a
+  fraction of more places (``1e-400``, which a float read as 0);
 - it nests deeper than Python's parser can recurse (``too_deep``): a line of a thousand ``[``
   used to raise ``RecursionError`` in every consumer that read it, again after every restart.
   The parser raises it cleanly, level by level, so it is caught here and becomes a refusal.
@@ -29,9 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from consumers.refusals import MessageRefused
@@ -86,14 +87,16 @@ class _LongNumber:
         self.context = {"digits": self.digits} if reason is None else {}
 
 
-def _float(literal: str) -> float | _LongNumber:
-    """A float literal's value, or why no field takes it when it is out of a float's range (its
-    text is at most ``MAX_INTEGER_DIGITS`` characters of digits, sign, point and exponent)."""
-    value = float(literal)
-    if math.isinf(value):
+def _decimal(literal: str) -> Decimal | _LongNumber:
+    """A number literal with a fraction or an exponent, read exactly (a ``Decimal``: no float, so
+    nothing lost or rounded on the way), or why no field takes it: a whole part of more than
+    ``MAX_INTEGER_DIGITS`` digits (``1e400``) or a fraction beyond as many places (``1e-400``), the
+    bound of a long integer's digits."""
+    value = Decimal(literal)
+    if value and value.adjusted() >= MAX_INTEGER_DIGITS:
         return _LongNumber(literal, f"{literal} is too large to read as a number (an amount is a whole number of fen, at most "
                                     f"{MAX_AMOUNT_FEN})")
-    if value == 0 and any(digit in "123456789" for digit in re.split("[eE]", literal)[0]):
+    if value and value.adjusted() < -MAX_INTEGER_DIGITS:
         return _LongNumber(literal, f"{literal} is a fraction too small to read: a fraction of a fen is refused, never rounded")
     return value
 
@@ -123,8 +126,8 @@ def read_json(value: bytes) -> Any:
         raise MessageRefused("not_json", "", f"not UTF-8 text: {error.reason} at byte {error.start}") from None
     long_numbers: list[_LongNumber] = []
 
-    def parse_number(convert: Callable[[str], int | float | _LongNumber]) -> Callable[[str], int | float | _LongNumber]:
-        def parse(literal: str) -> int | float | _LongNumber:
+    def parse_number(convert: Callable[[str], int | Decimal | _LongNumber]) -> Callable[[str], int | Decimal | _LongNumber]:
+        def parse(literal: str) -> int | Decimal | _LongNumber:
             value = convert(literal) if len(literal.lstrip("-")) <= MAX_INTEGER_DIGITS else _LongNumber(literal)
             if isinstance(value, _LongNumber):
                 long_numbers.append(value)
@@ -133,7 +136,7 @@ def read_json(value: bytes) -> Any:
 
     try:
         parsed = json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant, parse_int=parse_number(int),
-                            parse_float=parse_number(_float))
+                            parse_float=parse_number(_decimal))
     except json.JSONDecodeError as error:
         raise MessageRefused("not_json", "", f"not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except RecursionError:
