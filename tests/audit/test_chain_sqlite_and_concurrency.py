@@ -18,8 +18,9 @@ from ledger.application import Ledger
 from ledger.commands import Enrol
 from ledger.policy import load_policy_file
 from projections.verify import Verifier
+from tests.audit.sqlite_file import scenario_file
 from tests.audit.tamper import C1_POSITION
-from tests.integration.test_stores import REGION, run_scenario
+from tests.integration.test_stores import REGION
 
 
 def test_the_link_hashes_the_previous_hash_the_identity_and_the_bytes() -> None:
@@ -38,18 +39,8 @@ def _sqlite(tmp_path: Path) -> dict[str, str]:
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "ledger.sqlite")}
 
 
-def scenario_verified(env: dict[str, str]) -> None:
-    ledger = Ledger(env=env)
-    try:
-        run_scenario(ledger)
-        assert Verifier(ledger).run().passed
-    finally:
-        ledger.close()
-
-
 def test_an_edit_in_the_sqlite_file_is_caught_at_its_position(tmp_path: Path) -> None:
-    env = _sqlite(tmp_path)
-    scenario_verified(env)
+    env = scenario_file(tmp_path)
     with sqlite3.connect(env["SQLITE_DBNAME"]) as connection:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             connection.execute("DELETE FROM stored_events WHERE rowid = 1")
@@ -126,8 +117,7 @@ def test_encrypted_events_are_chained_as_ciphertext_and_check_without_the_key(tm
 
     from adapters.sqlite_recorder import ChainedSQLiteProcessRecorder
 
-    env = {**_sqlite(tmp_path), "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": AESCipher.create_key(16)}
-    scenario_verified(env)
+    env = scenario_file(tmp_path, CIPHER_TOPIC="eventsourcing.cryptography:AESCipher", CIPHER_KEY=AESCipher.create_key(16))
     keyless = ChainedSQLiteProcessRecorder(SQLiteDatastore(env["SQLITE_DBNAME"]))
     rows = chain.read_chain(keyless, 0)
     assert rows and not any(b"postings" in row.state for row in rows), "stored as ciphertext"

@@ -6,15 +6,11 @@ as it is: it makes no table and puts no trigger back."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from ledger.application import Ledger
-from tests.audit.sqlite_file import raw, scenario_file, verified
+from tests.audit.sqlite_file import raw, scenario_file, verified, verify_command
 from tests.audit.tamper import C1_POSITION
-from tests.conftest import REPO
 
 TRIGGERS = ("stored_events_no_update", "stored_events_no_delete", "stored_events_positions", "stored_events_originator_ids",
             "stored_events_chain_hashes", "stored_events_column_types")
@@ -62,10 +58,7 @@ def test_a_file_never_chained_is_still_chained_when_opened(tmp_path: Path) -> No
 def test_verify_opens_the_store_read_only(tmp_path: Path) -> None:
     env = scenario_file(tmp_path)
     _edit_and_remove_its_hash(env)
-    environ = {key: value for key, value in os.environ.items() if not key.startswith(("POSTGRES_", "PERSISTENCE_", "SQLITE_"))}
-    environ.update(FUND_LEDGER_SQLITE=env["SQLITE_DBNAME"], PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-m", "cli.main", "verify", "--no-projection"], cwd=tmp_path, env=environ,
-                          capture_output=True, text=True, timeout=120)
+    done = verify_command(env, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"first break at position {C1_POSITION}" in done.stdout and "has no chain hash" in done.stdout
     with raw(env) as connection:

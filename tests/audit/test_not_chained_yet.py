@@ -6,9 +6,6 @@ once when the ledger first opens it (SQLite) or at ``fund-ledger migrate`` (Post
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,19 +13,14 @@ import pytest
 from ledger.application import Ledger
 from projections.verify import Verifier
 from tests.audit import tamper
-from tests.audit.sqlite_file import raw, scenario_file, verified
+from tests.audit.sqlite_file import raw, scenario_file, verified, verify_command
 from tests.audit.test_no_rechaining import TRIGGERS
-from tests.conftest import REPO, connect
+from tests.conftest import connect
 from tests.integration.test_stores import run_scenario
 
 ADVICE = "open it once with the ledger (e.g. `fund-ledger project` or `migrate`"
 
 
-def _verify_command(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    environ = {key: value for key, value in os.environ.items() if not key.startswith(("POSTGRES_", "PERSISTENCE_", "SQLITE_"))}
-    environ.update(FUND_LEDGER_SQLITE=env["SQLITE_DBNAME"], PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "cli.main", "verify", "--no-projection"], cwd=cwd, env=environ,
-                          capture_output=True, text=True, timeout=120)
 
 
 def _unchain(env: dict[str, str], drop_column: bool) -> None:
@@ -44,7 +36,7 @@ def _unchain(env: dict[str, str], drop_column: bool) -> None:
 def test_verify_says_a_store_of_before_the_chain_is_not_chained_yet(tmp_path: Path, drop_column: bool) -> None:
     env = scenario_file(tmp_path)
     _unchain(env, drop_column)
-    done = _verify_command(env, tmp_path)
+    done = verify_command(env, tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "not chained yet" in done.stderr and ADVICE in done.stderr, done.stderr
     assert "BROKEN" not in done.stdout and "inserted around" not in done.stdout + done.stderr

@@ -5,16 +5,12 @@ SQLite store refuses such a row on insert (a trigger)."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.audit.sqlite_file import raw, scenario_file, verified
-from tests.conftest import REPO
+from tests.audit.sqlite_file import raw, scenario_file, verified, verify_command
 
 ODD = {"text version": ("originator_version", "2x"), "NULL version": ("originator_version", None),
        "real version": ("originator_version", 2.5), "NULL topic": ("topic", None), "NULL state": ("state", None)}
@@ -45,10 +41,7 @@ def test_the_command_reports_a_text_version_as_a_break_not_an_internal_error(tmp
     env = scenario_file(tmp_path)
     with raw(env, "stored_events_column_types") as connection:
         position = _append_odd_row(connection, "originator_version", "2x")
-    environ = {key: value for key, value in os.environ.items() if not key.startswith(("POSTGRES_", "PERSISTENCE_", "SQLITE_"))}
-    environ.update(FUND_LEDGER_SQLITE=env["SQLITE_DBNAME"], PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-m", "cli.main", "verify", "--no-projection"], cwd=tmp_path, env=environ,
-                          capture_output=True, text=True, timeout=120)
+    done = verify_command(env, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"first break at position {position}" in done.stdout and "'2x'" in done.stdout
     assert "internal error" not in done.stderr

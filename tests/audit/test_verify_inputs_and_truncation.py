@@ -4,9 +4,6 @@ user's error naming the file and the field (exit 2), never an internal error."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +13,7 @@ from ledger.application import Ledger
 from ledger.errors import InvalidInput
 from projections.anchors import load_anchor_file
 from projections.verify import Verifier
-from tests.audit.sqlite_file import scenario_file
-from tests.conftest import REPO
+from tests.audit.sqlite_file import scenario_file, verify_command
 
 HASH = "0" * 64
 
@@ -79,9 +75,6 @@ def test_a_bad_anchor_file_is_a_users_error_naming_the_file(tmp_path: Path, cont
 def test_verify_exits_2_on_an_anchor_file_that_is_not_text(tmp_path: Path) -> None:
     env = scenario_file(tmp_path)
     (tmp_path / "anchors.jsonl").write_bytes(b"\xff\xfe\x00bad\n")
-    environ = {key: value for key, value in os.environ.items() if not key.startswith(("POSTGRES_", "PERSISTENCE_", "SQLITE_"))}
-    environ.update(FUND_LEDGER_SQLITE=env["SQLITE_DBNAME"], PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-m", "cli.main", "verify", "--no-projection", "--anchors", str(tmp_path / "anchors.jsonl")],
-                          cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120)
+    done = verify_command(env, tmp_path, "--anchors", str(tmp_path / "anchors.jsonl"))
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"error: anchors: {tmp_path / 'anchors.jsonl'} is not UTF-8 text")
